@@ -1,0 +1,59 @@
+# modelwatch: every command a developer or CI runs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+export MLFLOW_DISABLE_TELEMETRY := true
+export PYTHONDONTWRITEBYTECODE :=
+
+.PHONY: help install demo up down test test-unit test-fast lint typecheck synth bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt layers/modelwatch/pyproject.toml package.json
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	npm ci --silent --no-audit --no-fund
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install everything (Python and the pinned CDK CLI)
+
+demo: $(STAMP)  ## run the whole loop locally and print a summary (ends by itself)
+	$(BIN)/python -m modelwatch.local demo
+
+up: $(STAMP)  ## start the local stack in the background and print its URLs
+	$(BIN)/python -m modelwatch.local up
+
+down:  ## stop the local stack
+	$(BIN)/python -m modelwatch.local down
+
+test: $(STAMP)  ## lint, type-check and run every test tier
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest tests
+
+test-fast: $(STAMP)  ## unit and integration tests only
+	$(BIN)/python -m pytest tests/unit tests/integration
+
+lint: $(STAMP)  ## ruff
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)  ## mypy on the library
+	$(BIN)/mypy
+
+synth: $(STAMP)  ## synthesise the CloudFormation templates (no Docker, no credentials)
+	npx cdk synth --quiet
+
+bench: $(STAMP)  ## run the benchmarks; results in .bench/results.json
+	$(BIN)/python -m tests.benchmarks.run --output .bench/results.json
+
+clean:  ## remove build outputs (keeps .venv)
+	rm -rf cdk.out .build .bench .local .pytest_cache .mypy_cache

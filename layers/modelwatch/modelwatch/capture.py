@@ -1,0 +1,206 @@
+"""Capture of event records to Firehose, with retries and a dead-letter queue.
+
+The request path makes one ``PutRecordBatch`` call per request: all of a
+request's JSON Lines are packed into as few Firehose records as the 1,000 KiB
+record limit allows (Firehose concatenates records, so lines stay lines in S3).
+A capture failure never fails a prediction and is never silent: failed records
+are retried with backoff, then sent to the dead-letter queue, and as a last
+resort written to the log, which keeps them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from modelwatch.observability import logger
+
+# Firehose PutRecordBatch limits.
+MAX_RECORD_BYTES = 1_000 * 1024
+MAX_BATCH_RECORDS = 500
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+# SQS message limit, with room for the envelope.
+MAX_DLQ_MESSAGE_BYTES = 250 * 1024
+
+
+def pack_lines(lines: Sequence[str], max_record_bytes: int = MAX_RECORD_BYTES) -> list[bytes]:
+    """Pack JSON lines into newline-terminated records of at most ``max_record_bytes``.
+
+    A single line longer than the limit becomes a record of its own; callers keep
+    lines under the limit (rejected bodies are truncated for this reason).
+    """
+    records: list[bytes] = []
+    current: list[bytes] = []
+    size = 0
+    for line in lines:
+        encoded = line.encode() + b"\n"
+        if current and size + len(encoded) > max_record_bytes:
+            records.append(b"".join(current))
+            current, size = [], 0
+        current.append(encoded)
+        size += len(encoded)
+    if current:
+        records.append(b"".join(current))
+    return records
+
+
+def _batches(records: Sequence[bytes]) -> list[list[bytes]]:
+    batches: list[list[bytes]] = []
+    current: list[bytes] = []
+    size = 0
+    for record in records:
+        if current and (len(current) == MAX_BATCH_RECORDS or size + len(record) > MAX_BATCH_BYTES):
+            batches.append(current)
+            current, size = [], 0
+        current.append(record)
+        size += len(record)
+    if current:
+        batches.append(current)
+    return batches
+
+
+@dataclass
+class CaptureOutcome:
+    """What happened to one emit: records delivered, retried, dead-lettered, or logged only."""
+
+    records: int = 0
+    delivered: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    logged_only: int = 0
+    calls: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        """Records that did not reach Firehose (dead-lettered or kept in the log)."""
+        return self.dead_lettered + self.logged_only
+
+
+class EventSink(Protocol):
+    """Where serving sends event lines; one call per request."""
+
+    def emit(self, stream: str, lines: Sequence[str]) -> CaptureOutcome: ...
+
+
+class DeadLetter(Protocol):
+    """Where records go when Firehose still refuses them after the retries."""
+
+    def send(self, stream: str, records: Sequence[bytes], reason: str) -> None: ...
+
+
+class SqsDeadLetter:
+    """Dead-letter records to an SQS queue, one message per chunk that fits SQS's limit."""
+
+    def __init__(self, sqs_client: Any, queue_url: str) -> None:
+        self._sqs = sqs_client
+        self._queue_url = queue_url
+
+    def send(self, stream: str, records: Sequence[bytes], reason: str) -> None:
+        chunk: list[str] = []
+        size = 0
+        for record in records:
+            text = record.decode()
+            if chunk and size + len(text) > MAX_DLQ_MESSAGE_BYTES:
+                self._send_chunk(stream, chunk, reason)
+                chunk, size = [], 0
+            chunk.append(text)
+            size += len(text)
+        if chunk:
+            self._send_chunk(stream, chunk, reason)
+
+    def _send_chunk(self, stream: str, records: list[str], reason: str) -> None:
+        body = json.dumps({"stream": stream, "reason": reason, "records": records})
+        self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=body)
+
+
+class FirehoseSink:
+    """Send event lines to Firehose; retry what fails; dead-letter what still fails."""
+
+    def __init__(
+        self,
+        firehose_client: Any,
+        dead_letter: DeadLetter | None = None,
+        max_attempts: int = 3,
+        backoff_seconds: float = 0.05,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._firehose = firehose_client
+        self._dead_letter = dead_letter
+        self._max_attempts = max_attempts
+        self._backoff = backoff_seconds
+        self._sleep = sleep
+
+    def emit(self, stream: str, lines: Sequence[str]) -> CaptureOutcome:
+        records = pack_lines(lines)
+        outcome = CaptureOutcome(records=len(records))
+        pending = records
+        for attempt in range(1, self._max_attempts + 1):
+            if attempt > 1:
+                outcome.retried += len(pending)
+                self._sleep(self._backoff * 2 ** (attempt - 2))
+            pending = self._put(stream, pending, outcome)
+            if not pending:
+                break
+        outcome.delivered = len(records) - len(pending)
+        if pending:
+            self._give_up(stream, pending, outcome)
+        return outcome
+
+    def _put(self, stream: str, records: list[bytes], outcome: CaptureOutcome) -> list[bytes]:
+        """Put ``records``; return those Firehose did not accept."""
+        failed: list[bytes] = []
+        for batch in _batches(records):
+            outcome.calls += 1
+            try:
+                response = self._firehose.put_record_batch(
+                    DeliveryStreamName=stream, Records=[{"Data": record} for record in batch]
+                )
+            except (ClientError, BotoCoreError) as error:
+                outcome.errors.append(f"{type(error).__name__}: {error}")
+                failed.extend(batch)
+                continue
+            if response.get("FailedPutCount", 0):
+                for record, result in zip(batch, response["RequestResponses"], strict=True):
+                    if "ErrorCode" in result:
+                        outcome.errors.append(f"{result['ErrorCode']}: {result.get('ErrorMessage', '')}")
+                        failed.append(record)
+        return failed
+
+    def _give_up(self, stream: str, records: list[bytes], outcome: CaptureOutcome) -> None:
+        reason = outcome.errors[-1] if outcome.errors else "unknown error"
+        logger.warning(
+            "capture failed after retries",
+            extra={"stream": stream, "records": len(records), "reason": reason},
+        )
+        if self._dead_letter is not None:
+            try:
+                self._dead_letter.send(stream, records, reason)
+                outcome.dead_lettered = len(records)
+                return
+            except (ClientError, BotoCoreError) as error:
+                outcome.errors.append(f"dead letter failed: {error}")
+        # Last resort: the log keeps the records (CloudWatch Logs in AWS).
+        logger.error(
+            "capture records kept in log only",
+            extra={"stream": stream, "records": [r.decode() for r in records], "reason": reason},
+        )
+        outcome.logged_only = len(records)
+
+
+class MemorySink:
+    """An in-memory sink: keeps every line it is given (tests, notebooks)."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, list[str]] = {}
+        self.calls = 0
+
+    def emit(self, stream: str, lines: Sequence[str]) -> CaptureOutcome:
+        self.calls += 1
+        self.lines.setdefault(stream, []).extend(lines)
+        return CaptureOutcome(records=len(lines), delivered=len(lines), calls=1)

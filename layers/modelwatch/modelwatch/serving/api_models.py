@@ -1,0 +1,72 @@
+"""Request and response bodies of the prediction API (also its OpenAPI documentation)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelwatch.schema import Violation
+
+_EXAMPLE_INSTANCE = {"amount": 125.5, "merchant_risk": 0.12, "hour": 14, "is_foreign": False,
+                     "channel": "online"}
+
+
+class PredictRequest(BaseModel):
+    """Instances to score, each a JSON object of feature values."""
+
+    instances: list[Any] = Field(
+        min_length=1,
+        description="1 to the configured maximum (default 1000) objects of feature values.",
+        examples=[[_EXAMPLE_INSTANCE]],
+    )
+
+
+class PredictResponse(BaseModel):
+    model_config = ConfigDict(
+        protected_namespaces=(),
+        json_schema_extra={"examples": [{"model": "fraud_detection", "version": "2",
+                                         "predictions": [0.031], "request_id": "4f1c2a..."}]},
+    )
+
+    model: str
+    version: str
+    predictions: list[Any] = Field(description="One value per instance, in order.")
+    request_id: str
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    name: str
+    version: str
+    flavor: str
+    prediction_type: str
+    created_at: datetime
+    input_schema: dict[str, Any]
+
+
+class ModelList(BaseModel):
+    models: list[ModelInfo]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    models: dict[str, str] = Field(description="Per served model: 'ready' or why it is not.")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["schema_violation"])
+    message: str
+    violations: list[Violation] | None = Field(
+        None, description="For schema violations: each offending instance index and feature."
+    )
+    fields: list[dict[str, Any]] | None = Field(
+        None, description="For malformed bodies: where the body is wrong."
+    )
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+    request_id: str

@@ -1,0 +1,119 @@
+"""Turning served and rejected requests into event lines for the capture sink.
+
+Lines are built as plain dicts and ``json.dumps`` (the hot path); their shape is
+``modelwatch.events.PredictionEvent`` / ``RejectedRequest``, which tests check.
+Capture never raises into the request: failures are retried and dead-lettered
+by the sink, and counted here.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from modelwatch.capture import CaptureOutcome
+from modelwatch.events import EVENT_SCHEMA_VERSION
+from modelwatch.observability import logger
+from modelwatch.serving.context import ServingContext
+
+# Firehose records are at most 1,000 KiB; a rejected body is kept whole below this.
+MAX_REJECTED_BODY_CHARS = 900_000
+
+
+def prediction_lines(
+    request_id: str,
+    model: str,
+    version: str,
+    timestamp: str,
+    instances: Sequence[Mapping[str, Any]],
+    predictions: Sequence[Any],
+    latency_ms: float,
+) -> list[str]:
+    """One JSON line per instance (``PredictionEvent``)."""
+    latency = round(latency_ms, 3)
+    return [
+        json.dumps({
+            "schema_version": EVENT_SCHEMA_VERSION,
+            "event_id": uuid.uuid4().hex,
+            "request_id": request_id,
+            "index": index,
+            "model": model,
+            "version": version,
+            "timestamp": timestamp,
+            "features": instance,
+            "prediction": prediction,
+            "latency_ms": latency,
+        }, separators=(",", ":"))
+        for index, (instance, prediction) in enumerate(zip(instances, predictions, strict=True))
+    ]
+
+
+def rejected_line(
+    request_id: str,
+    model: str,
+    version: str | None,
+    timestamp: str,
+    reason: str,
+    status_code: int,
+    errors: list[dict[str, Any]],
+    body: str,
+) -> str:
+    """One JSON line for a rejected request (``RejectedRequest``)."""
+    truncated = len(body) > MAX_REJECTED_BODY_CHARS
+    return json.dumps({
+        "schema_version": EVENT_SCHEMA_VERSION,
+        "event_id": uuid.uuid4().hex,
+        "request_id": request_id,
+        "model": model,
+        "version": version,
+        "timestamp": timestamp,
+        "reason": reason,
+        "status_code": status_code,
+        "errors": errors,
+        "body": body[:MAX_REJECTED_BODY_CHARS],
+        "body_truncated": truncated,
+    }, separators=(",", ":"), default=str)
+
+
+def capture_predictions(
+    context: ServingContext,
+    request_id: str,
+    model: str,
+    version: str,
+    instances: Sequence[Mapping[str, Any]],
+    predictions: Sequence[Any],
+    latency_ms: float,
+) -> CaptureOutcome | None:
+    stream = context.settings.events_streams[model]
+    timestamp = context.clock().isoformat()
+    lines = prediction_lines(request_id, model, version, timestamp, instances, predictions, latency_ms)
+    return _emit(context, stream, lines)
+
+
+def capture_rejection(
+    context: ServingContext,
+    request_id: str,
+    model: str,
+    version: str | None,
+    reason: str,
+    status_code: int,
+    errors: list[dict[str, Any]],
+    body: str,
+) -> CaptureOutcome | None:
+    timestamp = context.clock().isoformat()
+    line = rejected_line(request_id, model, version, timestamp, reason, status_code, errors, body)
+    return _emit(context, context.settings.rejected_stream, [line])
+
+
+def _emit(context: ServingContext, stream: str, lines: list[str]) -> CaptureOutcome | None:
+    try:
+        outcome = context.sink.emit(stream, lines)
+    except Exception:  # a sink must not fail the request; keep the lines in the log
+        logger.exception("capture sink raised; lines kept in log", extra={"stream": stream, "lines": lines})
+        context.metrics.capture_failure(stream, len(lines), dead_lettered=False)
+        return None
+    if outcome.failed:
+        context.metrics.capture_failure(stream, outcome.failed, dead_lettered=outcome.dead_lettered > 0)
+    return outcome

@@ -1,0 +1,70 @@
+"""Counters that serving emits, behind a small interface.
+
+In Lambda they become CloudWatch metrics through Powertools' embedded metric
+format (written to the log, flushed by the handler's ``log_metrics``; no network
+call on the request path). Tests pass ``InMemoryServingMetrics``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Protocol
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from modelwatch.observability import METRICS_NAMESPACE, metrics
+
+
+class ServingMetrics(Protocol):
+    def predictions(self, model: str, count: int) -> None: ...
+
+    def rejection(self, model: str, reason: str) -> None: ...
+
+    def capture_failure(self, stream: str, records: int, dead_lettered: bool) -> None: ...
+
+    def model_load_failure(self, model: str) -> None: ...
+
+
+class PowertoolsServingMetrics:
+    """CloudWatch metrics in embedded metric format."""
+
+    def predictions(self, model: str, count: int) -> None:
+        metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=count)
+        metrics.add_metric(name="PredictionRequests", unit=MetricUnit.Count, value=1)
+
+    def rejection(self, model: str, reason: str) -> None:
+        metrics.add_metric(name="RejectedRequests", unit=MetricUnit.Count, value=1)
+        with single_metric(name="Rejections", unit=MetricUnit.Count, value=1,
+                           namespace=METRICS_NAMESPACE) as metric:
+            metric.add_dimension(name="model", value=model)
+            metric.add_dimension(name="reason", value=reason)
+
+    def capture_failure(self, stream: str, records: int, dead_lettered: bool) -> None:
+        with single_metric(name="CaptureFailures", unit=MetricUnit.Count, value=records,
+                           namespace=METRICS_NAMESPACE) as metric:
+            metric.add_dimension(name="stream", value=stream)
+            metric.add_dimension(name="outcome", value="dead_lettered" if dead_lettered else "logged")
+
+    def model_load_failure(self, model: str) -> None:
+        with single_metric(name="ModelLoadFailures", unit=MetricUnit.Count, value=1,
+                           namespace=METRICS_NAMESPACE) as metric:
+            metric.add_dimension(name="model", value=model)
+
+
+class InMemoryServingMetrics:
+    """Counts kept in memory, keyed by metric name and labels."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, ...]] = Counter()
+
+    def predictions(self, model: str, count: int) -> None:
+        self.counts[("predictions", model)] += count
+
+    def rejection(self, model: str, reason: str) -> None:
+        self.counts[("rejections", model, reason)] += 1
+
+    def capture_failure(self, stream: str, records: int, dead_lettered: bool) -> None:
+        self.counts[("capture_failures", stream, "dead_lettered" if dead_lettered else "logged")] += records
+
+    def model_load_failure(self, model: str) -> None:
+        self.counts[("model_load_failures", model)] += 1

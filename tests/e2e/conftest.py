@@ -1,0 +1,48 @@
+"""The local stack (moto_server + the API under uvicorn) on 127.0.0.1, started once for these tests."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modelwatch.local.stack import LocalStack, start_stack, stop_stack
+
+MODEL = "fraud_detection"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory, monkeypatch_session: pytest.MonkeyPatch
+                ) -> Iterator[LocalStack]:
+    # Manifests are re-read every second here, so promotion tests do not wait long.
+    monkeypatch_session.setenv("MODELWATCH_MANIFEST_TTL_SECONDS", "1")
+    state = tmp_path_factory.mktemp("stack")
+    stack = start_stack([MODEL], state_dir=state, moto_port=free_port(), api_port=free_port())
+    yield stack
+    stop_stack(stack)
+    for log in ("api.log", "moto.log"):
+        path = Path(stack.state_dir) / log
+        if path.exists() and "Traceback" in path.read_text(errors="replace"):
+            pytest.fail(f"{log} of the local stack holds a traceback:\n{path.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def monkeypatch_session() -> Iterator[pytest.MonkeyPatch]:
+    patch = pytest.MonkeyPatch()
+    yield patch
+    patch.undo()

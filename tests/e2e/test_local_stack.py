@@ -1,0 +1,139 @@
+"""The serving path over real HTTP: uvicorn serving the app, moto_server standing in for AWS."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from modelwatch.event_store import read_events
+from modelwatch.local.demo import publish_demo_model
+from modelwatch.local.fraud import FRAUD_SCHEMA, synthetic_transactions
+from modelwatch.local.stack import EVENTS_BUCKET, MODELS_BUCKET, LocalStack
+from tests.e2e.conftest import MODEL, free_port
+
+PREDICT = f"/v1/models/{MODEL}/predict"
+
+
+@pytest.fixture(scope="module")
+def served(local_stack: LocalStack) -> LocalStack:
+    publish_demo_model(local_stack, version="1", seed=0, n_estimators=20)
+    return local_stack
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict[str, Any]]:
+    return synthetic_transactions(100, seed=3)[0]
+
+
+def wait_for_version(client: httpx.Client, rows: list[dict[str, Any]], version: str, timeout: float = 15) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        body = client.post(PREDICT, json={"instances": rows[:1]}).json()
+        if body.get("version") == version:
+            return time.monotonic() - started
+        time.sleep(0.2)
+    raise AssertionError(f"version {version} not served within {timeout} s")
+
+
+def test_predictions_over_http_are_captured_to_s3(served: LocalStack, rows: list[dict[str, Any]]) -> None:
+    with httpx.Client(base_url=served.api_url) as client:
+        wait_for_version(client, rows, "1")
+        response = client.post(PREDICT, json={"instances": rows[:5]}, headers={"x-request-id": "e2e-capture"})
+
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] == "e2e-capture"
+    predictions = response.json()["predictions"]
+    captured = [e for e in read_events(served.boto3_client("s3"), EVENTS_BUCKET, f"events/model={MODEL}/")
+                if e["request_id"] == "e2e-capture"]
+    assert sorted((e["index"], e["prediction"]) for e in captured) == list(enumerate(predictions))
+
+
+def test_bad_requests_get_precise_errors_over_http(served: LocalStack, rows: list[dict[str, Any]]) -> None:
+    missing = {k: v for k, v in rows[0].items() if k != "amount"}
+    with httpx.Client(base_url=served.api_url) as client:
+        schema = client.post(PREDICT, json={"instances": [rows[0], missing]})
+        not_json = client.post(PREDICT, content=b"{oops", headers={"content-type": "application/json"})
+        unknown = client.post("/v1/models/nope/predict", json={"instances": rows[:1]})
+        too_many = client.post(PREDICT, json={"instances": rows[:1] * 1001})
+
+    assert schema.status_code == 422
+    assert schema.json()["error"]["violations"][0] == {"index": 1, "feature": "amount", "code": "missing",
+                                                        "message": "required feature is missing"}
+    assert not_json.status_code == 422 and not_json.json()["error"]["code"] == "invalid_body"
+    assert unknown.status_code == 404
+    assert too_many.status_code == 413
+    for response in (schema, not_json, unknown, too_many):
+        assert "Traceback" not in response.text and response.headers["x-request-id"]
+
+
+def test_listing_health_and_docs_over_http(served: LocalStack) -> None:
+    with httpx.Client(base_url=served.api_url) as client:
+        models = client.get("/v1/models").json()["models"]
+        health = client.get("/health")
+        docs = client.get("/docs")
+        spec = client.get("/openapi.json").json()
+
+    assert [m["name"] for m in models] == [MODEL]
+    assert models[0]["input_schema"]["features"][0]["name"] == FRAUD_SCHEMA.features[0].name
+    assert health.status_code == 200 and health.json()["models"] == {MODEL: "ready"}
+    assert docs.status_code == 200 and "swagger-ui" in docs.text
+    assert set(spec["paths"]) == {"/v1/models/{model}/predict", "/v1/models", "/health"}
+
+
+def test_publishing_a_new_version_switches_serving_without_restart(
+    served: LocalStack, rows: list[dict[str, Any]]
+) -> None:
+    api_pid = served.pids["api"]
+    publish_demo_model(served, version="2", seed=1, n_estimators=10)
+
+    with httpx.Client(base_url=served.api_url) as client:
+        waited = wait_for_version(client, rows, "2")
+
+    assert waited < 15
+    assert served.pids["api"] == api_pid
+    os.kill(api_pid, 0)  # the same process is still serving
+
+
+def test_publish_command_line_against_the_local_stack(served: LocalStack, tmp_path: Path) -> None:
+    schema = tmp_path / "schema.json"
+    schema.write_text(FRAUD_SCHEMA.model_dump_json())
+    model_file = next((Path(served.state_dir) / "artifacts").glob("*.joblib"))
+    env = {**os.environ, **served.aws_env()}
+
+    ok = subprocess.run([sys.executable, "-m", "modelwatch.cli", "publish", "--model-file", str(model_file),
+                         "--name", "fraud_shadow", "--version", "7", "--flavor", "sklearn",
+                         "--schema", str(schema), "--bucket", MODELS_BUCKET, "--alias", "staging",
+                         "--prediction-type", "probability"], env=env, capture_output=True, text=True)
+    bad = subprocess.run([sys.executable, "-m", "modelwatch.cli", "publish", "--model-file", str(model_file),
+                          "--name", "fraud_shadow", "--version", "7", "--flavor", "sklearn",
+                          "--schema", str(tmp_path / "absent.json"), "--bucket", MODELS_BUCKET],
+                         env=env, capture_output=True, text=True)
+
+    assert ok.returncode == 0, ok.stderr
+    published = json.loads(ok.stdout)["published"]
+    assert published["artifact_uri"] == f"s3://{MODELS_BUCKET}/models/fraud_shadow/7/model.joblib"
+    manifest = served.boto3_client("s3").get_object(Bucket=MODELS_BUCKET,
+                                                    Key="manifests/fraud_shadow/staging.json")
+    assert json.loads(manifest["Body"].read())["version"] == "7"
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("modelwatch: error: cannot read schema")
+
+
+def test_demo_runs_by_itself_and_exits_zero(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "modelwatch.local", "demo", "--requests", "300", "--state-dir", str(tmp_path),
+         "--moto-port", str(free_port()), "--api-port", str(free_port())],
+        capture_output=True, text=True, timeout=300,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "every prediction and every rejection was captured." in result.stdout
+    assert "p50" in result.stdout and "events captured" in result.stdout
