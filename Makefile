@@ -37,6 +37,7 @@ down:  ## stop the local stack
 
 test: $(STAMP)  ## lint, type-check and run every test tier
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest tests
 
@@ -45,6 +46,7 @@ test-fast: $(STAMP)  ## unit and integration tests only
 
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)  ## mypy on the library
 	$(BIN)/mypy
@@ -53,7 +55,7 @@ synth: $(STAMP)  ## synthesise the CloudFormation templates (no Docker, no crede
 	npx cdk synth --quiet
 
 bench: $(STAMP)  ## run the benchmarks; results in .bench/results.json
-	$(BIN)/python -m tests.benchmarks.run --output .bench/results.json
+	$(BIN)/python tests/benchmarks/run.py --output .bench/results.json
 
 clean:  ## remove build outputs (keeps .venv)
 	rm -rf cdk.out .build .bench .local .pytest_cache .mypy_cache

@@ -27,8 +27,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory, monkeypatch_session: pytest.MonkeyPatch
-                ) -> Iterator[LocalStack]:
+def local_stack(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch_session: pytest.MonkeyPatch
+) -> Iterator[LocalStack]:
     # Manifests are re-read every second here, so promotion tests do not wait long.
     monkeypatch_session.setenv("MODELWATCH_MANIFEST_TTL_SECONDS", "1")
     state = tmp_path_factory.mktemp("stack")

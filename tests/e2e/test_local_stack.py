@@ -33,7 +33,9 @@ def rows() -> list[dict[str, Any]]:
     return synthetic_transactions(100, seed=3)[0]
 
 
-def wait_for_version(client: httpx.Client, rows: list[dict[str, Any]], version: str, timeout: float = 15) -> float:
+def wait_for_version(
+    client: httpx.Client, rows: list[dict[str, Any]], version: str, timeout: float = 15
+) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         body = client.post(PREDICT, json={"instances": rows[:1]}).json()
@@ -51,8 +53,11 @@ def test_predictions_over_http_are_captured_to_s3(served: LocalStack, rows: list
     assert response.status_code == 200
     assert response.headers["x-request-id"] == "e2e-capture"
     predictions = response.json()["predictions"]
-    captured = [e for e in read_events(served.boto3_client("s3"), EVENTS_BUCKET, f"events/model={MODEL}/")
-                if e["request_id"] == "e2e-capture"]
+    captured = [
+        e
+        for e in read_events(served.boto3_client("s3"), EVENTS_BUCKET, f"events/model={MODEL}/")
+        if e["request_id"] == "e2e-capture"
+    ]
     assert sorted((e["index"], e["prediction"]) for e in captured) == list(enumerate(predictions))
 
 
@@ -65,8 +70,12 @@ def test_bad_requests_get_precise_errors_over_http(served: LocalStack, rows: lis
         too_many = client.post(PREDICT, json={"instances": rows[:1] * 1001})
 
     assert schema.status_code == 422
-    assert schema.json()["error"]["violations"][0] == {"index": 1, "feature": "amount", "code": "missing",
-                                                        "message": "required feature is missing"}
+    assert schema.json()["error"]["violations"][0] == {
+        "index": 1,
+        "feature": "amount",
+        "code": "missing",
+        "message": "required feature is missing",
+    }
     assert not_json.status_code == 422 and not_json.json()["error"]["code"] == "invalid_body"
     assert unknown.status_code == 404
     assert too_many.status_code == 413
@@ -108,20 +117,63 @@ def test_publish_command_line_against_the_local_stack(served: LocalStack, tmp_pa
     model_file = next((Path(served.state_dir) / "artifacts").glob("*.joblib"))
     env = {**os.environ, **served.aws_env()}
 
-    ok = subprocess.run([sys.executable, "-m", "modelwatch.cli", "publish", "--model-file", str(model_file),
-                         "--name", "fraud_shadow", "--version", "7", "--flavor", "sklearn",
-                         "--schema", str(schema), "--bucket", MODELS_BUCKET, "--alias", "staging",
-                         "--prediction-type", "probability"], env=env, capture_output=True, text=True)
-    bad = subprocess.run([sys.executable, "-m", "modelwatch.cli", "publish", "--model-file", str(model_file),
-                          "--name", "fraud_shadow", "--version", "7", "--flavor", "sklearn",
-                          "--schema", str(tmp_path / "absent.json"), "--bucket", MODELS_BUCKET],
-                         env=env, capture_output=True, text=True)
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "modelwatch.cli",
+            "publish",
+            "--model-file",
+            str(model_file),
+            "--name",
+            "fraud_shadow",
+            "--version",
+            "7",
+            "--flavor",
+            "sklearn",
+            "--schema",
+            str(schema),
+            "--bucket",
+            MODELS_BUCKET,
+            "--alias",
+            "staging",
+            "--prediction-type",
+            "probability",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "modelwatch.cli",
+            "publish",
+            "--model-file",
+            str(model_file),
+            "--name",
+            "fraud_shadow",
+            "--version",
+            "7",
+            "--flavor",
+            "sklearn",
+            "--schema",
+            str(tmp_path / "absent.json"),
+            "--bucket",
+            MODELS_BUCKET,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
 
     assert ok.returncode == 0, ok.stderr
     published = json.loads(ok.stdout)["published"]
     assert published["artifact_uri"] == f"s3://{MODELS_BUCKET}/models/fraud_shadow/7/model.joblib"
-    manifest = served.boto3_client("s3").get_object(Bucket=MODELS_BUCKET,
-                                                    Key="manifests/fraud_shadow/staging.json")
+    manifest = served.boto3_client("s3").get_object(
+        Bucket=MODELS_BUCKET, Key="manifests/fraud_shadow/staging.json"
+    )
     assert json.loads(manifest["Body"].read())["version"] == "7"
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("modelwatch: error: cannot read schema")
@@ -129,9 +181,23 @@ def test_publish_command_line_against_the_local_stack(served: LocalStack, tmp_pa
 
 def test_demo_runs_by_itself_and_exits_zero(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "modelwatch.local", "demo", "--requests", "300", "--state-dir", str(tmp_path),
-         "--moto-port", str(free_port()), "--api-port", str(free_port())],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "modelwatch.local",
+            "demo",
+            "--requests",
+            "300",
+            "--state-dir",
+            str(tmp_path),
+            "--moto-port",
+            str(free_port()),
+            "--api-port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
     assert result.returncode == 0, result.stdout + result.stderr

@@ -47,12 +47,22 @@ class LambdaContext:
         return 15_000
 
 
-def http_api_event(method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
-                   raw_body: str | None = None, base64_body: bool = False) -> dict[str, Any]:
+def http_api_event(
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    raw_body: str | None = None,
+    base64_body: bool = False,
+) -> dict[str, Any]:
     """An API Gateway HTTP API payload-format 2.0 event, as the service sends it."""
     text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
-    all_headers = {"content-type": "application/json", "host": "abc123.execute-api.us-east-1.amazonaws.com",
-                   "user-agent": "pytest", **(headers or {})}
+    all_headers = {
+        "content-type": "application/json",
+        "host": "abc123.execute-api.us-east-1.amazonaws.com",
+        "user-agent": "pytest",
+        **(headers or {}),
+    }
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": "$default",
@@ -64,8 +74,13 @@ def http_api_event(method: str, path: str, body: Any = None, headers: dict[str, 
             "apiId": "abc123",
             "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
             "domainPrefix": "abc123",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7",
-                     "userAgent": "pytest"},
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": "pytest",
+            },
             "requestId": uuid.uuid4().hex[:16],
             "routeKey": "$default",
             "stage": "$default",
@@ -89,8 +104,12 @@ def trained_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
@@ -149,20 +168,30 @@ def deployment(aws: None, tmp_path: Path, trained_model_file: Path) -> Deploymen
                 "Prefix": prefix,
             },
         )
-    publish_model(trained_model_file, MODEL, "1", "sklearn", FRAUD_SCHEMA, MODELS_BUCKET,
-                  prediction_type="probability", s3_client=s3)
+    publish_model(
+        trained_model_file,
+        MODEL,
+        "1",
+        "sklearn",
+        FRAUD_SCHEMA,
+        MODELS_BUCKET,
+        prediction_type="probability",
+        s3_client=s3,
+    )
     return Deployment(s3=s3, sqs=sqs, dlq_url=dlq_url)
 
 
-def function_env(dlq_url: str, tmp_path: Path, events_streams: dict[str, str] | None = None,
-                 catalog: str = MODEL) -> dict[str, str]:
+def function_env(
+    dlq_url: str, tmp_path: Path, events_streams: dict[str, str] | None = None, catalog: str = MODEL
+) -> dict[str, str]:
     """The environment the serving stack sets on a predict function."""
     return {
         "MODELWATCH_MODELS_BUCKET": MODELS_BUCKET,
         "MODELWATCH_MANIFEST_PREFIX": "manifests",
         "MODELWATCH_SERVING_ALIAS": "production",
-        "MODELWATCH_EVENTS_STREAMS": json.dumps({MODEL: EVENTS_STREAM} if events_streams is None
-                                                else events_streams),
+        "MODELWATCH_EVENTS_STREAMS": json.dumps(
+            {MODEL: EVENTS_STREAM} if events_streams is None else events_streams
+        ),
         "MODELWATCH_REJECTED_STREAM": REJECTED_STREAM,
         "MODELWATCH_CATALOG_MODELS": catalog,
         "MODELWATCH_CAPTURE_DLQ_URL": dlq_url,

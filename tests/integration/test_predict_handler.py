@@ -12,7 +12,6 @@ import pytest
 from modelwatch.events import PredictionEvent, RejectedRequest
 from modelwatch.local.fraud import FRAUD_SCHEMA
 from modelwatch.publish import publish_model
-
 from tests.integration.conftest import (
     EVENTS_BUCKET,
     MODEL,
@@ -62,8 +61,9 @@ def test_schema_violation_is_422_with_index_and_feature_and_is_captured(
 
     assert response["statusCode"] == 422
     violations = body_of(response)["error"]["violations"]
-    assert violations == [{"index": 1, "feature": "hour", "code": "type",
-                           "message": "expected an integer, got str"}]
+    assert violations == [
+        {"index": 1, "feature": "hour", "code": "type", "message": "expected an integer, got str"}
+    ]
     rejected = [RejectedRequest.model_validate(r) for r in predict_function.objects("rejected/")]
     assert len(rejected) == 1 and rejected[0].reason == "schema_violation"
     assert rejected[0].errors[0]["feature"] == "hour"
@@ -100,7 +100,8 @@ def test_too_many_instances_is_413(predict_function: Deployment, rows: list) -> 
 
 def test_unknown_model_is_404(predict_function: Deployment, rows: list) -> None:
     response = predict_function.invoke(
-        http_api_event("POST", "/v1/models/churn/predict", {"instances": rows[:1]}))
+        http_api_event("POST", "/v1/models/churn/predict", {"instances": rows[:1]})
+    )
 
     assert response["statusCode"] == 404
     assert body_of(response)["error"]["code"] == "unknown_model"
@@ -121,22 +122,41 @@ def test_new_manifest_is_served_without_a_redeploy(
     assert first["version"] == "1"
 
     # When version 2 is published (manifest TTL is 0 in this environment)
-    publish_model(trained_model_file, MODEL, "2", "sklearn", FRAUD_SCHEMA, MODELS_BUCKET,
-                  prediction_type="probability", s3_client=predict_function.s3)
+    publish_model(
+        trained_model_file,
+        MODEL,
+        "2",
+        "sklearn",
+        FRAUD_SCHEMA,
+        MODELS_BUCKET,
+        prediction_type="probability",
+        s3_client=predict_function.s3,
+    )
 
     # Then the same warm function serves it
     second = body_of(predict_function.invoke(http_api_event("POST", PREDICT, {"instances": rows[:1]})))
     assert second["version"] == "2"
 
 
-def test_unloadable_new_version_keeps_the_previous_one_serving(predict_function: Deployment, rows: list,
-                                                               tmp_path: Path) -> None:
-    assert body_of(predict_function.invoke(http_api_event("POST", PREDICT, {"instances": rows[:1]})))[
-        "version"] == "1"
+def test_unloadable_new_version_keeps_the_previous_one_serving(
+    predict_function: Deployment, rows: list, tmp_path: Path
+) -> None:
+    assert (
+        body_of(predict_function.invoke(http_api_event("POST", PREDICT, {"instances": rows[:1]})))["version"]
+        == "1"
+    )
     garbage = tmp_path / "broken.joblib"
     garbage.write_bytes(b"this is not a pickle")
-    publish_model(garbage, MODEL, "3", "sklearn", FRAUD_SCHEMA, MODELS_BUCKET,
-                  prediction_type="probability", s3_client=predict_function.s3)
+    publish_model(
+        garbage,
+        MODEL,
+        "3",
+        "sklearn",
+        FRAUD_SCHEMA,
+        MODELS_BUCKET,
+        prediction_type="probability",
+        s3_client=predict_function.s3,
+    )
 
     response = predict_function.invoke(http_api_event("POST", PREDICT, {"instances": rows[:1]}))
 
@@ -149,8 +169,16 @@ def test_unloadable_model_with_nothing_loaded_is_503_with_retry_after(
 ) -> None:
     garbage = tmp_path / "broken.joblib"
     garbage.write_bytes(b"not a model")
-    publish_model(garbage, MODEL, "9", "sklearn", FRAUD_SCHEMA, MODELS_BUCKET,
-                  prediction_type="probability", s3_client=deployment.s3)
+    publish_model(
+        garbage,
+        MODEL,
+        "9",
+        "sklearn",
+        FRAUD_SCHEMA,
+        MODELS_BUCKET,
+        prediction_type="probability",
+        s3_client=deployment.s3,
+    )
     deployment.handler = load_handler(monkeypatch, function_env(deployment.dlq_url, tmp_path))
 
     response = deployment.invoke(http_api_event("POST", PREDICT, {"instances": rows[:1]}))
@@ -169,8 +197,9 @@ def test_capture_failure_does_not_fail_the_prediction_and_goes_to_the_dlq(
     deployment.handler = load_handler(monkeypatch, env)
 
     # When it serves a request
-    response = deployment.invoke(http_api_event("POST", PREDICT, {"instances": rows[:2]},
-                                                headers={"x-request-id": "dlq-1"}))
+    response = deployment.invoke(
+        http_api_event("POST", PREDICT, {"instances": rows[:2]}, headers={"x-request-id": "dlq-1"})
+    )
 
     # Then the prediction is answered and the events wait in the dead-letter queue
     assert response["statusCode"] == 200
@@ -178,7 +207,7 @@ def test_capture_failure_does_not_fail_the_prediction_and_goes_to_the_dlq(
     assert len(messages) == 1
     letter = json.loads(messages[0]["Body"])
     assert letter["stream"] == "missing-stream"
-    lines = [json.loads(line) for record in letter["records"] for line in record.splitlines()]
+    lines = [json.loads(line) for line in letter["lines"]]
     assert [(line["request_id"], line["index"]) for line in lines] == [("dlq-1", 0), ("dlq-1", 1)]
 
 
@@ -187,7 +216,8 @@ def test_request_path_makes_one_firehose_call_and_no_s3_put(
 ) -> None:
     calls: list[str] = []
     boto3.DEFAULT_SESSION.events.register(  # type: ignore[union-attr]
-        "before-call.*.*", lambda model, **_: calls.append(f"{model.service_model.service_name}.{model.name}"))
+        "before-call.*.*", lambda model, **_: calls.append(f"{model.service_model.service_name}.{model.name}")
+    )
     deployment.handler = load_handler(monkeypatch, function_env(deployment.dlq_url, tmp_path))
     deployment.invoke(http_api_event("POST", PREDICT, {"instances": rows[:1]}))  # warm: loads the model
     calls.clear()

@@ -14,7 +14,7 @@ _MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
 
 def is_valid_model_name(name: str) -> bool:
     """Return whether ``name`` can be used as a model, version or alias name."""
-    return bool(_MODEL_NAME.match(name))
+    return bool(_MODEL_NAME.fullmatch(name))
 
 
 def check_model_name(name: str, what: str = "model name") -> str:

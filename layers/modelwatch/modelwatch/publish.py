@@ -22,7 +22,9 @@ from modelwatch.schema import InputSchema
 from modelwatch.serving.flavors import ARTIFACT_SUFFIX
 
 
-def publish_manifest(s3_client: Any, bucket: str, manifest: ServingManifest, prefix: str = "manifests") -> str:
+def publish_manifest(
+    s3_client: Any, bucket: str, manifest: ServingManifest, prefix: str = "manifests"
+) -> str:
     """Write ``manifest`` where serving reads it; return its S3 URI."""
     return S3ManifestStore(s3_client, bucket, prefix).write(manifest)
 

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from enum import Enum
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 
-class FeatureType(str, Enum):
+class FeatureType(StrEnum):
     """JSON-level type of a feature value."""
 
     NUMBER = "number"
@@ -128,21 +128,34 @@ def validate_instances(
             break
         if not isinstance(instance, Mapping):
             violations.append(
-                Violation(index=index, feature=None, code="not_an_object",
-                          message="each instance must be a JSON object of feature values")
+                Violation(
+                    index=index,
+                    feature=None,
+                    code="not_an_object",
+                    message="each instance must be a JSON object of feature values",
+                )
             )
             continue
         for spec in schema.features:
             if spec.name not in instance:
                 if spec.required:
-                    violations.append(Violation(index=index, feature=spec.name, code="missing",
-                                                message="required feature is missing"))
+                    violations.append(
+                        Violation(
+                            index=index,
+                            feature=spec.name,
+                            code="missing",
+                            message="required feature is missing",
+                        )
+                    )
                 continue
             value = instance[spec.name]
             if value is None:
                 if not spec.nullable:
-                    violations.append(Violation(index=index, feature=spec.name, code="null",
-                                                message="feature is not nullable"))
+                    violations.append(
+                        Violation(
+                            index=index, feature=spec.name, code="null", message="feature is not nullable"
+                        )
+                    )
                 continue
             error = _type_error(spec, value)
             if error is not None:
@@ -150,8 +163,14 @@ def validate_instances(
         if not schema.allow_extra_features:
             for name in instance:
                 if name not in known:
-                    violations.append(Violation(index=index, feature=str(name), code="unexpected",
-                                                message="feature is not in the model's input schema"))
+                    violations.append(
+                        Violation(
+                            index=index,
+                            feature=str(name),
+                            code="unexpected",
+                            message="feature is not in the model's input schema",
+                        )
+                    )
     return violations[:max_violations]
 
 
@@ -177,14 +196,29 @@ def infer_input_schema(
         if all(isinstance(v, bool) for v in present):
             features.append(FeatureSpec(name=name, type=FeatureType.BOOLEAN, nullable=nullable))
         elif all(isinstance(v, int) and not isinstance(v, bool) for v in present):
-            features.append(FeatureSpec(name=name, type=FeatureType.INTEGER, nullable=nullable,
-                                        minimum=min(present), maximum=max(present)))
+            features.append(
+                FeatureSpec(
+                    name=name,
+                    type=FeatureType.INTEGER,
+                    nullable=nullable,
+                    minimum=min(present),
+                    maximum=max(present),
+                )
+            )
         elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
             numbers = [float(v) for v in present]
-            features.append(FeatureSpec(name=name, type=FeatureType.NUMBER, nullable=nullable,
-                                        minimum=min(numbers), maximum=max(numbers)))
+            features.append(
+                FeatureSpec(
+                    name=name,
+                    type=FeatureType.NUMBER,
+                    nullable=nullable,
+                    minimum=min(numbers),
+                    maximum=max(numbers),
+                )
+            )
         else:
             categories = sorted({str(v) for v in present})
-            features.append(FeatureSpec(name=name, type=FeatureType.STRING, nullable=nullable,
-                                        allowed_values=categories))
+            features.append(
+                FeatureSpec(name=name, type=FeatureType.STRING, nullable=nullable, allowed_values=categories)
+            )
     return InputSchema(features=features)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from modelwatch.names import check_model_name
@@ -73,3 +73,26 @@ class ServingSettings(BaseSettings):
     def served_models(self) -> list[str]:
         """Models this function predicts for: those it has a capture stream for."""
         return list(self.events_streams)
+
+
+class SettingsError(ValueError):
+    """Settings are missing or invalid; the message names the environment variables."""
+
+
+def load_serving_settings() -> ServingSettings:
+    """Read ``ServingSettings`` from the environment, naming each bad ``MODELWATCH_*`` variable.
+
+    Raises
+    ------
+    SettingsError
+        One line per problem, e.g. ``MODELWATCH_MODELS_BUCKET: Field required``.
+    """
+    try:
+        return ServingSettings()
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            field = str(item["loc"][0]) if item.get("loc") else ""
+            name = f"MODELWATCH_{field.upper()}" if field else "settings"
+            problems.append(f"{name}: {item['msg']}")
+        raise SettingsError("invalid modelwatch settings: " + "; ".join(problems)) from None

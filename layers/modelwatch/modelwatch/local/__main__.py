@@ -20,27 +20,34 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             from modelwatch.local.demo import run_demo
 
-            return run_demo(requests=args.requests, state_dir=args.state_dir,
-                            moto_port=args.moto_port, api_port=args.api_port)
+            return run_demo(
+                requests=args.requests,
+                state_dir=args.state_dir,
+                moto_port=args.moto_port,
+                api_port=args.api_port,
+            )
         if args.command == "up":
             from modelwatch.local.demo import MODEL, publish_demo_model
 
-            stack = start_stack([MODEL], state_dir=args.state_dir, moto_port=args.moto_port,
-                                api_port=args.api_port)
+            stack = start_stack(
+                [MODEL], state_dir=args.state_dir, moto_port=args.moto_port, api_port=args.api_port
+            )
             publish_demo_model(stack, version="1", seed=0)
             print(f"prediction API   {stack.api_url}  (docs {stack.api_url}/docs)")
             print(f"AWS stand-in     {stack.moto_url}  (moto_server: S3, Firehose, SQS)")
-            print(f"try: curl -s -X POST {stack.api_url}/v1/models/{MODEL}/predict "
-                  "-H 'content-type: application/json' -d '{\"instances\": [{\"amount\": 120.0, "
-                  "\"merchant_risk\": 0.2, \"hour\": 3, \"account_age_days\": 30, \"is_foreign\": true, "
-                  "\"channel\": \"online\"}]}'")
+            print(
+                f"try: curl -s -X POST {stack.api_url}/v1/models/{MODEL}/predict "
+                '-H \'content-type: application/json\' -d \'{"instances": [{"amount": 120.0, '
+                '"merchant_risk": 0.2, "hour": 3, "account_age_days": 30, "is_foreign": true, '
+                '"channel": "online"}]}\''
+            )
             print("stop with: make down")
             return 0
-        stack = load_running_stack(args.state_dir)
-        if stack is None:
+        running = load_running_stack(args.state_dir)
+        if running is None:
             print("no local stack is running", file=sys.stderr)
             return 0
-        stop_stack(stack)
+        stop_stack(running)
         print("local stack stopped")
         return 0
     except StackError as error:

@@ -2,6 +2,6 @@
 
 from modelwatch.serving.app import create_app
 from modelwatch.serving.context import build_context
-from modelwatch.settings import ServingSettings
+from modelwatch.settings import load_serving_settings
 
-app = create_app(build_context(ServingSettings()))
+app = create_app(build_context(load_serving_settings()))

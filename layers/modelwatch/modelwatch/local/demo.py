@@ -30,9 +30,17 @@ def publish_demo_model(stack: LocalStack, version: str, seed: int, n_estimators:
     """Train the demo model, publish it as ``version``; return its hold-out AUC."""
     trained = train_fraud_model(seed=seed, n_estimators=n_estimators)
     path = save_model(trained, Path(stack.state_dir) / "artifacts" / f"{MODEL}-{version}.joblib")
-    publish_model(path, MODEL, version, "sklearn", FRAUD_SCHEMA, MODELS_BUCKET,
-                  prediction_type="probability", source={"publisher": "make demo", "auc": f"{trained.auc:.4f}"},
-                  s3_client=stack.boto3_client("s3"))
+    publish_model(
+        path,
+        MODEL,
+        version,
+        "sklearn",
+        FRAUD_SCHEMA,
+        MODELS_BUCKET,
+        prediction_type="probability",
+        source={"publisher": "make demo", "auc": f"{trained.auc:.4f}"},
+        s3_client=stack.boto3_client("s3"),
+    )
     return trained.auc
 
 
@@ -49,7 +57,9 @@ def print_summary(report: TrafficReport, events: int, reasons: Counter[str], sec
     _say("== modelwatch demo: serving ==")
     _say(f"requests sent        {report.sent} in {seconds:.1f} s")
     _say(f"served               {report.served_requests} requests, {report.served_instances} predictions")
-    statuses = ", ".join(f"{status}: {count}" for status, count in sorted(report.statuses.items()) if status >= 400)
+    statuses = ", ".join(
+        f"{status}: {count}" for status, count in sorted(report.statuses.items()) if status >= 400
+    )
     _say(f"rejected             {report.rejected} ({statuses})")
     _say(f"latency (client)     p50 {report.percentile(50):.1f} ms, p99 {report.percentile(99):.1f} ms")
     _say(f"events captured      {events} prediction events -> s3://{EVENTS_BUCKET}/events/model={MODEL}/")
@@ -57,13 +67,17 @@ def print_summary(report: TrafficReport, events: int, reasons: Counter[str], sec
     _say(f"rejections captured  {sum(reasons.values())} ({rejected}) -> s3://{EVENTS_BUCKET}/rejected/")
 
 
-def run_demo(requests: int = 3000, state_dir: str = ".local", moto_port: int = 5100, api_port: int = 8000) -> int:
+def run_demo(
+    requests: int = 3000, state_dir: str = ".local", moto_port: int = 5100, api_port: int = 8000
+) -> int:
     _say("starting the local stack (moto_server for S3/Firehose/SQS, the API under uvicorn) ...")
     stack = start_stack([MODEL], state_dir=state_dir, moto_port=moto_port, api_port=api_port)
     try:
         _say(f"API at {stack.api_url} (docs: {stack.api_url}/docs); AWS stand-in at {stack.moto_url}")
         auc = publish_demo_model(stack, version="1", seed=0)
-        _say(f"published {MODEL} version 1 (hold-out AUC {auc:.3f}) to s3://{MODELS_BUCKET}/manifests/{MODEL}/")
+        _say(
+            f"published {MODEL} version 1 (hold-out AUC {auc:.3f}) to s3://{MODELS_BUCKET}/manifests/{MODEL}/"
+        )
         rows, _labels = synthetic_transactions(5000, seed=1)
         _say(f"sending {requests} requests over HTTP (about 5% invalid on purpose) ...")
         started = time.perf_counter()

@@ -10,17 +10,21 @@ from modelwatch.schema import FeatureSpec, FeatureType, InputSchema
 
 CHANNELS = ("online", "pos", "atm")
 
-FRAUD_SCHEMA = InputSchema(features=[
-    FeatureSpec(name="amount", type=FeatureType.NUMBER, minimum=0.0, description="Transaction amount"),
-    FeatureSpec(name="merchant_risk", type=FeatureType.NUMBER, minimum=0.0, maximum=1.0),
-    FeatureSpec(name="hour", type=FeatureType.INTEGER, minimum=0, maximum=23),
-    FeatureSpec(name="account_age_days", type=FeatureType.INTEGER, minimum=0),
-    FeatureSpec(name="is_foreign", type=FeatureType.BOOLEAN),
-    FeatureSpec(name="channel", type=FeatureType.STRING, allowed_values=list(CHANNELS)),
-])
+FRAUD_SCHEMA = InputSchema(
+    features=[
+        FeatureSpec(name="amount", type=FeatureType.NUMBER, minimum=0.0, description="Transaction amount"),
+        FeatureSpec(name="merchant_risk", type=FeatureType.NUMBER, minimum=0.0, maximum=1.0),
+        FeatureSpec(name="hour", type=FeatureType.INTEGER, minimum=0, maximum=23),
+        FeatureSpec(name="account_age_days", type=FeatureType.INTEGER, minimum=0),
+        FeatureSpec(name="is_foreign", type=FeatureType.BOOLEAN),
+        FeatureSpec(name="channel", type=FeatureType.STRING, allowed_values=list(CHANNELS)),
+    ]
+)
 
 
-def synthetic_transactions(n: int, seed: int = 0, amount_scale: float = 1.0) -> tuple[list[dict[str, Any]], list[int]]:
+def synthetic_transactions(
+    n: int, seed: int = 0, amount_scale: float = 1.0
+) -> tuple[list[dict[str, Any]], list[int]]:
     """``n`` transactions and their fraud labels (about 5% fraud).
 
     ``amount_scale`` multiplies amounts, to make a drifted phase of traffic.
@@ -34,8 +38,15 @@ def synthetic_transactions(n: int, seed: int = 0, amount_scale: float = 1.0) -> 
     age = rng.integers(0, 3650, size=n)
     foreign = rng.random(n) < 0.1
     channel = rng.choice(len(CHANNELS), size=n, p=[0.5, 0.4, 0.1])
-    logit = (-4.2 + 0.012 * np.minimum(amount, 400) + 3.0 * merchant_risk + 1.2 * foreign
-             + 0.8 * ((hour < 6) | (hour > 22)) - 0.0004 * age + 0.7 * (channel == 0))
+    logit = (
+        -4.2
+        + 0.012 * np.minimum(amount, 400)
+        + 3.0 * merchant_risk
+        + 1.2 * foreign
+        + 0.8 * ((hour < 6) | (hour > 22))
+        - 0.0004 * age
+        + 0.7 * (channel == 0)
+    )
     labels = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
     rows = [
         {
@@ -75,13 +86,21 @@ def train_fraud_model(n: int = 20_000, seed: int = 0, n_estimators: int = 100) -
     rows, labels = synthetic_transactions(n, seed=seed)
     matrix = _matrix(rows)
     channel_index = FRAUD_SCHEMA.feature_names.index("channel")
-    pipeline = Pipeline([
-        ("encode", ColumnTransformer(
-            [("channel", OneHotEncoder(handle_unknown="ignore"), [channel_index])],
-            remainder="passthrough",
-        )),
-        ("classify", GradientBoostingClassifier(n_estimators=n_estimators, max_depth=3, random_state=seed)),
-    ])
+    pipeline = Pipeline(
+        [
+            (
+                "encode",
+                ColumnTransformer(
+                    [("channel", OneHotEncoder(handle_unknown="ignore"), [channel_index])],
+                    remainder="passthrough",
+                ),
+            ),
+            (
+                "classify",
+                GradientBoostingClassifier(n_estimators=n_estimators, max_depth=3, random_state=seed),
+            ),
+        ]
+    )
     split = int(n * 0.8)
     pipeline.fit(matrix[:split], labels[:split])
     auc = float(roc_auc_score(labels[split:], pipeline.predict_proba(matrix[split:])[:, 1]))

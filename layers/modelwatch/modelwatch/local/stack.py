@@ -13,6 +13,7 @@ evaluating ``!{timestamp:...}``; so local events land under
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -49,7 +50,7 @@ class LocalStack:
     state_dir: str
     moto_url: str
     api_url: str
-    models: dict[str, str]
+    models: list[str]
     pids: dict[str, int] = field(default_factory=dict)
     dlq_url: str = ""
 
@@ -85,7 +86,7 @@ class LocalStack:
         import boto3
 
         env = self.aws_env()
-        return boto3.client(
+        return boto3.client(  # type: ignore[call-overload]  # the service is a run-time name
             service,
             endpoint_url=self.moto_url,
             region_name=REGION,
@@ -124,8 +125,14 @@ def _port_free(port: int) -> bool:
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     log.parent.mkdir(parents=True, exist_ok=True)
     handle = log.open("ab")
-    return subprocess.Popen(args, env={**os.environ, **env}, stdout=handle, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(
+        args,
+        env={**os.environ, **env},
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def _create_resources(stack: LocalStack) -> None:
@@ -170,17 +177,33 @@ def start_stack(
     for port in (moto_port, api_port):
         if not _port_free(port):
             raise StackError(f"port {HOST}:{port} is in use (is a stack already up? try `make down`)")
-    stack = LocalStack(state_dir=str(state), moto_url=f"http://{HOST}:{moto_port}",
-                       api_url=f"http://{HOST}:{api_port}", models=list(models))
-    moto = _spawn([sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(moto_port)], {},
-                  state / "moto.log")
+    stack = LocalStack(
+        state_dir=str(state),
+        moto_url=f"http://{HOST}:{moto_port}",
+        api_url=f"http://{HOST}:{api_port}",
+        models=list(models),
+    )
+    moto = _spawn(
+        [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(moto_port)], {}, state / "moto.log"
+    )
     stack.pids["moto"] = moto.pid
     try:
         _wait_http(f"{stack.moto_url}/moto-api/", moto, "moto_server", timeout, state / "moto.log")
         _create_resources(stack)
         api = _spawn(
-            [sys.executable, "-m", "uvicorn", "modelwatch.local.asgi:app", "--host", HOST,
-             "--port", str(api_port), "--no-access-log", "--log-level", "warning"],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "modelwatch.local.asgi:app",
+                "--host",
+                HOST,
+                "--port",
+                str(api_port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
             {**stack.aws_env(), **stack.serving_env()},
             state / "api.log",
         )
@@ -213,19 +236,15 @@ def _terminate(pid: int) -> None:
         except ProcessLookupError:
             return
         time.sleep(0.1)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     _reap(pid)
 
 
 def _reap(pid: int) -> None:
     """Collect the exit status of our own child, so it does not linger as a zombie."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def load_running_stack(state_dir: str | Path = ".local") -> LocalStack | None:

@@ -9,8 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelwatch.schema import Violation
 
-_EXAMPLE_INSTANCE = {"amount": 125.5, "merchant_risk": 0.12, "hour": 14, "is_foreign": False,
-                     "channel": "online"}
+_EXAMPLE_INSTANCE = {
+    "amount": 125.5,
+    "merchant_risk": 0.12,
+    "hour": 14,
+    "is_foreign": False,
+    "channel": "online",
+}
 
 
 class PredictRequest(BaseModel):
@@ -26,8 +31,16 @@ class PredictRequest(BaseModel):
 class PredictResponse(BaseModel):
     model_config = ConfigDict(
         protected_namespaces=(),
-        json_schema_extra={"examples": [{"model": "fraud_detection", "version": "2",
-                                         "predictions": [0.031], "request_id": "4f1c2a..."}]},
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "fraud_detection",
+                    "version": "2",
+                    "predictions": [0.031],
+                    "request_id": "4f1c2a...",
+                }
+            ]
+        },
     )
 
     model: str

@@ -7,6 +7,7 @@ answered with a precise JSON error, counted, and captured to the rejected stream
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import Annotated, Any
@@ -28,8 +29,8 @@ from modelwatch.serving.api_models import (
     PredictResponse,
 )
 from modelwatch.serving.context import ServingContext
-from modelwatch.serving.model_cache import ModelUnavailable, UnknownModel
 from modelwatch.serving.event_capture import capture_predictions, capture_rejection
+from modelwatch.serving.model_cache import ModelUnavailable, UnknownModel
 from modelwatch.serving.request_id import RequestIdMiddleware, request_id_of
 
 RETRY_AFTER_SECONDS = 30
@@ -62,7 +63,7 @@ class Rejection(Exception):
         self.body = body
 
 
-def get_context(request: Request) -> ServingContext:
+async def get_context(request: Request) -> ServingContext:
     context: ServingContext = request.app.state.context
     return context
 
@@ -112,16 +113,38 @@ def create_app(context: ServingContext) -> FastAPI:
 
     async def reject(request: Request, rejection: Rejection, body: Any) -> JSONResponse:
         request_id = request_id_of(request.state)
-        context.metrics.rejection(rejection.model or "unknown", rejection.reason)
-        capture_rejection(context, request_id, rejection.model, rejection.version, rejection.reason,
-                          rejection.status_code, _errors_of(rejection), _body_text(body))
-        error = ErrorResponse.model_validate({
-            "error": {"code": rejection.reason, "message": rejection.message,
-                      "violations": rejection.violations, "fields": rejection.fields},
-            "request_id": request_id,
-        })
-        return JSONResponse(error.model_dump(exclude_none=True, mode="json"),
-                            status_code=rejection.status_code, headers=rejection.headers)
+        # Metric labels stay bounded: a name the caller made up is counted as "unknown".
+        served = (
+            rejection.model in context.settings.catalog_models
+            or rejection.model in context.settings.served_models
+        )
+        context.metrics.rejection(rejection.model if served else "unknown", rejection.reason)
+        capture_rejection(
+            context,
+            request_id,
+            rejection.model,
+            rejection.version,
+            rejection.reason,
+            rejection.status_code,
+            _errors_of(rejection),
+            _body_text(body),
+        )
+        error = ErrorResponse.model_validate(
+            {
+                "error": {
+                    "code": rejection.reason,
+                    "message": rejection.message,
+                    "violations": rejection.violations,
+                    "fields": rejection.fields,
+                },
+                "request_id": request_id,
+            }
+        )
+        return JSONResponse(
+            error.model_dump(exclude_none=True, mode="json"),
+            status_code=rejection.status_code,
+            headers=rejection.headers,
+        )
 
     @app.exception_handler(Rejection)
     async def _on_rejection(request: Request, rejection: Rejection) -> JSONResponse:
@@ -129,19 +152,31 @@ def create_app(context: ServingContext) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _on_invalid_body(request: Request, error: RequestValidationError) -> JSONResponse:
-        fields = [{"loc": list(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type", "")}
-                  for e in error.errors()[:100]]
-        rejection = Rejection(422, "invalid_body", "request body is not a valid predict request",
-                              model=_model_from_path(request.url.path), fields=fields)
+        fields = [
+            {"loc": list(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type", "")}
+            for e in error.errors()[:100]
+        ]
+        rejection = Rejection(
+            422,
+            "invalid_body",
+            "request body is not a valid predict request",
+            model=_model_from_path(request.url.path),
+            fields=fields,
+        )
         return await reject(request, rejection, error.body)
 
     @app.exception_handler(Exception)
     async def _on_unexpected(request: Request, error: Exception) -> JSONResponse:
         request_id = request_id_of(request.state)
         logger.exception("unhandled error", extra={"request_id": request_id})
-        return JSONResponse({"error": {"code": "internal_error",
-                                       "message": "internal error; see the service log"},
-                             "request_id": request_id}, status_code=500)
+        return JSONResponse(
+            {
+                "error": {"code": "internal_error", "message": "internal error; see the service log"},
+                "request_id": request_id,
+            },
+            status_code=500,
+            headers={"x-request-id": request_id},
+        )
 
     @app.post(
         "/v1/models/{model}/predict",
@@ -157,22 +192,40 @@ def create_app(context: ServingContext) -> FastAPI:
         try:
             loaded = ctx.models.get(model)
         except UnknownModel:
-            raise Rejection(404, "unknown_model", f"model {model!r} is not served here",
-                            model=model[:128], body=raw) from None
+            raise Rejection(
+                404, "unknown_model", f"model {model!r} is not served here", model=model[:128], body=raw
+            ) from None
         except ModelUnavailable as error:
-            raise Rejection(503, "model_unavailable", f"model {model!r} is not available: {error}",
-                            model=model, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, body=raw) from None
+            raise Rejection(
+                503,
+                "model_unavailable",
+                f"model {model!r} is not available: {error}",
+                model=model,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                body=raw,
+            ) from None
         version = loaded.manifest.version
         if len(instances) > ctx.settings.max_instances:
-            raise Rejection(413, "too_many_instances",
-                            f"{len(instances)} instances; at most {ctx.settings.max_instances}",
-                            model=model, version=version, body=raw)
+            raise Rejection(
+                413,
+                "too_many_instances",
+                f"{len(instances)} instances; at most {ctx.settings.max_instances}",
+                model=model,
+                version=version,
+                body=raw,
+            )
         violations = validate_instances(loaded.manifest.input_schema, instances)
         if violations:
             bad = len({v.index for v in violations})
-            raise Rejection(422, "schema_violation",
-                            f"{bad} instance(s) violate the input schema of {model!r}",
-                            model=model, version=version, violations=violations, body=raw)
+            raise Rejection(
+                422,
+                "schema_violation",
+                f"{bad} instance(s) violate the input schema of {model!r}",
+                model=model,
+                version=version,
+                violations=violations,
+                body=raw,
+            )
         predictions = loaded.predictor.predict(instances)
         latency_ms = (time.perf_counter() - started) * 1000.0
         ctx.metrics.predictions(model, len(predictions))
@@ -186,19 +239,28 @@ def create_app(context: ServingContext) -> FastAPI:
             manifest = ctx.models.manifest(name)
             if manifest is None:
                 continue
-            infos.append(ModelInfo(name=manifest.model, version=manifest.version, flavor=manifest.flavor,
-                                   prediction_type=manifest.prediction_type, created_at=manifest.created_at,
-                                   input_schema=manifest.input_schema.model_dump(mode="json")))
+            infos.append(
+                ModelInfo(
+                    name=manifest.model,
+                    version=manifest.version,
+                    flavor=manifest.flavor,
+                    prediction_type=manifest.prediction_type,
+                    created_at=manifest.created_at,
+                    input_schema=manifest.input_schema.model_dump(mode="json"),
+                )
+            )
         return ModelList(models=infos)
 
-    @app.get("/health", response_model=Health, responses={503: {"model": Health}},
-             summary="Readiness: every served model loaded")
+    @app.get(
+        "/health",
+        response_model=Health,
+        responses={503: {"model": Health}},
+        summary="Readiness: every served model loaded",
+    )
     async def health(ctx: Context) -> JSONResponse:
         for name in ctx.models.served_models:
-            try:
+            with contextlib.suppress(UnknownModel, ModelUnavailable):
                 ctx.models.get(name)
-            except (UnknownModel, ModelUnavailable):
-                pass
         status = ctx.models.status()
         ready = all(state == "ready" for state in status.values())
         payload = Health(status="ok" if ready else "degraded", models=status)
@@ -213,4 +275,3 @@ def _errors_of(rejection: Rejection) -> list[dict[str, Any]]:
     if rejection.fields:
         return rejection.fields
     return [{"message": rejection.message}]
-

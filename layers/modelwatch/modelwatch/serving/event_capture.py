@@ -13,13 +13,13 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from modelwatch.capture import CaptureOutcome
+from modelwatch.capture import MAX_RECORD_BYTES, CaptureOutcome
 from modelwatch.events import EVENT_SCHEMA_VERSION
 from modelwatch.observability import logger
 from modelwatch.serving.context import ServingContext
 
-# Firehose records are at most 1,000 KiB; a rejected body is kept whole below this.
-MAX_REJECTED_BODY_CHARS = 900_000
+# A rejected request's line must fit one Firehose record (1,000 KiB, with its newline).
+MAX_REJECTED_LINE_BYTES = MAX_RECORD_BYTES - 1
 
 
 def prediction_lines(
@@ -34,18 +34,21 @@ def prediction_lines(
     """One JSON line per instance (``PredictionEvent``)."""
     latency = round(latency_ms, 3)
     return [
-        json.dumps({
-            "schema_version": EVENT_SCHEMA_VERSION,
-            "event_id": uuid.uuid4().hex,
-            "request_id": request_id,
-            "index": index,
-            "model": model,
-            "version": version,
-            "timestamp": timestamp,
-            "features": instance,
-            "prediction": prediction,
-            "latency_ms": latency,
-        }, separators=(",", ":"))
+        json.dumps(
+            {
+                "schema_version": EVENT_SCHEMA_VERSION,
+                "event_id": uuid.uuid4().hex,
+                "request_id": request_id,
+                "index": index,
+                "model": model,
+                "version": version,
+                "timestamp": timestamp,
+                "features": instance,
+                "prediction": prediction,
+                "latency_ms": latency,
+            },
+            separators=(",", ":"),
+        )
         for index, (instance, prediction) in enumerate(zip(instances, predictions, strict=True))
     ]
 
@@ -60,9 +63,12 @@ def rejected_line(
     errors: list[dict[str, Any]],
     body: str,
 ) -> str:
-    """One JSON line for a rejected request (``RejectedRequest``)."""
-    truncated = len(body) > MAX_REJECTED_BODY_CHARS
-    return json.dumps({
+    """One JSON line for a rejected request (``RejectedRequest``), at most one Firehose record.
+
+    The body is kept whole when the encoded line fits ``MAX_REJECTED_LINE_BYTES``;
+    otherwise the longest prefix that fits is kept and ``body_truncated`` is set.
+    """
+    record: dict[str, Any] = {
         "schema_version": EVENT_SCHEMA_VERSION,
         "event_id": uuid.uuid4().hex,
         "request_id": request_id,
@@ -72,9 +78,27 @@ def rejected_line(
         "reason": reason,
         "status_code": status_code,
         "errors": errors,
-        "body": body[:MAX_REJECTED_BODY_CHARS],
-        "body_truncated": truncated,
-    }, separators=(",", ":"), default=str)
+        "body": body,
+        "body_truncated": False,
+    }
+
+    def encode(length: int) -> str:
+        record["body"] = body[:length]
+        record["body_truncated"] = length < len(body)
+        return json.dumps(record, separators=(",", ":"), default=str)
+
+    line = encode(len(body))
+    if len(line.encode()) <= MAX_REJECTED_LINE_BYTES:
+        return line
+    # Escaping makes the encoded size non-linear in the prefix length: search for the longest fit.
+    low, high = 0, len(body)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(encode(middle).encode()) <= MAX_REJECTED_LINE_BYTES:
+            low = middle
+        else:
+            high = middle - 1
+    return encode(low)
 
 
 def capture_predictions(

@@ -8,7 +8,6 @@ loaded, so a function bundles (and imports) only its own flavour's runtime.
 from __future__ import annotations
 
 import warnings
-
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -57,9 +56,9 @@ class SklearnPredictor:
     """
 
     def __init__(self, path: Path, schema: InputSchema, prediction_type: PredictionType) -> None:
-        try:
-            import joblib
+        import joblib  # an ImportError means the runtime is missing, reported by load_predictor
 
+        try:
             self._model = joblib.load(path)
         except Exception as error:  # any unpickling error means "not loadable"
             raise ModelLoadError(f"cannot load scikit-learn model from {path.name}: {error}") from error
@@ -74,7 +73,7 @@ class SklearnPredictor:
             if missing:
                 raise ModelLoadError(f"model was fitted on features the schema lacks: {sorted(missing)}")
             # Fitted on a DataFrame: feed columns in the fitted order (arrays, no pandas).
-            self._order = [schema.feature_names.index(str(n)) for n in fitted_names]
+            self._order: list[int] | None = [schema.feature_names.index(str(n)) for n in fitted_names]
         else:
             self._order = None
 
@@ -101,9 +100,9 @@ class OnnxPredictor:
     """
 
     def __init__(self, path: Path, schema: InputSchema, prediction_type: PredictionType) -> None:
-        try:
-            import onnxruntime as ort
+        import onnxruntime as ort  # an ImportError means the runtime is missing
 
+        try:
             options = ort.SessionOptions()
             options.intra_op_num_threads = 1
             self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -149,7 +148,9 @@ _LOADERS: dict[str, Callable[[Path, InputSchema, PredictionType], Predictor]] = 
 ARTIFACT_SUFFIX: dict[str, str] = {"sklearn": ".joblib", "onnx": ".onnx"}
 
 
-def load_predictor(flavor: Flavor, path: Path, schema: InputSchema, prediction_type: PredictionType) -> Predictor:
+def load_predictor(
+    flavor: Flavor, path: Path, schema: InputSchema, prediction_type: PredictionType
+) -> Predictor:
     """Load the model file at ``path`` as ``flavor``.
 
     Raises

@@ -34,20 +34,23 @@ class PowertoolsServingMetrics:
 
     def rejection(self, model: str, reason: str) -> None:
         metrics.add_metric(name="RejectedRequests", unit=MetricUnit.Count, value=1)
-        with single_metric(name="Rejections", unit=MetricUnit.Count, value=1,
-                           namespace=METRICS_NAMESPACE) as metric:
+        with single_metric(
+            name="Rejections", unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE
+        ) as metric:
             metric.add_dimension(name="model", value=model)
             metric.add_dimension(name="reason", value=reason)
 
     def capture_failure(self, stream: str, records: int, dead_lettered: bool) -> None:
-        with single_metric(name="CaptureFailures", unit=MetricUnit.Count, value=records,
-                           namespace=METRICS_NAMESPACE) as metric:
+        with single_metric(
+            name="CaptureFailures", unit=MetricUnit.Count, value=records, namespace=METRICS_NAMESPACE
+        ) as metric:
             metric.add_dimension(name="stream", value=stream)
             metric.add_dimension(name="outcome", value="dead_lettered" if dead_lettered else "logged")
 
     def model_load_failure(self, model: str) -> None:
-        with single_metric(name="ModelLoadFailures", unit=MetricUnit.Count, value=1,
-                           namespace=METRICS_NAMESPACE) as metric:
+        with single_metric(
+            name="ModelLoadFailures", unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE
+        ) as metric:
             metric.add_dimension(name="model", value=model)
 
 

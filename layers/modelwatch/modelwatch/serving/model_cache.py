@@ -41,6 +41,7 @@ class _Entry:
     etag: str | None = None
     checked_at: float = float("-inf")
     last_error: str | None = None
+    missing: bool = False  # no manifest is published (answered as an unknown model)
 
 
 Loader = Callable[[ServingManifest, Path], Predictor]
@@ -94,8 +95,15 @@ class ModelCache:
         if self._clock() - entry.checked_at >= self._ttl:
             with self._lock:
                 if self._clock() - entry.checked_at >= self._ttl:
-                    self._refresh(model, entry)
+                    # The check time is set only once the refresh is over, so concurrent
+                    # first requests wait for the load instead of finding nothing loaded.
+                    try:
+                        self._refresh(model, entry)
+                    finally:
+                        entry.checked_at = self._clock()
         if entry.loaded is None:
+            if entry.missing:
+                raise UnknownModel(model)
             raise ModelUnavailable(entry.last_error or f"model {model!r} is not loaded")
         return entry.loaded
 
@@ -116,6 +124,8 @@ class ModelCache:
         for name, entry in self._entries.items():
             if entry.loaded is not None:
                 result[name] = "ready"
+            elif entry.missing:
+                result[name] = "no manifest published"
             else:
                 result[name] = entry.last_error or "not_loaded"
         return result
@@ -124,18 +134,15 @@ class ModelCache:
         try:
             read = self._manifests.read(model, self._alias, if_none_match=entry.etag)
         except ManifestNotFound:
-            entry.checked_at = self._clock()
-            if entry.loaded is None:
-                raise UnknownModel(model) from None
-            # The manifest was removed: keep serving what is loaded, say so.
-            logger.warning("manifest disappeared; serving the loaded version", extra={"model": model})
+            entry.missing = entry.loaded is None
+            if not entry.missing:  # removed after a load: keep serving what is loaded, say so
+                logger.warning("manifest disappeared; serving the loaded version", extra={"model": model})
             return
         except Exception as error:  # S3 unreachable: keep serving, retry after the TTL
-            entry.checked_at = self._clock()
             entry.last_error = f"cannot read manifest: {error}"
             logger.warning("manifest read failed", extra={"model": model, "error": str(error)})
             return
-        entry.checked_at = self._clock()
+        entry.missing = False
         if read is None:  # 304: unchanged
             return
         if entry.loaded is not None and entry.loaded.manifest == read.manifest:
@@ -162,8 +169,9 @@ class ModelCache:
     def _fail(self, model: str, entry: _Entry, error: str) -> None:
         # The etag is not advanced, so the next check (after the TTL) retries the load.
         entry.last_error = error
-        logger.error("model load failed", extra={"model": model, "error": error,
-                                                 "serving_previous": entry.loaded is not None})
+        logger.error(
+            "model load failed",
+            extra={"model": model, "error": error, "serving_previous": entry.loaded is not None},
+        )
         if self._on_load_failure is not None:
             self._on_load_failure(model, error)
-

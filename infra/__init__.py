@@ -1,0 +1,1 @@
+"""AWS CDK infrastructure of modelwatch: config, bundling, constructs and stacks."""

@@ -1,0 +1,74 @@
+"""Assembles the modelwatch app from its configuration: the stacks, tags and cdk-nag checks."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from infra import constants
+from infra.config import ModelwatchConfig, parse_config
+from infra.stacks.capture_stack import CaptureStack
+from infra.stacks.serving_stack import ServingStack
+
+
+@dataclass(frozen=True)
+class Assembly:
+    """The app and its stacks, for app.py and the infra tests."""
+
+    app: cdk.App
+    config: ModelwatchConfig
+    capture: CaptureStack
+    serving: ServingStack
+
+
+def cdk_json_context(path: Path = constants.REPO_ROOT / "cdk.json") -> dict[str, Any]:
+    """Return the ``context`` of cdk.json: the configuration and the feature flags.
+
+    The CDK CLI passes it to the app itself; ``python app.py`` run directly does not,
+    so the app starts from it and anything the CLI passes (``-c``) takes precedence.
+    """
+    context: dict[str, Any] = json.loads(path.read_text()).get("context", {})
+    return context
+
+
+def build_app(app: cdk.App | None = None) -> Assembly:
+    """Return the app with every stack, configured from the ``modelwatch`` context.
+
+    Without ``app``, one is created with cdk.json's context as its defaults.
+
+    Raises
+    ------
+    infra.config.ConfigError
+        When the context is invalid, naming the bad entry.
+    """
+    if app is None:
+        # The CLI sets CDK_OUTDIR; run directly, the app writes to cdk.out like the CLI would.
+        app = cdk.App(context=cdk_json_context(), outdir=os.environ.get("CDK_OUTDIR", "cdk.out"))
+    config = parse_config(app.node.try_get_context(constants.CONTEXT_KEY))
+    prefix = config.project.title().replace("-", "")
+    capture = CaptureStack(
+        app,
+        f"{prefix}{constants.CAPTURE_STACK_ID}",
+        config=config,
+        description="modelwatch data and capture: buckets, Firehose streams, capture DLQ",
+    )
+    serving = ServingStack(
+        app,
+        f"{prefix}{constants.SERVING_STACK_ID}",
+        config=config,
+        models_bucket=capture.models_bucket,
+        events_streams=capture.events_streams,
+        rejected_stream=capture.rejected_stream,
+        capture_dlq=capture.capture_dlq,
+        description="modelwatch serving: layer, predict functions, HTTP API",
+    )
+    for key, value in config.all_tags.items():
+        cdk.Tags.of(app).add(key, value)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return Assembly(app=app, config=config, capture=capture, serving=serving)

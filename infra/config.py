@@ -1,0 +1,154 @@
+"""The deployment configuration: cdk.json context key ``modelwatch``, parsed and checked at synth.
+
+A bad entry fails the synth with a message naming it (``models.0.name: ...``),
+before any construct is built.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from infra import constants
+
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+
+# The retention periods CloudWatch Logs accepts.
+LOG_RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+)
+
+
+class ConfigError(ValueError):
+    """The ``modelwatch`` context of cdk.json is invalid."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IamAuth(_Strict):
+    """Callers sign requests with SigV4 and need ``execute-api:Invoke``."""
+
+    type: Literal["iam"] = "iam"
+
+
+class JwtAuth(_Strict):
+    """Callers present a JWT issued by ``issuer`` for one of ``audience``."""
+
+    type: Literal["jwt"]
+    issuer: str = Field(pattern=r"^https://\S+$")
+    audience: list[str] = Field(min_length=1)
+
+
+class Throttle(_Strict):
+    rate_limit: float = Field(constants.DEFAULT_RATE_LIMIT, gt=0)
+    burst_limit: int = Field(constants.DEFAULT_BURST_LIMIT, gt=0)
+
+
+class ModelConfig(_Strict):
+    """A served model: one predict function, one capture stream, one route."""
+
+    name: str = Field(pattern=MODEL_NAME_PATTERN)
+    flavor: Literal["sklearn", "onnx"]
+    memory_mb: int = Field(constants.DEFAULT_MODEL_MEMORY_MB, ge=128, le=10240)
+    timeout_s: int = Field(constants.DEFAULT_MODEL_TIMEOUT_S, ge=1, le=29)
+
+    @property
+    def id_suffix(self) -> str:
+        """The name reduced to letters and digits, usable in CloudFormation logical ids."""
+        return re.sub(r"[^A-Za-z0-9]", "", self.name)
+
+
+class ModelwatchConfig(_Strict):
+    """Everything a deployment can set; defaults live in ``infra.constants``."""
+
+    project: str = Field(constants.DEFAULT_PROJECT, pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    architecture: Literal["arm64", "x86_64"] = constants.DEFAULT_ARCHITECTURE
+    serving_alias: str = Field(constants.DEFAULT_SERVING_ALIAS, pattern=MODEL_NAME_PATTERN)
+    auth: Annotated[IamAuth | JwtAuth, Field(discriminator="type")] = IamAuth()
+    throttle: Throttle = Throttle()
+    max_instances: int = Field(constants.DEFAULT_MAX_INSTANCES, ge=1, le=10_000)
+    manifest_ttl_seconds: int = Field(constants.DEFAULT_MANIFEST_TTL_SECONDS, ge=0)
+    events_retention_days: int = Field(constants.DEFAULT_EVENTS_RETENTION_DAYS, ge=1)
+    rejected_retention_days: int = Field(constants.DEFAULT_REJECTED_RETENTION_DAYS, ge=1)
+    log_retention_days: int = constants.DEFAULT_LOG_RETENTION_DAYS
+    models: list[ModelConfig] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _check_log_retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"must be one of {sorted(LOG_RETENTION_DAYS)} (CloudWatch Logs retention)")
+        return value
+
+    @field_validator("events_retention_days")
+    @classmethod
+    def _check_events_retention(cls, value: int) -> int:
+        if value <= constants.EVENTS_INFREQUENT_ACCESS_AFTER_DAYS:
+            raise ValueError(
+                f"must exceed {constants.EVENTS_INFREQUENT_ACCESS_AFTER_DAYS} "
+                "(events move to Infrequent Access after that many days)"
+            )
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _check_unique_models(cls, models: list[ModelConfig]) -> list[ModelConfig]:
+        seen: dict[str, str] = {}
+        for model in models:
+            key = model.id_suffix.lower()
+            if key in seen:
+                raise ValueError(
+                    f"model {model.name!r} clashes with {seen[key]!r}: names must stay distinct "
+                    "when reduced to letters and digits, case-insensitively (they name AWS resources)"
+                )
+            seen[key] = model.name
+        return models
+
+    @model_validator(mode="after")
+    def _check_catalog_name(self) -> ModelwatchConfig:
+        if any(m.id_suffix.lower() == constants.CATALOG_FUNCTION_NAME for m in self.models):
+            raise ValueError(f"a model cannot be named {constants.CATALOG_FUNCTION_NAME!r} (reserved)")
+        return self
+
+    @property
+    def all_tags(self) -> dict[str, str]:
+        """Tags applied to every resource: the configured ones plus ``project``."""
+        return {"project": self.project, **self.tags}
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    # Discriminated unions add the tag ("jwt") to the location; it names no entry.
+    return ".".join(str(part) for part in loc if part not in ("iam", "jwt"))
+
+
+def parse_config(raw: Any) -> ModelwatchConfig:
+    """Return the validated configuration from the raw ``modelwatch`` context value.
+
+    Raises
+    ------
+    ConfigError
+        Naming every bad entry, e.g. ``modelwatch.models.0.flavor: Input should be 'sklearn' or 'onnx'``.
+    """
+    if raw is None:
+        raw = {}
+    if isinstance(raw, str):  # `cdk -c modelwatch='{...}'` passes a JSON string
+        import json
+
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as error:
+            raise ConfigError(
+                f"cdk.json context {constants.CONTEXT_KEY!r} is not valid JSON: {error}"
+            ) from None
+    try:
+        return ModelwatchConfig.model_validate(raw)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{constants.CONTEXT_KEY}.{_location(e['loc'])}: {e['msg']}".rstrip(".") for e in error.errors()
+        )
+        raise ConfigError(f"invalid cdk.json context: {problems}") from None

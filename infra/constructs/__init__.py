@@ -1,0 +1,1 @@
+"""Reusable constructs wired together by the stacks."""

@@ -1,0 +1,218 @@
+"""The ``modelwatch`` layer and the predict functions: one per model, plus the catalog function."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra import bundling, constants
+from infra.config import ModelConfig, ModelwatchConfig
+from infra.constructs.log_retention import retention_days
+from infra.nag import acknowledge, acknowledge_wildcards, nag_resource
+
+_ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+
+
+class PredictFunctions(Construct):
+    """Functions sharing one handler; each bundles only its model flavour's runtime.
+
+    Each function may read only its own model's manifests and artifacts (the catalog
+    function: every model's manifests, no artifacts), write only to its own events
+    stream and the rejected stream, and send to the capture dead-letter queue.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ModelwatchConfig,
+        models_bucket: s3.IBucket,
+        events_streams: Mapping[str, firehose.IDeliveryStream],
+        rejected_stream: firehose.IDeliveryStream,
+        capture_dlq: sqs.IQueue,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._config = config
+        self._models_bucket = models_bucket
+        self._events_streams = events_streams
+        self._rejected_stream = rejected_stream
+        self._capture_dlq = capture_dlq
+        self.layer = self._build_layer()
+        self.model_functions: dict[str, lambda_.Function] = {
+            model.name: self._build_model_function(model) for model in config.models
+        }
+        self.catalog_function = self._build_catalog_function()
+
+    def _build_layer(self) -> lambda_.LayerVersion:
+        spec = bundling.layer_spec(self._config.architecture)
+        return lambda_.LayerVersion(
+            self,
+            "ModelwatchLayer",
+            code=bundling.bundled_code(spec, constants.LIBRARY_PACKAGE_DIR),
+            compatible_runtimes=[lambda_.Runtime.PYTHON_3_11],
+            compatible_architectures=[_ARCHITECTURES[self._config.architecture]],
+            description="modelwatch library and its serving dependencies (no model runtimes)",
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def _build_model_function(self, model: ModelConfig) -> lambda_.Function:
+        spec = bundling.function_spec(
+            model.name, self._config.architecture, constants.FLAVOR_REQUIREMENTS[model.flavor]
+        )
+        stream = self._events_streams[model.name]
+        function = self._build_function(
+            f"Model-{model.name}",
+            spec=spec,
+            memory_mb=model.memory_mb,
+            timeout_s=model.timeout_s,
+            description=f"modelwatch predictions for model {model.name} ({model.flavor})",
+            environment={
+                "MODELWATCH_EVENTS_STREAMS": Stack.of(self).to_json_string(
+                    {model.name: stream.delivery_stream_name}
+                ),
+                "MODELWATCH_CATALOG_MODELS": model.name,
+            },
+        )
+        self._grant_read(function, model_names=[model.name], artifacts=True)
+        self._grant_capture(function, [stream])
+        return function
+
+    def _build_catalog_function(self) -> lambda_.Function:
+        spec = bundling.function_spec(constants.CATALOG_FUNCTION_NAME, self._config.architecture)
+        names = [model.name for model in self._config.models]
+        function = self._build_function(
+            "Catalog",
+            spec=spec,
+            memory_mb=constants.CATALOG_MEMORY_MB,
+            timeout_s=constants.CATALOG_TIMEOUT_S,
+            description="modelwatch catalog: model listing, health, docs and unknown routes",
+            environment={
+                "MODELWATCH_EVENTS_STREAMS": json.dumps({}),
+                "MODELWATCH_CATALOG_MODELS": ",".join(names),
+            },
+        )
+        self._grant_read(function, model_names=names, artifacts=False)
+        self._grant_capture(function, [])
+        return function
+
+    def _build_function(
+        self,
+        construct_id: str,
+        *,
+        spec: bundling.BundleSpec,
+        memory_mb: int,
+        timeout_s: int,
+        description: str,
+        environment: dict[str, str],
+    ) -> lambda_.Function:
+        log_group = logs.LogGroup(
+            self,
+            f"{construct_id}Logs",
+            retention=retention_days(self._config.log_retention_days),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        function = lambda_.Function(
+            self,
+            construct_id,
+            runtime=lambda_.Runtime.PYTHON_3_11,
+            architecture=_ARCHITECTURES[self._config.architecture],
+            handler=constants.HANDLER,
+            code=bundling.bundled_code(spec, constants.PREDICT_FUNCTION_DIR),
+            layers=[self.layer],
+            memory_size=memory_mb,
+            timeout=Duration.seconds(timeout_s),
+            description=description,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            environment={**self._common_environment(), **environment},
+        )
+        self._acknowledge_platform_findings(function)
+        return function
+
+    def _common_environment(self) -> dict[str, str]:
+        config = self._config
+        return {
+            "POWERTOOLS_SERVICE_NAME": constants.POWERTOOLS_SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": constants.POWERTOOLS_METRICS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": constants.POWERTOOLS_LOG_LEVEL,
+            "MODELWATCH_MODELS_BUCKET": self._models_bucket.bucket_name,
+            "MODELWATCH_MANIFEST_PREFIX": constants.MANIFEST_PREFIX,
+            "MODELWATCH_SERVING_ALIAS": config.serving_alias,
+            "MODELWATCH_REJECTED_STREAM": self._rejected_stream.delivery_stream_name,
+            "MODELWATCH_CAPTURE_DLQ_URL": self._capture_dlq.queue_url,
+            "MODELWATCH_MAX_INSTANCES": str(config.max_instances),
+            "MODELWATCH_MANIFEST_TTL_SECONDS": str(config.manifest_ttl_seconds),
+            "MODELWATCH_MODEL_CACHE_DIR": constants.MODEL_CACHE_DIR,
+        }
+
+    def _grant_read(self, function: lambda_.Function, *, model_names: list[str], artifacts: bool) -> None:
+        prefixes = [f"{constants.MANIFEST_PREFIX}/{name}/*" for name in model_names]
+        if artifacts:
+            prefixes += [f"{constants.ARTIFACT_PREFIX}/{name}/*" for name in model_names]
+        if not prefixes:
+            return
+        resources = [f"{self._models_bucket_arn()}/{prefix}" for prefix in prefixes]
+        function.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=resources))
+        acknowledge_wildcards(
+            function,
+            "Object-level read limited to this function's own model prefixes of the models bucket "
+            "(manifests/<model>/ and, for a model function, models/<model>/); versions are not known "
+            "at deploy time.",
+            resources=tuple(nag_resource(self, resource) for resource in resources),
+        )
+
+    def _models_bucket_arn(self) -> str:
+        """The models bucket's ARN, imported explicitly when it lives in another stack.
+
+        The explicit import renders the same in the template as CDK's implicit one, but is
+        known at construction, so the cdk-nag acknowledgment can name the resource exactly.
+        """
+        bucket = self._models_bucket
+        producer = Stack.of(bucket)
+        if producer is Stack.of(self):
+            return bucket.bucket_arn
+        return producer.export_value(bucket.bucket_arn)
+
+    def _grant_capture(self, function: lambda_.Function, streams: list[firehose.IDeliveryStream]) -> None:
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["firehose:PutRecord", "firehose:PutRecordBatch"],
+                resources=[s.delivery_stream_arn for s in [*streams, self._rejected_stream]],
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self._capture_dlq.queue_arn])
+        )
+
+    @staticmethod
+    def _acknowledge_platform_findings(function: lambda_.Function) -> None:
+        acknowledge(
+            function,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaBasicExecutionRole]",
+            "AWSLambdaBasicExecutionRole only lets the function write its own CloudWatch logs.",
+        )
+        acknowledge(
+            function,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Active X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords do not "
+            "support resource-level permissions.",
+        )
+        acknowledge(
+            function,
+            "AwsSolutions-L1",
+            (
+                "Python 3.11 is pinned on purpose: it matches the Python that builds the bundles, "
+                "so the .pyc files compiled at bundling are valid at run time."
+            ),
+        )

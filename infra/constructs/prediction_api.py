@@ -1,0 +1,115 @@
+"""The HTTP API: a predict route per model, the catalog behind ``$default``, one authoriser on all."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jsii
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_apigateway as apigw_v1
+from aws_cdk import aws_apigatewayv2 as apigw
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra import constants
+from infra.config import JwtAuth, ModelwatchConfig
+from infra.constructs.log_retention import retention_days
+
+
+@jsii.implements(apigw.IAccessLogSettings)
+class _AccessLogSettings:
+    def __init__(self, log_group: logs.ILogGroup) -> None:
+        self._destination = apigw.LogGroupLogDestination(log_group)
+
+    @property
+    def destination(self) -> apigw.IAccessLogDestination:
+        return self._destination
+
+    @property
+    def format(self) -> apigw_v1.AccessLogFormat:
+        return apigw_v1.AccessLogFormat.custom(_json_format(constants.API_ACCESS_LOG_FORMAT_FIELDS))
+
+
+def _json_format(fields: Mapping[str, str]) -> str:
+    # API Gateway substitutes $context variables; numbers and strings are both quoted for safety.
+    return "{" + ",".join(f'"{key}":"{value}"' for key, value in fields.items()) + "}"
+
+
+class PredictionApi(Construct):
+    """API Gateway HTTP API with throttling and JSON access logs on its auto-deployed ``$default`` stage."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ModelwatchConfig,
+        model_functions: Mapping[str, lambda_.IFunction],
+        catalog_function: lambda_.IFunction,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._config = config
+        self.authorizer = self._build_authorizer()
+        self.api = self._build_api(catalog_function)
+        self.access_logs = self._build_access_log_group()
+        self.stage = self._build_stage()
+        self._build_predict_routes(model_functions)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the API (the ``$default`` stage), with a trailing slash."""
+        return self.api.api_endpoint + "/"
+
+    def predict_url(self, model: str) -> str:
+        """URL of a model's predict route."""
+        return self.api.api_endpoint + constants.predict_path(model)
+
+    def _build_authorizer(self) -> apigw.IHttpRouteAuthorizer:
+        auth = self._config.auth
+        if isinstance(auth, JwtAuth):
+            return authorizers.HttpJwtAuthorizer(
+                "JwtAuthorizer", jwt_issuer=auth.issuer, jwt_audience=list(auth.audience)
+            )
+        return authorizers.HttpIamAuthorizer()
+
+    def _build_api(self, catalog_function: lambda_.IFunction) -> apigw.HttpApi:
+        return apigw.HttpApi(
+            self,
+            "HttpApi",
+            api_name=f"{self._config.project}-api",
+            description="modelwatch prediction API",
+            create_default_stage=False,
+            default_authorizer=self.authorizer,
+            default_integration=integrations.HttpLambdaIntegration("Catalog", catalog_function),
+        )
+
+    def _build_access_log_group(self) -> logs.LogGroup:
+        return logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=retention_days(self._config.log_retention_days),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+
+    def _build_stage(self) -> apigw.HttpStage:
+        throttle = self._config.throttle
+        return apigw.HttpStage(
+            self,
+            "DefaultStage",
+            http_api=self.api,
+            stage_name="$default",
+            auto_deploy=True,
+            throttle=apigw.ThrottleSettings(rate_limit=throttle.rate_limit, burst_limit=throttle.burst_limit),
+            access_log_settings=_AccessLogSettings(self.access_logs),
+        )
+
+    def _build_predict_routes(self, model_functions: Mapping[str, lambda_.IFunction]) -> None:
+        for name, function in model_functions.items():
+            self.api.add_routes(
+                path=constants.predict_path(name),
+                methods=[apigw.HttpMethod.POST],
+                integration=integrations.HttpLambdaIntegration(f"Predict-{name}", function),
+            )

@@ -1,0 +1,105 @@
+"""Buckets of the data plane: captured events, models (manifests + artifacts), and their access logs."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra import constants
+from infra.config import ModelwatchConfig
+from infra.nag import acknowledge
+
+
+class Storage(Construct):
+    """The events bucket, the models bucket and the server-access-logs bucket they log to."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: ModelwatchConfig) -> None:
+        super().__init__(scope, construct_id)
+        self._config = config
+        self.access_logs_bucket = self._build_access_logs_bucket()
+        self.events_bucket = self._build_events_bucket()
+        self.models_bucket = self._build_models_bucket()
+
+    def _build_access_logs_bucket(self) -> s3.Bucket:
+        bucket = s3.Bucket(
+            self,
+            "AccessLogs",
+            # S3 server access logging delivers only to SSE-S3 buckets.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-access-logs",
+                    expiration=Duration.days(constants.ACCESS_LOGS_RETENTION_DAYS),
+                    abort_incomplete_multipart_upload_after=Duration.days(
+                        constants.ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS
+                    ),
+                )
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        acknowledge(
+            bucket,
+            "AwsSolutions-S1",
+            "This is the server-access-logs bucket; logging it to itself would loop.",
+        )
+        return bucket
+
+    def _build_events_bucket(self) -> s3.Bucket:
+        abort_after = Duration.days(constants.ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS)
+        return s3.Bucket(
+            self,
+            "Events",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            server_access_logs_bucket=self.access_logs_bucket,
+            server_access_logs_prefix="events-bucket/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="events-tiering-and-expiry",
+                    prefix=constants.EVENTS_PREFIX,
+                    transitions=[
+                        s3.Transition(
+                            storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                            transition_after=Duration.days(constants.EVENTS_INFREQUENT_ACCESS_AFTER_DAYS),
+                        )
+                    ],
+                    expiration=Duration.days(self._config.events_retention_days),
+                ),
+                s3.LifecycleRule(
+                    id="rejected-expiry",
+                    prefix=constants.REJECTED_PREFIX,
+                    expiration=Duration.days(self._config.rejected_retention_days),
+                ),
+                s3.LifecycleRule(
+                    id="abort-incomplete-multipart-uploads",
+                    abort_incomplete_multipart_upload_after=abort_after,
+                ),
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def _build_models_bucket(self) -> s3.Bucket:
+        return s3.Bucket(
+            self,
+            "Models",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            server_access_logs_bucket=self.access_logs_bucket,
+            server_access_logs_prefix="models-bucket/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="abort-incomplete-multipart-uploads",
+                    abort_incomplete_multipart_upload_after=Duration.days(
+                        constants.ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS
+                    ),
+                )
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )

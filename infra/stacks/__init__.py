@@ -1,0 +1,1 @@
+"""Stacks, one per concern; each only wires constructs."""

@@ -1,0 +1,47 @@
+"""Data and capture: buckets, one Firehose stream per model plus the rejected stream, the capture DLQ."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import ModelwatchConfig
+from infra.constructs.capture_queue import CaptureDeadLetterQueue
+from infra.constructs.capture_streams import CaptureStreams
+from infra.constructs.storage import Storage
+from infra.nag import acknowledge
+
+
+class CaptureStack(Stack):
+    """Where predictions land. Exposes buckets, streams by model and the DLQ to the serving stack."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: ModelwatchConfig, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        storage = Storage(self, "Storage", config=config)
+        streams = CaptureStreams(self, "Streams", config=config, events_bucket=storage.events_bucket)
+        dlq = CaptureDeadLetterQueue(self, "CaptureDlq", project=config.project)
+
+        self.events_bucket: s3.IBucket = storage.events_bucket
+        self.models_bucket: s3.IBucket = storage.models_bucket
+        self.access_logs_bucket: s3.IBucket = storage.access_logs_bucket
+        self.events_streams: dict[str, firehose.IDeliveryStream] = dict(streams.events_streams)
+        self.rejected_stream: firehose.IDeliveryStream = streams.rejected_stream
+        self.capture_dlq: sqs.IQueue = dlq.queue
+
+        acknowledge(
+            self,
+            "CloudFormation-Validate::W7001",
+            "The Firehose L2 always adds its CIDR-block mapping, used only by destinations "
+            "that need Firehose's IP ranges (e.g. Redshift); S3 delivery does not reference it.",
+        )
+
+        CfnOutput(self, "EventsBucketName", value=self.events_bucket.bucket_name)
+        CfnOutput(self, "ModelsBucketName", value=self.models_bucket.bucket_name)
+        CfnOutput(self, "CaptureDlqUrl", value=self.capture_dlq.queue_url)

@@ -1,0 +1,340 @@
+"""``make bench``: the serving path's figures, written as JSON (goals, not timed tests).
+
+1. handler overhead: per-request time of the Mangum-invoked predict path for a
+   one-instance request, minus the model's own predict time (p50, p99), with
+   capture to (a) an in-memory sink and (b) a real botocore Firehose client whose
+   HTTP layer is stubbed, so the client's own request-building cost is included;
+2. cold start: a fresh process importing and initialising the predict function
+   module (with the Lambda environment variables that turn the tracer on);
+3. capture: Firehose calls and S3 PUTs per request, counted with botocore hooks
+   against moto, for request sizes from 1 to 1000 instances.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+GOALS = {
+    "handler_overhead_p50_us": 300.0,
+    "cold_start_ms": 600.0,
+    "firehose_calls_per_request": 1,
+    "s3_puts_per_request": 0,
+}
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+def _fixture_model(tmp: Path) -> tuple[Any, Any]:
+    from modelwatch.local.fraud import FRAUD_SCHEMA, save_model, train_fraud_model
+    from modelwatch.manifest import ServingManifest
+
+    trained = train_fraud_model(n=3000, n_estimators=100)
+    path = save_model(trained, tmp / "model.joblib")
+    manifest = ServingManifest(
+        model="fraud_detection",
+        version="1",
+        flavor="sklearn",
+        artifact_uri=str(path),
+        input_schema=FRAUD_SCHEMA,
+        prediction_type="probability",
+    )
+    return manifest, path
+
+
+class _StaticManifests:
+    def __init__(self, manifest: Any) -> None:
+        self.manifest = manifest
+
+    def read(self, model: str, alias: str, if_none_match: str | None = None) -> Any:
+        from modelwatch.manifest import ManifestRead
+
+        return None if if_none_match == "etag" else ManifestRead(self.manifest, "etag")
+
+
+class _TimedPredictor:
+    """Wraps the real predictor and records how long each of its calls takes."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.last_seconds = 0.0
+
+    def predict(self, rows: Any) -> list[Any]:
+        started = time.perf_counter()
+        result: list[Any] = self.inner.predict(rows)
+        self.last_seconds = time.perf_counter() - started
+        return result
+
+
+def _stubbed_firehose() -> Any:
+    """A real botocore Firehose client whose sending is short-circuited with a canned answer."""
+    import boto3
+
+    client = boto3.client(
+        "firehose", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+
+    def answer(**kwargs: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        body = json.dumps(
+            {"FailedPutCount": 0, "Encrypted": False, "RequestResponses": [{"RecordId": "r"}]}
+        ).encode()
+
+        class _Raw:
+            def stream(self, **_: Any) -> Any:
+                yield body
+
+        return AWSResponse("https://firehose", 200, {"content-type": "application/x-amz-json-1.1"}, _Raw())
+
+    client.meta.events.register("before-send.firehose.PutRecordBatch", answer)
+    return client
+
+
+def bench_handler_overhead(requests: int, sink_kind: str) -> dict[str, Any]:
+    from mangum import Mangum
+
+    from modelwatch.artifacts import S3ArtifactFetcher
+    from modelwatch.capture import FirehoseSink, MemorySink
+    from modelwatch.serving.app import create_app
+    from modelwatch.serving.context import ServingContext
+    from modelwatch.serving.metrics import InMemoryServingMetrics
+    from modelwatch.serving.model_cache import ModelCache
+    from modelwatch.settings import ServingSettings
+    from tests.integration.conftest import LambdaContext, http_api_event
+
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest, _ = _fixture_model(Path(tmp))
+        timed: list[_TimedPredictor] = []
+
+        def loader(m: Any, path: Path) -> Any:
+            from modelwatch.serving.model_cache import _default_loader
+
+            timed.append(_TimedPredictor(_default_loader(m, path)))
+            return timed[-1]
+
+        settings = ServingSettings(
+            models_bucket="b",
+            events_streams={"fraud_detection": "events"},
+            rejected_stream="rejected",
+            manifest_ttl_seconds=30,
+        )
+        cache = ModelCache(
+            _StaticManifests(manifest),
+            S3ArtifactFetcher(None, tmp),
+            ["fraud_detection"],
+            ttl_seconds=30,
+            loader=loader,
+        )
+        sink = MemorySink() if sink_kind == "memory" else FirehoseSink(_stubbed_firehose())
+        app = create_app(
+            ServingContext(settings=settings, models=cache, sink=sink, metrics=InMemoryServingMetrics())
+        )
+        handler = Mangum(app, lifespan="off")
+        from modelwatch.local.fraud import synthetic_transactions
+
+        row = synthetic_transactions(1, seed=5)[0][0]
+        event = http_api_event("POST", "/v1/models/fraud_detection/predict", {"instances": [row]})
+        context = LambdaContext()
+        for _ in range(200):  # warm-up: model load, first-call caches
+            assert handler(event, context)["statusCode"] == 200  # type: ignore[arg-type]
+        totals, models = [], []
+        for _ in range(requests):
+            started = time.perf_counter()
+            response = handler(event, context)  # type: ignore[arg-type]
+            totals.append(time.perf_counter() - started)
+            models.append(timed[-1].last_seconds)
+            assert response["statusCode"] == 200
+        overhead = [(t - m) * 1e6 for t, m in zip(totals, models, strict=True)]
+        return {
+            "sink": sink_kind,
+            "requests": requests,
+            "overhead_p50_us": round(_percentile(overhead, 50), 1),
+            "overhead_p99_us": round(_percentile(overhead, 99), 1),
+            "total_p50_us": round(_percentile([t * 1e6 for t in totals], 50), 1),
+            "model_predict_p50_us": round(_percentile([m * 1e6 for m in models], 50), 1),
+        }
+
+
+COLD_START_PROBE = """
+import time
+started = time.perf_counter()
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("handler", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print((time.perf_counter() - started) * 1000)
+"""
+
+
+def bench_cold_start(runs: int) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        "AWS_LAMBDA_FUNCTION_NAME": "modelwatch-predict-fraud_detection",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+        "LAMBDA_TASK_ROOT": str(REPO / "functions" / "predict"),  # as in Lambda: X-Ray samples locally
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "MODELWATCH_MODELS_BUCKET": "models",
+        "MODELWATCH_REJECTED_STREAM": "rejected",
+        "MODELWATCH_EVENTS_STREAMS": '{"fraud_detection": "events"}',
+        "MODELWATCH_CAPTURE_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
+        "POWERTOOLS_SERVICE_NAME": "modelwatch",
+    }
+    env.pop("AWS_ENDPOINT_URL", None)
+    handler = str(REPO / "functions" / "predict" / "handler.py")
+    subprocess.run(
+        [sys.executable, "-c", COLD_START_PROBE, handler], env=env, check=True, capture_output=True
+    )  # compile .pyc once, as the bundle ships them
+    imports, walls = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        out = subprocess.run(
+            [sys.executable, "-c", COLD_START_PROBE, handler],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        walls.append((time.perf_counter() - started) * 1000)
+        imports.append(float(out.stdout.strip().splitlines()[-1]))
+    return {
+        "runs": runs,
+        "import_and_init_ms_median": round(statistics.median(imports), 1),
+        "import_and_init_ms_max": round(max(imports), 1),
+        "process_wall_ms_median": round(statistics.median(walls), 1),
+    }
+
+
+def bench_capture_calls() -> dict[str, Any]:
+    import boto3
+    from moto import mock_aws
+
+    from modelwatch.local.fraud import FRAUD_SCHEMA, synthetic_transactions
+    from modelwatch.publish import publish_model
+    from tests.integration.conftest import LambdaContext, http_api_event
+
+    os.environ.update(
+        {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"}
+    )
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    rows = synthetic_transactions(1000, seed=9)[0]
+    per_request: dict[int, dict[str, int]] = {}
+    with mock_aws(), tempfile.TemporaryDirectory() as tmp:
+        boto3.setup_default_session()
+        calls: list[str] = []
+        boto3.DEFAULT_SESSION.events.register(  # type: ignore[union-attr]
+            "before-call.*.*",
+            lambda model, **_: calls.append(f"{model.service_model.service_name}.{model.name}"),
+        )
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="models-bucket")
+        s3.create_bucket(Bucket="events-bucket")
+        firehose = boto3.client("firehose")
+        for stream in ("events", "rejected"):
+            firehose.create_delivery_stream(
+                DeliveryStreamName=stream,
+                ExtendedS3DestinationConfiguration={
+                    "RoleARN": "arn:aws:iam::123456789012:role/f",
+                    "BucketARN": "arn:aws:s3:::events-bucket",
+                },
+            )
+        _manifest, path = _fixture_model(Path(tmp))
+        publish_model(
+            path,
+            "fraud_detection",
+            "1",
+            "sklearn",
+            FRAUD_SCHEMA,
+            "models-bucket",
+            prediction_type="probability",
+            s3_client=s3,
+        )
+        os.environ.update(
+            {
+                "MODELWATCH_MODELS_BUCKET": "models-bucket",
+                "MODELWATCH_REJECTED_STREAM": "rejected",
+                "MODELWATCH_EVENTS_STREAMS": '{"fraud_detection": "events"}',
+                "MODELWATCH_MODEL_CACHE_DIR": tmp,
+            }
+        )
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("bench_handler", REPO / "functions/predict/handler.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.handler(
+            http_api_event("POST", "/v1/models/fraud_detection/predict", {"instances": rows[:1]}),
+            LambdaContext(),
+        )
+        for size in (1, 10, 100, 1000):
+            calls.clear()
+            response = module.handler(
+                http_api_event("POST", "/v1/models/fraud_detection/predict", {"instances": rows[:size]}),
+                LambdaContext(),
+            )
+            assert response["statusCode"] == 200
+            per_request[size] = {
+                "firehose_calls": sum(c.startswith("firehose.") for c in calls),
+                "s3_puts": sum(
+                    c in {"s3.PutObject", "s3.UploadPart", "s3.CreateMultipartUpload"} for c in calls
+                ),
+                "other_calls": sum(not c.startswith("firehose.") for c in calls),
+            }
+    return {
+        "per_request_by_instances": per_request,
+        "max_firehose_calls_per_request": max(v["firehose_calls"] for v in per_request.values()),
+        "max_s3_puts_per_request": max(v["s3_puts"] for v in per_request.values()),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--output", default=".bench/results.json")
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--cold-runs", type=int, default=7)
+    args = parser.parse_args()
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+
+    results: dict[str, Any] = {
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+        "goals": GOALS,
+        "handler_overhead": [
+            bench_handler_overhead(args.requests, "memory"),
+            bench_handler_overhead(args.requests, "botocore-firehose-stubbed"),
+        ],
+        "cold_start": bench_cold_start(args.cold_runs),
+        "capture": bench_capture_calls(),
+    }
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

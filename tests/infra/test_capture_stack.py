@@ -1,0 +1,160 @@
+"""The data/capture stack: secure buckets with lifecycle, one Firehose stream per model, the DLQ."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from infra.assembly import Assembly
+
+pytestmark = pytest.mark.infra
+
+MODELS = [{"name": "fraud_detection", "flavor": "sklearn"}, {"name": "churn.v2", "flavor": "onnx"}]
+
+
+@pytest.fixture(scope="module")
+def assembly(assembly_factory: Callable[..., Assembly]) -> Assembly:
+    return assembly_factory({"models": MODELS, "tags": {"team": "ml"}, "events_retention_days": 400})
+
+
+@pytest.fixture(scope="module")
+def template(assembly: Assembly) -> Template:
+    return Template.from_stack(assembly.capture)
+
+
+def _resources(template: Template, kind: str) -> dict[str, Any]:
+    return template.find_resources(kind)
+
+
+def _bucket_id(template: Template, construct_path_part: str) -> str:
+    ids = [
+        i for i in _resources(template, "AWS::S3::Bucket") if i.startswith(f"Storage{construct_path_part}")
+    ]
+    assert len(ids) == 1, ids
+    return ids[0]
+
+
+def test_every_bucket_is_encrypted_private_and_ssl_only(template: Template) -> None:
+    buckets = _resources(template, "AWS::S3::Bucket")
+    assert len(buckets) == 3
+    for bucket in buckets.values():
+        props = bucket["Properties"]
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+            "ServerSideEncryptionByDefault"
+        ]["SSEAlgorithm"] in ("AES256", "aws:kms")
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+    policies = _resources(template, "AWS::S3::BucketPolicy")
+    secured = {
+        policy["Properties"]["Bucket"]["Ref"]
+        for policy in policies.values()
+        if any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        )
+    }
+    assert secured == set(buckets)
+
+
+def test_events_bucket_tiers_and_expires_events_and_rejected(template: Template) -> None:
+    rules = _resources(template, "AWS::S3::Bucket")[_bucket_id(template, "Events")]["Properties"][
+        "LifecycleConfiguration"
+    ]["Rules"]
+    by_prefix = {rule.get("Prefix"): rule for rule in rules}
+
+    assert by_prefix["events/"]["Transitions"] == [{"StorageClass": "STANDARD_IA", "TransitionInDays": 30}]
+    assert by_prefix["events/"]["ExpirationInDays"] == 400
+    assert by_prefix["rejected/"]["ExpirationInDays"] == 90
+    assert by_prefix[None]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+
+
+def test_models_bucket_is_versioned_and_logs_access(template: Template) -> None:
+    props = _resources(template, "AWS::S3::Bucket")[_bucket_id(template, "Models")]["Properties"]
+
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["LoggingConfiguration"]["DestinationBucketName"] == {
+        "Ref": _bucket_id(template, "AccessLogs")
+    }
+
+
+def _streams(template: Template) -> dict[str, dict[str, Any]]:
+    streams = _resources(template, "AWS::KinesisFirehose::DeliveryStream")
+    return {
+        s["Properties"]["ExtendedS3DestinationConfiguration"]["Prefix"]: s["Properties"]
+        for s in streams.values()
+    }
+
+
+def test_one_stream_per_model_and_one_for_rejected(template: Template) -> None:
+    streams = _streams(template)
+
+    assert set(streams) == {
+        "events/model=fraud_detection/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/",
+        "events/model=churn.v2/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/",
+        "rejected/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/",
+    }
+    destination = streams["events/model=churn.v2/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"][
+        "ExtendedS3DestinationConfiguration"
+    ]
+    assert destination["ErrorOutputPrefix"] == (
+        "errors/events/model=churn.v2/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/"
+    )
+
+
+def test_streams_compress_buffer_log_and_encrypt(template: Template) -> None:
+    for props in _streams(template).values():
+        destination = props["ExtendedS3DestinationConfiguration"]
+        assert props["DeliveryStreamType"] == "DirectPut"
+        assert props["DeliveryStreamEncryptionConfigurationInput"] == {"KeyType": "AWS_OWNED_CMK"}
+        assert destination["CompressionFormat"] == "GZIP"
+        assert destination["BufferingHints"] == {"IntervalInSeconds": 60, "SizeInMBs": 5}
+        assert destination["CloudWatchLoggingOptions"]["Enabled"] is True
+        assert destination["BucketARN"] == {"Fn::GetAtt": [_bucket_id(template, "Events"), "Arn"]}
+
+
+def test_capture_dlq_is_encrypted_ssl_only_and_keeps_14_days(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {
+            "QueueName": "modelwatch-capture-dlq",
+            "SqsManagedSseEnabled": True,
+            "MessageRetentionPeriod": 1209600,
+        },
+    )
+    template.has_resource_properties(
+        "AWS::SQS::QueuePolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_outputs_name_buckets_and_dlq(template: Template) -> None:
+    assert {"EventsBucketName", "ModelsBucketName", "CaptureDlqUrl"} <= set(template.find_outputs("*"))
+
+
+def test_attributes_expose_streams_by_model(assembly: Assembly) -> None:
+    assert set(assembly.capture.events_streams) == {"fraud_detection", "churn.v2"}
+
+
+def test_resources_are_tagged(template: Template) -> None:
+    for kind in ("AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::KinesisFirehose::DeliveryStream"):
+        for resource in _resources(template, kind).values():
+            tags = {tag["Key"]: tag["Value"] for tag in resource["Properties"]["Tags"]}
+            assert tags["project"] == "modelwatch"
+            assert tags["team"] == "ml"

@@ -1,0 +1,92 @@
+"""Serving settings read from MODELWATCH_* environment variables."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from modelwatch.settings import ServingSettings
+
+
+@pytest.fixture
+def required_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    monkeypatch.setenv("MODELWATCH_MODELS_BUCKET", "models")
+    monkeypatch.setenv("MODELWATCH_REJECTED_STREAM", "rejected")
+    return monkeypatch
+
+
+def test_defaults(required_env: pytest.MonkeyPatch) -> None:
+    settings = ServingSettings()
+    assert settings.models_bucket == "models"
+    assert settings.rejected_stream == "rejected"
+    assert settings.events_streams == {}
+    assert settings.served_models == []
+    assert settings.catalog_models == []
+    assert settings.manifest_prefix == "manifests"
+    assert settings.serving_alias == "production"
+    assert settings.capture_dlq_url is None
+    assert (settings.capture_max_attempts, settings.max_instances, settings.manifest_ttl_seconds) == (
+        3,
+        1000,
+        30.0,
+    )
+
+
+def test_events_streams_json_and_catalog_defaults_to_served(required_env: pytest.MonkeyPatch) -> None:
+    required_env.setenv("MODELWATCH_EVENTS_STREAMS", '{"fraud": "fraud-events", "churn": "churn-events"}')
+    settings = ServingSettings()
+    assert settings.events_streams == {"fraud": "fraud-events", "churn": "churn-events"}
+    assert settings.served_models == ["fraud", "churn"]
+    assert settings.catalog_models == ["fraud", "churn"]
+
+
+def test_catalog_models_comma_list(required_env: pytest.MonkeyPatch) -> None:
+    required_env.setenv("MODELWATCH_EVENTS_STREAMS", '{"fraud": "fraud-events"}')
+    required_env.setenv("MODELWATCH_CATALOG_MODELS", " fraud, churn ,,ltv ")
+    settings = ServingSettings()
+    assert settings.catalog_models == ["fraud", "churn", "ltv"]
+    assert settings.served_models == ["fraud"]
+
+
+def test_numbers_and_optional_values_parsed(required_env: pytest.MonkeyPatch) -> None:
+    required_env.setenv("MODELWATCH_MAX_INSTANCES", "25")
+    required_env.setenv("MODELWATCH_MANIFEST_TTL_SECONDS", "0.5")
+    required_env.setenv("MODELWATCH_CAPTURE_DLQ_URL", "https://sqs.us-east-1.amazonaws.com/1/dlq")
+    settings = ServingSettings()
+    assert settings.max_instances == 25
+    assert settings.manifest_ttl_seconds == 0.5
+    assert settings.capture_dlq_url == "https://sqs.us-east-1.amazonaws.com/1/dlq"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "field"),
+    [
+        ("MODELWATCH_EVENTS_STREAMS", '{"bad name": "s"}', "events_streams"),
+        ("MODELWATCH_CATALOG_MODELS", "fraud,../x", "invalid model name '../x'"),
+        ("MODELWATCH_MAX_INSTANCES", "0", "max_instances"),
+        ("MODELWATCH_CAPTURE_MAX_ATTEMPTS", "11", "capture_max_attempts"),
+        ("MODELWATCH_MANIFEST_TTL_SECONDS", "-1", "manifest_ttl_seconds"),
+    ],
+)
+def test_invalid_values_rejected(
+    required_env: pytest.MonkeyPatch, variable: str, value: str, field: str
+) -> None:
+    required_env.setenv(variable, value)
+    with pytest.raises(ValidationError, match=field.replace(".", r"\.")):
+        ServingSettings()
+
+
+def test_events_streams_must_be_json(required_env: pytest.MonkeyPatch) -> None:
+    required_env.setenv("MODELWATCH_EVENTS_STREAMS", "fraud=fraud-events")
+    with pytest.raises(Exception, match="events_streams"):
+        ServingSettings()
+
+
+@pytest.mark.parametrize("missing", ["MODELWATCH_MODELS_BUCKET", "MODELWATCH_REJECTED_STREAM"])
+def test_missing_required_variable_names_the_field(required_env: pytest.MonkeyPatch, missing: str) -> None:
+    required_env.delenv(missing)
+    with pytest.raises(ValidationError) as caught:
+        ServingSettings()
+    field = missing.removeprefix("MODELWATCH_").lower()
+    assert [error["loc"] for error in caught.value.errors()] == [(field,)]
+    assert caught.value.errors()[0]["type"] == "missing"
