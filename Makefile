@@ -52,7 +52,7 @@ typecheck: $(STAMP)  ## mypy on the library
 	$(BIN)/mypy
 
 synth: $(STAMP)  ## synthesise the CloudFormation templates (no Docker, no credentials)
-	npx cdk synth --quiet
+	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk synth --quiet
 
 bench: $(STAMP)  ## run the benchmarks; results in .bench/results.json
 	$(BIN)/python tests/benchmarks/run.py --output .bench/results.json
