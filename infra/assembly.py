@@ -65,6 +65,7 @@ def build_app(app: cdk.App | None = None) -> Assembly:
         models_bucket=capture.models_bucket,
         events_streams=capture.events_streams,
         rejected_stream=capture.rejected_stream,
+        labels_stream=capture.labels_stream,
         capture_dlq=capture.capture_dlq,
         description="modelwatch serving: layer, predict functions, HTTP API",
     )

@@ -35,6 +35,7 @@ CATALOG_TIMEOUT_S = 10
 # Storage layout.
 EVENTS_PREFIX = "events/"
 REJECTED_PREFIX = "rejected/"
+LABELS_PREFIX = "labels/"
 EVENTS_INFREQUENT_ACCESS_AFTER_DAYS = 30
 ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS = 7
 ACCESS_LOGS_RETENTION_DAYS = 90
@@ -62,6 +63,8 @@ def events_error_prefix(model: str) -> str:
 
 REJECTED_DATA_PREFIX = "rejected/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
 REJECTED_ERROR_PREFIX = "errors/rejected/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/"
+LABELS_DATA_PREFIX = "labels/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
+LABELS_ERROR_PREFIX = "errors/labels/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/"
 
 # Lambda functions.
 PYTHON_RUNTIME_VERSION = "3.11"

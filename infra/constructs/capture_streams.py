@@ -1,4 +1,4 @@
-"""Firehose delivery streams capturing prediction events (one per model) and rejected requests."""
+"""Firehose delivery streams capturing prediction events (one per model), rejected requests and labels."""
 
 from __future__ import annotations
 
@@ -35,6 +35,11 @@ class CaptureStreams(Construct):
             "Rejected",
             data_prefix=constants.REJECTED_DATA_PREFIX,
             error_prefix=constants.REJECTED_ERROR_PREFIX,
+        )
+        self.labels_stream = self._build_stream(
+            "Labels",
+            data_prefix=constants.LABELS_DATA_PREFIX,
+            error_prefix=constants.LABELS_ERROR_PREFIX,
         )
 
     def _build_log_group(self, stream_id: str) -> logs.LogGroup:

@@ -39,6 +39,7 @@ class PredictFunctions(Construct):
         models_bucket: s3.IBucket,
         events_streams: Mapping[str, firehose.IDeliveryStream],
         rejected_stream: firehose.IDeliveryStream,
+        labels_stream: firehose.IDeliveryStream,
         capture_dlq: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -46,6 +47,7 @@ class PredictFunctions(Construct):
         self._models_bucket = models_bucket
         self._events_streams = events_streams
         self._rejected_stream = rejected_stream
+        self._labels_stream = labels_stream
         self._capture_dlq = capture_dlq
         self.layer = self._build_layer()
         self.model_functions: dict[str, lambda_.Function] = {
@@ -99,10 +101,12 @@ class PredictFunctions(Construct):
             environment={
                 "MODELWATCH_EVENTS_STREAMS": json.dumps({}),
                 "MODELWATCH_CATALOG_MODELS": ",".join(names),
+                # POST /v1/models/<m>/feedback reaches the catalog function ($default route).
+                "MODELWATCH_LABELS_STREAM": self._labels_stream.delivery_stream_name,
             },
         )
         self._grant_read(function, model_names=names, artifacts=False)
-        self._grant_capture(function, [])
+        self._grant_capture(function, [self._labels_stream])
         return function
 
     def _build_function(

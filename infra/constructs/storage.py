@@ -71,6 +71,17 @@ class Storage(Construct):
                     expiration=Duration.days(self._config.events_retention_days),
                 ),
                 s3.LifecycleRule(
+                    id="labels-tiering-and-expiry",
+                    prefix=constants.LABELS_PREFIX,
+                    transitions=[
+                        s3.Transition(
+                            storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                            transition_after=Duration.days(constants.EVENTS_INFREQUENT_ACCESS_AFTER_DAYS),
+                        )
+                    ],
+                    expiration=Duration.days(self._config.events_retention_days),
+                ),
+                s3.LifecycleRule(
                     id="rejected-expiry",
                     prefix=constants.REJECTED_PREFIX,
                     expiration=Duration.days(self._config.rejected_retention_days),

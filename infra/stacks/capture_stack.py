@@ -33,6 +33,7 @@ class CaptureStack(Stack):
         self.access_logs_bucket: s3.IBucket = storage.access_logs_bucket
         self.events_streams: dict[str, firehose.IDeliveryStream] = dict(streams.events_streams)
         self.rejected_stream: firehose.IDeliveryStream = streams.rejected_stream
+        self.labels_stream: firehose.IDeliveryStream = streams.labels_stream
         self.capture_dlq: sqs.IQueue = dlq.queue
 
         acknowledge(

@@ -28,6 +28,7 @@ class ServingStack(Stack):
         models_bucket: s3.IBucket,
         events_streams: Mapping[str, firehose.IDeliveryStream],
         rejected_stream: firehose.IDeliveryStream,
+        labels_stream: firehose.IDeliveryStream,
         capture_dlq: sqs.IQueue,
         **kwargs: Any,
     ) -> None:
@@ -39,6 +40,7 @@ class ServingStack(Stack):
             models_bucket=models_bucket,
             events_streams=events_streams,
             rejected_stream=rejected_stream,
+            labels_stream=labels_stream,
             capture_dlq=capture_dlq,
         )
         api = PredictionApi(

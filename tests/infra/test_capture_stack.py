@@ -63,7 +63,7 @@ def test_every_bucket_is_encrypted_private_and_ssl_only(template: Template) -> N
     assert secured == set(buckets)
 
 
-def test_events_bucket_tiers_and_expires_events_and_rejected(template: Template) -> None:
+def test_events_bucket_tiers_and_expires_events_labels_and_rejected(template: Template) -> None:
     rules = _resources(template, "AWS::S3::Bucket")[_bucket_id(template, "Events")]["Properties"][
         "LifecycleConfiguration"
     ]["Rules"]
@@ -71,6 +71,8 @@ def test_events_bucket_tiers_and_expires_events_and_rejected(template: Template)
 
     assert by_prefix["events/"]["Transitions"] == [{"StorageClass": "STANDARD_IA", "TransitionInDays": 30}]
     assert by_prefix["events/"]["ExpirationInDays"] == 400
+    assert by_prefix["labels/"]["Transitions"] == by_prefix["events/"]["Transitions"]
+    assert by_prefix["labels/"]["ExpirationInDays"] == 400
     assert by_prefix["rejected/"]["ExpirationInDays"] == 90
     assert by_prefix[None]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
 
@@ -92,13 +94,14 @@ def _streams(template: Template) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_one_stream_per_model_and_one_for_rejected(template: Template) -> None:
+def test_one_stream_per_model_and_one_each_for_rejected_and_labels(template: Template) -> None:
     streams = _streams(template)
 
     assert set(streams) == {
         "events/model=fraud_detection/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/",
         "events/model=churn.v2/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/",
         "rejected/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/",
+        "labels/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/",
     }
     destination = streams["events/model=churn.v2/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"][
         "ExtendedS3DestinationConfiguration"

@@ -125,9 +125,11 @@ def test_model_function_environment_is_the_library_contract(template: Template) 
 def test_catalog_function_serves_no_model_and_lists_all(template: Template) -> None:
     env = _functions(template)["catalog"]["Environment"]["Variables"]
 
-    assert set(env) == CONTRACT_VARIABLES
+    assert set(env) == CONTRACT_VARIABLES | {"MODELWATCH_LABELS_STREAM"}
     assert json.loads(env["MODELWATCH_EVENTS_STREAMS"]) == {}
     assert env["MODELWATCH_CATALOG_MODELS"] == "fraud_detection,churn.v2"
+    # feedback (POST /v1/models/<m>/feedback) takes the $default route to the catalog function
+    assert "RefStreamsLabels" in _import_of(env["MODELWATCH_LABELS_STREAM"])
 
 
 def _statements(template: Template, function: dict[str, Any]) -> list[dict[str, Any]]:
@@ -180,14 +182,16 @@ def test_model_function_reads_only_its_model_and_writes_only_its_streams(templat
     assert allowed["xray:PutTraceSegments"] == ["*"]
 
 
-def test_catalog_reads_manifests_only_and_writes_rejected_only(template: Template) -> None:
+def test_catalog_reads_manifests_only_and_writes_rejected_and_labels_only(template: Template) -> None:
     allowed = _by_action(_statements(template, _functions(template)["catalog"]))
 
     assert _object_suffixes(allowed["s3:GetObject"]) == {
         "/manifests/fraud_detection/*",
         "/manifests/churn.v2/*",
     }
-    assert ["StreamsRejected" in _import_of(r) for r in allowed["firehose:PutRecord"]] == [True]
+    streams = sorted(_import_of(r) for r in allowed["firehose:PutRecord"])
+    assert len(streams) == 2
+    assert "StreamsLabels" in streams[0] and "StreamsRejected" in streams[1]
 
 
 def _routes(template: Template) -> dict[str, dict[str, Any]]:

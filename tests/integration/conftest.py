@@ -27,6 +27,7 @@ MODELS_BUCKET = "models-bucket"
 EVENTS_BUCKET = "events-bucket"
 EVENTS_STREAM = f"events-{MODEL}"
 REJECTED_STREAM = "rejected"
+LABELS_STREAM = "labels"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -159,7 +160,11 @@ def deployment(aws: None, tmp_path: Path, trained_model_file: Path) -> Deploymen
     sqs = boto3.client("sqs")
     dlq_url = sqs.create_queue(QueueName="capture-dlq")["QueueUrl"]
     firehose = boto3.client("firehose")
-    for stream, prefix in ((EVENTS_STREAM, f"events/model={MODEL}/"), (REJECTED_STREAM, "rejected/")):
+    for stream, prefix in (
+        (EVENTS_STREAM, f"events/model={MODEL}/"),
+        (REJECTED_STREAM, "rejected/"),
+        (LABELS_STREAM, "labels/"),
+    ):
         firehose.create_delivery_stream(
             DeliveryStreamName=stream,
             ExtendedS3DestinationConfiguration={
@@ -182,10 +187,16 @@ def deployment(aws: None, tmp_path: Path, trained_model_file: Path) -> Deploymen
 
 
 def function_env(
-    dlq_url: str, tmp_path: Path, events_streams: dict[str, str] | None = None, catalog: str = MODEL
+    dlq_url: str,
+    tmp_path: Path,
+    events_streams: dict[str, str] | None = None,
+    catalog: str = MODEL,
+    labels_stream: str | None = None,
 ) -> dict[str, str]:
-    """The environment the serving stack sets on a predict function."""
+    """The environment the serving stack sets on a predict function (or, with labels, the catalog)."""
+    labels = {"MODELWATCH_LABELS_STREAM": labels_stream} if labels_stream else {}
     return {
+        **labels,
         "MODELWATCH_MODELS_BUCKET": MODELS_BUCKET,
         "MODELWATCH_MANIFEST_PREFIX": "manifests",
         "MODELWATCH_SERVING_ALIAS": "production",

@@ -14,6 +14,7 @@ from modelwatch.local.fraud import FRAUD_SCHEMA
 from modelwatch.publish import publish_model
 from tests.integration.conftest import (
     EVENTS_BUCKET,
+    LABELS_STREAM,
     MODEL,
     MODELS_BUCKET,
     Deployment,
@@ -260,3 +261,29 @@ def test_events_bucket_objects_are_json_lines(predict_function: Deployment, rows
     assert len(keys) == 1 and keys[0].startswith(f"events/model={MODEL}/")
     text = s3.get_object(Bucket=EVENTS_BUCKET, Key=keys[0])["Body"].read().decode()
     assert len(text.splitlines()) == 4
+
+
+def test_feedback_reaches_the_labels_partition_through_the_catalog_function(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given the catalog function (the $default route), with its labels stream
+    env = function_env(
+        deployment.dlq_url, tmp_path, events_streams={}, catalog=MODEL, labels_stream=LABELS_STREAM
+    )
+    deployment.handler = load_handler(monkeypatch, env)
+    labels = [
+        {"request_id": "req-9", "index": 0, "label": 1},
+        {"request_id": "req-9", "index": 1, "label": 0},
+    ]
+
+    # When labels for an earlier request arrive
+    response = deployment.invoke(http_api_event("POST", f"/v1/models/{MODEL}/feedback", {"labels": labels}))
+
+    # Then 202 and the labels are in S3, ready to be joined by (request_id, index)
+    assert response["statusCode"] == 202
+    assert body_of(response)["accepted"] == 2
+    stored = deployment.objects("labels/")
+    assert [(r["model"], r["request_id"], r["index"], r["label"]) for r in stored] == [
+        (MODEL, "req-9", 0, 1),
+        (MODEL, "req-9", 1, 0),
+    ]

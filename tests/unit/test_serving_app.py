@@ -15,7 +15,7 @@ import pytest
 
 from modelwatch.artifacts import S3ArtifactFetcher
 from modelwatch.capture import MemorySink
-from modelwatch.events import PredictionEvent, RejectedRequest
+from modelwatch.events import LabelEvent, PredictionEvent, RejectedRequest
 from modelwatch.serving.app import RETRY_AFTER_SECONDS, create_app
 from modelwatch.serving.context import ServingContext
 from modelwatch.serving.metrics import InMemoryServingMetrics
@@ -62,10 +62,12 @@ def build_api(
     max_instances: int = 5,
     catalog: list[str] | None = None,
     loader: Any = None,
+    labels_stream: str | None = "labels",
 ) -> Api:
     settings = ServingSettings(
         models_bucket="models",
         rejected_stream=REJECTED,
+        labels_stream=labels_stream,
         events_streams={"fraud": EVENTS},
         catalog_models=catalog or [],
         max_instances=max_instances,
@@ -352,7 +354,19 @@ def test_health_degraded_when_no_manifest(tmp_path: Path) -> None:
 
 def test_openapi_documents_every_endpoint_with_examples(api: Api) -> None:
     spec = api.client.get("/openapi.json").json()
-    assert set(spec["paths"]) == {"/v1/models/{model}/predict", "/v1/models", "/health"}
+    assert set(spec["paths"]) == {
+        "/v1/models/{model}/predict",
+        "/v1/models/{model}/feedback",
+        "/v1/models",
+        "/health",
+    }
+    feedback = spec["paths"]["/v1/models/{model}/feedback"]["post"]
+    assert feedback["summary"] and "202" in feedback["responses"]
+    assert components_example(spec, "FeedbackRequest", "labels")[0] == {
+        "request_id": "4f1c2a...",
+        "index": 0,
+        "label": 1,
+    }
     predict = spec["paths"]["/v1/models/{model}/predict"]["post"]
     assert predict["summary"]
     assert set(predict["responses"]) == {"200", "404", "413", "422", "503"}
@@ -366,6 +380,10 @@ def test_openapi_documents_every_endpoint_with_examples(api: Api) -> None:
     assert set(response_example) == {"model", "version", "predictions", "request_id"}
     assert "503" in spec["paths"]["/health"]["get"]["responses"]
     assert spec["paths"]["/v1/models"]["get"]["responses"]["200"]
+
+
+def components_example(spec: dict[str, Any], schema: str, field: str) -> Any:
+    return spec["components"]["schemas"][schema]["properties"][field]["examples"][0]
 
 
 class ExplodingPredictor:
@@ -414,3 +432,62 @@ def test_a_raising_sink_never_fails_the_request_and_is_counted(
     assert api.metrics.counts[("capture_failures", EVENTS, "logged")] == 3
     assert api.metrics.counts[("capture_failures", REJECTED, "logged")] == 1
     assert api.metrics.counts[("rejections", "unknown", "unknown_model")] == 1
+
+
+# --- feedback ----------------------------------------------------------------------------------
+
+
+def test_feedback_is_accepted_and_each_label_captured(tmp_path: Path) -> None:
+    # Given the API with a labels stream
+    api = build_api(tmp_path)
+    labels = [{"request_id": "r-1", "index": 0, "label": 1}, {"request_id": "r-1", "index": 3, "label": 0}]
+
+    # When labels arrive (days after their predictions, possibly)
+    response = api.client.post(
+        "/v1/models/fraud/feedback", json={"labels": labels}, headers={"x-request-id": "fb-1"}
+    )
+
+    # Then 202, and one LabelEvent per label on the labels stream, stamped when received
+    assert response.status_code == 202
+    assert response.json() == {"accepted": 2, "request_id": "fb-1"}
+    events = [LabelEvent.model_validate_json(line) for line in api.sink.lines["labels"]]
+    assert [(e.model, e.request_id, e.index, e.label) for e in events] == [
+        ("fraud", "r-1", 0, 1),
+        ("fraud", "r-1", 3, 0),
+    ]
+    assert {e.timestamp for e in events} == {NOW}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"labels": []}, "labels"),
+        ({"labels": [{"request_id": "r", "index": -1, "label": 1}]}, "index"),
+        ({"labels": [{"index": 0, "label": 1}]}, "request_id"),
+    ],
+)
+def test_malformed_feedback_is_422_naming_the_field(tmp_path: Path, body: dict[str, Any], field: str) -> None:
+    api = build_api(tmp_path)
+    response = api.client.post("/v1/models/fraud/feedback", json=body)
+    assert response.status_code == 422
+    assert any(field in f["loc"] for f in response.json()["error"]["fields"])
+    assert "labels" not in api.sink.lines
+
+
+def test_feedback_for_an_unknown_model_is_404(tmp_path: Path) -> None:
+    api = build_api(tmp_path)
+    response = api.client.post(
+        "/v1/models/ghost/feedback", json={"labels": [{"request_id": "r", "index": 0, "label": 1}]}
+    )
+    assert response.status_code == 404
+    assert "labels" not in api.sink.lines
+    assert [json.loads(line)["reason"] for line in api.sink.lines[REJECTED]] == ["unknown_model"]
+
+
+def test_feedback_without_a_labels_stream_is_501(tmp_path: Path) -> None:
+    api = build_api(tmp_path, labels_stream=None)
+    response = api.client.post(
+        "/v1/models/fraud/feedback", json={"labels": [{"request_id": "r", "index": 0, "label": 1}]}
+    )
+    assert response.status_code == 501
+    assert response.json()["error"]["code"] == "feedback_unavailable"

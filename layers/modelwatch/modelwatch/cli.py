@@ -66,4 +66,8 @@ def _fail(message: str) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run as ``python -m modelwatch.cli``, this module is ``__main__``; the commands raise
+    # ``modelwatch.cli.CliError``, so dispatch through the importable module.
+    from modelwatch.cli import main as _main
+
+    raise SystemExit(_main())

@@ -1,7 +1,9 @@
 """Event records captured by serving and read by the monitoring jobs.
 
 One ``PredictionEvent`` per served instance; one ``RejectedRequest`` per request
-that could not be served. Both are written as JSON Lines (one object per line)
+that could not be served; one ``LabelEvent`` per label sent to the feedback
+endpoint (``labels/dt=.../hour=.../``), joined later to its prediction by
+``(request_id, index)``. Both are written as JSON Lines (one object per line)
 to Firehose, which delivers them, compressed and partitioned, to S3:
 ``events/model=<m>/dt=<YYYY-MM-DD>/hour=<HH>/`` and ``rejected/dt=.../hour=.../``.
 """
@@ -18,6 +20,7 @@ EVENT_SCHEMA_VERSION: Final = 1
 
 RejectionReason = Literal[
     "unknown_model",
+    "feedback_unavailable",
     "schema_violation",
     "too_many_instances",
     "invalid_body",
@@ -62,3 +65,17 @@ class RejectedRequest(BaseModel):
     errors: list[dict[str, Any]] = Field(default_factory=list)
     body: str = Field(description="The request body as received (truncated past body_limit).")
     body_truncated: bool = False
+
+
+class LabelEvent(BaseModel):
+    """The true outcome of one served instance, which may arrive days after its prediction."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    schema_version: Literal[1] = EVENT_SCHEMA_VERSION
+    event_id: str
+    model: str
+    request_id: str
+    index: int = Field(ge=0)
+    label: float | int | str | bool
+    timestamp: datetime = Field(description="When the label was received.")

@@ -38,6 +38,10 @@ class ServingSettings(BaseSettings):
         ),
     )
     rejected_stream: str = Field(description="Firehose stream capturing rejected requests.")
+    labels_stream: str | None = Field(
+        None, description="Firehose stream capturing labels sent to the feedback endpoint."
+    )
+    max_labels: int = Field(10_000, ge=1, le=100_000)
     catalog_models: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated models listed by GET /v1/models (default: the served ones).",

@@ -31,6 +31,7 @@ REGION = "us-east-1"
 EVENTS_BUCKET = "modelwatch-events"
 MODELS_BUCKET = "modelwatch-models"
 REJECTED_STREAM = "modelwatch-rejected"
+LABELS_STREAM = "modelwatch-labels"
 DLQ_NAME = "modelwatch-capture-dlq"
 FIREHOSE_ROLE = "arn:aws:iam::123456789012:role/modelwatch-firehose"
 
@@ -75,6 +76,7 @@ class LocalStack:
             "MODELWATCH_MODELS_BUCKET": MODELS_BUCKET,
             "MODELWATCH_EVENTS_STREAMS": json.dumps({m: events_stream_name(m) for m in self.models}),
             "MODELWATCH_REJECTED_STREAM": REJECTED_STREAM,
+            "MODELWATCH_LABELS_STREAM": LABELS_STREAM,
             "MODELWATCH_CAPTURE_DLQ_URL": self.dlq_url,
             "MODELWATCH_MANIFEST_TTL_SECONDS": os.environ.get("MODELWATCH_MANIFEST_TTL_SECONDS", "5"),
             "MODELWATCH_MODEL_CACHE_DIR": str(Path(self.state_dir) / "model-cache"),
@@ -144,6 +146,7 @@ def _create_resources(stack: LocalStack) -> None:
     firehose = stack.boto3_client("firehose")
     streams = {events_stream_name(m): f"events/model={m}/" for m in stack.models}
     streams[REJECTED_STREAM] = "rejected/"
+    streams[LABELS_STREAM] = "labels/"
     for name, prefix in streams.items():
         firehose.create_delivery_stream(
             DeliveryStreamName=name,

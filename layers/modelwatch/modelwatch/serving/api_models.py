@@ -49,6 +49,27 @@ class PredictResponse(BaseModel):
     request_id: str
 
 
+class Label(BaseModel):
+    """The observed outcome of instance ``index`` of request ``request_id``."""
+
+    request_id: str = Field(min_length=1, max_length=128, examples=["4f1c2a..."])
+    index: int = Field(ge=0, description="Position of the instance in its predict request.")
+    label: float | int | str | bool = Field(examples=[1])
+
+
+class FeedbackRequest(BaseModel):
+    """Labels for earlier predictions; they may arrive days later."""
+
+    labels: list[Label] = Field(
+        min_length=1, examples=[[{"request_id": "4f1c2a...", "index": 0, "label": 1}]]
+    )
+
+
+class FeedbackAccepted(BaseModel):
+    accepted: int
+    request_id: str
+
+
 class ModelInfo(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 

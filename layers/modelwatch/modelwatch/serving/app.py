@@ -22,6 +22,8 @@ from modelwatch.observability import logger
 from modelwatch.schema import Violation, validate_instances
 from modelwatch.serving.api_models import (
     ErrorResponse,
+    FeedbackAccepted,
+    FeedbackRequest,
     Health,
     ModelInfo,
     ModelList,
@@ -29,7 +31,7 @@ from modelwatch.serving.api_models import (
     PredictResponse,
 )
 from modelwatch.serving.context import ServingContext
-from modelwatch.serving.event_capture import capture_predictions, capture_rejection
+from modelwatch.serving.event_capture import capture_labels, capture_predictions, capture_rejection
 from modelwatch.serving.model_cache import ModelUnavailable, UnknownModel
 from modelwatch.serving.request_id import RequestIdMiddleware, request_id_of
 
@@ -231,6 +233,48 @@ def create_app(context: ServingContext) -> FastAPI:
         ctx.metrics.predictions(model, len(predictions))
         capture_predictions(ctx, request_id, model, version, instances, predictions, latency_ms)
         return PredictResponse(model=model, version=version, predictions=predictions, request_id=request_id)
+
+    @app.post(
+        "/v1/models/{model}/feedback",
+        status_code=202,
+        response_model=FeedbackAccepted,
+        responses={
+            404: _ERRORS[404],
+            413: _ERRORS[413],
+            422: _ERRORS[422],
+            501: {"model": ErrorResponse, "description": "No labels stream configured."},
+        },
+        summary="Send the true outcomes (labels) of earlier predictions",
+    )
+    async def feedback(model: str, body: FeedbackRequest, request: Request, ctx: Context) -> FeedbackAccepted:
+        request_id = request_id_of(request.state)
+        labels = [label.model_dump() for label in body.labels]
+        if model not in ctx.settings.catalog_models:
+            raise Rejection(
+                404,
+                "unknown_model",
+                f"model {model!r} is not served here",
+                model=model[:128],
+                body={"labels": labels},
+            )
+        if ctx.settings.labels_stream is None:
+            raise Rejection(
+                501,
+                "feedback_unavailable",
+                "this deployment has no labels stream",
+                model=model,
+                body={"labels": labels},
+            )
+        if len(labels) > ctx.settings.max_labels:
+            raise Rejection(
+                413,
+                "too_many_instances",
+                f"{len(labels)} labels; at most {ctx.settings.max_labels}",
+                model=model,
+                body={"labels": labels},
+            )
+        capture_labels(ctx, ctx.settings.labels_stream, model, labels)
+        return FeedbackAccepted(accepted=len(labels), request_id=request_id)
 
     @app.get("/v1/models", response_model=ModelList, summary="Models served and their input schemas")
     async def list_models(ctx: Context) -> ModelList:

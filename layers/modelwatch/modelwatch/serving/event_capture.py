@@ -116,6 +116,32 @@ def capture_predictions(
     return _emit(context, stream, lines)
 
 
+def capture_labels(
+    context: ServingContext,
+    stream: str,
+    model: str,
+    labels: Sequence[Mapping[str, Any]],
+) -> CaptureOutcome | None:
+    """One JSON line per label (``LabelEvent``), stamped with the time it was received."""
+    timestamp = context.clock().isoformat()
+    lines = [
+        json.dumps(
+            {
+                "schema_version": EVENT_SCHEMA_VERSION,
+                "event_id": uuid.uuid4().hex,
+                "model": model,
+                "request_id": label["request_id"],
+                "index": label["index"],
+                "label": label["label"],
+                "timestamp": timestamp,
+            },
+            separators=(",", ":"),
+        )
+        for label in labels
+    ]
+    return _emit(context, stream, lines)
+
+
 def capture_rejection(
     context: ServingContext,
     request_id: str,

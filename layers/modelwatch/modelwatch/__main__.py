@@ -1,0 +1,5 @@
+"""``python -m modelwatch``: the ``modelwatch`` command line."""
+
+from modelwatch.cli import main
+
+raise SystemExit(main())
