@@ -94,7 +94,12 @@ def test_listing_health_and_docs_over_http(served: LocalStack) -> None:
     assert models[0]["input_schema"]["features"][0]["name"] == FRAUD_SCHEMA.features[0].name
     assert health.status_code == 200 and health.json()["models"] == {MODEL: "ready"}
     assert docs.status_code == 200 and "swagger-ui" in docs.text
-    assert set(spec["paths"]) == {"/v1/models/{model}/predict", "/v1/models", "/health"}
+    assert set(spec["paths"]) == {
+        "/v1/models/{model}/predict",
+        "/v1/models/{model}/feedback",
+        "/v1/models",
+        "/health",
+    }
 
 
 def test_publishing_a_new_version_switches_serving_without_restart(
@@ -203,3 +208,23 @@ def test_demo_runs_by_itself_and_exits_zero(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "every prediction and every rejection was captured." in result.stdout
     assert "p50" in result.stdout and "events captured" in result.stdout
+
+
+def test_feedback_over_http_lands_in_the_labels_partition(
+    served: LocalStack, rows: list[dict[str, Any]]
+) -> None:
+    with httpx.Client(base_url=served.api_url) as client:
+        predicted = client.post(PREDICT, json={"instances": rows[:2]}, headers={"x-request-id": "e2e-labels"})
+        feedback = client.post(
+            f"/v1/models/{MODEL}/feedback",
+            json={"labels": [{"request_id": "e2e-labels", "index": i, "label": i % 2} for i in range(2)]},
+        )
+
+    assert predicted.status_code == 200
+    assert feedback.status_code == 202 and feedback.json()["accepted"] == 2
+    labels = [
+        r
+        for r in read_events(served.boto3_client("s3"), EVENTS_BUCKET, "labels/")
+        if r["request_id"] == "e2e-labels"
+    ]
+    assert sorted((r["index"], r["label"]) for r in labels) == [(0, 0), (1, 1)]

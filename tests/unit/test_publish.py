@@ -39,10 +39,35 @@ def test_artifact_is_uploaded_before_the_manifest(model_file: Path, numeric_sche
     manifest = publish_model(model_file, "fraud", "3", "onnx", numeric_schema, BUCKET, s3_client=s3)
     assert s3.calls == [
         ("upload_file", BUCKET, "models/fraud/3/model.onnx"),
+        ("put_object", BUCKET, "models/fraud/3/manifest.json"),
         ("put_object", BUCKET, "manifests/fraud/production.json"),
     ]
     assert manifest.artifact_uri == f"s3://{BUCKET}/models/fraud/3/model.onnx"
     assert manifest.source == {"publisher": "modelwatch publish"}
+    assert manifest.reference_profile_uri is None
+
+
+def test_reference_profile_is_stored_with_the_version_before_the_manifest(
+    model_file: Path, numeric_schema: InputSchema
+) -> None:
+    s3 = RecordingS3()
+    manifest = publish_model(
+        model_file,
+        "fraud",
+        "4",
+        "onnx",
+        numeric_schema,
+        BUCKET,
+        s3_client=s3,
+        reference_profile_json='{"n_rows": 3}',
+    )
+    assert s3.calls == [
+        ("upload_file", BUCKET, "models/fraud/4/model.onnx"),
+        ("put_object", BUCKET, "models/fraud/4/reference_profile.json"),
+        ("put_object", BUCKET, "models/fraud/4/manifest.json"),
+        ("put_object", BUCKET, "manifests/fraud/production.json"),
+    ]
+    assert manifest.reference_profile_uri == f"s3://{BUCKET}/models/fraud/4/reference_profile.json"
 
 
 def test_publish_with_moto_is_readable_by_serving(

@@ -44,6 +44,9 @@ class ServingManifest(BaseModel):
             "value: a regression output."
         ),
     )
+    reference_profile_uri: str | None = Field(
+        None, description="s3:// URI of the version's reference data profile (monitoring reads it)."
+    )
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     source: dict[str, str] = Field(
         default_factory=dict, description="Where the version came from (registry, run id, ...)."
@@ -73,6 +76,11 @@ def manifest_key(prefix: str, model: str, alias: str) -> str:
 def artifact_key(model: str, version: str, filename: str) -> str:
     """S3 key where ``modelwatch publish`` stores a model file."""
     return f"models/{model}/{version}/{filename}"
+
+
+def version_manifest_key(model: str, version: str) -> str:
+    """S3 key of the manifest of one version, whatever alias serves it (monitoring reads it)."""
+    return artifact_key(model, version, "manifest.json")
 
 
 class ManifestNotFound(LookupError):
@@ -127,12 +135,35 @@ class S3ManifestStore:
         return ManifestRead(ServingManifest.model_validate_json(body), str(response["ETag"]))
 
     def write(self, manifest: ServingManifest) -> str:
-        """Publish ``manifest`` (one PUT, atomic for readers); return its S3 URI."""
-        key = manifest_key(self._prefix, manifest.model, manifest.alias)
+        """Publish ``manifest`` (one PUT, atomic for readers); return its S3 URI.
+
+        A copy is kept per version (``models/<model>/<version>/manifest.json``), so
+        monitoring finds the schema and reference profile of any version that served
+        traffic, after the alias has moved on.
+        """
+        body = manifest.model_dump_json(indent=2).encode()
         self._s3.put_object(
             Bucket=self._bucket,
-            Key=key,
-            Body=manifest.model_dump_json(indent=2).encode(),
+            Key=version_manifest_key(manifest.model, manifest.version),
+            Body=body,
             ContentType="application/json",
         )
+        key = manifest_key(self._prefix, manifest.model, manifest.alias)
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType="application/json")
         return f"s3://{self._bucket}/{key}"
+
+    def read_version(self, model: str, version: str) -> ServingManifest:
+        """The manifest ``version`` was published with.
+
+        Raises ``ManifestNotFound`` when that version was never published.
+        """
+        key = version_manifest_key(model, version)
+        try:
+            response = self._s3.get_object(Bucket=self._bucket, Key=key)
+        except ClientError as error:
+            if str(error.response.get("Error", {}).get("Code", "")) in {"NoSuchKey", "404", "NotFound"}:
+                raise ManifestNotFound(
+                    f"no manifest for model {model!r} version {version!r} at s3://{self._bucket}/{key}"
+                ) from None
+            raise
+        return ServingManifest.model_validate_json(response["Body"].read())

@@ -41,6 +41,7 @@ def publish_model(
     source: dict[str, str] | None = None,
     s3_client: Any | None = None,
     manifest_prefix: str = "manifests",
+    reference_profile_json: str | None = None,
 ) -> ServingManifest:
     """Upload ``model_file`` and publish its manifest under ``alias``.
 
@@ -54,6 +55,10 @@ def publish_model(
         The features the model takes, validated on every request.
     bucket:
         The models bucket (the ``ModelsBucketName`` output of the deployment).
+    reference_profile_json:
+        The version's reference data profile (``modelwatch profile`` output, or
+        ``DatasetProfile.model_dump_json()`` of the training data), stored next to the
+        artifact for the monitoring jobs.
 
     Returns
     -------
@@ -86,6 +91,16 @@ def publish_model(
         s3_client = boto3.client("s3")
     key = artifact_key(name, version, "model" + ARTIFACT_SUFFIX[flavor])
     s3_client.upload_file(str(path), bucket, key)
-    manifest = manifest.model_copy(update={"artifact_uri": f"s3://{bucket}/{key}"})
+    update = {"artifact_uri": f"s3://{bucket}/{key}"}
+    if reference_profile_json is not None:
+        profile_key = artifact_key(name, version, "reference_profile.json")
+        s3_client.put_object(
+            Bucket=bucket,
+            Key=profile_key,
+            Body=reference_profile_json.encode(),
+            ContentType="application/json",
+        )
+        update["reference_profile_uri"] = f"s3://{bucket}/{profile_key}"
+    manifest = manifest.model_copy(update=update)
     publish_manifest(s3_client, bucket, manifest, manifest_prefix)
     return manifest

@@ -23,6 +23,15 @@ def _run(args: argparse.Namespace) -> int:
         raise CliError(f"cannot read schema {schema_path}: {error.strerror or error}") from None
     except ValidationError as error:
         raise CliError(f"invalid schema {schema_path}: {validation_message(error)}") from None
+    profile_json = None
+    if args.reference_profile:
+        profile_path = Path(args.reference_profile)
+        try:
+            profile_json = profile_path.read_text()
+        except OSError as error:
+            raise CliError(
+                f"cannot read reference profile {profile_path}: {error.strerror or error}"
+            ) from None
     manifest = publish_model(
         model_file=args.model_file,
         name=args.name,
@@ -32,6 +41,7 @@ def _run(args: argparse.Namespace) -> int:
         bucket=args.bucket,
         alias=args.alias,
         prediction_type=args.prediction_type,
+        reference_profile_json=profile_json,
     )
     print(json.dumps({"published": manifest.model_dump(mode="json", exclude={"input_schema"})}, indent=2))
     return 0
@@ -47,4 +57,7 @@ def add_commands(sub: Any) -> None:
     publish.add_argument("--bucket", required=True, help="models bucket (deployment output ModelsBucketName)")
     publish.add_argument("--alias", default="production", help="alias to publish under (default: production)")
     publish.add_argument("--prediction-type", default="value", choices=["probability", "label", "value"])
+    publish.add_argument(
+        "--reference-profile", help="reference data profile JSON (from `modelwatch profile`), for monitoring"
+    )
     publish.set_defaults(run=_run)
