@@ -12,10 +12,20 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: help install demo up down test test-unit test-fast lint typecheck synth bench clean
+.PHONY: help install prometheus demo up down test test-fast lint typecheck synth bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+# Prometheus runs for real in the demo and the tests (Debian: apt-get install prometheus;
+# macOS: brew install prometheus). Installed here when missing and we may (root, apt).
+prometheus:
+	@command -v prometheus >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; \
+	  else \
+	    echo "prometheus is not installed: apt-get install prometheus (Debian/Ubuntu) or brew install prometheus (macOS)" >&2; exit 2; \
+	  fi; }
 
 $(STAMP): requirements.txt layers/modelwatch/pyproject.toml package.json
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -26,16 +36,16 @@ $(STAMP): requirements.txt layers/modelwatch/pyproject.toml package.json
 
 install: $(STAMP)  ## create .venv and install everything (Python and the pinned CDK CLI)
 
-demo: $(STAMP)  ## run the whole loop locally and print a summary (ends by itself)
+demo: $(STAMP) prometheus  ## run the whole loop locally and print a summary (ends by itself)
 	$(BIN)/python -m modelwatch.local demo
 
-up: $(STAMP)  ## start the local stack in the background and print its URLs
+up: $(STAMP) prometheus  ## start the local stack in the background and print its URLs
 	$(BIN)/python -m modelwatch.local up
 
 down:  ## stop the local stack
 	$(BIN)/python -m modelwatch.local down
 
-test: $(STAMP)  ## lint, type-check and run every test tier
+test: $(STAMP) prometheus  ## lint, type-check and run every test tier
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -56,6 +66,7 @@ synth: $(STAMP)  ## synthesise the CloudFormation templates (no Docker, no crede
 
 bench: $(STAMP)  ## run the benchmarks; results in .bench/results.json
 	$(BIN)/python tests/benchmarks/run.py --output .bench/results.json
+	$(BIN)/python tests/benchmarks/bench_drift.py --output .bench/drift.json
 
 clean:  ## remove build outputs (keeps .venv)
 	rm -rf cdk.out .build .bench .local .pytest_cache .mypy_cache

@@ -14,6 +14,9 @@ from cdk_nag import AwsSolutionsChecks
 from infra import constants
 from infra.config import ModelwatchConfig, parse_config
 from infra.stacks.capture_stack import CaptureStack
+from infra.stacks.monitoring_stack import MonitoringStack
+from infra.stacks.observability_stack import ObservabilityStack
+from infra.stacks.registry_stack import RegistryStack
 from infra.stacks.serving_stack import ServingStack
 
 
@@ -25,6 +28,9 @@ class Assembly:
     config: ModelwatchConfig
     capture: CaptureStack
     serving: ServingStack
+    monitoring: MonitoringStack
+    observability: ObservabilityStack
+    registry: RegistryStack | None = None
 
 
 def cdk_json_context(path: Path = constants.REPO_ROOT / "cdk.json") -> dict[str, Any]:
@@ -69,7 +75,46 @@ def build_app(app: cdk.App | None = None) -> Assembly:
         capture_dlq=capture.capture_dlq,
         description="modelwatch serving: layer, predict functions, HTTP API",
     )
+    observability = ObservabilityStack(
+        app,
+        f"{prefix}{constants.OBSERVABILITY_STACK_ID}",
+        config=config,
+        events_bucket=capture.events_bucket,
+        layer=serving.functions.layer,
+        description="modelwatch observability: AMP metrics, rules and alerts, Grafana, metrics export",
+    )
+    monitoring = MonitoringStack(
+        app,
+        f"{prefix}{constants.MONITORING_STACK_ID}",
+        config=config,
+        layer=serving.functions.layer,
+        events_bucket=capture.events_bucket,
+        models_bucket=capture.models_bucket,
+        platform_bus=observability.event_bus,
+        metrics_environment=observability.metrics_environment,
+        grant_metrics=observability.grant_remote_write,
+        description="modelwatch monitoring: profile function, scheduled drift/quality/performance jobs",
+    )
+    registry = None
+    if config.registry.enabled:
+        registry = RegistryStack(
+            app,
+            f"{prefix}{constants.REGISTRY_STACK_ID}",
+            config=config,
+            models_bucket=capture.models_bucket,
+            access_logs_bucket=capture.access_logs_bucket,
+            layer=serving.functions.layer,
+            description="modelwatch registry: MLflow on ECS Fargate (RDS PostgreSQL, S3), registry sync",
+        )
     for key, value in config.all_tags.items():
         cdk.Tags.of(app).add(key, value)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    return Assembly(app=app, config=config, capture=capture, serving=serving)
+    return Assembly(
+        app=app,
+        config=config,
+        capture=capture,
+        serving=serving,
+        monitoring=monitoring,
+        observability=observability,
+        registry=registry,
+    )

@@ -103,13 +103,18 @@ def layer_spec(architecture: str) -> BundleSpec:
     )
 
 
-def function_spec(name: str, architecture: str, requirements: Iterable[str] = ()) -> BundleSpec:
-    """Return the bundle of a predict function: the handler and its flavour's runtime, if any."""
+def function_spec(
+    name: str,
+    architecture: str,
+    requirements: Iterable[str] = (),
+    source_dir: Path = constants.PREDICT_FUNCTION_DIR,
+) -> BundleSpec:
+    """Return the bundle of a function: its handler directory and the runtime it needs, if any."""
     return BundleSpec(
         name=name,
         architecture=architecture,
         requirements=tuple(requirements),
-        sources=((constants.PREDICT_FUNCTION_DIR, ""),),
+        sources=((source_dir, ""),),
         layer=layer_spec(architecture),
     )
 

@@ -55,11 +55,109 @@ class ModelConfig(_Strict):
     flavor: Literal["sklearn", "onnx"]
     memory_mb: int = Field(constants.DEFAULT_MODEL_MEMORY_MB, ge=128, le=10240)
     timeout_s: int = Field(constants.DEFAULT_MODEL_TIMEOUT_S, ge=1, le=29)
+    monitoring_window_minutes: int | None = Field(
+        None, ge=5, le=10_080, description="Schedule and window of this model's jobs (default: monitoring's)."
+    )
 
     @property
     def id_suffix(self) -> str:
         """The name reduced to letters and digits, usable in CloudFormation logical ids."""
         return re.sub(r"[^A-Za-z0-9]", "", self.name)
+
+
+class MonitoringConfig(_Strict):
+    """The scheduled drift, quality and performance jobs."""
+
+    window_minutes: int = Field(constants.DEFAULT_MONITORING_WINDOW_MINUTES, ge=5, le=10_080)
+    label_lag_minutes: int = Field(0, ge=0, le=60 * 24 * 30)
+    drift: dict[str, Any] = Field(default_factory=dict, description="modelwatch.drift.DriftConfig")
+    quality_thresholds: dict[str, Any] = Field(
+        default_factory=dict, description="modelwatch.quality.QualityThresholds"
+    )
+    performance_thresholds: dict[Literal["min", "max"], dict[str, float]] = Field(default_factory=dict)
+
+    @field_validator("drift")
+    @classmethod
+    def _check_drift(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from modelwatch.drift import DriftConfig
+
+        DriftConfig.model_validate(value)
+        return value
+
+    @field_validator("quality_thresholds")
+    @classmethod
+    def _check_quality(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from modelwatch.quality import QualityThresholds
+
+        QualityThresholds.model_validate(value)
+        return value
+
+
+class GrafanaConfig(_Strict):
+    """The Amazon Managed Grafana workspace (needs IAM Identity Center for AWS_SSO, or a SAML IdP)."""
+
+    enabled: bool = True
+    authentication: Literal["AWS_SSO", "SAML"] = "AWS_SSO"
+
+
+class ObservabilityConfig(_Strict):
+    """Metrics (AMP), alerts and their channels, dashboards (Grafana), retraining trigger."""
+
+    alert_emails: list[str] = Field(default_factory=list)
+    webhook_secret_arn: str | None = Field(
+        None,
+        pattern=r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$",
+        description="Secrets Manager secret holding the webhook (Slack) HTTPS URL: never the URL itself.",
+    )
+    retraining_target_arn: str | None = Field(
+        None,
+        pattern=r"^arn:aws[a-z-]*:(states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]+"
+        r"|sagemaker:[a-z0-9-]+:\d{12}:pipeline/[A-Za-z0-9-]+)$",
+        description="Step Functions state machine or SageMaker pipeline started on monitoring alerts.",
+    )
+    grafana: GrafanaConfig = GrafanaConfig()
+    custom_metrics: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("alert_emails")
+    @classmethod
+    def _check_emails(cls, emails: list[str]) -> list[str]:
+        for email in emails:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+                raise ValueError(f"{email!r} is not an e-mail address")
+        return emails
+
+    @field_validator("custom_metrics")
+    @classmethod
+    def _check_custom_metrics(cls, declarations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from modelwatch.metrics.custom import parse_custom_metrics
+
+        parse_custom_metrics(declarations)  # raises naming the entry
+        return declarations
+
+
+class RegistryConfig(_Strict):
+    """The model registry: MLflow on ECS Fargate, PostgreSQL on RDS, the registry-sync function."""
+
+    enabled: bool = True
+    task_cpu: Literal[512, 1024, 2048, 4096] = constants.DEFAULT_MLFLOW_TASK_CPU
+    task_memory_mb: int = Field(constants.DEFAULT_MLFLOW_TASK_MEMORY_MB, ge=1024, le=30720)
+    max_tasks: int = Field(constants.DEFAULT_MLFLOW_MAX_TASKS, ge=1, le=20)
+    db_instance_type: str = Field(
+        constants.DEFAULT_MLFLOW_DB_INSTANCE_TYPE, pattern=r"^[a-z0-9]+\.[a-z0-9]+$"
+    )
+    db_storage_gb: int = Field(constants.DEFAULT_MLFLOW_DB_STORAGE_GB, ge=20, le=1000)
+    db_multi_az: bool = False
+    served_aliases: list[str] = Field(
+        default_factory=lambda: list(constants.DEFAULT_SERVED_ALIASES), min_length=1
+    )
+
+    @field_validator("served_aliases")
+    @classmethod
+    def _check_aliases(cls, aliases: list[str]) -> list[str]:
+        for alias in aliases:
+            if not re.fullmatch(MODEL_NAME_PATTERN, alias):
+                raise ValueError(f"alias {alias!r} breaks the naming rule {MODEL_NAME_PATTERN}")
+        return aliases
 
 
 class ModelwatchConfig(_Strict):
@@ -77,6 +175,9 @@ class ModelwatchConfig(_Strict):
     log_retention_days: int = constants.DEFAULT_LOG_RETENTION_DAYS
     models: list[ModelConfig] = Field(default_factory=list)
     tags: dict[str, str] = Field(default_factory=dict)
+    observability: ObservabilityConfig = ObservabilityConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+    registry: RegistryConfig = RegistryConfig()
 
     @field_validator("log_retention_days")
     @classmethod

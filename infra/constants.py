@@ -12,6 +12,7 @@ CONTEXT_KEY = "modelwatch"
 # Stack construct ids (the CloudFormation stack names are prefixed with the project).
 CAPTURE_STACK_ID = "Capture"
 SERVING_STACK_ID = "Serving"
+OBSERVABILITY_STACK_ID = "Observability"
 
 # Config defaults.
 DEFAULT_PROJECT = "modelwatch"
@@ -66,10 +67,25 @@ REJECTED_ERROR_PREFIX = "errors/rejected/!{firehose:error-output-type}/dt=!{time
 LABELS_DATA_PREFIX = "labels/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
 LABELS_ERROR_PREFIX = "errors/labels/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/"
 
+# Monitoring jobs.
+DEFAULT_MONITORING_WINDOW_MINUTES = 60
+MONITORING_STACK_ID = "Monitoring"
+MONITORING_JOBS = ("drift", "quality", "performance")
+MONITORING_REQUIREMENTS: tuple[str, ...] = ("numpy>=1.26",)
+MONITORING_MEMORY_MB = 1024
+MONITORING_TIMEOUT_S = 300
+PROFILE_TIMEOUT_S = 60
+MONITORING_RETRY_ATTEMPTS = 2
+MONITORING_DLQ_RETENTION_DAYS = 14
+REPORTS_PREFIX = "reports/"
+PROFILES_PREFIX = "profiles/"
+PLATFORM_EVENT_SOURCE = "modelwatch"
+
 # Lambda functions.
 PYTHON_RUNTIME_VERSION = "3.11"
 HANDLER = "handler.handler"
-PREDICT_FUNCTION_DIR = REPO_ROOT / "functions" / "predict"
+FUNCTIONS_DIR = REPO_ROOT / "functions"
+PREDICT_FUNCTION_DIR = FUNCTIONS_DIR / "predict"
 LIBRARY_PROJECT_DIR = REPO_ROOT / "layers" / "modelwatch"
 LIBRARY_PACKAGE_DIR = LIBRARY_PROJECT_DIR / "modelwatch"
 POWERTOOLS_SERVICE_NAME = "modelwatch"
@@ -117,3 +133,49 @@ API_ACCESS_LOG_FORMAT_FIELDS = {
 def predict_path(model: str) -> str:
     """Return the HTTP path of a model's predict route."""
     return f"/v1/models/{model}/predict"
+
+
+# Observability: AMP, alerts, Grafana, the metrics export (see infra/stacks/observability_stack.py).
+DASHBOARDS_DIR = REPO_ROOT / "dashboards"
+RULES_DIR = DASHBOARDS_DIR / "rules"
+ALERTMANAGER_FILE = DASHBOARDS_DIR / "alertmanager.yml"
+METRICS_EXPORT_FUNCTION_DIR = REPO_ROOT / "functions" / "metrics_export"
+NOTIFY_FUNCTION_DIR = REPO_ROOT / "functions" / "notify"
+GRAFANA_PROVISIONER_FUNCTION_DIR = REPO_ROOT / "functions" / "grafana_provisioner"
+METRICS_EXPORT_MEMORY_MB = 512
+METRICS_EXPORT_TIMEOUT_S = 50  # under the one-minute schedule
+METRICS_EXPORT_SCHEDULE_MINUTES = 1
+METRICS_STATE_KEY = "state/metrics_export/serving.json"
+NOTIFY_MEMORY_MB = 256
+NOTIFY_TIMEOUT_S = 30
+GRAFANA_PROVISIONER_MEMORY_MB = 256
+GRAFANA_PROVISIONER_TIMEOUT_S = 120
+GRAFANA_VERSION = "10.4"
+ALERT_DETAIL_TYPES = ("DriftDetected", "DataQualityViolation", "PerformanceDegraded")
+
+# Model registry: MLflow on ECS Fargate, PostgreSQL on RDS, the registry-sync function
+# (see infra/stacks/registry_stack.py).
+REGISTRY_STACK_ID = "Registry"
+MLFLOW_VERSION = "3.17.2"  # also pinned in infra/docker/mlflow/Dockerfile and the library's `registry` extra
+MLFLOW_DOCKER_DIR = REPO_ROOT / "infra" / "docker" / "mlflow"
+MLFLOW_CONTAINER_PORT = 5000
+MLFLOW_LISTENER_PORT = 80
+MLFLOW_HEALTH_PATH = "/health"
+MLFLOW_DATABASE_NAME = "mlflow"
+MLFLOW_DATABASE_USER = "mlflow"
+MLFLOW_DATABASE_PORT = 5433  # not the engine's default
+MLFLOW_ADMIN_USER = "admin"
+MLFLOW_VPC_CIDR = "10.42.0.0/16"
+MLFLOW_SECRET_ROTATION_DAYS = 30
+MLFLOW_DB_BACKUP_DAYS = 7
+MLFLOW_SCALE_CPU_PERCENT = 60
+DEFAULT_MLFLOW_TASK_CPU = 1024
+DEFAULT_MLFLOW_TASK_MEMORY_MB = 2048
+DEFAULT_MLFLOW_MAX_TASKS = 3
+DEFAULT_MLFLOW_DB_INSTANCE_TYPE = "t4g.micro"
+DEFAULT_MLFLOW_DB_STORAGE_GB = 20
+REGISTRY_SYNC_FUNCTION_DIR = FUNCTIONS_DIR / "registry_sync"
+REGISTRY_SYNC_MEMORY_MB = 512
+REGISTRY_SYNC_TIMEOUT_S = 55  # under the one-minute schedule
+REGISTRY_SYNC_SCHEDULE_MINUTES = 1
+DEFAULT_SERVED_ALIASES = ("staging", "production")

@@ -58,6 +58,9 @@ class Storage(Construct):
             enforce_ssl=True,
             server_access_logs_bucket=self.access_logs_bucket,
             server_access_logs_prefix="events-bucket/",
+            # Object Created events go to EventBridge, where the monitoring stack's rule
+            # starts the profile function (no cross-stack bucket notification).
+            event_bridge_enabled=True,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="events-tiering-and-expiry",

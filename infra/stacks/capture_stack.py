@@ -36,6 +36,17 @@ class CaptureStack(Stack):
         self.labels_stream: firehose.IDeliveryStream = streams.labels_stream
         self.capture_dlq: sqs.IQueue = dlq.queue
 
+        # event_bridge_enabled on the events bucket adds CDK's bucket-notifications handler.
+        notifications_handler = next(
+            child for child in self.node.children if child.node.id.startswith("BucketNotificationsHandler")
+        )
+        acknowledge(
+            notifications_handler,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaBasicExecutionRole]",
+            "CDK's own bucket-notifications handler (it turns on EventBridge notifications of the events "
+            "bucket at deploy time); the managed policy only lets it write its logs.",
+        )
         acknowledge(
             self,
             "CloudFormation-Validate::W7001",

@@ -33,10 +33,17 @@ def local_stack(
     # Manifests are re-read every second here, so promotion tests do not wait long.
     monkeypatch_session.setenv("MODELWATCH_MANIFEST_TTL_SECONDS", "1")
     state = tmp_path_factory.mktemp("stack")
-    stack = start_stack([MODEL], state_dir=state, moto_port=free_port(), api_port=free_port())
+    stack = start_stack(
+        [MODEL],
+        state_dir=state,
+        moto_port=free_port(),
+        api_port=free_port(),
+        prometheus_port=free_port(),
+        mlflow_port=None,  # the registry tests start their own MLflow server
+    )
     yield stack
     stop_stack(stack)
-    for log in ("api.log", "moto.log"):
+    for log in ("api.log", "moto.log", "prometheus.log"):
         path = Path(stack.state_dir) / log
         if path.exists() and "Traceback" in path.read_text(errors="replace"):
             pytest.fail(f"{log} of the local stack holds a traceback:\n{path.read_text()[-3000:]}")

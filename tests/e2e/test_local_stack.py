@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -199,6 +200,10 @@ def test_demo_runs_by_itself_and_exits_zero(tmp_path: Path) -> None:
             str(free_port()),
             "--api-port",
             str(free_port()),
+            "--prometheus-port",
+            str(free_port()),
+            "--mlflow-port",
+            str(free_port()),
         ],
         capture_output=True,
         text=True,
@@ -208,6 +213,14 @@ def test_demo_runs_by_itself_and_exits_zero(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "every prediction and every rejection was captured." in result.stdout
     assert "p50" in result.stdout and "events captured" in result.stdout
+    # the drifted phase is detected, reported, and its figures come back from Prometheus
+    assert "drift: dataset drift DETECTED" in result.stdout
+    assert re.search(r"amount\s+\S+.*DRIFT", result.stdout)
+    report = re.search(r"drift report: (\S+\.html)", result.stdout)
+    assert report and Path(report.group(1)).read_text().count("<svg") >= 6
+    assert re.search(r"predictions\s+[1-9]\d*", result.stdout.split("read back from Prometheus")[1])
+    # and the registry's promotion was followed by serving, without a restart
+    assert re.search(r"serving switched to version 2 .* no restart", result.stdout)
 
 
 def test_feedback_over_http_lands_in_the_labels_partition(

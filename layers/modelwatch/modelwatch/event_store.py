@@ -22,6 +22,7 @@ def decode_event_object(body: bytes) -> list[dict[str, Any]]:
 class EventObject:
     key: str
     size: int
+    etag: str = ""
 
 
 def list_event_objects(s3_client: Any, bucket: str, prefix: str) -> Iterator[EventObject]:
@@ -29,7 +30,7 @@ def list_event_objects(s3_client: Any, bucket: str, prefix: str) -> Iterator[Eve
     paginator = s3_client.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
-            yield EventObject(item["Key"], int(item["Size"]))
+            yield EventObject(item["Key"], int(item["Size"]), str(item.get("ETag", "")))
 
 
 def read_events(s3_client: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:

@@ -43,6 +43,9 @@ class FeatureSpec(BaseModel):
     allowed_values: list[str] | None = Field(
         None, description="Known categories of a string feature (unseen ones are served)."
     )
+    cardinality: int | None = Field(
+        None, ge=0, description="Distinct values of a string feature in the training data (informative)."
+    )
     description: str | None = None
 
 
@@ -179,8 +182,9 @@ def infer_input_schema(
 ) -> InputSchema:
     """Infer a schema from example rows (types, nullability, ranges, categories).
 
-    The richer schema inference for monitoring lives with the profile; this is
-    what ``modelwatch publish`` needs to describe a model's input.
+    The columnar inference used by monitoring (``modelwatch schema infer``) is
+    ``modelwatch.profile.infer_schema``, from a reference profile; this is what
+    ``modelwatch publish`` needs to describe a model's input from a few rows.
     """
     rows = list(rows)
     if not rows:
@@ -219,6 +223,12 @@ def infer_input_schema(
         else:
             categories = sorted({str(v) for v in present})
             features.append(
-                FeatureSpec(name=name, type=FeatureType.STRING, nullable=nullable, allowed_values=categories)
+                FeatureSpec(
+                    name=name,
+                    type=FeatureType.STRING,
+                    nullable=nullable,
+                    allowed_values=categories,
+                    cardinality=len(categories),
+                )
             )
     return InputSchema(features=features)

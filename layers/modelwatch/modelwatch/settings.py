@@ -94,9 +94,41 @@ def load_serving_settings() -> ServingSettings:
     try:
         return ServingSettings()
     except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            field = str(item["loc"][0]) if item.get("loc") else ""
-            name = f"MODELWATCH_{field.upper()}" if field else "settings"
-            problems.append(f"{name}: {item['msg']}")
-        raise SettingsError("invalid modelwatch settings: " + "; ".join(problems)) from None
+        raise SettingsError(_settings_problems(error)) from None
+
+
+def _settings_problems(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item.get("loc") else ""
+        name = f"MODELWATCH_{field.upper()}" if field else "settings"
+        problems.append(f"{name}: {item['msg']}")
+    return "invalid modelwatch settings: " + "; ".join(problems)
+
+
+class MonitoringSettings(BaseSettings):
+    """Settings of the monitoring functions (profile, drift, quality, performance)."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELWATCH_", extra="ignore")
+
+    events_bucket: str = Field(description="Bucket of captured events; results go under its reports/.")
+    models_bucket: str = Field(description="Bucket of manifests, artifacts and reference profiles.")
+    event_bus_name: str | None = Field(None, description="EventBridge bus for DriftDetected & co.")
+    window_minutes: int = Field(60, ge=1, le=7 * 24 * 60, description="Length of a job's window.")
+    label_lag_minutes: int = Field(
+        0, ge=0, description="The performance job looks at predictions this much older (labels come late)."
+    )
+    drift_config: str | None = Field(None, description="JSON of modelwatch.drift.DriftConfig.")
+    quality_thresholds: str | None = Field(None, description="JSON of modelwatch.quality.QualityThresholds.")
+    performance_thresholds: str | None = Field(
+        None, description='JSON {"min": {"auc": 0.7}, "max": {"rmse": 3.0}}: alert beyond these.'
+    )
+    classification_threshold: float = Field(0.5, gt=0, lt=1)
+
+
+def load_monitoring_settings() -> MonitoringSettings:
+    """Read ``MonitoringSettings`` from the environment, naming each bad ``MODELWATCH_*`` variable."""
+    try:
+        return MonitoringSettings()
+    except ValidationError as error:
+        raise SettingsError(_settings_problems(error)) from None

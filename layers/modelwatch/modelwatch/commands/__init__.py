@@ -6,4 +6,8 @@ Modules import their heavy dependencies inside ``run``, so ``modelwatch --help``
 stays fast. A user-fixable error is raised as ``modelwatch.cli.CliError``.
 """
 
-COMMAND_MODULES = ("modelwatch.commands.publish",)
+COMMAND_MODULES = (
+    "modelwatch.commands.publish",
+    "modelwatch.commands.monitoring",
+    "modelwatch.commands.registry",
+)

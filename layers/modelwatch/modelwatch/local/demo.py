@@ -8,6 +8,7 @@ every served instance and every rejection was captured.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections import Counter
@@ -15,6 +16,10 @@ from pathlib import Path
 
 from modelwatch.event_store import read_events
 from modelwatch.local.fraud import FRAUD_SCHEMA, save_model, synthetic_transactions, train_fraud_model
+from modelwatch.local.monitoring_demo import run_monitoring_demo
+from modelwatch.local.prometheus_server import demo_figures
+from modelwatch.local.registry_demo import run_registry_demo
+from modelwatch.local.scheduler import EXPORT_EVERY_SECONDS, LocalScheduler
 from modelwatch.local.stack import EVENTS_BUCKET, MODELS_BUCKET, LocalStack, start_stack, stop_stack
 from modelwatch.local.traffic import TrafficReport, send_traffic
 from modelwatch.publish import publish_model
@@ -40,6 +45,7 @@ def publish_demo_model(stack: LocalStack, version: str, seed: int, n_estimators:
         prediction_type="probability",
         source={"publisher": "make demo", "auc": f"{trained.auc:.4f}"},
         s3_client=stack.boto3_client("s3"),
+        reference_profile_json=trained.reference_profile_json(),
     )
     return trained.auc
 
@@ -68,15 +74,35 @@ def print_summary(report: TrafficReport, events: int, reasons: Counter[str], sec
 
 
 def run_demo(
-    requests: int = 3000, state_dir: str = ".local", moto_port: int = 5100, api_port: int = 8000
+    requests: int = 3000,
+    state_dir: str = ".local",
+    moto_port: int = 5100,
+    api_port: int = 8000,
+    prometheus_port: int = 9090,
+    mlflow_port: int = 5000,
 ) -> int:
-    _say("starting the local stack (moto_server for S3/Firehose/SQS, the API under uvicorn) ...")
-    stack = start_stack([MODEL], state_dir=state_dir, moto_port=moto_port, api_port=api_port)
+    _say("starting the local stack (moto_server for S3/Firehose/SQS/EventBridge, the API under uvicorn, ")
+    _say("Prometheus, an MLflow server; MLflow takes about 20 s) ...")
+    shutil.rmtree(Path(state_dir) / "mlflow", ignore_errors=True)  # the demo registers versions 1 and 2
+    stack = start_stack(
+        [MODEL],
+        state_dir=state_dir,
+        moto_port=moto_port,
+        api_port=api_port,
+        prometheus_port=prometheus_port,
+        mlflow_port=mlflow_port,
+    )
+    scheduler = LocalScheduler(stack)
+    stop_export = scheduler.start_metrics_export()
     try:
-        _say(f"API at {stack.api_url} (docs: {stack.api_url}/docs); AWS stand-in at {stack.moto_url}")
-        auc = publish_demo_model(stack, version="1", seed=0)
         _say(
-            f"published {MODEL} version 1 (hold-out AUC {auc:.3f}) to s3://{MODELS_BUCKET}/manifests/{MODEL}/"
+            f"API at {stack.api_url} (docs: {stack.api_url}/docs); AWS stand-in at {stack.moto_url}; "
+            f"Prometheus at {stack.prometheus_url}; MLflow at {stack.mlflow_url}"
+        )
+        auc = publish_demo_model(stack, version="0", seed=0)
+        _say(
+            f"published a baseline {MODEL} version 0 (hold-out AUC {auc:.3f}) with `publish_model`, "
+            f"no registry, to s3://{MODELS_BUCKET}/manifests/{MODEL}/"
         )
         rows, _labels = synthetic_transactions(5000, seed=1)
         _say(f"sending {requests} requests over HTTP (about 5% invalid on purpose) ...")
@@ -91,9 +117,33 @@ def run_demo(
             _say(f"FAILED: {lost} predictions and {unrecorded} rejections were not captured")
             return 1
         _say("every prediction and every rejection was captured.")
+        registry = run_registry_demo(stack, stack.mlflow_url, _say)
+        if not registry.ok:
+            _say("FAILED: serving did not follow the promotion")
+            return 1
+        results = run_monitoring_demo(stack, scheduler, MODEL, _say)
+        if not results["drift"].summary.get("dataset_drift"):
+            _say("FAILED: the drifted phase was not detected as drift")
+            return 1
+        print_live_figures(stack, scheduler)
         return 0
     finally:
+        stop_export.set()
         stop_stack(stack)
+
+
+def print_live_figures(stack: LocalStack, scheduler: LocalScheduler) -> None:
+    """A few figures read back from Prometheus, where the metrics went through remote write."""
+    prometheus = stack.prometheus()
+    if prometheus is None:
+        return
+    scheduler.export_metrics()
+    time.sleep(2 * EXPORT_EVERY_SECONDS)  # a second point after the last export, for rate()
+    scheduler.export_metrics()
+    _say("")
+    _say(f"== modelwatch demo: metrics, read back from Prometheus ({stack.prometheus_url}) ==")
+    for name, value in demo_figures(prometheus).items():
+        _say(f"{name.replace('_', ' '):<28}{value}")
 
 
 if __name__ == "__main__":

@@ -73,6 +73,17 @@ def _matrix(rows: list[dict[str, Any]]) -> Any:
 class TrainedModel:
     estimator: Any
     auc: float
+    reference_rows: list[dict[str, Any]]
+    reference_predictions: list[float]
+
+    def reference_profile_json(self) -> str:
+        """The reference data profile (hold-out features and the model's scores), as JSON."""
+        from modelwatch.datasets import columns_from_records
+        from modelwatch.profile import profile_dataset
+
+        columns = columns_from_records(self.reference_rows)
+        columns["prediction"] = list(self.reference_predictions)
+        return profile_dataset(columns, FRAUD_SCHEMA).model_dump_json()
 
 
 def train_fraud_model(n: int = 20_000, seed: int = 0, n_estimators: int = 100) -> TrainedModel:
@@ -103,8 +114,9 @@ def train_fraud_model(n: int = 20_000, seed: int = 0, n_estimators: int = 100) -
     )
     split = int(n * 0.8)
     pipeline.fit(matrix[:split], labels[:split])
-    auc = float(roc_auc_score(labels[split:], pipeline.predict_proba(matrix[split:])[:, 1]))
-    return TrainedModel(pipeline, auc)
+    scores = pipeline.predict_proba(matrix[split:])[:, 1]
+    auc = float(roc_auc_score(labels[split:], scores))
+    return TrainedModel(pipeline, auc, rows[split:], [round(float(p), 6) for p in scores])
 
 
 def save_model(model: TrainedModel, path: Path) -> Path:

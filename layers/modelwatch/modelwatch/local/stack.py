@@ -13,35 +13,28 @@ evaluating ``!{timestamp:...}``; so local events land under
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+from modelwatch.local.processes import HOST, StackError, port_free, spawn, terminate, wait_http
+from modelwatch.local.prometheus_server import LocalPrometheus, PrometheusError, start_prometheus
 
-HOST = "127.0.0.1"
 REGION = "us-east-1"
 EVENTS_BUCKET = "modelwatch-events"
 MODELS_BUCKET = "modelwatch-models"
 REJECTED_STREAM = "modelwatch-rejected"
 LABELS_STREAM = "modelwatch-labels"
 DLQ_NAME = "modelwatch-capture-dlq"
+PLATFORM_BUS = "modelwatch-platform"
 FIREHOSE_ROLE = "arn:aws:iam::123456789012:role/modelwatch-firehose"
 
 
 def events_stream_name(model: str) -> str:
     return f"modelwatch-events-{model}"
-
-
-class StackError(RuntimeError):
-    """The local stack could not start (port taken, process died, ...)."""
 
 
 @dataclass
@@ -54,6 +47,25 @@ class LocalStack:
     models: list[str]
     pids: dict[str, int] = field(default_factory=dict)
     dlq_url: str = ""
+    prometheus_url: str = ""
+    mlflow_url: str = ""
+
+    @property
+    def remote_write_url(self) -> str:
+        return f"{self.prometheus_url}/api/v1/write" if self.prometheus_url else ""
+
+    def prometheus(self) -> LocalPrometheus | None:
+        """The stack's Prometheus, for queries (None when the stack runs without one)."""
+        if not self.prometheus_url:
+            return None
+        state = Path(self.state_dir)
+        return LocalPrometheus(
+            url=self.prometheus_url,
+            pid=self.pids["prometheus"],
+            data_dir=str(state / "prometheus-data"),
+            config_file=str(state / "prometheus.yml"),
+            log_file=str(state / "prometheus.log"),
+        )
 
     @property
     def state_file(self) -> Path:
@@ -84,6 +96,18 @@ class LocalStack:
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
         }
 
+    def monitoring_env(self, window_minutes: int = 60) -> dict[str, str]:
+        """The ``MODELWATCH_*`` settings of the monitoring functions, as the CDK stack sets them."""
+        return {
+            "MODELWATCH_EVENTS_BUCKET": EVENTS_BUCKET,
+            "MODELWATCH_MODELS_BUCKET": MODELS_BUCKET,
+            "MODELWATCH_EVENT_BUS_NAME": PLATFORM_BUS,
+            "MODELWATCH_WINDOW_MINUTES": str(window_minutes),
+            **({"MODELWATCH_REMOTE_WRITE_URL": self.remote_write_url} if self.prometheus_url else {}),
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+        }
+
     def boto3_client(self, service: str) -> Any:
         import boto3
 
@@ -98,51 +122,13 @@ class LocalStack:
         )
 
 
-def _wait_http(url: str, process: subprocess.Popen[bytes], name: str, timeout: float, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise StackError(f"{name} exited with code {process.returncode}; log {log}:\n{tail}")
-        try:
-            httpx.get(url, timeout=1.0)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise StackError(f"{name} did not answer at {url} within {timeout:.0f} s (log: {log})")
-
-
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    handle = log.open("ab")
-    return subprocess.Popen(
-        args,
-        env={**os.environ, **env},
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
 def _create_resources(stack: LocalStack) -> None:
     s3 = stack.boto3_client("s3")
     for bucket in (EVENTS_BUCKET, MODELS_BUCKET):
         s3.create_bucket(Bucket=bucket)
     sqs = stack.boto3_client("sqs")
     stack.dlq_url = sqs.create_queue(QueueName=DLQ_NAME)["QueueUrl"]
+    stack.boto3_client("events").create_event_bus(Name=PLATFORM_BUS)
     firehose = stack.boto3_client("firehose")
     streams = {events_stream_name(m): f"events/model={m}/" for m in stack.models}
     streams[REJECTED_STREAM] = "rejected/"
@@ -167,18 +153,24 @@ def start_stack(
     moto_port: int = 5100,
     api_port: int = 8000,
     timeout: float = 60.0,
+    prometheus_port: int | None = 9090,
+    mlflow_port: int | None = 5000,
 ) -> LocalStack:
-    """Start moto_server and the API; create the buckets, streams and queue.
+    """Start moto_server, the API, Prometheus and MLflow; create the buckets, streams, queue and bus.
+
+    ``prometheus_port=None`` leaves Prometheus out (metrics are then discarded);
+    ``mlflow_port=None`` leaves the MLflow server out (no registry). MLflow keeps its
+    database under ``<state_dir>/mlflow`` between runs.
 
     Raises
     ------
     StackError
-        A port is taken or a process does not come up.
+        A port is taken, Prometheus is not installed, or a process does not come up.
     """
     state = Path(state_dir).resolve()
     state.mkdir(parents=True, exist_ok=True)
-    for port in (moto_port, api_port):
-        if not _port_free(port):
+    for port in (moto_port, api_port, *[p for p in (prometheus_port, mlflow_port) if p]):
+        if not port_free(port):
             raise StackError(f"port {HOST}:{port} is in use (is a stack already up? try `make down`)")
     stack = LocalStack(
         state_dir=str(state),
@@ -186,14 +178,22 @@ def start_stack(
         api_url=f"http://{HOST}:{api_port}",
         models=list(models),
     )
-    moto = _spawn(
+    mlflow = None
+    if mlflow_port is not None:
+        # Started first: it takes the longest (about 18 s), and comes up while the rest does.
+        from modelwatch.local.mlflow_server import MLFLOW_ENV, mlflow_server_command
+
+        (state / "mlflow").mkdir(exist_ok=True)
+        mlflow = spawn(mlflow_server_command(state / "mlflow", mlflow_port), MLFLOW_ENV, state / "mlflow.log")
+        stack.pids["mlflow"] = mlflow.pid
+    moto = spawn(
         [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(moto_port)], {}, state / "moto.log"
     )
     stack.pids["moto"] = moto.pid
     try:
-        _wait_http(f"{stack.moto_url}/moto-api/", moto, "moto_server", timeout, state / "moto.log")
+        wait_http(f"{stack.moto_url}/moto-api/", moto, "moto_server", timeout, state / "moto.log")
         _create_resources(stack)
-        api = _spawn(
+        api = spawn(
             [
                 sys.executable,
                 "-m",
@@ -211,7 +211,18 @@ def start_stack(
             state / "api.log",
         )
         stack.pids["api"] = api.pid
-        _wait_http(f"{stack.api_url}/openapi.json", api, "prediction API", timeout, state / "api.log")
+        wait_http(f"{stack.api_url}/openapi.json", api, "prediction API", timeout, state / "api.log")
+        if prometheus_port is not None:
+            try:
+                prometheus = start_prometheus(state, port=prometheus_port, timeout=timeout)
+            except PrometheusError as error:
+                raise StackError(str(error)) from None
+            stack.pids["prometheus"] = prometheus.pid
+            stack.prometheus_url = prometheus.url
+        if mlflow is not None:
+            url = f"http://{HOST}:{mlflow_port}"
+            wait_http(f"{url}/health", mlflow, "MLflow server", max(timeout, 180.0), state / "mlflow.log")
+            stack.mlflow_url = url
     except BaseException:
         stop_stack(stack)
         raise
@@ -219,35 +230,22 @@ def start_stack(
     return stack
 
 
+def start_ticker(stack: LocalStack) -> None:
+    """Start ``python -m modelwatch.local tick`` in the background (the local one-minute schedule)."""
+    ticker = spawn(
+        [sys.executable, "-m", "modelwatch.local", "tick", "--state-dir", stack.state_dir],
+        {**stack.aws_env(), **stack.monitoring_env()},
+        Path(stack.state_dir) / "tick.log",
+    )
+    stack.pids["tick"] = ticker.pid
+    stack.state_file.write_text(json.dumps(asdict(stack), indent=2))
+
+
 def stop_stack(stack: LocalStack) -> None:
     """Stop every process of the stack (SIGTERM, then SIGKILL after 5 s)."""
     for pid in stack.pids.values():
-        _terminate(pid)
+        terminate(pid)
     stack.state_file.unlink(missing_ok=True)
-
-
-def _terminate(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        _reap(pid)
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-    _reap(pid)
-
-
-def _reap(pid: int) -> None:
-    """Collect the exit status of our own child, so it does not linger as a zombie."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
 
 
 def load_running_stack(state_dir: str | Path = ".local") -> LocalStack | None:

@@ -1,0 +1,192 @@
+"""Lambda functions of the observability stack: the layer, a common builder, the metrics export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra import bundling, constants
+from infra.config import ModelwatchConfig
+from infra.constructs.log_retention import retention_days
+from infra.nag import acknowledge, acknowledge_wildcards, nag_resource
+
+_ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+
+
+class ObservabilityFunctions(Construct):
+    """A builder of thin handler functions on the ``modelwatch`` layer (serving's, or one of its own)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ModelwatchConfig,
+        layer: lambda_.ILayerVersion | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._config = config
+        self.layer = layer or self._build_layer()
+
+    def _build_layer(self) -> lambda_.ILayerVersion:
+        spec = bundling.layer_spec(self._config.architecture)
+        return lambda_.LayerVersion(
+            self,
+            "ModelwatchLayer",
+            code=bundling.bundled_code(spec, constants.LIBRARY_PACKAGE_DIR),
+            compatible_runtimes=[lambda_.Runtime.PYTHON_3_11],
+            compatible_architectures=[_ARCHITECTURES[self._config.architecture]],
+            description="modelwatch library and its dependencies (observability functions)",
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def function(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        source: Path,
+        extra_sources: tuple[tuple[Path, str], ...] = (),
+        memory_mb: int,
+        timeout_s: int,
+        description: str,
+        environment: dict[str, str],
+    ) -> lambda_.Function:
+        """Return a Python 3.11 function running ``source``/handler.py with the layer, traced, logged."""
+        spec = bundling.BundleSpec(
+            name=construct_id,
+            architecture=self._config.architecture,
+            sources=((source, ""), *extra_sources),
+            layer=bundling.layer_spec(self._config.architecture),
+        )
+        log_group = logs.LogGroup(
+            scope,
+            f"{construct_id}Logs",
+            retention=retention_days(self._config.log_retention_days),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        function = lambda_.Function(
+            scope,
+            construct_id,
+            runtime=lambda_.Runtime.PYTHON_3_11,
+            architecture=_ARCHITECTURES[self._config.architecture],
+            handler=constants.HANDLER,
+            code=bundling.bundled_code(spec, source),
+            layers=[self.layer],
+            memory_size=memory_mb,
+            timeout=Duration.seconds(timeout_s),
+            description=description,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": constants.POWERTOOLS_SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": constants.POWERTOOLS_METRICS_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": constants.POWERTOOLS_LOG_LEVEL,
+                **environment,
+            },
+        )
+        acknowledge_platform_findings(function)
+        return function
+
+
+def acknowledge_platform_findings(construct: Construct) -> None:
+    """Acknowledge what every modelwatch function carries: basic logging role, X-Ray, Python 3.11."""
+    acknowledge(
+        construct,
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        "AWSLambdaBasicExecutionRole only lets the function write its own CloudWatch logs.",
+    )
+    acknowledge(
+        construct,
+        "AwsSolutions-IAM5[Resource::*]",
+        "X-Ray (PutTraceSegments, PutTelemetryRecords) and CloudWatch ListMetrics/GetMetricData do not "
+        "support resource-level permissions.",
+    )
+    acknowledge(
+        construct,
+        "AwsSolutions-L1",
+        "Python 3.11 is pinned on purpose: it matches the Python that builds the bundles (valid .pyc).",
+    )
+
+
+class MetricsExport(Construct):
+    """The ``metrics_export`` function, every minute: serving metrics from captured events to AMP."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ModelwatchConfig,
+        functions: ObservabilityFunctions,
+        events_bucket: s3.IBucket,
+        workspace_arn: str,
+        remote_write_url: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function = functions.function(
+            self,
+            "Function",
+            source=constants.METRICS_EXPORT_FUNCTION_DIR,
+            memory_mb=constants.METRICS_EXPORT_MEMORY_MB,
+            timeout_s=constants.METRICS_EXPORT_TIMEOUT_S,
+            description="modelwatch metrics export: serving metrics from captured events to AMP",
+            environment={
+                "MODELWATCH_EVENTS_BUCKET": events_bucket.bucket_name,
+                "MODELWATCH_SERVED_MODELS": ",".join(model.name for model in config.models),
+                "MODELWATCH_METRICS_STATE_KEY": constants.METRICS_STATE_KEY,
+                "MODELWATCH_EXPORT_SCHEDULE_SECONDS": str(constants.METRICS_EXPORT_SCHEDULE_MINUTES * 60),
+                "MODELWATCH_REMOTE_WRITE_URL": remote_write_url,
+                "MODELWATCH_CUSTOM_METRICS": json.dumps(config.observability.custom_metrics),
+            },
+        )
+        self._grant(events_bucket, workspace_arn)
+        events.Rule(
+            self,
+            "Schedule",
+            description="Export serving metrics to AMP every minute",
+            schedule=events.Schedule.rate(Duration.minutes(constants.METRICS_EXPORT_SCHEDULE_MINUTES)),
+            targets=[targets.LambdaFunction(self.function, retry_attempts=0)],
+        )
+
+    def _grant(self, bucket: s3.IBucket, workspace_arn: str) -> None:
+        function = self.function
+        bucket_arn = _bucket_arn(self, bucket)
+        readable = [f"{bucket_arn}/{constants.EVENTS_PREFIX}*", f"{bucket_arn}/{constants.REJECTED_PREFIX}*"]
+        state = f"{bucket_arn}/{constants.METRICS_STATE_KEY}"
+        function.add_to_role_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket_arn]))
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[*readable, state])
+        )
+        function.add_to_role_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[state]))
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["aps:RemoteWrite"], resources=[workspace_arn])
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:ListMetrics", "cloudwatch:GetMetricData"], resources=["*"]
+            )
+        )
+        acknowledge_wildcards(
+            function,
+            "Reads only the events/ and rejected/ prefixes of the events bucket (object keys are "
+            "Firehose's, not known at deploy time).",
+            resources=tuple(nag_resource(self, r) for r in readable),
+        )
+
+
+def _bucket_arn(scope: Construct, bucket: s3.IBucket) -> str:
+    """The bucket's ARN, imported explicitly when it lives in another stack (so cdk-nag can name it)."""
+    producer = Stack.of(bucket)
+    if producer is Stack.of(scope):
+        return bucket.bucket_arn
+    return producer.export_value(bucket.bucket_arn)

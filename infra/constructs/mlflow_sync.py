@@ -1,0 +1,148 @@
+"""The registry-sync function: every minute (and on demand) it reconciles MLflow aliases with manifests.
+
+It runs in the VPC's private subnets (it reaches MLflow's internal load balancer), talks
+to MLflow's REST API with the basic-auth credentials from Secrets Manager, and may write
+only the models bucket's ``manifests/`` and ``models/`` prefixes. Model files are read
+through MLflow's ``model-versions/get-artifact`` route, so it needs no access to the
+artifact bucket. Its bundle holds no MLflow (sizes are printed at synth).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from infra import bundling, constants
+from infra.config import ModelwatchConfig
+from infra.constructs.log_retention import retention_days
+from infra.constructs.mlflow_network import MlflowNetwork
+from infra.nag import acknowledge, acknowledge_wildcards, nag_resource
+
+_ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+
+
+def sync_bundle_spec(architecture: str) -> bundling.BundleSpec:
+    """The sync function's bundle: its handler, with the modelwatch layer (no extra requirements)."""
+    return bundling.function_spec(
+        "registry_sync", architecture, source_dir=constants.REGISTRY_SYNC_FUNCTION_DIR
+    )
+
+
+class MlflowSync(Construct):
+    """The sync function, its security group and its one-minute schedule."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ModelwatchConfig,
+        network: MlflowNetwork,
+        layer: lambda_.ILayerVersion,
+        models_bucket: s3.IBucket,
+        tracking_uri: str,
+        credentials: secretsmanager.ISecret,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=network.vpc,
+            description="registry-sync function",
+            allow_all_outbound=True,
+        )
+        log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=retention_days(config.log_retention_days),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=lambda_.Runtime.PYTHON_3_11,
+            architecture=_ARCHITECTURES[config.architecture],
+            handler=constants.HANDLER,
+            code=bundling.bundled_code(
+                sync_bundle_spec(config.architecture), constants.REGISTRY_SYNC_FUNCTION_DIR
+            ),
+            layers=[layer],
+            memory_size=constants.REGISTRY_SYNC_MEMORY_MB,
+            timeout=Duration.seconds(constants.REGISTRY_SYNC_TIMEOUT_S),
+            reserved_concurrent_executions=1,
+            description="modelwatch registry sync: MLflow aliases -> serving manifests",
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            vpc=network.vpc,
+            vpc_subnets=network.private_subnets,
+            security_groups=[self.security_group],
+            environment={
+                "MODELWATCH_MLFLOW_TRACKING_URI": tracking_uri,
+                "MODELWATCH_MODELS_BUCKET": models_bucket.bucket_name,
+                "MODELWATCH_MANIFEST_PREFIX": constants.MANIFEST_PREFIX,
+                "MODELWATCH_SERVED_ALIASES": ",".join(config.registry.served_aliases),
+                "MODELWATCH_MLFLOW_CREDENTIALS_SECRET": credentials.secret_arn,
+                "POWERTOOLS_SERVICE_NAME": constants.POWERTOOLS_SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": constants.POWERTOOLS_METRICS_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": constants.POWERTOOLS_LOG_LEVEL,
+            },
+        )
+        credentials.grant_read(self.function)
+        self._grant_models_bucket(models_bucket)
+        events.Rule(
+            self,
+            "Schedule",
+            description="Reconcile MLflow aliases with serving manifests every minute",
+            schedule=events.Schedule.rate(Duration.minutes(constants.REGISTRY_SYNC_SCHEDULE_MINUTES)),
+            targets=[targets.LambdaFunction(self.function, retry_attempts=0)],
+        )
+        self._acknowledge()
+
+    def _grant_models_bucket(self, models_bucket: s3.IBucket) -> None:
+        # Imported explicitly when the bucket lives in another stack, so the acknowledgment below
+        # can name the resource as the template renders it.
+        producer = Stack.of(models_bucket)
+        arn = (
+            models_bucket.bucket_arn
+            if producer is Stack.of(self)
+            else producer.export_value(models_bucket.bucket_arn)
+        )
+        prefixes = [f"{arn}/{constants.MANIFEST_PREFIX}/*", f"{arn}/{constants.ARTIFACT_PREFIX}/*"]
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=prefixes)
+        )
+        self.function.add_to_role_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[arn]))
+        acknowledge_wildcards(
+            self.function,
+            "The sync writes manifests/<model>/<alias>.json and models/<model>/<version>/...: "
+            "model names are registered at run time.",
+            resources=tuple(nag_resource(self, r) for r in prefixes),
+        )
+
+    def _acknowledge(self) -> None:
+        for policy in ("AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessExecutionRole"):
+            acknowledge(
+                self.function,
+                f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/{policy}]",
+                "AWS's managed policies for a VPC function: its own logs and its network interfaces.",
+            )
+        acknowledge(
+            self.function,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Active X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords do not "
+            "support resource-level permissions.",
+        )
+        acknowledge(
+            self.function,
+            "AwsSolutions-L1",
+            "Python 3.11 is pinned on purpose: it matches the Python that builds the bundles, "
+            "so the .pyc files compiled at bundling are valid at run time.",
+        )

@@ -1,0 +1,77 @@
+"""Monitoring: the profile function and the scheduled drift, quality and performance jobs.
+
+The platform bus and the AMP workspace belong to the observability stack (built first):
+the jobs put their events on that bus and remote-write their metrics to that workspace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra import constants
+from infra.config import ModelwatchConfig
+from infra.constructs.monitoring_functions import MonitoringFunctions
+from infra.nag import acknowledge
+
+
+class MonitoringStack(Stack):
+    """Jobs over the captured events; results under ``reports/``; alerts on the platform bus."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ModelwatchConfig,
+        layer: lambda_.ILayerVersion,
+        events_bucket: s3.IBucket,
+        models_bucket: s3.IBucket,
+        platform_bus: events.IEventBus,
+        metrics_environment: Mapping[str, str],
+        grant_metrics: Callable[[iam.IGrantable], None],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.platform_bus = platform_bus
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "MonitoringDlq",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(constants.MONITORING_DLQ_RETENTION_DAYS),
+        )
+        acknowledge(
+            self.dead_letter_queue,
+            "AwsSolutions-SQS3",
+            "This queue is itself the dead-letter queue of the monitoring functions and rules.",
+        )
+        self.functions = MonitoringFunctions(
+            self,
+            "Functions",
+            config=config,
+            layer=layer,
+            events_bucket=events_bucket,
+            models_bucket=models_bucket,
+            platform_bus=self.platform_bus,
+            dead_letter_queue=self.dead_letter_queue,
+            extra_environment=metrics_environment,
+        )
+        for function in [self.functions.profile_function, *self.functions.job_functions.values()]:
+            grant_metrics(function)
+        CfnOutput(self, "PlatformEventBusName", value=self.platform_bus.event_bus_name)
+        CfnOutput(self, "MonitoringDlqUrl", value=self.dead_letter_queue.queue_url)
+        CfnOutput(
+            self,
+            "ReportsLocation",
+            value=f"s3://{events_bucket.bucket_name}/{constants.REPORTS_PREFIX}",
+            description="Job results (result.json) and HTML reports, by model, job and window",
+        )

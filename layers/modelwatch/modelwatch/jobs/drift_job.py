@@ -1,0 +1,71 @@
+"""The drift job: merge the window's per-object profiles by version and test them against the reference."""
+
+from __future__ import annotations
+
+from modelwatch.drift import DriftConfig, detect_drift
+from modelwatch.html_report import render_drift_html
+from modelwatch.jobs.context import JobContext
+from modelwatch.jobs.event_objects import objects_in_window
+from modelwatch.jobs.object_profiles import ObjectProfile, load_or_profile
+from modelwatch.jobs.outcome import JobOutcome
+from modelwatch.jobs.window import Window, parse_timestamp
+from modelwatch.profile import DatasetProfile, merge_profiles
+
+
+def _in_window(profile: ObjectProfile, window: Window) -> bool:
+    # An object holds at most one Firehose buffer (60 s) of events; it belongs to the
+    # window its first event falls in.
+    return profile.first_timestamp is not None and window.contains(parse_timestamp(profile.first_timestamp))
+
+
+def run_drift(context: JobContext, model: str, window: Window) -> JobOutcome:
+    settings = context.settings
+    references = context.references()
+    per_version: dict[str, list[DatasetProfile]] = {}
+    unprofiled: dict[str, int] = {}
+    for obj in objects_in_window(context.s3, settings.events_bucket, f"events/model={model}/", window):
+        profile = load_or_profile(context.s3, settings.events_bucket, obj.key, obj.etag, references)
+        if not _in_window(profile, window):
+            continue
+        for version, dataset in profile.versions.items():
+            per_version.setdefault(version, []).append(dataset)
+        for version, count in profile.unprofiled.items():
+            unprofiled[version] = unprofiled.get(version, 0) + count
+    if not per_version:
+        reason = "no captured events in the window"
+        if unprofiled:
+            reason = f"no reference profile for the versions that served: {sorted(unprofiled)}"
+        return JobOutcome(status="no_data", reason=reason, versions=sorted(unprofiled))
+    config = DriftConfig.model_validate_json(settings.drift_config) if settings.drift_config else None
+    details, pages, drifted = {}, {}, {}
+    for version in sorted(per_version):
+        reference = references.get(model, version)
+        assert reference is not None and reference.profile is not None  # profiled only when both exist
+        current = merge_profiles(per_version[version])
+        report = detect_drift(reference.profile, current, config)
+        details[version] = report.model_dump(mode="json")
+        if report.dataset_drift or report.prediction_drift:
+            drifted[version] = report
+        pages[version] = render_drift_html(
+            report, reference.profile, current, title=f"{model} version {version}: drift, window {window.key}"
+        )
+    worst = max(per_version, key=lambda v: details[v]["drift_share"])
+    summary = {
+        "dataset_drift": bool(drifted),
+        "drift_share": details[worst]["drift_share"],
+        "drifted_features": sorted(
+            {f["name"] for d in details.values() for f in d["features"] if f["drift_detected"]}
+        ),
+        "n_current": sum(d["n_current"] for d in details.values()),
+    }
+    if unprofiled:
+        summary["events_without_reference"] = unprofiled
+    return JobOutcome(
+        status="ok",
+        alert=bool(drifted),
+        versions=sorted(per_version),
+        summary=summary,
+        details=details,
+        pages=pages,
+        primary_version=worst,
+    )

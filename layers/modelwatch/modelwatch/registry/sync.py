@@ -1,0 +1,275 @@
+"""Reconciling MLflow aliases with the published serving manifests.
+
+For every model registered through modelwatch and every served alias, the
+version the alias points at in MLflow is compared with the version the
+manifest names; when they differ, that version is published (artifact copied,
+manifest written). So a promotion made directly in the MLflow UI reaches
+serving, and a promotion whose manifest write failed is retried. The move is
+also recorded in the versions' stage tags and history, as ``registry-sync``.
+
+An alias that points nowhere leaves its manifest in place: serving keeps
+answering. When MLflow is unreachable the sync fails (``TrackingServerUnavailable``)
+before touching any manifest.
+
+The registry-sync Lambda function (``functions/registry_sync``) calls
+:func:`reconcile_manifests` with the REST client every minute and on demand.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from modelwatch.manifest import ManifestNotFound, S3ManifestStore, ServingManifest
+from modelwatch.registry import tags as tag
+from modelwatch.registry.backend import ModelRecord, RegistryBackend
+from modelwatch.registry.errors import PromotionError, RegistryError, TrackingServerUnavailable
+from modelwatch.registry.publishing import PUBLISHER, publish_version
+from modelwatch.registry.stages import DISPLACED_TO, Stage, TransitionRecord, current_stage, record_transition
+
+SYNC_ACTOR = "registry-sync"
+
+Action = Literal["published", "unchanged", "no_alias", "failed"]
+
+
+class SyncAction(BaseModel):
+    """What the sync did for one model and alias."""
+
+    model_config = {"protected_namespaces": ()}
+
+    model: str
+    alias: str
+    action: Action
+    version: str | None = Field(None, description="The version the alias points at in MLflow.")
+    previous_version: str | None = Field(None, description="The version the manifest named before.")
+    manifest_uri: str | None = None
+    error: str | None = None
+
+
+class SyncReport(BaseModel):
+    """The outcome of one reconciliation."""
+
+    tracking_uri: str
+    started_at: datetime
+    finished_at: datetime
+    actions: list[SyncAction]
+    skipped_models: list[str] = Field(
+        default_factory=list, description="Registered models not managed by modelwatch (not served)."
+    )
+
+    @property
+    def published(self) -> list[SyncAction]:
+        return [a for a in self.actions if a.action == "published"]
+
+    @property
+    def failures(self) -> list[SyncAction]:
+        return [a for a in self.actions if a.action == "failed"]
+
+
+class RegistrySyncSettings(BaseSettings):
+    """Settings of the registry-sync function, from ``MODELWATCH_*`` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELWATCH_", extra="ignore")
+
+    mlflow_tracking_uri: str = Field(description="http(s):// URI of the MLflow tracking server.")
+    models_bucket: str = Field(description="Bucket holding serving manifests and model artifacts.")
+    manifest_prefix: str = "manifests"
+    served_aliases: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["staging", "production"],
+        description="Comma-separated aliases whose manifests are reconciled.",
+    )
+    mlflow_credentials_secret: str | None = Field(
+        None, description='Secrets Manager secret (ARN or name) holding {"username": ..., "password": ...}.'
+    )
+    mlflow_timeout_seconds: float = Field(10.0, gt=0)
+    mlflow_max_attempts: int = Field(4, ge=1, le=10)
+
+    @field_validator("served_aliases", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+
+def mlflow_credentials(secret_id: str, secrets_client: Any) -> tuple[str, str]:
+    """``(username, password)`` from a Secrets Manager secret ``{"username": ..., "password": ...}``.
+
+    Raises
+    ------
+    RegistryError
+        The secret is not JSON with both keys.
+    """
+    raw = secrets_client.get_secret_value(SecretId=secret_id)["SecretString"]
+    try:
+        secret = json.loads(raw)
+        return str(secret["username"]), str(secret["password"])
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise RegistryError(f"secret {secret_id} must be JSON with 'username' and 'password'") from None
+
+
+def _current_manifest(store: S3ManifestStore, model: str, alias: str) -> ServingManifest | None:
+    try:
+        read = store.read(model, alias)
+    except ManifestNotFound:
+        return None
+    return read.manifest if read is not None else None
+
+
+def _up_to_date(manifest: ServingManifest | None, version: str) -> bool:
+    return (
+        manifest is not None
+        and manifest.version == version
+        and manifest.source.get("publisher") == PUBLISHER
+        and manifest.source.get("registered_version") == version
+    )
+
+
+def _record_stages(
+    backend: RegistryBackend, model: str, alias: str, version: str, previous: str | None
+) -> None:
+    """Bring stage tags in line with an alias moved outside modelwatch (e.g. in the MLflow UI)."""
+    try:
+        stage = Stage(alias)
+    except ValueError:
+        return  # a custom alias (canary, ...) has no stage
+    reason = f"alias {alias!r} set outside modelwatch (found by the registry sync)"
+    record = backend.get_version(model, version)
+    current = current_stage(record.tags)
+    if current is not stage:
+        record_transition(
+            backend,
+            model,
+            version,
+            record.tags,
+            TransitionRecord(
+                version=version, from_stage=current, to_stage=stage, actor=SYNC_ACTOR, reason=reason
+            ),
+        )
+    if previous and previous != version and stage in DISPLACED_TO:
+        old = backend.get_version(model, previous)
+        if current_stage(old.tags) is stage:
+            record_transition(
+                backend,
+                model,
+                previous,
+                old.tags,
+                TransitionRecord(
+                    version=previous,
+                    from_stage=stage,
+                    to_stage=DISPLACED_TO[stage],
+                    actor=SYNC_ACTOR,
+                    reason=f"replaced in {alias} by version {version} (found by the registry sync)",
+                ),
+            )
+
+
+def reconcile_manifests(
+    backend: RegistryBackend,
+    s3_client: Any,
+    bucket: str,
+    *,
+    aliases: Sequence[str] = ("staging", "production"),
+    manifest_prefix: str = "manifests",
+    models: Sequence[str] | None = None,
+) -> SyncReport:
+    """Publish the manifest of every served alias whose MLflow version differs from the manifest's.
+
+    Parameters
+    ----------
+    backend:
+        The registry: ``MlflowRestClient`` in the Lambda function, ``ModelRegistry.backend`` elsewhere.
+    s3_client, bucket, manifest_prefix:
+        Where manifests and artifacts are published (the models bucket).
+    aliases:
+        The served aliases.
+    models:
+        Only these models (default: every model registered through modelwatch).
+
+    Returns
+    -------
+    SyncReport
+        One action per model and alias; failures of one model do not stop the others.
+
+    Raises
+    ------
+    TrackingServerUnavailable
+        MLflow did not answer; manifests already reconciled in this run stay, the others are untouched.
+    """
+    started = datetime.now(UTC)
+    listed: list[ModelRecord] = backend.list_models()
+    wanted = set(models) if models is not None else None
+    store = S3ManifestStore(s3_client, bucket, manifest_prefix)
+    actions: list[SyncAction] = []
+    skipped: list[str] = []
+    for model in sorted(listed, key=lambda m: m.name):
+        if wanted is not None and model.name not in wanted:
+            continue
+        if model.tags.get(tag.MANAGED) != "true":
+            skipped.append(model.name)
+            continue
+        for alias in aliases:
+            actions.append(_reconcile_one(backend, s3_client, bucket, manifest_prefix, store, model, alias))
+    return SyncReport(
+        tracking_uri=backend.uri,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        actions=actions,
+        skipped_models=skipped,
+    )
+
+
+def _reconcile_one(
+    backend: RegistryBackend,
+    s3_client: Any,
+    bucket: str,
+    manifest_prefix: str,
+    store: S3ManifestStore,
+    model: ModelRecord,
+    alias: str,
+) -> SyncAction:
+    version = model.aliases.get(alias)
+    try:
+        current = _current_manifest(store, model.name, alias)
+    except Exception as error:  # S3 unreadable: report, do not publish blind
+        return SyncAction(model=model.name, alias=alias, action="failed", version=version, error=str(error))
+    previous = current.version if current is not None else None
+    if version is None:
+        return SyncAction(model=model.name, alias=alias, action="no_alias", previous_version=previous)
+    if _up_to_date(current, version):
+        return SyncAction(
+            model=model.name, alias=alias, action="unchanged", version=version, previous_version=previous
+        )
+    try:
+        record = backend.get_version(model.name, version)
+        _, uri = publish_version(backend, record, alias, s3_client, bucket, manifest_prefix)
+    except TrackingServerUnavailable:
+        raise
+    except (RegistryError, PromotionError) as error:
+        return SyncAction(
+            model=model.name,
+            alias=alias,
+            action="failed",
+            version=version,
+            previous_version=previous,
+            error=str(error),
+        )
+    try:
+        _record_stages(backend, model.name, alias, version, previous)
+    except TrackingServerUnavailable:
+        raise
+    except RegistryError:
+        pass  # the manifest is published; stage tags are caught up on by the next run's promotion
+    return SyncAction(
+        model=model.name,
+        alias=alias,
+        action="published",
+        version=version,
+        previous_version=previous,
+        manifest_uri=uri,
+    )

@@ -1,0 +1,273 @@
+"""Every dashboard parses and every panel's PromQL runs against a real Prometheus holding modelwatch data.
+
+Grafana cannot be installed here, so this stands in for it: the structure checks are what Grafana's
+import needs (unique uids and panel ids, a Prometheus data-source variable, no undefined variable),
+and each query is sent, with the variables substituted as Grafana would, to a local Prometheus after
+representative samples were written through the remote-write client: serving counters from captured
+events (nine export runs a minute apart, two models, two versions, rejections, capture
+failures), and one run of each monitoring job (drift with a drifted feature, quality with a failed
+check, performance below threshold, job health). With that data every panel returns data.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelwatch.local.prometheus_server import LocalPrometheus, start_prometheus, stop_prometheus
+from modelwatch.metrics import (
+    FeatureDrift,
+    PerformanceValue,
+    QualityCheck,
+    RemoteWriteSink,
+    drift_samples,
+    job_samples,
+    performance_samples,
+    quality_samples,
+)
+from modelwatch.metrics.serving_metrics import InMemoryStateStore, export_serving_metrics
+
+REPO = Path(__file__).resolve().parents[2]
+DASHBOARDS = sorted((REPO / "dashboards").glob("*.json"))
+# Grafana's $__rate_interval is max(4 x the data source's scrape interval, step + scrape interval); the
+# provisioned AMP data source declares 60 s (the export's period), hence 4m.
+BUILTIN_VARIABLES = {"__rate_interval", "__interval", "__range", "__range_s", "__auto", "__from", "__to"}
+SUBSTITUTIONS = {"__rate_interval": "4m", "__interval": "1m", "__range": "1h", "__auto": "1m"}
+MODELS = {"single": "fraud", "multi": "fraud|churn"}
+_VARIABLE = re.compile(r"\$\{?(\w+)(?::\w+)?\}?")
+# Panels allowed to return no data with the samples written here (none today).
+MAY_BE_EMPTY: set[tuple[str, str]] = set()
+
+needs_prometheus = pytest.mark.skipif(
+    shutil.which("prometheus") is None, reason="prometheus is not installed (apt-get install prometheus)"
+)
+
+
+def _load(path: Path) -> dict[str, Any]:
+    board: dict[str, Any] = json.loads(path.read_text())
+    return board
+
+
+def _panels(board: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for panel in board["panels"]:
+        found.append(panel)
+        found.extend(panel.get("panels", []))
+    return found
+
+
+def _variables(board: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {v["name"]: v for v in board["templating"]["list"]}
+
+
+def test_there_are_the_six_dashboards() -> None:
+    assert {p.stem for p in DASHBOARDS} == {
+        "model-overview",
+        "serving-performance",
+        "drift",
+        "data-quality",
+        "model-performance",
+        "model-comparison",
+    }
+
+
+def test_uids_titles_and_panel_ids_are_unique() -> None:
+    boards = [_load(p) for p in DASHBOARDS]
+    uids = [b["uid"] for b in boards]
+
+    assert len(set(uids)) == len(uids) and all(len(uid) <= 40 for uid in uids)
+    assert len({b["title"] for b in boards}) == len(boards)
+    for board in boards:
+        ids = [p["id"] for p in _panels(board)]
+        assert len(set(ids)) == len(ids), board["uid"]
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_variables_datasource_model_version_and_every_used_variable_is_defined(path: Path) -> None:
+    board = _load(path)
+    variables = _variables(board)
+
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    assert {"model", "version"} <= set(variables)
+    text = json.dumps([board["panels"], board["templating"]])
+    used = set(_VARIABLE.findall(text))
+    assert used <= set(variables) | BUILTIN_VARIABLES, used - set(variables) - BUILTIN_VARIABLES
+    for panel in _panels(board):
+        if panel["type"] != "row":
+            assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+            assert all(t["datasource"]["uid"] == "${datasource}" for t in panel["targets"])
+            assert panel["targets"], panel["title"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class _Failures:
+    def failures(self, start: float, end: float) -> dict[tuple[str, str], float]:
+        return {("modelwatch-events-fraud", "dead_lettered"): 2.0}
+
+
+def _events(model: str, version: str, requests: int, latency_ms: float, at: float) -> bytes:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+    lines = []
+    for i in range(requests):
+        for index in range(2):
+            lines.append(
+                json.dumps(
+                    {
+                        "event_id": f"{i}-{index}",
+                        "request_id": str(i),
+                        "index": index,
+                        "model": model,
+                        "version": version,
+                        "timestamp": stamp,
+                        "features": {"amount": 10.0 * i},
+                        "prediction": 0.95 if i % 4 == 0 else 0.1,
+                        "latency_ms": latency_ms,
+                    }
+                )
+            )
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _rejections(model: str, count: int, at: float) -> bytes:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+    record = {
+        "model": model,
+        "version": "2",
+        "timestamp": stamp,
+        "reason": "schema_violation",
+        "status_code": 422,
+    }
+    return ("\n".join(json.dumps(record) for _ in range(count)) + "\n").encode()
+
+
+def write_representative_samples(prometheus: LocalPrometheus, now: float) -> None:
+    """Serving counters from nine export runs a minute apart, then one run of each monitoring job."""
+    sink = RemoteWriteSink.from_url(prometheus.remote_write_url)
+    store = InMemoryStateStore()
+    objects: dict[str, bytes] = {}
+    for run, at in enumerate(now - 60 * minutes_ago for minutes_ago in range(8, -1, -1)):
+        objects[f"events/model=fraud/run{run}-v1"] = _events("fraud", "1", 40, 35.0, at)
+        objects[f"events/model=fraud/run{run}-v2"] = _events("fraud", "2", 60, 80.0 + run * 100, at)
+        objects[f"events/model=churn/run{run}"] = _events("churn", "5", 30, 12.0, at)
+        objects[f"rejected/run{run}"] = _rejections("fraud", 8, at)
+        outcome = export_serving_metrics(
+            keys=list(objects),
+            read_object=objects.__getitem__,
+            store=store,
+            sink=sink,
+            clock=lambda at=at: at,
+            capture_failures=_Failures(),
+        )
+        assert outcome.write.ok, outcome.write.errors
+    for model, version in (("fraud", "2"), ("churn", "5")):
+        drifts = [
+            FeatureDrift("amount", "psi", 0.42, None, True),
+            FeatureDrift("hour", "chi2", 4.2, 0.04, False),
+            FeatureDrift("merchant_risk", "ks", 0.08, 0.3, False),
+        ]
+        samples = drift_samples(
+            model, version, drifts, drift_share=1 / 3, dataset_drift=False, now=now, window_rows=5000
+        )
+        samples += quality_samples(
+            model, version,
+            [QualityCheck("amount", "out_of_range", 0.01, False),
+             QualityCheck("channel", "unseen_category", 0.12, True)],
+            now=now, window_rows=5000,
+        )  # fmt: skip
+        samples += performance_samples(
+            model, version,
+            [PerformanceValue("auc", 0.74, 0.8, True), PerformanceValue("accuracy", 0.91, 0.85, False)],
+            now=now, window_rows=800,
+        )  # fmt: skip
+        for job in ("drift", "quality", "performance"):
+            samples += job_samples(
+                job, model, started=now - 30, finished=now - 5, succeeded=True, schedule_seconds=3600
+            )
+        outcome = sink.push(samples)
+        assert outcome.ok, outcome.errors
+
+
+@pytest.fixture(scope="module")
+def prometheus_with_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalPrometheus, float]]:
+    running = start_prometheus(tmp_path_factory.mktemp("prometheus"), port=_free_port())
+    now = time.time()
+    try:
+        write_representative_samples(running, now)
+        yield running, now
+    finally:
+        stop_prometheus(running)
+
+
+def substitute(expr: str, multi_model: bool) -> str:
+    """Replace Grafana variables as Grafana would for model ``fraud`` (or fraud|churn) and all versions."""
+    values = {**SUBSTITUTIONS, "model": MODELS["multi" if multi_model else "single"], "version": ".*"}
+    return _VARIABLE.sub(lambda m: values[m.group(1)], expr)
+
+
+def _queries() -> list[tuple[str, str, str, bool]]:
+    found = []
+    for path in DASHBOARDS:
+        board = _load(path)
+        multi = bool(_variables(board)["model"].get("multi"))
+        for panel in _panels(board):
+            for target in panel.get("targets", []):
+                found.append((board["uid"], f"{panel['title']} [{target['refId']}]", target["expr"], multi))
+        for variable in _variables(board).values():
+            if variable["type"] == "query":
+                found.append((board["uid"], f"variable {variable['name']}", variable["definition"], multi))
+    return found
+
+
+QUERIES = _queries()
+
+
+@needs_prometheus
+@pytest.mark.parametrize(("uid", "title", "expr", "multi"), QUERIES, ids=[f"{q[0]}:{q[1]}" for q in QUERIES])
+def test_panel_query_is_valid_and_returns_data(
+    prometheus_with_data: tuple[LocalPrometheus, float], uid: str, title: str, expr: str, multi: bool
+) -> None:
+    prometheus, now = prometheus_with_data
+    query = substitute(expr, multi)
+
+    if title.startswith("variable"):
+        match = re.fullmatch(r"label_values\((.*), (\w+)\)", query)
+        assert match, query
+        result = prometheus.query(f"count by ({match.group(2)}) ({match.group(1)})", at=now)
+        values = {r["metric"][match.group(2)] for r in result}
+        expected = {"model": {"fraud", "churn"}, "version": {"1", "2", "5"} if multi else {"1", "2"}}
+        assert values == expected[match.group(2)]
+        return
+    result = prometheus.query(query, at=now)
+
+    if (uid, title) not in MAY_BE_EMPTY:
+        assert result, f"{uid} / {title}: no data for {query}"
+
+
+@needs_prometheus
+def test_demo_figures_are_read_back_from_prometheus(
+    prometheus_with_data: tuple[LocalPrometheus, float],
+) -> None:
+    from modelwatch.local.prometheus_server import demo_figures
+
+    prometheus, _ = prometheus_with_data
+
+    figures = demo_figures(prometheus)
+
+    assert figures["most_drifted_feature"].endswith(".amount = 0.420")
+    assert float(figures["requests_per_second"]) > 0
+    assert figures["p99_latency_seconds"].endswith(" ms") and figures["rejected_share"].endswith("%")

@@ -1,0 +1,261 @@
+"""The observability stack: AMP with rules and alert manager, SNS and its channels, Grafana, export."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aws_cdk.assertions import Match, Template
+from cfnlint.api import lint_file
+
+from infra import constants
+from infra.assembly import Assembly
+from infra.config import ConfigError, parse_config
+from modelwatch.grafana import dashboards_hash
+
+pytestmark = pytest.mark.infra
+
+SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:modelwatch/webhook-AbCdEf"
+STATE_MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:retrain"
+PIPELINE = "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/retrain-fraud"
+CUSTOM = [
+    {"name": "modelwatch_custom_high_risk_total", "help": "p > 0.9",
+     "where": [{"field": "prediction", "op": ">", "value": 0.9}]},
+]  # fmt: skip
+FULL = {
+    "alert_emails": ["ml-oncall@example.com", "lead@example.com"],
+    "webhook_secret_arn": SECRET,
+    "retraining_target_arn": STATE_MACHINE,
+    "custom_metrics": CUSTOM,
+}
+
+
+@pytest.fixture(scope="module")
+def full(assembly_factory: Callable[..., Assembly]) -> Assembly:
+    return assembly_factory({"observability": FULL})
+
+
+@pytest.fixture(scope="module")
+def template(full: Assembly) -> Template:
+    return Template.from_stack(full.observability)
+
+
+@pytest.fixture(scope="module")
+def minimal(assembly_factory: Callable[..., Assembly]) -> Template:
+    observability = {"grafana": {"enabled": False}, "retraining_target_arn": PIPELINE}
+    return Template.from_stack(assembly_factory({"observability": observability}).observability)
+
+
+def _one(template: Template, kind: str) -> dict[str, Any]:
+    (resource,) = template.find_resources(kind).values()
+    return resource["Properties"]
+
+
+def _statements(template: Template) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return action if isinstance(action, list) else [action]
+
+
+def test_amp_workspace_has_the_alert_manager_definition_routed_to_the_topic(template: Template) -> None:
+    workspace = _one(template, "AWS::APS::Workspace")
+    text, variables = workspace["AlertManagerDefinition"]["Fn::Sub"]
+
+    assert text == constants.ALERTMANAGER_FILE.read_text()
+    assert variables["SNS_TOPIC_ARN"] == {"Ref": next(iter(template.find_resources("AWS::SNS::Topic")))}
+    assert yaml.safe_load(yaml.safe_load(text)["alertmanager_config"])["receivers"][0]["sns_configs"]
+
+
+def test_one_rule_groups_namespace_per_rule_file(template: Template) -> None:
+    namespaces = {
+        ns["Properties"]["Name"]: ns["Properties"]
+        for ns in template.find_resources("AWS::APS::RuleGroupsNamespace").values()
+    }
+    files = sorted(constants.RULES_DIR.glob("*.yml"))
+
+    assert set(namespaces) == {f"modelwatch-{p.stem}" for p in files}
+    for path in files:
+        assert namespaces[f"modelwatch-{path.stem}"]["Data"] == path.read_text()
+        assert "Fn::GetAtt" in namespaces[f"modelwatch-{path.stem}"]["Workspace"]
+
+
+def test_alert_topic_is_encrypted_tls_only_and_only_amp_of_this_account_publishes(template: Template) -> None:
+    topic = _one(template, "AWS::SNS::Topic")
+    assert "Fn::GetAtt" in topic["KmsMasterKeyId"]
+    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+    statements = _one(template, "AWS::SNS::TopicPolicy")["PolicyDocument"]["Statement"]
+    amp = next(s for s in statements if s.get("Sid") == "AllowAmpAlertManagerToPublish")
+    assert amp["Principal"] == {"Service": "aps.amazonaws.com"}
+    assert "sns:Publish" in _actions(amp)
+    assert set(amp["Condition"]) == {"StringEquals", "ArnLike"}
+    assert "aws:SourceAccount" in amp["Condition"]["StringEquals"]
+    assert any(s["Effect"] == "Deny" and "aws:SecureTransport" in json.dumps(s) for s in statements)
+
+
+def test_email_and_webhook_channels_subscribe_from_configuration(template: Template) -> None:
+    subscriptions = [s["Properties"] for s in template.find_resources("AWS::SNS::Subscription").values()]
+
+    assert sorted(s["Endpoint"] for s in subscriptions if s["Protocol"] == "email") == sorted(
+        FULL["alert_emails"]
+    )
+    (webhook,) = [s for s in subscriptions if s["Protocol"] == "lambda"]
+    functions = template.find_resources("AWS::Lambda::Function")
+    notify_id = webhook["Endpoint"]["Fn::GetAtt"][0]
+    env = functions[notify_id]["Properties"]["Environment"]["Variables"]
+    assert env["MODELWATCH_WEBHOOK_SECRET_ARN"] == SECRET
+    assert any(
+        "secretsmanager:GetSecretValue" in _actions(s)
+        and json.dumps(s["Resource"]).find("modelwatch/webhook") >= 0
+        for s in _statements(template)
+    )
+    assert "hooks.slack.com" not in json.dumps(template.to_json())
+
+
+def test_no_webhook_means_no_notify_function(minimal: Template) -> None:
+    subscriptions = minimal.find_resources("AWS::SNS::Subscription")
+    assert subscriptions == {}
+
+
+def _function(template: Template, description_start: str) -> dict[str, Any]:
+    (props,) = [
+        f["Properties"]
+        for f in template.find_resources("AWS::Lambda::Function").values()
+        if f["Properties"].get("Description", "").startswith(description_start)
+    ]
+    return props
+
+
+def test_metrics_export_runs_every_minute_and_may_only_write_to_this_workspace(template: Template) -> None:
+    export = _function(template, "modelwatch metrics export")
+    env = export["Environment"]["Variables"]
+
+    assert env["MODELWATCH_SERVED_MODELS"] == "fraud_detection"
+    assert json.loads(env["MODELWATCH_CUSTOM_METRICS"]) == CUSTOM
+    assert env["MODELWATCH_METRICS_STATE_KEY"] == constants.METRICS_STATE_KEY
+    assert "api/v1/remote_write" in json.dumps(env["MODELWATCH_REMOTE_WRITE_URL"])
+    assert export["Runtime"] == "python3.11" and export["Timeout"] < 60
+    template.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(1 minute)"})
+    (remote_write,) = [s for s in _statements(template) if "aps:RemoteWrite" in _actions(s)]
+    assert "Fn::GetAtt" in remote_write["Resource"] and remote_write["Resource"]["Fn::GetAtt"][1] == "Arn"
+
+
+def test_alerts_on_the_platform_bus_start_the_retraining_state_machine(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {"source": ["modelwatch"], "detail-type": list(constants.ALERT_DETAIL_TYPES)},
+            "Targets": [Match.object_like({"Arn": STATE_MACHINE})],
+        },
+    )
+    assert any(
+        "states:StartExecution" in _actions(s) and s["Resource"] == STATE_MACHINE
+        for s in _statements(template)
+    )
+
+
+def test_a_sagemaker_pipeline_can_be_the_retraining_target(minimal: Template) -> None:
+    minimal.has_resource_properties("AWS::Events::Rule", {"Targets": [Match.object_like({"Arn": PIPELINE})]})
+    assert any("sagemaker:StartPipelineExecution" in _actions(s) for s in _statements(minimal))
+
+
+def test_grafana_workspace_with_amp_and_cloudwatch_and_a_role_that_can_query_them(template: Template) -> None:
+    workspace = _one(template, "AWS::Grafana::Workspace")
+
+    assert workspace["AuthenticationProviders"] == ["AWS_SSO"]
+    assert workspace["DataSources"] == ["PROMETHEUS", "CLOUDWATCH"]
+    assert (
+        workspace["PermissionType"] == "CUSTOMER_MANAGED"
+        and workspace["AccountAccessType"] == "CURRENT_ACCOUNT"
+    )
+    role_id = workspace["RoleArn"]["Fn::GetAtt"][0]
+    role = template.find_resources("AWS::IAM::Role")[role_id]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "grafana.amazonaws.com"
+    }
+    policies = [
+        p["Properties"]["PolicyDocument"]["Statement"]
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+    actions = {a for statements in policies for s in statements for a in _actions(s)}
+    assert {"aps:QueryMetrics", "aps:GetSeries", "aps:GetLabels", "cloudwatch:GetMetricData"} <= actions
+
+
+def test_dashboards_are_provisioned_by_a_custom_resource_that_reruns_when_they_change(
+    template: Template,
+) -> None:
+    resource = _one(template, "Custom::ModelwatchGrafanaDashboards")
+
+    assert resource["DashboardsHash"] == dashboards_hash(constants.DASHBOARDS_DIR)
+    assert set(resource) >= {
+        "ServiceToken",
+        "WorkspaceId",
+        "WorkspaceEndpoint",
+        "PrometheusEndpoint",
+        "Region",
+    }
+    provisioner = _function(template, "modelwatch Grafana provisioner")
+    assert provisioner["Runtime"] == "python3.11"
+    token_actions = {
+        "grafana:CreateWorkspaceServiceAccount",
+        "grafana:CreateWorkspaceServiceAccountToken",
+        "grafana:DeleteWorkspaceServiceAccount",
+    }
+    (statement,) = [s for s in _statements(template) if token_actions & set(_actions(s))]
+    assert set(_actions(statement)) == token_actions and "workspaces/" in json.dumps(statement["Resource"])
+
+
+def test_grafana_can_be_disabled(minimal: Template) -> None:
+    minimal.resource_count_is("AWS::Grafana::Workspace", 0)
+    minimal.resource_count_is("AWS::APS::Workspace", 1)
+
+
+def test_provisioner_bundle_carries_the_dashboards(full: Assembly) -> None:
+    outdir = Path(full.app.outdir)
+    bundles = [p.parent for p in outdir.glob("asset.*/handler.py") if (p.parent / "dashboards").is_dir()]
+
+    assert bundles, "no asset holds the provisioner's handler with its dashboards"
+    assert {p.name for p in (bundles[0] / "dashboards").glob("*.json")} == {
+        p.name for p in constants.DASHBOARDS_DIR.glob("*.json")
+    }
+
+
+def test_observability_template_has_no_cfn_lint_errors(full: Assembly) -> None:
+    path = Path(full.app.outdir) / f"{full.observability.artifact_id}.template.json"
+    errors = [str(m) for m in lint_file(path) if m.rule.id.startswith("E")]
+
+    assert errors == []
+
+
+@pytest.mark.parametrize(
+    ("observability", "message"),
+    [
+        (
+            {"custom_metrics": [{"name": "kpi", "help": "x"}]},
+            r"observability\.custom_metrics: .*custom_metrics\[0\] \(kpi\)",
+        ),
+        ({"webhook_secret_arn": "https://hooks.slack.com/services/x"}, r"observability\.webhook_secret_arn"),
+        ({"alert_emails": ["not-an-address"]}, r"observability\.alert_emails: .*not-an-address"),
+        (
+            {"retraining_target_arn": "arn:aws:lambda:eu-west-1:123456789012:function:x"},
+            r"retraining_target_arn",
+        ),
+        ({"grafana": {"authentication": "LDAP"}}, r"observability\.grafana\.authentication"),
+    ],
+)
+def test_bad_observability_configuration_fails_the_synth_naming_the_entry(
+    observability: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config({"observability": observability})

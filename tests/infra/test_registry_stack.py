@@ -1,0 +1,222 @@
+"""The registry stack: VPC, PostgreSQL, MLflow on Fargate behind an internal ALB, the sync function."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+from cfnlint.api import lint_file
+
+from infra import bundling, constants
+from infra.assembly import Assembly
+from infra.constructs.mlflow_sync import sync_bundle_spec
+
+pytestmark = pytest.mark.infra
+
+
+@pytest.fixture(scope="module")
+def assembly(assembly_factory: Callable[..., Assembly]) -> Assembly:
+    return assembly_factory({"registry": {"max_tasks": 4, "served_aliases": ["production"]}})
+
+
+@pytest.fixture(scope="module")
+def template(assembly: Assembly) -> Template:
+    assert assembly.registry is not None
+    return Template.from_stack(assembly.registry)
+
+
+def _one(template: Template, kind: str) -> dict[str, Any]:
+    found = template.find_resources(kind)
+    assert len(found) == 1, list(found)
+    props: dict[str, Any] = next(iter(found.values()))["Properties"]
+    return props
+
+
+def test_database_is_encrypted_private_isolated_and_rotated(template: Template) -> None:
+    db = _one(template, "AWS::RDS::DBInstance")
+    assert db["Engine"] == "postgres"
+    assert db["StorageEncrypted"] is True
+    assert db["PubliclyAccessible"] is False
+    assert db["DeletionProtection"] is True
+    assert db["BackupRetentionPeriod"] == 7
+    assert db["Port"] == "5433"
+    subnet_group = _one(template, "AWS::RDS::DBSubnetGroup")
+    isolated = {
+        logical_id
+        for logical_id, subnet in template.find_resources("AWS::EC2::Subnet").items()
+        if any(
+            t["Key"] == "aws-cdk:subnet-type" and t["Value"] == "Isolated"
+            for t in subnet["Properties"]["Tags"]
+        )
+    }
+    assert {ref["Ref"] for ref in subnet_group["SubnetIds"]} == isolated
+    rotation = _one(template, "AWS::SecretsManager::RotationSchedule")
+    assert rotation["RotationRules"] == {"ScheduleExpression": "rate(30 days)"}
+
+
+def test_one_nat_gateway_and_an_s3_gateway_endpoint(template: Template) -> None:
+    template.resource_count_is("AWS::EC2::NatGateway", 1)
+    template.has_resource_properties("AWS::EC2::VPCEndpoint", {"VpcEndpointType": "Gateway"})
+    template.resource_count_is("AWS::EC2::FlowLog", 1)
+
+
+def test_artifact_bucket_is_encrypted_private_and_tls_only(template: Template) -> None:
+    bucket = _one(template, "AWS::S3::Bucket")
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+        "ServerSideEncryptionByDefault"
+    ] == {"SSEAlgorithm": "AES256"}
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    policy = _one(template, "AWS::S3::BucketPolicy")
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in policy["PolicyDocument"]["Statement"]
+    )
+
+
+def test_mlflow_runs_on_fargate_behind_an_internal_alb_with_health_checks(template: Template) -> None:
+    assert _one(template, "AWS::ElasticLoadBalancingV2::LoadBalancer")["Scheme"] == "internal"
+    target_group = _one(template, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    assert target_group["HealthCheckPath"] == "/health"
+    service = _one(template, "AWS::ECS::Service")
+    assert service["LoadBalancers"][0]["ContainerPort"] == 5000
+    assert service["LaunchType"] == "FARGATE" and service["DesiredCount"] == 1
+    assert service["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] == "DISABLED"
+    assert service["DeploymentConfiguration"]["DeploymentCircuitBreaker"] == {
+        "Enable": True,
+        "Rollback": True,
+    }
+    target = _one(template, "AWS::ApplicationAutoScaling::ScalableTarget")
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 4)
+    template.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        {
+            "TargetTrackingScalingPolicyConfiguration": Match.object_like(
+                {
+                    "TargetValue": 60,
+                    "PredefinedMetricSpecification": {
+                        "PredefinedMetricType": "ECSServiceAverageCPUUtilization"
+                    },
+                }
+            )
+        },
+    )
+    ingress = template.find_resources("AWS::EC2::SecurityGroup")
+    for group in ingress.values():
+        for rule in group["Properties"].get("SecurityGroupIngress", []):
+            assert rule.get("CidrIp") != "0.0.0.0/0"
+
+
+def test_task_uses_the_image_built_at_deploy_secrets_and_cloudwatch_logs(template: Template) -> None:
+    task = _one(template, "AWS::ECS::TaskDefinition")
+    (container,) = task["ContainerDefinitions"]
+    assert "container-assets" in json.dumps(container["Image"])
+    assert {s["Name"] for s in container["Secrets"]} == {
+        "DB_USERNAME",
+        "DB_PASSWORD",
+        "MLFLOW_AUTH_ADMIN_PASSWORD",
+    }
+    environment = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert environment["DB_NAME"] == "mlflow"
+    assert "DB_PASSWORD" not in environment
+    assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+    assert task["RequiresCompatibilities"] == ["FARGATE"]
+
+
+def test_task_role_may_only_use_the_artifact_bucket(template: Template) -> None:
+    task = _one(template, "AWS::ECS::TaskDefinition")
+    role_id = task["TaskRoleArn"]["Fn::GetAtt"][0]
+    policies = [
+        p["Properties"]
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+    actions = {a for p in policies for s in p["PolicyDocument"]["Statement"] for a in _list(s["Action"])}
+    assert actions == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_sync_function_runs_in_the_vpc_every_minute_with_least_privilege(template: Template) -> None:
+    functions = {
+        logical_id: f["Properties"]
+        for logical_id, f in template.find_resources("AWS::Lambda::Function").items()
+        if logical_id.startswith("SyncFunction")
+    }
+    ((function_id, function),) = functions.items()
+    assert function["VpcConfig"]["SubnetIds"]
+    environment = function["Environment"]["Variables"]
+    assert environment["MODELWATCH_SERVED_ALIASES"] == "production"
+    assert "Fn::GetAtt" in json.dumps(environment["MODELWATCH_MLFLOW_TRACKING_URI"])
+    assert function["ReservedConcurrentExecutions"] == 1
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "ScheduleExpression": "rate(1 minute)",
+            "Targets": [Match.object_like({"Arn": {"Fn::GetAtt": [function_id, "Arn"]}})],
+        },
+    )
+    role_id = function["Role"]["Fn::GetAtt"][0]
+    statements = [
+        s
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    writes = [s for s in statements if "s3:PutObject" in _list(s["Action"])]
+    assert len(writes) == 1
+    resources = json.dumps(writes[0]["Resource"])
+    assert "/manifests/*" in resources and "/models/*" in resources
+    assert not any("s3:DeleteObject" in _list(s["Action"]) for s in statements)
+
+
+def test_outputs_say_how_to_reach_mlflow(template: Template) -> None:
+    outputs = template.find_outputs("*")
+    assert {"TrackingUri", "MlflowAdminSecretArn", "ArtifactBucketName", "RegistrySyncFunctionName"} <= set(
+        outputs
+    )
+    assert "VPC" in outputs["TrackingUri"]["Description"]
+
+
+def test_registry_template_has_no_cfn_lint_errors(assembly: Assembly) -> None:
+    assert assembly.registry is not None
+    path = Path(assembly.app.outdir) / f"{assembly.registry.artifact_id}.template.json"
+    errors = [str(m) for m in lint_file(path) if m.rule.id.startswith("E")]
+    assert errors == []
+
+
+def test_image_asset_is_staged_not_built_and_pins_mlflow(assembly: Assembly) -> None:
+    assert assembly.registry is not None
+    outdir = Path(assembly.app.outdir)
+    assets = json.loads((outdir / f"{assembly.registry.artifact_id}.assets.json").read_text())
+    (image,) = assets["dockerImages"].values()
+    assert image["source"]["dockerBuildArgs"] == {"MLFLOW_VERSION": constants.MLFLOW_VERSION}
+    assert (outdir / image["source"]["directory"] / "Dockerfile").is_file()
+    dockerfile = (constants.MLFLOW_DOCKER_DIR / "Dockerfile").read_text()
+    assert f"ARG MLFLOW_VERSION={constants.MLFLOW_VERSION}" in dockerfile
+    pyproject = tomllib.loads((constants.LIBRARY_PROJECT_DIR / "pyproject.toml").read_text())
+    assert pyproject["project"]["optional-dependencies"]["registry"] == [
+        f"mlflow=={constants.MLFLOW_VERSION}"
+    ]
+
+
+def test_sync_bundle_is_small_and_has_no_mlflow(assembly: Assembly) -> None:
+    spec = sync_bundle_spec(assembly.config.architecture)
+    size, total = bundling.bundle_report(spec)
+    print(f"bundle registry_sync: {size / constants.MIB:.1f} MB, with layer {total / constants.MIB:.1f} MB")
+    assert total < constants.LAMBDA_UNZIPPED_LIMIT_BYTES
+    assert spec.layer is not None
+    site = bundling.build_bundle(spec.layer) / "python"
+    assert not any(re.match(r"mlflow", p.name) for p in site.iterdir())
+    assert (site / "modelwatch" / "registry" / "rest.py").is_file()
+
+
+def test_registry_can_be_disabled(assembly_factory: Callable[..., Assembly]) -> None:
+    assert assembly_factory({"registry": {"enabled": False}}).registry is None

@@ -1,0 +1,249 @@
+"""Serving metrics derived from captured events: cumulative counters, each object once, conflicts."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from typing import Any
+
+import pytest
+
+from modelwatch.metrics import catalogue as cat
+from modelwatch.metrics.custom import parse_custom_metrics
+from modelwatch.metrics.provider import InMemorySink
+from modelwatch.metrics.serving_metrics import (
+    InMemoryStateStore,
+    ServingState,
+    StateConflict,
+    apply_records,
+    export_serving_metrics,
+    recent_event_prefixes,
+    serving_samples_from_events,
+)
+
+NOW = 1_800_000_000.0
+
+
+def prediction(
+    index: int = 0, latency_ms: float = 20.0, model: str = "fraud", version: str = "1", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "schema_version": 1, "event_id": f"e{index}", "request_id": "r", "index": index,
+        "model": model, "version": version, "timestamp": "2027-01-15T08:00:00Z",
+        "features": {"amount": 120.0}, "prediction": 0.95, "latency_ms": latency_ms, **extra,
+    }  # fmt: skip
+
+
+def rejected(
+    reason: str = "schema_violation", model: str = "fraud", version: str | None = "1"
+) -> dict[str, Any]:
+    return {
+        "schema_version": 1, "event_id": "x", "request_id": "r", "model": model, "version": version,
+        "timestamp": "2027-01-15T08:00:00Z", "reason": reason, "status_code": 422, "errors": [], "body": "{}",
+    }  # fmt: skip
+
+
+def test_predictions_requests_rejections_and_latency_histogram() -> None:
+    state = ServingState()
+    records = [
+        prediction(0, 30.0),
+        prediction(1, 30.0),
+        prediction(0, 700.0),
+        rejected(),
+        rejected("invalid_body"),
+    ]
+
+    counts = apply_records(state, records)
+
+    labels = {"model": "fraud", "version": "1"}
+    assert (counts.predictions, counts.requests, counts.rejections) == (3, 2, 2)
+    assert state.counter(cat.PREDICTIONS_TOTAL.name, **labels) == 3
+    assert state.counter(cat.PREDICTION_REQUESTS_TOTAL.name, **labels) == 2
+    assert state.counter(cat.REJECTIONS_TOTAL.name, **labels, reason="schema_violation") == 1
+    bucket = f"{cat.PREDICTION_LATENCY.name}_bucket"
+    assert state.counter(bucket, **labels, le="0.025") == 0
+    assert state.counter(bucket, **labels, le="0.05") == 1
+    assert state.counter(bucket, **labels, le="1.0") == 2
+    assert state.counter(bucket, **labels, le="+Inf") == 2
+    assert state.counter(f"{cat.PREDICTION_LATENCY.name}_sum", **labels) == pytest.approx(0.73)
+
+
+def test_unknown_models_and_missing_versions_have_bounded_labels() -> None:
+    state = ServingState()
+
+    apply_records(state, [rejected("unknown_model", model="anything-a-user-typed", version=None)])
+    apply_records(state, [prediction(model="other")], known_models=frozenset({"fraud"}))
+
+    assert (
+        state.counter(cat.REJECTIONS_TOTAL.name, model="_unknown", version="_none", reason="unknown_model")
+        == 1
+    )
+    assert state.counter(cat.PREDICTIONS_TOTAL.name, model="_unknown", version="1") == 1
+
+
+def test_unrecognised_records_are_skipped() -> None:
+    counts = apply_records(ServingState(), [{"foo": 1}, rejected("made_up_reason")])
+
+    assert counts.skipped == 2
+
+
+def test_samples_are_cumulative_across_batches_and_every_bucket_is_present() -> None:
+    state = ServingState()
+    serving_samples_from_events([prediction()], NOW, state)
+
+    samples = serving_samples_from_events([prediction(), prediction()], NOW + 60, state)
+
+    totals = [s for s in samples if s.name == cat.PREDICTIONS_TOTAL.name]
+    assert [s.value for s in totals] == [3.0]
+    assert totals[0].timestamp_ms == int((NOW + 60) * 1000)
+    buckets = {s.label_dict["le"] for s in samples if s.name.endswith("_bucket")}
+    assert len(buckets) == len(cat.LATENCY_BUCKETS) + 1
+    last_event = [s for s in samples if s.name == cat.LAST_EVENT_TIMESTAMP.name]
+    assert last_event[0].value == 1_800_000_000.0  # the events' timestamp
+
+
+def _objects(*bodies: list[dict[str, Any]], gzipped: bool = False) -> dict[str, bytes]:
+    found = {}
+    for i, records in enumerate(bodies):
+        data = "".join(json.dumps(r) + "\n" for r in records).encode()
+        found[f"events/model=fraud/dt=2027-01-15/hour=08/o{i}"] = gzip.compress(data) if gzipped else data
+    return found
+
+
+def test_export_counts_each_object_once_and_writes_every_series() -> None:
+    objects = _objects([prediction(), prediction(1)], [rejected()], gzipped=True)
+    store, sink = InMemoryStateStore(), InMemorySink()
+
+    first = export_serving_metrics(
+        keys=objects, read_object=objects.__getitem__, store=store, sink=sink, clock=lambda: NOW
+    )
+    second = export_serving_metrics(
+        keys=objects, read_object=objects.__getitem__, store=store, sink=sink, clock=lambda: NOW + 60
+    )
+
+    assert (first.objects, second.objects) == (2, 0)
+    assert sink.values(cat.PREDICTIONS_TOTAL.name, model="fraud") == [2.0, 2.0]
+    assert sink.values(cat.REJECTIONS_TOTAL.name, reason="schema_violation") == [1.0, 1.0]
+    assert first.write.ok and first.series == second.series
+
+
+def test_a_failed_write_loses_nothing_the_next_run_writes_larger_totals() -> None:
+    objects = _objects([prediction()])
+    store = InMemoryStateStore()
+    down = InMemorySink(fail_with="connection refused")
+
+    outcome = export_serving_metrics(
+        keys=objects, read_object=objects.__getitem__, store=store, sink=down, clock=lambda: NOW
+    )
+    objects.update({"events/model=fraud/dt=2027-01-15/hour=08/later": json.dumps(prediction()).encode()})
+    up = InMemorySink()
+    export_serving_metrics(
+        keys=objects, read_object=objects.__getitem__, store=store, sink=up, clock=lambda: NOW + 60
+    )
+
+    assert not outcome.write.ok
+    assert up.last(cat.PREDICTIONS_TOTAL.name, model="fraud") == 2.0
+
+
+def test_an_unreadable_object_is_left_for_the_next_run() -> None:
+    objects = _objects([prediction()])
+    objects["events/model=fraud/dt=2027-01-15/hour=08/broken"] = b"{not json"
+    store = InMemoryStateStore()
+
+    outcome = export_serving_metrics(
+        keys=objects, read_object=objects.__getitem__, store=store, sink=InMemorySink(), clock=lambda: NOW
+    )
+
+    assert outcome.unreadable == ["events/model=fraud/dt=2027-01-15/hour=08/broken"]
+    state, _ = store.load()
+    assert "events/model=fraud/dt=2027-01-15/hour=08/broken" not in state.processed
+
+
+def test_a_concurrent_save_makes_the_run_recount_from_the_new_state() -> None:
+    objects = _objects([prediction()])
+
+    class RacingStore(InMemoryStateStore):
+        raced = False
+
+        def save(self, state: ServingState, version: str | None) -> None:
+            if not self.raced:
+                self.raced = True
+                other = ServingState()
+                other.add(cat.PREDICTIONS_TOTAL.name, {"model": "fraud", "version": "1"}, 10)
+                super().save(other, version)
+                raise StateConflict("changed")
+            super().save(state, version)
+
+    store, sink = RacingStore(), InMemorySink()
+
+    outcome = export_serving_metrics(
+        keys=objects, read_object=objects.__getitem__, store=store, sink=sink, clock=lambda: NOW
+    )
+
+    assert outcome.conflicts == 1
+    assert sink.last(cat.PREDICTIONS_TOTAL.name, model="fraud") == 11.0
+
+
+def test_processed_keys_are_forgotten_after_the_retention() -> None:
+    state = ServingState(processed={"old": NOW - 10_000, "new": NOW - 10})
+
+    state.prune(NOW, retain_seconds=3600)
+
+    assert state.processed == {"new": NOW - 10}
+
+
+def test_capture_failures_come_from_the_source_once_per_window() -> None:
+    class Source:
+        def __init__(self) -> None:
+            self.windows: list[tuple[float, float]] = []
+
+        def failures(self, start: float, end: float) -> dict[tuple[str, str], float]:
+            self.windows.append((start, end))
+            return {("modelwatch-events-fraud", "dead_lettered"): 4.0}
+
+    source, store, sink = Source(), InMemoryStateStore(), InMemorySink()
+
+    export_serving_metrics(
+        keys=[], read_object=bytes, store=store, sink=sink, clock=lambda: NOW, capture_failures=source
+    )
+    export_serving_metrics(
+        keys=[], read_object=bytes, store=store, sink=sink, clock=lambda: NOW + 60, capture_failures=source
+    )
+
+    assert source.windows[0][1] == source.windows[1][0]
+    assert sink.values(cat.CAPTURE_FAILURES_TOTAL.name, outcome="dead_lettered") == [4.0, 8.0]
+    assert sink.values(cat.CAPTURE_FAILURES_TOTAL.name, outcome="logged") == [0.0, 0.0]
+
+
+def test_custom_metrics_are_counted_from_prediction_events() -> None:
+    custom = parse_custom_metrics(
+        [
+            {
+                "name": "modelwatch_custom_high_risk_total",
+                "help": "p > 0.9",
+                "where": [{"field": "prediction", "op": ">", "value": 0.9}],
+            },
+            {
+                "name": "modelwatch_custom_amount_total",
+                "help": "amounts",
+                "aggregation": "sum",
+                "value": "features.amount",
+            },
+        ]
+    )
+    low = prediction(1) | {"prediction": 0.2}
+
+    samples = serving_samples_from_events([prediction(), low], NOW, custom=custom)
+
+    values = {s.name: s.value for s in samples if s.name.startswith("modelwatch_custom")}
+    assert values == {"modelwatch_custom_high_risk_total": 1.0, "modelwatch_custom_amount_total": 240.0}
+
+
+def test_recent_prefixes_cover_both_layouts_and_the_lookback_hours() -> None:
+    prefixes = recent_event_prefixes(["fraud"], 1_800_000_000.0, hours=1)  # 2027-01-15T08:00:00Z
+
+    assert "events/model=fraud/dt=2027-01-15/hour=08/" in prefixes
+    assert "events/model=fraud/dt=2027-01-15/hour=07/" in prefixes
+    assert "events/model=fraud/2027/01/15/08/" in prefixes
+    assert "rejected/dt=2027-01-15/hour=08/" in prefixes
+    assert len(prefixes) == 2 * 2 * 2
