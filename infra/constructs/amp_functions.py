@@ -10,16 +10,13 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra import bundling, constants
 from infra.config import ModelwatchConfig
-from infra.constructs.log_retention import retention_days
-from infra.nag import acknowledge, acknowledge_wildcards, nag_resource
-
-_ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+from infra.constructs.python_function import ARCHITECTURES, build_python_function
+from infra.nag import acknowledge_wildcards, nag_resource
 
 
 class ObservabilityFunctions(Construct):
@@ -44,7 +41,7 @@ class ObservabilityFunctions(Construct):
             "ModelwatchLayer",
             code=bundling.bundled_code(spec, constants.LIBRARY_PACKAGE_DIR),
             compatible_runtimes=[lambda_.Runtime.PYTHON_3_11],
-            compatible_architectures=[_ARCHITECTURES[self._config.architecture]],
+            compatible_architectures=[ARCHITECTURES[self._config.architecture]],
             description="modelwatch library and its dependencies (observability functions)",
             removal_policy=RemovalPolicy.RETAIN,
         )
@@ -68,54 +65,18 @@ class ObservabilityFunctions(Construct):
             sources=((source, ""), *extra_sources),
             layer=bundling.layer_spec(self._config.architecture),
         )
-        log_group = logs.LogGroup(
-            scope,
-            f"{construct_id}Logs",
-            retention=retention_days(self._config.log_retention_days),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        function = lambda_.Function(
+        return build_python_function(
             scope,
             construct_id,
-            runtime=lambda_.Runtime.PYTHON_3_11,
-            architecture=_ARCHITECTURES[self._config.architecture],
-            handler=constants.HANDLER,
-            code=bundling.bundled_code(spec, source),
-            layers=[self.layer],
-            memory_size=memory_mb,
-            timeout=Duration.seconds(timeout_s),
+            config=self._config,
+            spec=spec,
+            code_dir=source,
+            layer=self.layer,
+            memory_mb=memory_mb,
+            timeout_s=timeout_s,
             description=description,
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=log_group,
-            environment={
-                "POWERTOOLS_SERVICE_NAME": constants.POWERTOOLS_SERVICE_NAME,
-                "POWERTOOLS_METRICS_NAMESPACE": constants.POWERTOOLS_METRICS_NAMESPACE,
-                "POWERTOOLS_LOG_LEVEL": constants.POWERTOOLS_LOG_LEVEL,
-                **environment,
-            },
+            environment=environment,
         )
-        acknowledge_platform_findings(function)
-        return function
-
-
-def acknowledge_platform_findings(construct: Construct) -> None:
-    """Acknowledge what every modelwatch function carries: basic logging role, X-Ray, Python 3.11."""
-    acknowledge(
-        construct,
-        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-        "AWSLambdaBasicExecutionRole only lets the function write its own CloudWatch logs.",
-    )
-    acknowledge(
-        construct,
-        "AwsSolutions-IAM5[Resource::*]",
-        "X-Ray (PutTraceSegments, PutTelemetryRecords) and CloudWatch ListMetrics/GetMetricData do not "
-        "support resource-level permissions.",
-    )
-    acknowledge(
-        construct,
-        "AwsSolutions-L1",
-        "Python 3.11 is pinned on purpose: it matches the Python that builds the bundles (valid .pyc).",
-    )
 
 
 class MetricsExport(Construct):

@@ -9,24 +9,21 @@ artifact bucket. Its bundle holds no MLflow (sizes are printed at synth).
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra import bundling, constants
 from infra.config import ModelwatchConfig
-from infra.constructs.log_retention import retention_days
 from infra.constructs.mlflow_network import MlflowNetwork
+from infra.constructs.python_function import build_python_function
 from infra.nag import acknowledge, acknowledge_wildcards, nag_resource
-
-_ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 
 
 def sync_bundle_spec(architecture: str) -> bundling.BundleSpec:
@@ -59,41 +56,27 @@ class MlflowSync(Construct):
             description="registry-sync function",
             allow_all_outbound=True,
         )
-        log_group = logs.LogGroup(
-            self,
-            "Logs",
-            retention=retention_days(config.log_retention_days),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        self.function = lambda_.Function(
+        self.function = build_python_function(
             self,
             "Function",
-            runtime=lambda_.Runtime.PYTHON_3_11,
-            architecture=_ARCHITECTURES[config.architecture],
-            handler=constants.HANDLER,
-            code=bundling.bundled_code(
-                sync_bundle_spec(config.architecture), constants.REGISTRY_SYNC_FUNCTION_DIR
-            ),
-            layers=[layer],
-            memory_size=constants.REGISTRY_SYNC_MEMORY_MB,
-            timeout=Duration.seconds(constants.REGISTRY_SYNC_TIMEOUT_S),
-            reserved_concurrent_executions=1,
+            config=config,
+            spec=sync_bundle_spec(config.architecture),
+            code_dir=constants.REGISTRY_SYNC_FUNCTION_DIR,
+            layer=layer,
+            memory_mb=constants.REGISTRY_SYNC_MEMORY_MB,
+            timeout_s=constants.REGISTRY_SYNC_TIMEOUT_S,
             description="modelwatch registry sync: MLflow aliases -> serving manifests",
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=log_group,
-            vpc=network.vpc,
-            vpc_subnets=network.private_subnets,
-            security_groups=[self.security_group],
             environment={
                 "MODELWATCH_MLFLOW_TRACKING_URI": tracking_uri,
                 "MODELWATCH_MODELS_BUCKET": models_bucket.bucket_name,
                 "MODELWATCH_MANIFEST_PREFIX": constants.MANIFEST_PREFIX,
                 "MODELWATCH_SERVED_ALIASES": ",".join(config.registry.served_aliases),
                 "MODELWATCH_MLFLOW_CREDENTIALS_SECRET": credentials.secret_arn,
-                "POWERTOOLS_SERVICE_NAME": constants.POWERTOOLS_SERVICE_NAME,
-                "POWERTOOLS_METRICS_NAMESPACE": constants.POWERTOOLS_METRICS_NAMESPACE,
-                "POWERTOOLS_LOG_LEVEL": constants.POWERTOOLS_LOG_LEVEL,
             },
+            reserved_concurrent_executions=1,
+            vpc=network.vpc,
+            vpc_subnets=network.private_subnets,
+            security_groups=[self.security_group],
         )
         credentials.grant_read(self.function)
         self._grant_models_bucket(models_bucket)
@@ -128,21 +111,10 @@ class MlflowSync(Construct):
         )
 
     def _acknowledge(self) -> None:
-        for policy in ("AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessExecutionRole"):
-            acknowledge(
-                self.function,
-                f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/{policy}]",
-                "AWS's managed policies for a VPC function: its own logs and its network interfaces.",
-            )
+        # Beyond what every function carries (build_python_function): the VPC access policy.
         acknowledge(
             self.function,
-            "AwsSolutions-IAM5[Resource::*]",
-            "Active X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords do not "
-            "support resource-level permissions.",
-        )
-        acknowledge(
-            self.function,
-            "AwsSolutions-L1",
-            "Python 3.11 is pinned on purpose: it matches the Python that builds the bundles, "
-            "so the .pyc files compiled at bundling are valid at run time.",
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaVPCAccessExecutionRole]",
+            "AWS's managed policy for a VPC function: it manages its own network interfaces.",
         )

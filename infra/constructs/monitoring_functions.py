@@ -5,23 +5,20 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import bundling, constants
 from infra.config import ModelwatchConfig
-from infra.constructs.log_retention import retention_days
-from infra.nag import acknowledge, acknowledge_wildcards, nag_resource
-
-_ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+from infra.constructs.python_function import build_python_function
+from infra.nag import acknowledge_wildcards, nag_resource
 
 
 class MonitoringFunctions(Construct):
@@ -65,9 +62,6 @@ class MonitoringFunctions(Construct):
     def _environment(self) -> dict[str, str]:
         monitoring = self._config.monitoring
         environment = {
-            "POWERTOOLS_SERVICE_NAME": constants.POWERTOOLS_SERVICE_NAME,
-            "POWERTOOLS_METRICS_NAMESPACE": constants.POWERTOOLS_METRICS_NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": constants.POWERTOOLS_LOG_LEVEL,
             "MODELWATCH_EVENTS_BUCKET": self._events_bucket.bucket_name,
             "MODELWATCH_MODELS_BUCKET": self._models_bucket.bucket_name,
             "MODELWATCH_EVENT_BUS_NAME": self._bus.event_bus_name,
@@ -90,25 +84,16 @@ class MonitoringFunctions(Construct):
             constants.MONITORING_REQUIREMENTS,
             source_dir=constants.FUNCTIONS_DIR / name,
         )
-        log_group = logs.LogGroup(
-            self,
-            f"{name.title()}Logs",
-            retention=retention_days(self._config.log_retention_days),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        function = lambda_.Function(
+        function = build_python_function(
             self,
             name.title(),
-            runtime=lambda_.Runtime.PYTHON_3_11,
-            architecture=_ARCHITECTURES[self._config.architecture],
-            handler=constants.HANDLER,
-            code=bundling.bundled_code(spec, constants.FUNCTIONS_DIR / name),
-            layers=[self._layer],
-            memory_size=constants.MONITORING_MEMORY_MB,
-            timeout=Duration.seconds(timeout_s),
+            config=self._config,
+            spec=spec,
+            code_dir=constants.FUNCTIONS_DIR / name,
+            layer=self._layer,
+            memory_mb=constants.MONITORING_MEMORY_MB,
+            timeout_s=timeout_s,
             description=f"modelwatch monitoring: {name}",
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=log_group,
             environment=self._environment(),
             retry_attempts=constants.MONITORING_RETRY_ATTEMPTS,
             on_failure=destinations.SqsDestination(self._dlq),
@@ -133,24 +118,6 @@ class MonitoringFunctions(Construct):
             "requests, labels, profiles and reports; write profiles and reports; read version manifests "
             "and reference profiles. Keys are time-partitioned and not known at deploy time.",
             resources=tuple(nag_resource(self, r) for r in [*reads, *writes, *models]),
-        )
-        acknowledge(
-            function,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AWSLambdaBasicExecutionRole]",
-            "AWSLambdaBasicExecutionRole only lets the function write its own CloudWatch logs.",
-        )
-        acknowledge(
-            function,
-            "AwsSolutions-IAM5[Resource::*]",
-            "Active X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords do not "
-            "support resource-level permissions.",
-        )
-        acknowledge(
-            function,
-            "AwsSolutions-L1",
-            "Python 3.11 is pinned on purpose: it matches the Python that builds the bundles, "
-            "so the .pyc files compiled at bundling are valid at run time.",
         )
 
     def _build_object_created_rule(self) -> None:

@@ -5,21 +5,18 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import bundling, constants
 from infra.config import ModelConfig, ModelwatchConfig
-from infra.constructs.log_retention import retention_days
-from infra.nag import acknowledge, acknowledge_wildcards, nag_resource
-
-_ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+from infra.constructs.python_function import ARCHITECTURES, build_python_function
+from infra.nag import acknowledge_wildcards, nag_resource
 
 
 class PredictFunctions(Construct):
@@ -62,7 +59,7 @@ class PredictFunctions(Construct):
             "ModelwatchLayer",
             code=bundling.bundled_code(spec, constants.LIBRARY_PACKAGE_DIR),
             compatible_runtimes=[lambda_.Runtime.PYTHON_3_11],
-            compatible_architectures=[_ARCHITECTURES[self._config.architecture]],
+            compatible_architectures=[ARCHITECTURES[self._config.architecture]],
             description="modelwatch library and its serving dependencies (no model runtimes)",
             removal_policy=RemovalPolicy.RETAIN,
         )
@@ -119,36 +116,22 @@ class PredictFunctions(Construct):
         description: str,
         environment: dict[str, str],
     ) -> lambda_.Function:
-        log_group = logs.LogGroup(
-            self,
-            f"{construct_id}Logs",
-            retention=retention_days(self._config.log_retention_days),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        function = lambda_.Function(
+        return build_python_function(
             self,
             construct_id,
-            runtime=lambda_.Runtime.PYTHON_3_11,
-            architecture=_ARCHITECTURES[self._config.architecture],
-            handler=constants.HANDLER,
-            code=bundling.bundled_code(spec, constants.PREDICT_FUNCTION_DIR),
-            layers=[self.layer],
-            memory_size=memory_mb,
-            timeout=Duration.seconds(timeout_s),
+            config=self._config,
+            spec=spec,
+            code_dir=constants.PREDICT_FUNCTION_DIR,
+            layer=self.layer,
+            memory_mb=memory_mb,
+            timeout_s=timeout_s,
             description=description,
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=log_group,
             environment={**self._common_environment(), **environment},
         )
-        self._acknowledge_platform_findings(function)
-        return function
 
     def _common_environment(self) -> dict[str, str]:
         config = self._config
         return {
-            "POWERTOOLS_SERVICE_NAME": constants.POWERTOOLS_SERVICE_NAME,
-            "POWERTOOLS_METRICS_NAMESPACE": constants.POWERTOOLS_METRICS_NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": constants.POWERTOOLS_LOG_LEVEL,
             "MODELWATCH_MODELS_BUCKET": self._models_bucket.bucket_name,
             "MODELWATCH_MANIFEST_PREFIX": constants.MANIFEST_PREFIX,
             "MODELWATCH_SERVING_ALIAS": config.serving_alias,
@@ -196,27 +179,4 @@ class PredictFunctions(Construct):
         )
         function.add_to_role_policy(
             iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self._capture_dlq.queue_arn])
-        )
-
-    @staticmethod
-    def _acknowledge_platform_findings(function: lambda_.Function) -> None:
-        acknowledge(
-            function,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AWSLambdaBasicExecutionRole]",
-            "AWSLambdaBasicExecutionRole only lets the function write its own CloudWatch logs.",
-        )
-        acknowledge(
-            function,
-            "AwsSolutions-IAM5[Resource::*]",
-            "Active X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords do not "
-            "support resource-level permissions.",
-        )
-        acknowledge(
-            function,
-            "AwsSolutions-L1",
-            (
-                "Python 3.11 is pinned on purpose: it matches the Python that builds the bundles, "
-                "so the .pyc files compiled at bundling are valid at run time."
-            ),
         )

@@ -62,27 +62,24 @@ class Storage(Construct):
             # starts the profile function (no cross-stack bucket notification).
             event_bridge_enabled=True,
             lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="events-tiering-and-expiry",
-                    prefix=constants.EVENTS_PREFIX,
-                    transitions=[
-                        s3.Transition(
-                            storage_class=s3.StorageClass.INFREQUENT_ACCESS,
-                            transition_after=Duration.days(constants.EVENTS_INFREQUENT_ACCESS_AFTER_DAYS),
-                        )
-                    ],
-                    expiration=Duration.days(self._config.events_retention_days),
-                ),
-                s3.LifecycleRule(
-                    id="labels-tiering-and-expiry",
-                    prefix=constants.LABELS_PREFIX,
-                    transitions=[
-                        s3.Transition(
-                            storage_class=s3.StorageClass.INFREQUENT_ACCESS,
-                            transition_after=Duration.days(constants.EVENTS_INFREQUENT_ACCESS_AFTER_DAYS),
-                        )
-                    ],
-                    expiration=Duration.days(self._config.events_retention_days),
+                *(
+                    s3.LifecycleRule(
+                        id=f"{prefix.strip('/')}-tiering-and-expiry",
+                        prefix=prefix,
+                        transitions=[
+                            s3.Transition(
+                                storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                                transition_after=Duration.days(constants.EVENTS_INFREQUENT_ACCESS_AFTER_DAYS),
+                            )
+                        ],
+                        expiration=Duration.days(self._config.events_retention_days),
+                    )
+                    # Captured events, their labels, and the per-object profiles made from them.
+                    for prefix in (
+                        constants.EVENTS_PREFIX,
+                        constants.LABELS_PREFIX,
+                        constants.PROFILES_PREFIX,
+                    )
                 ),
                 s3.LifecycleRule(
                     id="rejected-expiry",

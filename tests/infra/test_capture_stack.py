@@ -71,8 +71,9 @@ def test_events_bucket_tiers_and_expires_events_labels_and_rejected(template: Te
 
     assert by_prefix["events/"]["Transitions"] == [{"StorageClass": "STANDARD_IA", "TransitionInDays": 30}]
     assert by_prefix["events/"]["ExpirationInDays"] == 400
-    assert by_prefix["labels/"]["Transitions"] == by_prefix["events/"]["Transitions"]
-    assert by_prefix["labels/"]["ExpirationInDays"] == 400
+    for tiered in ("labels/", "profiles/"):  # labels and the profiles of events follow the events
+        assert by_prefix[tiered]["Transitions"] == by_prefix["events/"]["Transitions"]
+        assert by_prefix[tiered]["ExpirationInDays"] == 400
     assert by_prefix["rejected/"]["ExpirationInDays"] == 90
     assert by_prefix[None]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
 

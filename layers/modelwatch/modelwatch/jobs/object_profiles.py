@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Final, Literal
 
+from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelwatch.datasets import columns_from_events
 from modelwatch.jobs.event_objects import read_object
 from modelwatch.jobs.references import VersionReferences
-from modelwatch.observability import logger
+from modelwatch.observability import logger, metrics
 from modelwatch.profile import DatasetProfile, profile_against
 
 OBJECT_PROFILE_SCHEMA_VERSION: Final = 1
@@ -84,6 +85,7 @@ def load_or_profile(
         if error.response.get("Error", {}).get("Code") not in {"NoSuchKey", "404"}:
             raise
     profile = profile_events(read_object(s3_client, bucket, key), references, key, etag)
+    metrics.add_metric(name="ObjectsProfiled", unit=MetricUnit.Count, value=1)
     if store:
         try:
             s3_client.put_object(
