@@ -11,5 +11,7 @@ SERVICE = "modelwatch"
 METRICS_NAMESPACE = "modelwatch"
 
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
+# Only what modelwatch calls is patched: by default the X-Ray SDK patches every library it
+# supports that is installed (sqlalchemy, requests, ...), importing each at cold start.
+tracer = Tracer(service=SERVICE, patch_modules=["boto3", "botocore"])
 metrics = Metrics(service=SERVICE, namespace=METRICS_NAMESPACE)
