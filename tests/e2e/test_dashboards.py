@@ -12,16 +12,23 @@ check, performance below threshold, job health). With that data every panel retu
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from modelwatch.dashboard_queries import (
+    BUILTIN_VARIABLES,
+    VARIABLE,
+    DashboardQuery,
+    dashboard_queries,
+    load_dashboard,
+    panels,
+    variables,
+)
 from modelwatch.local.prometheus_server import LocalPrometheus, start_prometheus, stop_prometheus
 from modelwatch.metrics import (
     FeatureDrift,
@@ -37,12 +44,7 @@ from modelwatch.metrics.serving_metrics import InMemoryStateStore, export_servin
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((REPO / "dashboards").glob("*.json"))
-# Grafana's $__rate_interval is max(4 x the data source's scrape interval, step + scrape interval); the
-# provisioned AMP data source declares 60 s (the export's period), hence 4m.
-BUILTIN_VARIABLES = {"__rate_interval", "__interval", "__range", "__range_s", "__auto", "__from", "__to"}
-SUBSTITUTIONS = {"__rate_interval": "4m", "__interval": "1m", "__range": "1h", "__auto": "1m"}
 MODELS = {"single": "fraud", "multi": "fraud|churn"}
-_VARIABLE = re.compile(r"\$\{?(\w+)(?::\w+)?\}?")
 # Panels allowed to return no data with the samples written here (none today).
 MAY_BE_EMPTY: set[tuple[str, str]] = set()
 
@@ -51,21 +53,10 @@ needs_prometheus = pytest.mark.skipif(
 )
 
 
-def _load(path: Path) -> dict[str, Any]:
-    board: dict[str, Any] = json.loads(path.read_text())
-    return board
-
-
-def _panels(board: dict[str, Any]) -> list[dict[str, Any]]:
-    found = []
-    for panel in board["panels"]:
-        found.append(panel)
-        found.extend(panel.get("panels", []))
-    return found
-
-
-def _variables(board: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {v["name"]: v for v in board["templating"]["list"]}
+_load = load_dashboard
+_panels = panels
+_variables = variables
+_VARIABLE = VARIABLE
 
 
 def test_there_are_the_six_dashboards() -> None:
@@ -213,49 +204,29 @@ def prometheus_with_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[t
         stop_prometheus(running)
 
 
-def substitute(expr: str, multi_model: bool) -> str:
-    """Replace Grafana variables as Grafana would for model ``fraud`` (or fraud|churn) and all versions."""
-    values = {**SUBSTITUTIONS, "model": MODELS["multi" if multi_model else "single"], "version": ".*"}
-    return _VARIABLE.sub(lambda m: values[m.group(1)], expr)
-
-
-def _queries() -> list[tuple[str, str, str, bool]]:
-    found = []
-    for path in DASHBOARDS:
-        board = _load(path)
-        multi = bool(_variables(board)["model"].get("multi"))
-        for panel in _panels(board):
-            for target in panel.get("targets", []):
-                found.append((board["uid"], f"{panel['title']} [{target['refId']}]", target["expr"], multi))
-        for variable in _variables(board).values():
-            if variable["type"] == "query":
-                found.append((board["uid"], f"variable {variable['name']}", variable["definition"], multi))
-    return found
-
-
-QUERIES = _queries()
+QUERIES = dashboard_queries(REPO / "dashboards")
 
 
 @needs_prometheus
-@pytest.mark.parametrize(("uid", "title", "expr", "multi"), QUERIES, ids=[f"{q[0]}:{q[1]}" for q in QUERIES])
+@pytest.mark.parametrize("query", QUERIES, ids=[f"{q.dashboard}:{q.title}" for q in QUERIES])
 def test_panel_query_is_valid_and_returns_data(
-    prometheus_with_data: tuple[LocalPrometheus, float], uid: str, title: str, expr: str, multi: bool
+    prometheus_with_data: tuple[LocalPrometheus, float], query: DashboardQuery
 ) -> None:
     prometheus, now = prometheus_with_data
-    query = substitute(expr, multi)
+    promql = query.promql(MODELS["single"], MODELS["multi"])
 
-    if title.startswith("variable"):
-        match = re.fullmatch(r"label_values\((.*), (\w+)\)", query)
-        assert match, query
-        result = prometheus.query(f"count by ({match.group(2)}) ({match.group(1)})", at=now)
-        values = {r["metric"][match.group(2)] for r in result}
-        expected = {"model": {"fraud", "churn"}, "version": {"1", "2", "5"} if multi else {"1", "2"}}
-        assert values == expected[match.group(2)]
-        return
-    result = prometheus.query(query, at=now)
+    result = prometheus.query(promql, at=now)
 
-    if (uid, title) not in MAY_BE_EMPTY:
-        assert result, f"{uid} / {title}: no data for {query}"
+    if query.is_variable:
+        label = query.title.removeprefix("variable ")
+        values = {r["metric"][label] for r in result}
+        expected = {
+            "model": {"fraud", "churn"},
+            "version": {"1", "2", "5"} if query.multi_model else {"1", "2"},
+        }
+        assert values == expected[label]
+    elif (query.dashboard, query.title) not in MAY_BE_EMPTY:
+        assert result, f"{query.dashboard} / {query.title}: no data for {promql}"
 
 
 @needs_prometheus

@@ -219,6 +219,8 @@ def test_demo_runs_by_itself_and_exits_zero(tmp_path: Path) -> None:
     report = re.search(r"drift report: (\S+\.html)", result.stdout)
     assert report and Path(report.group(1)).read_text().count("<svg") >= 6
     assert re.search(r"predictions\s+[1-9]\d*", result.stdout.split("read back from Prometheus")[1])
+    # every dashboard query is valid PromQL against the demo's Prometheus
+    assert re.search(r"dashboards\s+(\d+) of \1 panel and variable queries valid", result.stdout)
     # and the registry's promotion was followed by serving, without a restart
     assert re.search(r"serving switched to version 2 .* no restart", result.stdout)
 

@@ -14,10 +14,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from modelwatch.dashboard_queries import dashboard_queries
 from modelwatch.event_store import read_events
 from modelwatch.local.fraud import FRAUD_SCHEMA, save_model, synthetic_transactions, train_fraud_model
 from modelwatch.local.monitoring_demo import run_monitoring_demo
-from modelwatch.local.prometheus_server import demo_figures
+from modelwatch.local.prometheus_server import DASHBOARDS_DIR, PrometheusError, demo_figures
 from modelwatch.local.registry_demo import run_registry_demo
 from modelwatch.local.scheduler import EXPORT_EVERY_SECONDS, LocalScheduler
 from modelwatch.local.stack import EVENTS_BUCKET, MODELS_BUCKET, LocalStack, start_stack, stop_stack
@@ -126,6 +127,9 @@ def run_demo(
             _say("FAILED: the drifted phase was not detected as drift")
             return 1
         print_live_figures(stack, scheduler)
+        if not check_dashboard_queries(stack):
+            _say("FAILED: a dashboard query is not valid PromQL")
+            return 1
         return 0
     finally:
         stop_export.set()
@@ -144,6 +148,28 @@ def print_live_figures(stack: LocalStack, scheduler: LocalScheduler) -> None:
     _say(f"== modelwatch demo: metrics, read back from Prometheus ({stack.prometheus_url}) ==")
     for name, value in demo_figures(prometheus).items():
         _say(f"{name.replace('_', ' '):<28}{value}")
+
+
+def check_dashboard_queries(stack: LocalStack) -> bool:
+    """Run every dashboard query against the local Prometheus, as Grafana would; False if one fails."""
+    prometheus = stack.prometheus()
+    if prometheus is None:
+        return True
+    queries = dashboard_queries(DASHBOARDS_DIR)
+    empty, invalid = [], []
+    for query in queries:
+        try:
+            if not prometheus.query(query.promql(MODEL)):
+                empty.append(f"{query.dashboard}: {query.title}")
+        except PrometheusError as error:
+            invalid.append(f"{query.dashboard}: {query.title}: {error}")
+    _say(
+        f"dashboards                  {len(queries) - len(invalid)} of {len(queries)} panel and variable "
+        f"queries valid, {len(queries) - len(invalid) - len(empty)} with data from this demo"
+    )
+    for line in invalid:
+        _say(f"  INVALID {line}")
+    return not invalid
 
 
 if __name__ == "__main__":

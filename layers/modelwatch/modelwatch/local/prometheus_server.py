@@ -25,7 +25,8 @@ from modelwatch.local.processes import HOST, port_free, spawn, terminate
 
 DEFAULT_PORT: Final = 9090
 REPO_ROOT: Final = Path(__file__).resolve().parents[4]
-RULES_DIR: Final = REPO_ROOT / "dashboards" / "rules"
+DASHBOARDS_DIR: Final = REPO_ROOT / "dashboards"
+RULES_DIR: Final = DASHBOARDS_DIR / "rules"
 INSTALL_HINT: Final = (
     "install Prometheus: `apt-get install prometheus` (Debian/Ubuntu) or `brew install prometheus` "
     "(macOS), or set MODELWATCH_PROMETHEUS_BIN to its binary"

@@ -17,14 +17,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from modelwatch.local.prometheus_server import REPO_ROOT
 from modelwatch.local.stack import EVENTS_BUCKET, LocalStack
 
 # The export runs every minute in AWS; locally more often, so the demo's figures fill in.
 EXPORT_EVERY_SECONDS = 5.0
 
-FUNCTIONS_DIR = Path(
-    os.environ.get("MODELWATCH_FUNCTIONS_DIR", Path(__file__).resolve().parents[4] / "functions")
-)
+FUNCTIONS_DIR = Path(os.environ.get("MODELWATCH_FUNCTIONS_DIR", REPO_ROOT / "functions"))
 
 
 @dataclass
