@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -15,7 +15,7 @@ from constructs import Construct
 
 from infra import bundling, constants
 from infra.config import ModelwatchConfig
-from infra.constructs.python_function import ARCHITECTURES, build_python_function
+from infra.constructs.python_function import build_modelwatch_layer, build_python_function
 from infra.nag import acknowledge_wildcards, nag_resource
 
 
@@ -35,15 +35,8 @@ class ObservabilityFunctions(Construct):
         self.layer = layer or self._build_layer()
 
     def _build_layer(self) -> lambda_.ILayerVersion:
-        spec = bundling.layer_spec(self._config.architecture)
-        return lambda_.LayerVersion(
-            self,
-            "ModelwatchLayer",
-            code=bundling.bundled_code(spec, constants.LIBRARY_PACKAGE_DIR),
-            compatible_runtimes=[lambda_.Runtime.PYTHON_3_11],
-            compatible_architectures=[ARCHITECTURES[self._config.architecture]],
-            description="modelwatch library and its dependencies (observability functions)",
-            removal_policy=RemovalPolicy.RETAIN,
+        return build_modelwatch_layer(
+            self, self._config, "modelwatch library and its dependencies (observability functions)"
         )
 
     def function(

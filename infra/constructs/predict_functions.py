@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_lambda as lambda_
@@ -15,7 +15,7 @@ from constructs import Construct
 
 from infra import bundling, constants
 from infra.config import ModelConfig, ModelwatchConfig
-from infra.constructs.python_function import ARCHITECTURES, build_python_function
+from infra.constructs.python_function import build_modelwatch_layer, build_python_function
 from infra.nag import acknowledge_wildcards, nag_resource
 
 
@@ -53,15 +53,8 @@ class PredictFunctions(Construct):
         self.catalog_function = self._build_catalog_function()
 
     def _build_layer(self) -> lambda_.LayerVersion:
-        spec = bundling.layer_spec(self._config.architecture)
-        return lambda_.LayerVersion(
-            self,
-            "ModelwatchLayer",
-            code=bundling.bundled_code(spec, constants.LIBRARY_PACKAGE_DIR),
-            compatible_runtimes=[lambda_.Runtime.PYTHON_3_11],
-            compatible_architectures=[ARCHITECTURES[self._config.architecture]],
-            description="modelwatch library and its serving dependencies (no model runtimes)",
-            removal_policy=RemovalPolicy.RETAIN,
+        return build_modelwatch_layer(
+            self, self._config, "modelwatch library and its serving dependencies (no model runtimes)"
         )
 
     def _build_model_function(self, model: ModelConfig) -> lambda_.Function:

@@ -23,6 +23,21 @@ from infra.nag import acknowledge
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 
 
+def build_modelwatch_layer(
+    scope: Construct, config: ModelwatchConfig, description: str
+) -> lambda_.LayerVersion:
+    """The layer every function uses: the ``modelwatch`` library and its runtime dependencies."""
+    return lambda_.LayerVersion(
+        scope,
+        "ModelwatchLayer",
+        code=bundling.bundled_code(bundling.layer_spec(config.architecture), constants.LIBRARY_PACKAGE_DIR),
+        compatible_runtimes=[lambda_.Runtime.PYTHON_3_11],
+        compatible_architectures=[ARCHITECTURES[config.architecture]],
+        description=description,
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+
+
 def powertools_environment() -> dict[str, str]:
     return {
         "POWERTOOLS_SERVICE_NAME": constants.POWERTOOLS_SERVICE_NAME,
