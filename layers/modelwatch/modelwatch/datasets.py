@@ -115,24 +115,21 @@ def _read_parquet(path: Path, columns: Sequence[str] | None) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    schema = pq.ParquetFile(path).schema_arrow
     if columns is not None:
-        names = pq.ParquetFile(path).schema_arrow.names
-        unknown = [name for name in columns if name not in names]
+        unknown = [name for name in columns if name not in schema.names]
         if unknown:
             raise DatasetError(f"{path}: unknown column(s): {', '.join(unknown)}")
-    schema = pq.ParquetFile(path).schema_arrow
     strings = [
         field.name
         for field in schema
         if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
     ]
     # Strings are read dictionary-encoded: categories are then counted on integer indices.
-    table = pq.read_table(
-        path,
-        columns=list(columns) if columns is not None else None,
-        memory_map=True,
-        read_dictionary=strings,
-    )
+    # ParquetFile rather than read_table: read_table goes through pyarrow.dataset, which
+    # imports pandas when it is installed (0.4 s of a 1.5 s drift run).
+    parquet = pq.ParquetFile(path, memory_map=True, read_dictionary=strings)
+    table = parquet.read(columns=list(columns) if columns is not None else None)
     return {name: table.column(name) for name in table.column_names}
 
 

@@ -19,6 +19,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelwatch.profile import chunked_to_numpy
 from modelwatch.schema import FeatureSpec, FeatureType, InputSchema, _type_error
 
 QUALITY_SCHEMA_VERSION: Final = 1
@@ -179,7 +180,7 @@ def _count_arrow(spec: FeatureSpec, values: Any) -> tuple[int, int, int, int, Co
     arrow_type = values.type
     is_number = pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)
     if is_number and spec.type in (FeatureType.NUMBER, FeatureType.INTEGER):
-        floats = pc.fill_null(values.cast(pa.float64()), float("nan")).to_numpy()
+        floats = chunked_to_numpy(pc.fill_null(values.cast(pa.float64()), float("nan")))
         return _count_numeric_array(spec, floats)
     is_text = pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
     if is_text and spec.type is FeatureType.STRING:
