@@ -4,6 +4,7 @@
    one-instance request, minus the model's own predict time (p50, p99), with
    capture to (a) an in-memory sink and (b) a real botocore Firehose client whose
    HTTP layer is stubbed, so the client's own request-building cost is included;
+   and, to read it against, a bare FastAPI endpoint under Mangum calling the same model;
 2. cold start: a fresh process importing and initialising the predict function
    module (with the Lambda environment variables that turn the tracer on);
 3. capture: Firehose calls and S3 PUTs per request, counted with botocore hooks
@@ -171,6 +172,48 @@ def bench_handler_overhead(requests: int, sink_kind: str) -> dict[str, Any]:
         }
 
 
+def bench_framework_floor(requests: int) -> dict[str, Any]:
+    """The same measurement for a bare FastAPI endpoint under Mangum calling the same model.
+
+    No validation, capture, request id or metrics: what FastAPI + Mangum cost around a real
+    model on this machine, to read the handler overhead against.
+    """
+    from fastapi import FastAPI
+    from mangum import Mangum
+
+    from modelwatch.local.fraud import synthetic_transactions
+    from modelwatch.serving.api_models import PredictRequest
+    from modelwatch.serving.flavors import load_predictor
+    from tests.integration.conftest import LambdaContext, http_api_event
+
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest, path = _fixture_model(Path(tmp))
+        predictor = _TimedPredictor(load_predictor("sklearn", path, manifest.input_schema, "probability"))
+        app = FastAPI()
+
+        @app.post("/v1/models/{model}/predict")
+        async def predict(model: str, body: PredictRequest) -> dict[str, Any]:
+            predictions = predictor.predict(body.instances)
+            return {"model": model, "version": "1", "predictions": predictions, "request_id": "r"}
+
+        handler = Mangum(app, lifespan="off")
+        row = synthetic_transactions(1, seed=5)[0][0]
+        event = http_api_event("POST", "/v1/models/fraud_detection/predict", {"instances": [row]})
+        context = LambdaContext()
+        for _ in range(200):
+            handler(event, context)  # type: ignore[arg-type]
+        overhead = []
+        for _ in range(requests):
+            started = time.perf_counter()
+            handler(event, context)  # type: ignore[arg-type]
+            overhead.append((time.perf_counter() - started - predictor.last_seconds) * 1e6)
+        return {
+            "requests": requests,
+            "overhead_p50_us": round(_percentile(overhead, 50), 1),
+            "overhead_p99_us": round(_percentile(overhead, 99), 1),
+        }
+
+
 COLD_START_PROBE = """
 import time
 started = time.perf_counter()
@@ -326,6 +369,7 @@ def main() -> int:
             bench_handler_overhead(args.requests, "memory"),
             bench_handler_overhead(args.requests, "botocore-firehose-stubbed"),
         ],
+        "framework_floor_bare_fastapi_mangum_same_model": bench_framework_floor(args.requests),
         "cold_start": bench_cold_start(args.cold_runs),
         "capture": bench_capture_calls(),
     }

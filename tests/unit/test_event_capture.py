@@ -166,3 +166,16 @@ def test_failed_records_are_counted(outcome: CaptureOutcome, expected: dict[Any,
     context.settings.events_streams["fraud"] = "s"
     capture_predictions(context, "req", "fraud", "1", [{"a": 1}], [0], 1.0)
     assert context.metrics.counts == expected  # type: ignore[attr-defined]
+
+
+def test_event_ids_are_unique_within_and_across_requests() -> None:
+    rows = [{"a": i} for i in range(1000)]
+    first = [
+        json.loads(line)["event_id"] for line in prediction_lines("r", "m", "1", "t", rows, [0] * 1000, 1.0)
+    ]
+    second = [
+        json.loads(line)["event_id"] for line in prediction_lines("r", "m", "1", "t", rows, [0] * 1000, 1.0)
+    ]
+
+    assert len(set(first)) == 1000 and not set(first) & set(second)
+    assert all(len(event_id) == 32 for event_id in first)
