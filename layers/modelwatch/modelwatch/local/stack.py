@@ -242,8 +242,8 @@ def start_ticker(stack: LocalStack) -> None:
 
 
 def stop_stack(stack: LocalStack) -> None:
-    """Stop every process of the stack (SIGTERM, then SIGKILL after 5 s)."""
-    for pid in stack.pids.values():
+    """Stop every process of the stack, last started first (SIGTERM, then SIGKILL after 5 s)."""
+    for pid in reversed(list(stack.pids.values())):
         terminate(pid)
     stack.state_file.unlink(missing_ok=True)
 
