@@ -19,6 +19,25 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class LazyClient:
+    """A boto3 client created on first use.
+
+    The dead-letter queue is written only when capture fails after its retries, so its
+    client is not worth its ~15 ms at every cold start.
+    """
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client(self._service)  # type: ignore[call-overload]
+        return getattr(self._client, name)
+
+
 @dataclass
 class ServingContext:
     settings: ServingSettings
@@ -42,7 +61,7 @@ def build_context(
     firehose = firehose_client or boto3.client("firehose")
     dead_letter = None
     if settings.capture_dlq_url:
-        dead_letter = SqsDeadLetter(sqs_client or boto3.client("sqs"), settings.capture_dlq_url)
+        dead_letter = SqsDeadLetter(sqs_client or LazyClient("sqs"), settings.capture_dlq_url)
     serving_metrics = metrics or PowertoolsServingMetrics()
     models = ModelCache(
         manifests=S3ManifestStore(s3, settings.models_bucket, settings.manifest_prefix),
