@@ -24,6 +24,7 @@ from infra.config import ModelwatchConfig
 from infra.constructs.log_retention import retention_days
 from infra.constructs.mlflow_database import MlflowDatabase
 from infra.constructs.mlflow_network import MlflowNetwork
+from infra.constructs.storage import private_bucket
 from infra.nag import acknowledge, acknowledge_wildcards, nag_resource
 
 
@@ -51,24 +52,12 @@ class MlflowServer(Construct):
         self._build_autoscaling()
 
     def _build_artifact_bucket(self, access_logs_bucket: s3.IBucket) -> s3.Bucket:
-        return s3.Bucket(
+        return private_bucket(
             self,
             "Artifacts",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
+            access_logs_bucket=access_logs_bucket,
+            access_logs_prefix="mlflow-artifacts-bucket/",
             versioned=True,
-            server_access_logs_bucket=access_logs_bucket,
-            server_access_logs_prefix="mlflow-artifacts-bucket/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="abort-incomplete-multipart-uploads",
-                    abort_incomplete_multipart_upload_after=Duration.days(
-                        constants.ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS
-                    ),
-                )
-            ],
-            removal_policy=RemovalPolicy.RETAIN,
         )
 
     def _build_admin_secret(self) -> secretsmanager.Secret:

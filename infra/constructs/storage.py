@@ -11,6 +11,39 @@ from infra.config import ModelwatchConfig
 from infra.nag import acknowledge
 
 
+def private_bucket(
+    scope: Construct,
+    construct_id: str,
+    *,
+    access_logs_bucket: s3.IBucket,
+    access_logs_prefix: str,
+    lifecycle_rules: list[s3.LifecycleRule] | None = None,
+    **bucket_props: object,
+) -> s3.Bucket:
+    """A data bucket as every modelwatch bucket is: SSE-S3, no public access, TLS only, access
+    logged, incomplete multipart uploads aborted, retained when the stack is deleted."""
+    return s3.Bucket(
+        scope,
+        construct_id,
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        server_access_logs_bucket=access_logs_bucket,
+        server_access_logs_prefix=access_logs_prefix,
+        lifecycle_rules=[
+            *(lifecycle_rules or []),
+            s3.LifecycleRule(
+                id="abort-incomplete-multipart-uploads",
+                abort_incomplete_multipart_upload_after=Duration.days(
+                    constants.ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS
+                ),
+            ),
+        ],
+        removal_policy=RemovalPolicy.RETAIN,
+        **bucket_props,
+    )
+
+
 class Storage(Construct):
     """The events bucket, the models bucket and the server-access-logs bucket they log to."""
 
@@ -49,15 +82,11 @@ class Storage(Construct):
         return bucket
 
     def _build_events_bucket(self) -> s3.Bucket:
-        abort_after = Duration.days(constants.ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS)
-        return s3.Bucket(
+        return private_bucket(
             self,
             "Events",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            server_access_logs_bucket=self.access_logs_bucket,
-            server_access_logs_prefix="events-bucket/",
+            access_logs_bucket=self.access_logs_bucket,
+            access_logs_prefix="events-bucket/",
             # Object Created events go to EventBridge, where the monitoring stack's rule
             # starts the profile function (no cross-stack bucket notification).
             event_bridge_enabled=True,
@@ -86,31 +115,14 @@ class Storage(Construct):
                     prefix=constants.REJECTED_PREFIX,
                     expiration=Duration.days(self._config.rejected_retention_days),
                 ),
-                s3.LifecycleRule(
-                    id="abort-incomplete-multipart-uploads",
-                    abort_incomplete_multipart_upload_after=abort_after,
-                ),
             ],
-            removal_policy=RemovalPolicy.RETAIN,
         )
 
     def _build_models_bucket(self) -> s3.Bucket:
-        return s3.Bucket(
+        return private_bucket(
             self,
             "Models",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
+            access_logs_bucket=self.access_logs_bucket,
+            access_logs_prefix="models-bucket/",
             versioned=True,
-            server_access_logs_bucket=self.access_logs_bucket,
-            server_access_logs_prefix="models-bucket/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="abort-incomplete-multipart-uploads",
-                    abort_incomplete_multipart_upload_after=Duration.days(
-                        constants.ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS
-                    ),
-                )
-            ],
-            removal_policy=RemovalPolicy.RETAIN,
         )
