@@ -70,6 +70,11 @@ class SyncReport(BaseModel):
     def failures(self) -> list[SyncAction]:
         return [a for a in self.actions if a.action == "failed"]
 
+    def raise_for_failures(self) -> None:
+        """Raise ``SyncFailed`` naming each model and alias that could not be reconciled."""
+        if self.failures:
+            raise SyncFailed("; ".join(f"{a.model}/{a.alias}: {a.error}" for a in self.failures))
+
 
 class RegistrySyncSettings(BaseSettings):
     """Settings of the registry-sync function, from ``MODELWATCH_*`` variables."""
@@ -111,6 +116,66 @@ def mlflow_credentials(secret_id: str, secrets_client: Any) -> tuple[str, str]:
         return str(secret["username"]), str(secret["password"])
     except (json.JSONDecodeError, KeyError, TypeError):
         raise RegistryError(f"secret {secret_id} must be JSON with 'username' and 'password'") from None
+
+
+class SyncFailed(RegistryError):
+    """Some manifests could not be reconciled (the message names each model and alias)."""
+
+
+class SyncRunner:
+    """What the registry-sync function does on each invocation, set up once per environment.
+
+    The MLflow credentials are read from Secrets Manager on the first run and kept; the
+    REST client (standard library only: no MLflow in the bundle) is built per run.
+    """
+
+    def __init__(
+        self, settings: RegistrySyncSettings, s3_client: Any, secrets_client: Any | None = None
+    ) -> None:
+        self._settings = settings
+        self._s3 = s3_client
+        self._secrets = secrets_client
+        self._credentials: tuple[str, str] | None = None
+
+    def _backend(self) -> RegistryBackend:
+        from modelwatch.registry.rest import MlflowRestClient
+
+        settings = self._settings
+        username = password = None
+        if settings.mlflow_credentials_secret:
+            if self._credentials is None:
+                if self._secrets is None:
+                    import boto3
+
+                    self._secrets = boto3.client("secretsmanager")
+                self._credentials = mlflow_credentials(settings.mlflow_credentials_secret, self._secrets)
+            username, password = self._credentials
+        return MlflowRestClient(
+            settings.mlflow_tracking_uri,
+            username=username,
+            password=password,
+            timeout=settings.mlflow_timeout_seconds,
+            max_attempts=settings.mlflow_max_attempts,
+        )
+
+    def run(self, models: Sequence[str] | None = None) -> SyncReport:
+        """Reconcile the served aliases of ``models`` (all registered models when None).
+
+        Raises
+        ------
+        TrackingServerUnavailable
+            MLflow cannot be reached (every manifest stays as it was).
+        """
+        settings = self._settings
+        report = reconcile_manifests(
+            self._backend(),
+            self._s3,
+            settings.models_bucket,
+            aliases=settings.served_aliases,
+            manifest_prefix=settings.manifest_prefix,
+            models=models,
+        )
+        return report
 
 
 def _current_manifest(store: S3ManifestStore, model: str, alias: str) -> ServingManifest | None:
