@@ -16,7 +16,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from modelwatch.names import check_model_name
 
 
-def _split_names(value: object) -> object:
+def split_comma_list(value: object) -> object:
+    """A ``before`` validator: ``"a, b,,c"`` from the environment becomes ``["a", "b", "c"]``."""
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
@@ -56,7 +57,7 @@ class ServingSettings(BaseSettings):
     )
     model_cache_dir: str = Field("/tmp/modelwatch-models")
 
-    _split_catalog = field_validator("catalog_models", mode="before")(_split_names)
+    _split_catalog = field_validator("catalog_models", mode="before")(split_comma_list)
 
     @field_validator("events_streams")
     @classmethod

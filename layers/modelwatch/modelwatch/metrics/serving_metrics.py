@@ -38,6 +38,7 @@ from modelwatch.metrics.provider import MetricsSink
 from modelwatch.metrics.remote_write import WriteOutcome
 from modelwatch.metrics.sample import Sample
 from modelwatch.observability import logger
+from modelwatch.settings import split_comma_list
 
 STATE_SCHEMA_VERSION: Final = 1
 DEFAULT_STATE_KEY: Final = "state/metrics_export/serving.json"
@@ -523,12 +524,7 @@ class ExportSettings(BaseSettings):
     export_lookback_hours: int = Field(DEFAULT_LOOKBACK_HOURS, ge=1, le=24)
     export_schedule_seconds: float = Field(EXPORT_SCHEDULE_SECONDS, gt=0)
 
-    @field_validator("served_models", mode="before")
-    @classmethod
-    def _split_models(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+    _split_models = field_validator("served_models", mode="before")(split_comma_list)
 
 
 def load_export_settings() -> ExportSettings:

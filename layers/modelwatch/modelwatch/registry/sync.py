@@ -31,6 +31,7 @@ from modelwatch.registry.backend import ModelRecord, RegistryBackend
 from modelwatch.registry.errors import PromotionError, RegistryError, TrackingServerUnavailable
 from modelwatch.registry.publishing import PUBLISHER, publish_version
 from modelwatch.registry.stages import DISPLACED_TO, Stage, TransitionRecord, current_stage, record_transition
+from modelwatch.settings import split_comma_list
 
 SYNC_ACTOR = "registry-sync"
 
@@ -94,12 +95,7 @@ class RegistrySyncSettings(BaseSettings):
     mlflow_timeout_seconds: float = Field(10.0, gt=0)
     mlflow_max_attempts: int = Field(4, ge=1, le=10)
 
-    @field_validator("served_aliases", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+    _split_aliases = field_validator("served_aliases", mode="before")(split_comma_list)
 
 
 def mlflow_credentials(secret_id: str, secrets_client: Any) -> tuple[str, str]:
