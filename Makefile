@@ -27,7 +27,7 @@ prometheus:
 	    echo "prometheus is not installed: apt-get install prometheus (Debian/Ubuntu) or brew install prometheus (macOS)" >&2; exit 2; \
 	  fi; }
 
-$(STAMP): requirements.txt layers/modelwatch/pyproject.toml package.json
+$(STAMP): requirements.txt layers/modelwatch/pyproject.toml local/pyproject.toml package.json
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
@@ -37,13 +37,13 @@ $(STAMP): requirements.txt layers/modelwatch/pyproject.toml package.json
 install: $(STAMP)  ## create .venv and install everything (Python and the pinned CDK CLI)
 
 demo: $(STAMP) prometheus  ## run the whole loop locally and print a summary (ends by itself)
-	$(BIN)/python -m modelwatch.local demo
+	$(BIN)/python -m modelwatch_local demo
 
 up: $(STAMP) prometheus  ## start the local stack in the background and print its URLs
-	$(BIN)/python -m modelwatch.local up
+	$(BIN)/python -m modelwatch_local up
 
 down:  ## stop the local stack
-	$(BIN)/python -m modelwatch.local down
+	$(BIN)/python -m modelwatch_local down
 
 test: $(STAMP) prometheus  ## lint, type-check and run every test tier
 	$(BIN)/ruff check .

@@ -70,16 +70,16 @@ class MonitoringConfig(_Strict):
 
     window_minutes: int = Field(constants.DEFAULT_MONITORING_WINDOW_MINUTES, ge=5, le=10_080)
     label_lag_minutes: int = Field(0, ge=0, le=60 * 24 * 30)
-    drift: dict[str, Any] = Field(default_factory=dict, description="modelwatch.drift.DriftConfig")
+    drift: dict[str, Any] = Field(default_factory=dict, description="modelwatch.monitoring.drift.DriftConfig")
     quality_thresholds: dict[str, Any] = Field(
-        default_factory=dict, description="modelwatch.quality.QualityThresholds"
+        default_factory=dict, description="modelwatch.monitoring.quality.QualityThresholds"
     )
     performance_thresholds: dict[Literal["min", "max"], dict[str, float]] = Field(default_factory=dict)
 
     @field_validator("drift")
     @classmethod
     def _check_drift(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from modelwatch.drift import DriftConfig
+        from modelwatch.monitoring.drift import DriftConfig
 
         DriftConfig.model_validate(value)
         return value
@@ -87,7 +87,7 @@ class MonitoringConfig(_Strict):
     @field_validator("quality_thresholds")
     @classmethod
     def _check_quality(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from modelwatch.quality import QualityThresholds
+        from modelwatch.contracts.monitoring_config import QualityThresholds
 
         QualityThresholds.model_validate(value)
         return value
@@ -129,7 +129,7 @@ class ObservabilityConfig(_Strict):
     @field_validator("custom_metrics")
     @classmethod
     def _check_custom_metrics(cls, declarations: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        from modelwatch.metrics.custom import parse_custom_metrics
+        from modelwatch.contracts.custom_metrics import parse_custom_metrics
 
         parse_custom_metrics(declarations)  # raises naming the entry
         return declarations

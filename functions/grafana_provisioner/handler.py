@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from modelwatch.grafana import (
+from modelwatch.metrics.grafana import (
     GrafanaClient,
     amp_datasource,
     load_dashboards,

@@ -8,32 +8,26 @@ Settings and custom-metric declarations are validated here, at initialisation.
 
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from modelwatch.metrics.custom import custom_metrics_from_environment
 from modelwatch.metrics.provider import sink_from_settings
-from modelwatch.metrics.serving_metrics import (
-    CloudWatchCaptureFailures,
-    load_export_settings,
-    run_metrics_export,
-)
+from modelwatch.metrics.serving_metrics import CloudWatchCaptureFailures, run_metrics_export
 from modelwatch.observability import METRICS_NAMESPACE, logger, metrics, tracer
+from modelwatch.settings import ExportSettings, load_settings
+from modelwatch.stores import aws
+from modelwatch.stores.objects import S3Storage
 
-settings = load_export_settings()
-custom = custom_metrics_from_environment()
-sink = sink_from_settings()
-s3 = boto3.client("s3")
-capture_failures = CloudWatchCaptureFailures(boto3.client("cloudwatch"), namespace=METRICS_NAMESPACE)
+settings = load_settings(ExportSettings)
+sink = sink_from_settings(settings)
+storage = S3Storage(aws.client("s3"))
+capture_failures = CloudWatchCaptureFailures(aws.client("cloudwatch"), namespace=METRICS_NAMESPACE)
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    outcome = run_metrics_export(
-        settings, s3_client=s3, sink=sink, custom=custom, capture_failures=capture_failures
-    )
+    outcome = run_metrics_export(settings, storage=storage, sink=sink, capture_failures=capture_failures)
     metrics.add_metric(name="ExportedObjects", unit="Count", value=outcome.objects)
     return {
         "objects": outcome.objects,

@@ -4,28 +4,31 @@ The webhook URL is read from Secrets Manager (``MODELWATCH_WEBHOOK_SECRET_ARN``)
 five minutes, never logged. A delivery that fails raises, so SNS/Lambda retry it.
 """
 
-import os
 from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from modelwatch.notifications import (
+from modelwatch.metrics.notifications import (
     notification_from_sns,
     post_webhook,
     webhook_payload,
     webhook_url_from_secret,
 )
 from modelwatch.observability import logger, metrics, tracer
+from modelwatch.settings import NotifySettings, load_settings
 
-SECRET_ARN = os.environ["MODELWATCH_WEBHOOK_SECRET_ARN"]
+settings = load_settings(NotifySettings)
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    url = webhook_url_from_secret(str(parameters.get_secret(SECRET_ARN, max_age=300)))
+    secret = parameters.get_secret(
+        settings.webhook_secret_arn, max_age=settings.webhook_secret_max_age_seconds
+    )
+    url = webhook_url_from_secret(str(secret))
     sent = 0
     for record in event.get("Records", []):
         notification = notification_from_sns(record)

@@ -16,12 +16,12 @@ from mangum import Mangum
 from modelwatch.observability import logger, metrics, tracer
 from modelwatch.serving.app import create_app
 from modelwatch.serving.context import build_context
-from modelwatch.settings import load_serving_settings
+from modelwatch.settings import ServingSettings, load_settings
 
 # Listing, health and docs requests emit no metric; Powertools would warn on each.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
-app = create_app(build_context(load_serving_settings()))
+app = create_app(build_context(load_settings(ServingSettings)))
 asgi_handler = Mangum(app, lifespan="off")
 
 

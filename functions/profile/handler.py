@@ -12,9 +12,9 @@ from modelwatch.jobs.context import build_job_context
 from modelwatch.jobs.object_profiles import load_or_profile
 from modelwatch.jobs.requests import ObjectCreated
 from modelwatch.observability import logger, metrics, tracer
-from modelwatch.settings import load_monitoring_settings
+from modelwatch.settings import MonitoringSettings, load_settings
 
-job_context = build_job_context(load_monitoring_settings())
+job_context = build_job_context(load_settings(MonitoringSettings))
 
 
 @logger.inject_lambda_context
@@ -23,7 +23,7 @@ job_context = build_job_context(load_monitoring_settings())
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     created = ObjectCreated.from_event(event)
     profile = load_or_profile(
-        job_context.s3, created.bucket, created.key, created.etag, job_context.references()
+        job_context.events, job_context.profiles, created.key, created.etag, job_context.references()
     )
     return {
         "key": created.key,

@@ -2,7 +2,7 @@
 
 from modelwatch.jobs.context import build_job_context
 from modelwatch.jobs.lambda_handler import job_handler
-from modelwatch.settings import load_monitoring_settings
+from modelwatch.settings import MonitoringSettings, load_settings
 
-job_context = build_job_context(load_monitoring_settings())
+job_context = build_job_context(load_settings(MonitoringSettings))
 handler = job_handler("quality", lambda: job_context)

@@ -8,14 +8,16 @@ unreachable the invocation fails, naming the URI, and every manifest stays as it
 
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from modelwatch.observability import logger, metrics, tracer
-from modelwatch.registry.sync import RegistrySyncSettings, SyncRunner
+from modelwatch.registry.sync import SyncRunner
+from modelwatch.settings import RegistrySyncSettings, load_settings
+from modelwatch.stores import aws
+from modelwatch.stores.objects import S3Storage
 
-runner = SyncRunner(RegistrySyncSettings(), boto3.client("s3"))  # type: ignore[call-arg]  # MODELWATCH_* env
+runner = SyncRunner(load_settings(RegistrySyncSettings), S3Storage(aws.client("s3")))
 
 
 @logger.inject_lambda_context

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 from aws_cdk import CustomResource, Stack
 from aws_cdk import aws_grafana as grafana
 from aws_cdk import aws_iam as iam
@@ -14,7 +17,14 @@ from infra.config import ModelwatchConfig
 from infra.constructs.amp_functions import ObservabilityFunctions
 from infra.constructs.log_retention import retention_days
 from infra.nag import acknowledge, nag_resource
-from modelwatch.grafana import dashboards_hash
+
+
+def dashboards_hash(directory: Path) -> str:
+    """Return a hash of the dashboard files (names and bytes): a changed dashboard changes it."""
+    digest = hashlib.sha256()
+    for path in sorted(directory.glob("*.json")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 class GrafanaWorkspace(Construct):

@@ -133,9 +133,10 @@ def bench_windows(reference_file: Path, objects: int, rows_per_object: int) -> d
     """Per-object profiles of a 10M-row window: profile each object once, then merge and detect."""
     import numpy as np
 
-    from modelwatch.datasets import read_columns
-    from modelwatch.drift import detect_drift
-    from modelwatch.profile import DatasetProfile, merge_profiles, profile_against, profile_dataset
+    from modelwatch.contracts.profile import DatasetProfile
+    from modelwatch.monitoring.datasets import read_columns
+    from modelwatch.monitoring.drift import detect_drift
+    from modelwatch.monitoring.profile import merge_profiles, profile_against, profile_dataset
 
     reference = profile_dataset(read_columns(reference_file))
     table = make_table(rows_per_object, 3, shifted=True)

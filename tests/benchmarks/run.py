@@ -42,8 +42,9 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _fixture_model(tmp: Path) -> tuple[Any, Any]:
-    from modelwatch.local.fraud import FRAUD_SCHEMA, save_model, train_fraud_model
-    from modelwatch.manifest import ServingManifest
+    from modelwatch_local.fraud import FRAUD_SCHEMA, save_model, train_fraud_model
+
+    from modelwatch.contracts.manifest import ServingManifest
 
     trained = train_fraud_model(n=3000, n_estimators=100)
     path = save_model(trained, tmp / "model.joblib")
@@ -63,7 +64,7 @@ class _StaticManifests:
         self.manifest = manifest
 
     def read(self, model: str, alias: str, if_none_match: str | None = None) -> Any:
-        from modelwatch.manifest import ManifestRead
+        from modelwatch.stores.manifests import ManifestRead
 
         return None if if_none_match == "etag" else ManifestRead(self.manifest, "etag")
 
@@ -110,13 +111,14 @@ def _stubbed_firehose() -> Any:
 def bench_handler_overhead(requests: int, sink_kind: str) -> dict[str, Any]:
     from mangum import Mangum
 
-    from modelwatch.artifacts import S3ArtifactFetcher
-    from modelwatch.capture import FirehoseSink, MemorySink
     from modelwatch.serving.app import create_app
     from modelwatch.serving.context import ServingContext
     from modelwatch.serving.metrics import InMemoryServingMetrics
     from modelwatch.serving.model_cache import ModelCache
     from modelwatch.settings import ServingSettings
+    from modelwatch.stores.artifacts import ArtifactStore
+    from modelwatch.stores.capture import FirehoseSink, MemorySink
+    from modelwatch.stores.objects import InMemoryStorage
     from tests.integration.conftest import LambdaContext, http_api_event
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -137,7 +139,7 @@ def bench_handler_overhead(requests: int, sink_kind: str) -> dict[str, Any]:
         )
         cache = ModelCache(
             _StaticManifests(manifest),
-            S3ArtifactFetcher(None, tmp),
+            ArtifactStore(InMemoryStorage(), tmp),
             ["fraud_detection"],
             ttl_seconds=30,
             loader=loader,
@@ -147,7 +149,7 @@ def bench_handler_overhead(requests: int, sink_kind: str) -> dict[str, Any]:
             ServingContext(settings=settings, models=cache, sink=sink, metrics=InMemoryServingMetrics())
         )
         handler = Mangum(app, lifespan="off")
-        from modelwatch.local.fraud import synthetic_transactions
+        from modelwatch_local.fraud import synthetic_transactions
 
         row = synthetic_transactions(1, seed=5)[0][0]
         event = http_api_event("POST", "/v1/models/fraud_detection/predict", {"instances": [row]})
@@ -180,8 +182,8 @@ def bench_framework_floor(requests: int) -> dict[str, Any]:
     """
     from fastapi import FastAPI
     from mangum import Mangum
+    from modelwatch_local.fraud import synthetic_transactions
 
-    from modelwatch.local.fraud import synthetic_transactions
     from modelwatch.serving.api_models import PredictRequest
     from modelwatch.serving.flavors import load_predictor
     from tests.integration.conftest import LambdaContext, http_api_event
@@ -268,10 +270,11 @@ def bench_cold_start(runs: int) -> dict[str, Any]:
 
 def bench_capture_calls() -> dict[str, Any]:
     import boto3
+    from modelwatch_local.fraud import FRAUD_SCHEMA, synthetic_transactions
     from moto import mock_aws
 
-    from modelwatch.local.fraud import FRAUD_SCHEMA, synthetic_transactions
-    from modelwatch.publish import publish_model
+    from modelwatch.registry.publishing import publish_model
+    from modelwatch.stores.objects import S3Storage
     from tests.integration.conftest import LambdaContext, http_api_event
 
     os.environ.update(
@@ -308,7 +311,7 @@ def bench_capture_calls() -> dict[str, Any]:
             FRAUD_SCHEMA,
             "models-bucket",
             prediction_type="probability",
-            s3_client=s3,
+            storage=S3Storage(s3),
         )
         os.environ.update(
             {

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from modelwatch.local.stack import LocalStack, start_stack, stop_stack
+from modelwatch_local.stack import LocalStack, start_stack, stop_stack
 
 MODEL = "fraud_detection"
 

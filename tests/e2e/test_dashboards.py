@@ -19,8 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from modelwatch.dashboard_queries import (
+from modelwatch_local.dashboard_queries import (
     BUILTIN_VARIABLES,
     VARIABLE,
     DashboardQuery,
@@ -29,7 +28,8 @@ from modelwatch.dashboard_queries import (
     panels,
     variables,
 )
-from modelwatch.local.prometheus_server import LocalPrometheus, start_prometheus, stop_prometheus
+from modelwatch_local.prometheus_server import LocalPrometheus, start_prometheus, stop_prometheus
+
 from modelwatch.metrics import (
     FeatureDrift,
     PerformanceValue,
@@ -40,7 +40,10 @@ from modelwatch.metrics import (
     performance_samples,
     quality_samples,
 )
-from modelwatch.metrics.serving_metrics import InMemoryStateStore, export_serving_metrics
+from modelwatch.metrics.serving_metrics import ServingState, export_serving_metrics
+from modelwatch.stores.events import EventStore
+from modelwatch.stores.objects import InMemoryStorage
+from modelwatch.stores.state import StateStore
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((REPO / "dashboards").glob("*.json"))
@@ -149,16 +152,19 @@ def _rejections(model: str, count: int, at: float) -> bytes:
 def write_representative_samples(prometheus: LocalPrometheus, now: float) -> None:
     """Serving counters from nine export runs a minute apart, then one run of each monitoring job."""
     sink = RemoteWriteSink.from_url(prometheus.remote_write_url)
-    store = InMemoryStateStore()
+    storage = InMemoryStorage()
+    store = StateStore(storage, "events", "state.json", ServingState)
     objects: dict[str, bytes] = {}
     for run, at in enumerate(now - 60 * minutes_ago for minutes_ago in range(8, -1, -1)):
         objects[f"events/model=fraud/run{run}-v1"] = _events("fraud", "1", 40, 35.0, at)
         objects[f"events/model=fraud/run{run}-v2"] = _events("fraud", "2", 60, 80.0 + run * 100, at)
         objects[f"events/model=churn/run{run}"] = _events("churn", "5", 30, 12.0, at)
         objects[f"rejected/run{run}"] = _rejections("fraud", 8, at)
+        for key, body in objects.items():
+            storage.put("events", key, body)
         outcome = export_serving_metrics(
             keys=list(objects),
-            read_object=objects.__getitem__,
+            read_records=EventStore(storage, "events").read,
             store=store,
             sink=sink,
             clock=lambda at=at: at,
@@ -233,7 +239,7 @@ def test_panel_query_is_valid_and_returns_data(
 def test_demo_figures_are_read_back_from_prometheus(
     prometheus_with_data: tuple[LocalPrometheus, float],
 ) -> None:
-    from modelwatch.local.prometheus_server import demo_figures
+    from modelwatch_local.prometheus_server import demo_figures
 
     prometheus, _ = prometheus_with_data
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelwatch.drift import detect_drift
-from modelwatch.html_report import render_drift_html
-from modelwatch.profile import profile_against, profile_dataset
+from modelwatch.monitoring.drift import detect_drift
+from modelwatch.monitoring.html_report import render_drift_html
+from modelwatch.monitoring.profile import profile_against, profile_dataset
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = next(

@@ -13,11 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
+from modelwatch_local.demo import publish_demo_model
+from modelwatch_local.fraud import FRAUD_SCHEMA, synthetic_transactions
+from modelwatch_local.stack import MODELS_BUCKET, LocalStack
 
-from modelwatch.event_store import read_events
-from modelwatch.local.demo import publish_demo_model
-from modelwatch.local.fraud import FRAUD_SCHEMA, synthetic_transactions
-from modelwatch.local.stack import EVENTS_BUCKET, MODELS_BUCKET, LocalStack
 from tests.e2e.conftest import MODEL, free_port
 
 PREDICT = f"/v1/models/{MODEL}/predict"
@@ -54,11 +53,7 @@ def test_predictions_over_http_are_captured_to_s3(served: LocalStack, rows: list
     assert response.status_code == 200
     assert response.headers["x-request-id"] == "e2e-capture"
     predictions = response.json()["predictions"]
-    captured = [
-        e
-        for e in read_events(served.boto3_client("s3"), EVENTS_BUCKET, f"events/model={MODEL}/")
-        if e["request_id"] == "e2e-capture"
-    ]
+    captured = [e for e in served.events().all_records("events", MODEL) if e["request_id"] == "e2e-capture"]
     assert sorted((e["index"], e["prediction"]) for e in captured) == list(enumerate(predictions))
 
 
@@ -190,7 +185,7 @@ def test_demo_runs_by_itself_and_exits_zero(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "modelwatch.local",
+            "modelwatch_local",
             "demo",
             "--requests",
             "300",
@@ -237,9 +232,5 @@ def test_feedback_over_http_lands_in_the_labels_partition(
 
     assert predicted.status_code == 200
     assert feedback.status_code == 202 and feedback.json()["accepted"] == 2
-    labels = [
-        r
-        for r in read_events(served.boto3_client("s3"), EVENTS_BUCKET, "labels/")
-        if r["request_id"] == "e2e-labels"
-    ]
+    labels = [r for r in served.events().all_records("labels") if r["request_id"] == "e2e-labels"]
     assert sorted((r["index"], r["label"]) for r in labels) == [(0, 0), (1, 1)]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from modelwatch_local.demo import publish_demo_model
+from modelwatch_local.mlflow_server import MlflowServer, start_mlflow_server, stop_mlflow_server
+from modelwatch_local.registry_demo import run_registry_demo
+from modelwatch_local.stack import LocalStack
 
-from modelwatch.local.demo import publish_demo_model
-from modelwatch.local.mlflow_server import MlflowServer, start_mlflow_server, stop_mlflow_server
-from modelwatch.local.registry_demo import run_registry_demo
-from modelwatch.local.stack import LocalStack
 from tests.e2e.conftest import free_port
 
 

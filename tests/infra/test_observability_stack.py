@@ -15,7 +15,7 @@ from cfnlint.api import lint_file
 from infra import constants
 from infra.assembly import Assembly
 from infra.config import ConfigError, parse_config
-from modelwatch.grafana import dashboards_hash
+from infra.constructs.grafana import dashboards_hash
 
 pytestmark = pytest.mark.infra
 

@@ -15,10 +15,12 @@ from typing import Any
 
 import boto3
 import pytest
+from modelwatch_local.fraud import FRAUD_SCHEMA, synthetic_transactions
 from moto import mock_aws
 
-from modelwatch.local.fraud import FRAUD_SCHEMA, synthetic_transactions
-from modelwatch.publish import publish_model
+from modelwatch.contracts.events import decode_event_object
+from modelwatch.registry.publishing import publish_model
+from modelwatch.stores.objects import S3Storage
 
 REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -97,7 +99,7 @@ def http_api_event(
 
 @pytest.fixture(scope="session")
 def trained_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from modelwatch.local.fraud import save_model, train_fraud_model
+    from modelwatch_local.fraud import save_model, train_fraud_model
 
     trained = train_fraud_model(n=3000, n_estimators=20)
     return save_model(trained, tmp_path_factory.mktemp("model") / "fraud.joblib")
@@ -133,9 +135,14 @@ class Deployment:
         return response
 
     def objects(self, prefix: str) -> list[dict[str, Any]]:
-        from modelwatch.event_store import read_events
-
-        return list(read_events(self.s3, EVENTS_BUCKET, prefix))
+        """Every record of every object under ``prefix`` of the events bucket, in key order."""
+        storage = S3Storage(self.s3)
+        records: list[dict[str, Any]] = []
+        for obj in storage.list_objects(EVENTS_BUCKET, prefix):
+            found = storage.get(EVENTS_BUCKET, obj.key)
+            assert found is not None
+            records.extend(decode_event_object(found.body))
+        return records
 
 
 def load_handler(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> ModuleType:
@@ -181,7 +188,7 @@ def deployment(aws: None, tmp_path: Path, trained_model_file: Path) -> Deploymen
         FRAUD_SCHEMA,
         MODELS_BUCKET,
         prediction_type="probability",
-        s3_client=s3,
+        storage=S3Storage(s3),
     )
     return Deployment(s3=s3, sqs=sqs, dlq_url=dlq_url)
 

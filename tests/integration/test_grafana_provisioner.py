@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from modelwatch.grafana import DATASOURCE_UID, dashboards_hash
+from infra.constructs.grafana import dashboards_hash
+from modelwatch.metrics.grafana import DATASOURCE_UID
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = REPO / "dashboards"

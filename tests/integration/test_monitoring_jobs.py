@@ -13,18 +13,19 @@ from typing import Any
 
 import boto3
 import pytest
-
-from modelwatch.events import PredictionEvent
-from modelwatch.jobs.results import JobResult
-from modelwatch.local.fraud import (
+from modelwatch_local.fraud import (
     FRAUD_SCHEMA,
     TrainedModel,
     save_model,
     synthetic_transactions,
     train_fraud_model,
 )
+
+from modelwatch.contracts.events import PredictionEvent
+from modelwatch.contracts.results import JobResult
 from modelwatch.metrics import InMemorySink
-from modelwatch.publish import publish_model
+from modelwatch.registry.publishing import publish_model
+from modelwatch.stores.objects import S3Storage
 from tests.integration.conftest import (
     EVENTS_BUCKET,
     LABELS_STREAM,
@@ -77,7 +78,7 @@ def platform(
         FRAUD_SCHEMA,
         MODELS_BUCKET,
         prediction_type="probability",
-        s3_client=deployment.s3,
+        storage=S3Storage(deployment.s3),
         reference_profile_json=model.reference_profile_json(),
     )
     events = boto3.client("events")

@@ -8,10 +8,11 @@ from typing import Any
 
 import boto3
 import pytest
+from modelwatch_local.fraud import FRAUD_SCHEMA
 
-from modelwatch.events import PredictionEvent, RejectedRequest
-from modelwatch.local.fraud import FRAUD_SCHEMA
-from modelwatch.publish import publish_model
+from modelwatch.contracts.events import PredictionEvent, RejectedRequest
+from modelwatch.registry.publishing import publish_model
+from modelwatch.stores.objects import S3Storage
 from tests.integration.conftest import (
     EVENTS_BUCKET,
     LABELS_STREAM,
@@ -131,7 +132,7 @@ def test_new_manifest_is_served_without_a_redeploy(
         FRAUD_SCHEMA,
         MODELS_BUCKET,
         prediction_type="probability",
-        s3_client=predict_function.s3,
+        storage=S3Storage(predict_function.s3),
     )
 
     # Then the same warm function serves it
@@ -156,7 +157,7 @@ def test_unloadable_new_version_keeps_the_previous_one_serving(
         FRAUD_SCHEMA,
         MODELS_BUCKET,
         prediction_type="probability",
-        s3_client=predict_function.s3,
+        storage=S3Storage(predict_function.s3),
     )
 
     response = predict_function.invoke(http_api_event("POST", PREDICT, {"instances": rows[:1]}))
@@ -178,7 +179,7 @@ def test_unloadable_model_with_nothing_loaded_is_503_with_retry_after(
         FRAUD_SCHEMA,
         MODELS_BUCKET,
         prediction_type="probability",
-        s3_client=deployment.s3,
+        storage=S3Storage(deployment.s3),
     )
     deployment.handler = load_handler(monkeypatch, function_env(deployment.dlq_url, tmp_path))
 

@@ -18,11 +18,10 @@ import boto3
 import joblib
 import pytest
 from mlflow import MlflowClient
+from modelwatch_local.fraud import FRAUD_SCHEMA, save_model, synthetic_transactions, train_fraud_model
+from modelwatch_local.mlflow_server import MlflowServer, start_mlflow_server, stop_mlflow_server
 
 from modelwatch.cli import main
-from modelwatch.local.fraud import FRAUD_SCHEMA, save_model, synthetic_transactions, train_fraud_model
-from modelwatch.local.mlflow_server import MlflowServer, start_mlflow_server, stop_mlflow_server
-from modelwatch.manifest import S3ManifestStore
 from modelwatch.registry import (
     IllegalTransitionError,
     MetricNotFoundError,
@@ -38,8 +37,17 @@ from modelwatch.registry import (
 from modelwatch.registry.rest import MlflowRestClient
 from modelwatch.registry.sync import reconcile_manifests
 from modelwatch.serving.flavors import load_predictor
+from modelwatch.stores.artifacts import ArtifactStore
+from modelwatch.stores.manifests import ManifestStore
+from modelwatch.stores.objects import S3Storage
 
 BUCKET = "models-bucket"
+
+
+def models_stores(s3: Any) -> tuple[ManifestStore, ArtifactStore]:
+    """The manifest and artifact stores of the models bucket, on moto's S3."""
+    storage = S3Storage(s3)
+    return ManifestStore(storage, BUCKET), ArtifactStore(storage)
 
 
 def free_port() -> int:
@@ -90,7 +98,7 @@ def s3(aws: None) -> Any:
 
 @pytest.fixture
 def registry(server: MlflowServer, s3: Any) -> ModelRegistry:
-    return ModelRegistry(server.url, models_bucket=BUCKET, s3_client=s3)
+    return ModelRegistry(server.url, models_bucket=BUCKET, storage=S3Storage(s3))
 
 
 @pytest.fixture
@@ -117,7 +125,7 @@ def register_pair(registry: ModelRegistry, name: str, files: ModelFiles) -> tupl
 
 def manifest_version(s3: Any, name: str, alias: str = "production") -> str | None:
     try:
-        read = S3ManifestStore(s3, BUCKET).read(name, alias)
+        read = ManifestStore(S3Storage(s3), BUCKET).read(name, alias)
     except LookupError:
         return None
     assert read is not None
@@ -155,7 +163,7 @@ def test_register_records_tags_lineage_schema_and_profile(
     assert registry.get_input_schema(name, 1) == FRAUD_SCHEMA
     profile = registry.get_reference_profile_json(name, 1)
     assert profile is not None
-    from modelwatch.profile import DatasetProfile
+    from modelwatch.contracts.profile import DatasetProfile
 
     reference = DatasetProfile.model_validate_json(profile)
     assert reference.n_rows == 400
@@ -323,7 +331,7 @@ def test_failed_promotion_leaves_the_previous_manifest_and_alias(
     registry.promote(name, v1, "staging")
     registry.promote(name, v1, "production")
     registry.promote(name, v2, "staging")
-    broken = ModelRegistry(server.url, models_bucket="no-such-bucket", s3_client=s3)
+    broken = ModelRegistry(server.url, models_bucket="no-such-bucket", storage=S3Storage(s3))
 
     with pytest.raises(PromotionError, match="no-such-bucket"):
         broken.promote(name, v2, "production")
@@ -354,7 +362,7 @@ def test_sync_follows_an_alias_set_directly_in_mlflow(
     MlflowClient(server.url).set_registered_model_alias(name, "production", v2)  # as in the MLflow UI
     rest = MlflowRestClient(server.url)
 
-    report = reconcile_manifests(rest, s3, BUCKET, models=[name])
+    report = reconcile_manifests(rest, *models_stores(s3), models=[name])
 
     production = next(a for a in report.actions if a.alias == "production")
     assert (production.action, production.version, production.previous_version) == ("published", v2, v1)
@@ -362,7 +370,7 @@ def test_sync_follows_an_alias_set_directly_in_mlflow(
     info = registry.get_version(name, v2)
     assert info.stage is Stage.PRODUCTION and info.history[-1].actor == "registry-sync"
     assert registry.get_version(name, v1).stage is Stage.ARCHIVED
-    again = reconcile_manifests(rest, s3, BUCKET, models=[name])
+    again = reconcile_manifests(rest, *models_stores(s3), models=[name])
     assert {a.alias: a.action for a in again.actions} == {"staging": "no_alias", "production": "unchanged"}
 
 
@@ -375,7 +383,7 @@ def test_sync_with_mlflow_down_fails_fast_and_serving_keeps_its_manifest(
 
     started = time.monotonic()
     with pytest.raises(TrackingServerUnavailable, match=r"127\.0\.0\.1"):
-        reconcile_manifests(down, s3, BUCKET)
+        reconcile_manifests(down, *models_stores(s3))
 
     assert time.monotonic() - started < 5
     assert manifest_version(s3, name) == v1

@@ -15,10 +15,13 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from modelwatch_local.prometheus_server import LocalPrometheus, start_prometheus, stop_prometheus
 
-from modelwatch.local.prometheus_server import LocalPrometheus, start_prometheus, stop_prometheus
 from modelwatch.metrics import FeatureDrift, RemoteWriteSink, Sample, drift_samples, job_samples
-from modelwatch.metrics.serving_metrics import InMemoryStateStore, export_serving_metrics
+from modelwatch.metrics.serving_metrics import ServingState, export_serving_metrics
+from modelwatch.stores.events import EventStore
+from modelwatch.stores.objects import InMemoryStorage
+from modelwatch.stores.state import StateStore
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(
@@ -112,18 +115,28 @@ def test_serving_counters_from_events_are_cumulative_histograms(prometheus: Loca
     # Given two export runs a minute apart over captured events (30 requests at 10 ms, then 90 at 300 ms)
     start = time.time() - 120
     line = '{{"model":"svc","version":"1","prediction":0.5,"index":0,"latency_ms":{}}}\n'
-    objects = {"events/model=svc/a": (line.format(10) * 30).encode()}
-    store = InMemoryStateStore()
+    storage = InMemoryStorage()
+    storage.put("events", "events/model=svc/a", (line.format(10) * 30).encode())
+    events = EventStore(storage, "events")
+    store = StateStore(storage, "events", "state.json", ServingState)
     sink = RemoteWriteSink.from_url(prometheus.remote_write_url)
     clock = iter([start, start, start + 60, start + 60])
 
     # When
     one = export_serving_metrics(
-        keys=objects, read_object=objects.__getitem__, store=store, sink=sink, clock=lambda: next(clock)
+        keys=storage.keys("events", "events/"),
+        read_records=events.read,
+        store=store,
+        sink=sink,
+        clock=lambda: next(clock),
     )
-    objects["events/model=svc/b"] = (line.format(300) * 90).encode()
+    storage.put("events", "events/model=svc/b", (line.format(300) * 90).encode())
     two = export_serving_metrics(
-        keys=objects, read_object=objects.__getitem__, store=store, sink=sink, clock=lambda: next(clock)
+        keys=storage.keys("events", "events/"),
+        read_records=events.read,
+        store=store,
+        sink=sink,
+        clock=lambda: next(clock),
     )
 
     # Then the counter reads 30 then 120, and the median of all 120 lands in the 300 ms bucket

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import pytest_socket
 
-from modelwatch.manifest import ServingManifest
-from modelwatch.schema import FeatureSpec, FeatureType, InputSchema
+from modelwatch.contracts.manifest import ServingManifest
+from modelwatch.contracts.schema import FeatureSpec, FeatureType, InputSchema
 from tests.unit.fakes import FakeClock, FakeManifestSource
 
 

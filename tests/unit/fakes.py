@@ -9,8 +9,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from modelwatch.manifest import ManifestNotFound, ManifestRead, ServingManifest
+from modelwatch.contracts.manifest import ServingManifest
 from modelwatch.serving.flavors import ModelLoadError
+from modelwatch.stores.manifests import ManifestNotFound, ManifestRead
 
 
 class FakeClock:

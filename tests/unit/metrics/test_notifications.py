@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import modelwatch.observability  # noqa: F401  (the X-Ray emitter opens its UDP socket when first imported)
-from modelwatch.notifications import (
+from modelwatch.metrics.notifications import (
     NotificationError,
     notification_from_sns,
     post_webhook,

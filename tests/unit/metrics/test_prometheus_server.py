@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from modelwatch.local.prometheus_server import (
+from modelwatch_local.prometheus_server import (
     RULES_DIR,
     PrometheusError,
     prometheus_binary,

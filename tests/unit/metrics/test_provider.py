@@ -7,9 +7,8 @@ import json
 import pytest
 
 from modelwatch.metrics import DiscardingSink, InMemorySink, RemoteWriteSink, Sample, sink_from_settings
-from modelwatch.metrics.provider import MetricsSettings, load_metrics_settings
 from modelwatch.metrics.remote_write import HttpResponse, RemoteWriteClient, SigV4Signer
-from modelwatch.settings import SettingsError
+from modelwatch.settings import RemoteWriteSettings, SettingsError, load_settings
 
 
 class Refusing:
@@ -18,7 +17,7 @@ class Refusing:
 
 
 def test_no_url_means_a_discarding_sink() -> None:
-    sink = sink_from_settings(MetricsSettings())
+    sink = sink_from_settings(RemoteWriteSettings())
 
     assert isinstance(sink, DiscardingSink)
     assert sink.push([Sample.of("x", 1, 0)]).written == 0
@@ -31,7 +30,7 @@ def test_settings_from_the_environment_build_an_amp_sink(monkeypatch: pytest.Mon
     )
     monkeypatch.setenv("MODELWATCH_REMOTE_WRITE_MAX_ATTEMPTS", "2")
 
-    sink = sink_from_settings()
+    sink = sink_from_settings(load_settings(RemoteWriteSettings))
 
     assert isinstance(sink, RemoteWriteSink)
     assert isinstance(sink.client.signer, SigV4Signer) and sink.client.max_attempts == 2
@@ -41,7 +40,7 @@ def test_bad_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("MODELWATCH_REMOTE_WRITE_URL", "ftp://nowhere")
 
     with pytest.raises(SettingsError, match="MODELWATCH_REMOTE_WRITE_URL"):
-        load_metrics_settings()
+        load_settings(RemoteWriteSettings)
 
 
 def test_rejected_series_are_counted_as_cloudwatch_metrics(capsys: pytest.CaptureFixture[str]) -> None:

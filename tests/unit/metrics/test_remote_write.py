@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import cramjam
 import pytest
 
+from modelwatch.contracts.sample import Sample
 from modelwatch.metrics.remote_write import (
     HEADERS,
     HttpResponse,
@@ -19,7 +20,6 @@ from modelwatch.metrics.remote_write import (
     encode_write_request,
     group_series,
 )
-from modelwatch.metrics.sample import Sample
 from tests.unit.metrics.wire import decode_write_request
 
 AMP_URL = amp_remote_write_url("eu-west-1", "ws-1234abcd")

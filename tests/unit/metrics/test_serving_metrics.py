@@ -8,18 +8,23 @@ from typing import Any
 
 import pytest
 
-from modelwatch.metrics import catalogue as cat
-from modelwatch.metrics.custom import parse_custom_metrics
+from modelwatch.contracts import catalogue as cat
+from modelwatch.contracts.custom_metrics import parse_custom_metrics
 from modelwatch.metrics.provider import InMemorySink
 from modelwatch.metrics.serving_metrics import (
-    InMemoryStateStore,
     ServingState,
-    StateConflict,
     apply_records,
     export_serving_metrics,
-    recent_event_prefixes,
+    run_metrics_export,
     serving_samples_from_events,
 )
+from modelwatch.settings import ExportSettings
+from modelwatch.stores.events import EventStore
+from modelwatch.stores.objects import InMemoryStorage
+from modelwatch.stores.state import StateConflict, StateStore
+
+BUCKET = "events-bucket"
+STATE_KEY = "state/metrics_export/serving.json"
 
 NOW = 1_800_000_000.0
 
@@ -102,23 +107,39 @@ def test_samples_are_cumulative_across_batches_and_every_bucket_is_present() -> 
     assert last_event[0].value == 1_800_000_000.0  # the events' timestamp
 
 
-def _objects(*bodies: list[dict[str, Any]], gzipped: bool = False) -> dict[str, bytes]:
-    found = {}
-    for i, records in enumerate(bodies):
-        data = "".join(json.dumps(r) + "\n" for r in records).encode()
-        found[f"events/model=fraud/dt=2027-01-15/hour=08/o{i}"] = gzip.compress(data) if gzipped else data
-    return found
+class Delivered:
+    """Event objects in an in-memory bucket, the export's state beside them."""
+
+    def __init__(self, *bodies: list[dict[str, Any]], gzipped: bool = False) -> None:
+        self.storage = InMemoryStorage()
+        self.events = EventStore(self.storage, BUCKET)
+        self.store = StateStore(self.storage, BUCKET, STATE_KEY, ServingState)
+        for i, records in enumerate(bodies):
+            data = "".join(json.dumps(r) + "\n" for r in records).encode()
+            self.put(
+                f"events/model=fraud/dt=2027-01-15/hour=08/o{i}", gzip.compress(data) if gzipped else data
+            )
+
+    def put(self, key: str, body: bytes) -> None:
+        self.storage.put(BUCKET, key, body)
+
+    @property
+    def keys(self) -> list[str]:
+        return self.storage.keys(BUCKET, "events/")
 
 
 def test_export_counts_each_object_once_and_writes_every_series() -> None:
-    objects = _objects([prediction(), prediction(1)], [rejected()], gzipped=True)
-    store, sink = InMemoryStateStore(), InMemorySink()
+    bucket, sink = Delivered([prediction(), prediction(1)], [rejected()], gzipped=True), InMemorySink()
 
     first = export_serving_metrics(
-        keys=objects, read_object=objects.__getitem__, store=store, sink=sink, clock=lambda: NOW
+        keys=bucket.keys, read_records=bucket.events.read, store=bucket.store, sink=sink, clock=lambda: NOW
     )
     second = export_serving_metrics(
-        keys=objects, read_object=objects.__getitem__, store=store, sink=sink, clock=lambda: NOW + 60
+        keys=bucket.keys,
+        read_records=bucket.events.read,
+        store=bucket.store,
+        sink=sink,
+        clock=lambda: NOW + 60,
     )
 
     assert (first.objects, second.objects) == (2, 0)
@@ -128,17 +149,16 @@ def test_export_counts_each_object_once_and_writes_every_series() -> None:
 
 
 def test_a_failed_write_loses_nothing_the_next_run_writes_larger_totals() -> None:
-    objects = _objects([prediction()])
-    store = InMemoryStateStore()
+    bucket = Delivered([prediction()])
     down = InMemorySink(fail_with="connection refused")
 
     outcome = export_serving_metrics(
-        keys=objects, read_object=objects.__getitem__, store=store, sink=down, clock=lambda: NOW
+        keys=bucket.keys, read_records=bucket.events.read, store=bucket.store, sink=down, clock=lambda: NOW
     )
-    objects.update({"events/model=fraud/dt=2027-01-15/hour=08/later": json.dumps(prediction()).encode()})
+    bucket.put("events/model=fraud/dt=2027-01-15/hour=08/later", json.dumps(prediction()).encode())
     up = InMemorySink()
     export_serving_metrics(
-        keys=objects, read_object=objects.__getitem__, store=store, sink=up, clock=lambda: NOW + 60
+        keys=bucket.keys, read_records=bucket.events.read, store=bucket.store, sink=up, clock=lambda: NOW + 60
     )
 
     assert not outcome.write.ok
@@ -146,23 +166,27 @@ def test_a_failed_write_loses_nothing_the_next_run_writes_larger_totals() -> Non
 
 
 def test_an_unreadable_object_is_left_for_the_next_run() -> None:
-    objects = _objects([prediction()])
-    objects["events/model=fraud/dt=2027-01-15/hour=08/broken"] = b"{not json"
-    store = InMemoryStateStore()
+    bucket = Delivered([prediction()])
+    bucket.put("events/model=fraud/dt=2027-01-15/hour=08/broken", b"{not json")
 
     outcome = export_serving_metrics(
-        keys=objects, read_object=objects.__getitem__, store=store, sink=InMemorySink(), clock=lambda: NOW
+        keys=bucket.keys,
+        read_records=bucket.events.read,
+        store=bucket.store,
+        sink=InMemorySink(),
+        clock=lambda: NOW,
     )
 
     assert outcome.unreadable == ["events/model=fraud/dt=2027-01-15/hour=08/broken"]
-    state, _ = store.load()
+    assert outcome.objects == 1
+    state, _ = bucket.store.load()
     assert "events/model=fraud/dt=2027-01-15/hour=08/broken" not in state.processed
 
 
 def test_a_concurrent_save_makes_the_run_recount_from_the_new_state() -> None:
-    objects = _objects([prediction()])
+    bucket = Delivered([prediction()])
 
-    class RacingStore(InMemoryStateStore):
+    class RacingStore(StateStore[ServingState]):
         raced = False
 
         def save(self, state: ServingState, version: str | None) -> None:
@@ -174,10 +198,10 @@ def test_a_concurrent_save_makes_the_run_recount_from_the_new_state() -> None:
                 raise StateConflict("changed")
             super().save(state, version)
 
-    store, sink = RacingStore(), InMemorySink()
+    store, sink = RacingStore(bucket.storage, BUCKET, STATE_KEY, ServingState), InMemorySink()
 
     outcome = export_serving_metrics(
-        keys=objects, read_object=objects.__getitem__, store=store, sink=sink, clock=lambda: NOW
+        keys=bucket.keys, read_records=bucket.events.read, store=store, sink=sink, clock=lambda: NOW
     )
 
     assert outcome.conflicts == 1
@@ -201,14 +225,17 @@ def test_capture_failures_come_from_the_source_once_per_window() -> None:
             self.windows.append((start, end))
             return {("modelwatch-events-fraud", "dead_lettered"): 4.0}
 
-    source, store, sink = Source(), InMemoryStateStore(), InMemorySink()
+    source, bucket, sink = Source(), Delivered(), InMemorySink()
 
-    export_serving_metrics(
-        keys=[], read_object=bytes, store=store, sink=sink, clock=lambda: NOW, capture_failures=source
-    )
-    export_serving_metrics(
-        keys=[], read_object=bytes, store=store, sink=sink, clock=lambda: NOW + 60, capture_failures=source
-    )
+    for clock in (lambda: NOW, lambda: NOW + 60):
+        export_serving_metrics(
+            keys=[],
+            read_records=bucket.events.read,
+            store=bucket.store,
+            sink=sink,
+            clock=clock,
+            capture_failures=source,
+        )
 
     assert source.windows[0][1] == source.windows[1][0]
     assert sink.values(cat.CAPTURE_FAILURES_TOTAL.name, outcome="dead_lettered") == [4.0, 8.0]
@@ -239,11 +266,23 @@ def test_custom_metrics_are_counted_from_prediction_events() -> None:
     assert values == {"modelwatch_custom_high_risk_total": 1.0, "modelwatch_custom_amount_total": 240.0}
 
 
-def test_recent_prefixes_cover_both_layouts_and_the_lookback_hours() -> None:
-    prefixes = recent_event_prefixes(["fraud"], 1_800_000_000.0, hours=1)  # 2027-01-15T08:00:00Z
+def test_a_run_counts_the_objects_delivered_in_its_lookback_hours_and_reports_its_health() -> None:
+    # Given objects of this hour and the last (both layouts), an older one, and a rejection
+    bucket = Delivered()
+    line = (json.dumps(prediction()) + "\n").encode()
+    bucket.put("events/model=fraud/dt=2027-01-15/hour=08/now", line)
+    bucket.put("events/model=fraud/2027/01/15/07/last-hour", line)
+    bucket.put("events/model=fraud/dt=2027-01-15/hour=06/too-old", line)
+    bucket.put("rejected/dt=2027-01-15/hour=08/r", (json.dumps(rejected()) + "\n").encode())
+    settings = ExportSettings(events_bucket=BUCKET, served_models=["fraud"], export_lookback_hours=1)
+    sink = InMemorySink()
 
-    assert "events/model=fraud/dt=2027-01-15/hour=08/" in prefixes
-    assert "events/model=fraud/dt=2027-01-15/hour=07/" in prefixes
-    assert "events/model=fraud/2027/01/15/08/" in prefixes
-    assert "rejected/dt=2027-01-15/hour=08/" in prefixes
-    assert len(prefixes) == 2 * 2 * 2
+    # When the scheduled export runs at 2027-01-15T08:00:00Z
+    outcome = run_metrics_export(settings, storage=bucket.storage, sink=sink, clock=lambda: NOW)
+
+    # Then it counted the two recent prediction objects and the rejection, saved its state, and says so
+    assert outcome.objects == 3 and outcome.unreadable == []
+    assert sink.last(cat.PREDICTIONS_TOTAL.name, model="fraud") == 2.0
+    assert sink.last(cat.REJECTIONS_TOTAL.name, reason="schema_violation") == 1.0
+    assert sink.last(cat.JOB_LAST_SUCCESS.name, job="metrics_export") == NOW
+    assert bucket.storage.keys(BUCKET, "state/") == [STATE_KEY]

@@ -1,36 +1,11 @@
-"""The S3 state store's conditional writes (moto) and the CloudWatch capture-failure source (stub)."""
+"""The CloudWatch capture-failure source of the metrics export (a stub CloudWatch client)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
-from modelwatch.metrics.serving_metrics import (
-    CloudWatchCaptureFailures,
-    S3StateStore,
-    ServingState,
-    StateConflict,
-)
-
-
-def test_s3_state_round_trips_and_refuses_stale_writes(s3: Any) -> None:
-    s3.create_bucket(Bucket="events-bucket")
-    store = S3StateStore(s3, "events-bucket")
-    state, version = store.load()
-    assert version is None
-    state.add("modelwatch_predictions_total", {"model": "fraud", "version": "1"}, 5)
-
-    store.save(state, version)
-    loaded, current = store.load()
-
-    assert loaded.counter("modelwatch_predictions_total", model="fraud", version="1") == 5
-    with pytest.raises(StateConflict):
-        store.save(ServingState(), None)  # someone created it meanwhile
-    with pytest.raises(StateConflict):
-        store.save(ServingState(), '"stale-etag"')
-    store.save(loaded, current)
+from modelwatch.metrics.serving_metrics import CloudWatchCaptureFailures
 
 
 class StubCloudWatch:

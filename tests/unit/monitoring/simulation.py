@@ -6,16 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from modelwatch.drift import DriftConfig, DriftReport, detect_drift
-from modelwatch.profile import (
-    DatasetProfile,
-    FeatureProfile,
-    Moments,
-    NumericSummary,
-    profile_against,
-    profile_dataset,
-)
-from modelwatch.schema import FeatureType
+from modelwatch.contracts.profile import DatasetProfile, FeatureProfile, Moments, NumericSummary
+from modelwatch.contracts.schema import FeatureType
+from modelwatch.monitoring.drift import DriftConfig, DriftReport, detect_drift
+from modelwatch.monitoring.profile import profile_against, profile_dataset
 
 CATEGORIES = np.array(["a", "b", "c", "d", "e"])
 CATEGORY_WEIGHTS = np.array([0.4, 0.25, 0.15, 0.12, 0.08])

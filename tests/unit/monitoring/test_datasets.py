@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from modelwatch.datasets import DatasetError, columns_from_events, read_columns, row_count
-from modelwatch.profile import profile_dataset
+from modelwatch.monitoring.datasets import DatasetError, columns_from_events, read_columns, row_count
+from modelwatch.monitoring.profile import profile_dataset
 
 ROWS = [{"a": 1.5, "b": "x"}, {"a": None, "b": "y"}, {"a": 3.0, "b": None}]
 

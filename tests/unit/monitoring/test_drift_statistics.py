@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from modelwatch.drift import DriftConfig, FeatureDriftConfig, benjamini_hochberg, detect_drift
-from modelwatch.drift.distributions import chi2_sf, normal_two_sided_p
-from modelwatch.drift.registry import TestInput
-from modelwatch.drift.tables import chi_square_test, count_table
-from modelwatch.drift.wasserstein import binned_wasserstein
-from modelwatch.profile import profile_against, profile_dataset
+from modelwatch.monitoring.drift import DriftConfig, FeatureDriftConfig, benjamini_hochberg, detect_drift
+from modelwatch.monitoring.drift.distributions import chi2_sf, normal_two_sided_p
+from modelwatch.monitoring.drift.registry import TestInput
+from modelwatch.monitoring.drift.tables import chi_square_test, count_table
+from modelwatch.monitoring.drift.wasserstein import binned_wasserstein
+from modelwatch.monitoring.profile import profile_against, profile_dataset
 from tests.unit.monitoring.simulation import dataset, profile_level_pair, run
 
 Q = 0.05

@@ -6,9 +6,9 @@ import re
 
 import numpy as np
 
-from modelwatch.drift import detect_drift
-from modelwatch.html_report import render_drift_html
-from modelwatch.profile import profile_against, profile_dataset
+from modelwatch.monitoring.drift import detect_drift
+from modelwatch.monitoring.html_report import render_drift_html
+from modelwatch.monitoring.profile import profile_against, profile_dataset
 
 
 def test_report_is_self_contained_with_a_plot_per_feature() -> None:

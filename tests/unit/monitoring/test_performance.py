@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn import metrics
 
-from modelwatch.performance import compute_performance, join_labels, roc_auc
+from modelwatch.monitoring.performance import compute_performance, join_labels, roc_auc
 
 
 def events_and_labels(

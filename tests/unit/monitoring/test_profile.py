@@ -8,9 +8,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from modelwatch.drift import detect_drift
-from modelwatch.profile import (
-    DatasetProfile,
+from modelwatch.contracts.profile import DatasetProfile
+from modelwatch.contracts.schema import FeatureSpec, FeatureType, InputSchema, validate_instances
+from modelwatch.monitoring.drift import detect_drift
+from modelwatch.monitoring.profile import (
     category_key,
     infer_schema,
     merge_moments,
@@ -18,7 +19,6 @@ from modelwatch.profile import (
     profile_against,
     profile_dataset,
 )
-from modelwatch.schema import FeatureSpec, FeatureType, InputSchema, validate_instances
 
 
 def mixed_columns(rng: np.random.Generator, n: int) -> dict[str, object]:
@@ -97,7 +97,7 @@ def test_merging_batches_equals_profiling_the_union() -> None:
 def test_chan_merge_of_moments() -> None:
     rng = np.random.default_rng(3)
     a, b = rng.normal(5, 2, 1000), rng.normal(-1, 0.5, 10)
-    from modelwatch.profile import compute_moments
+    from modelwatch.monitoring.profile import compute_moments
 
     merged = merge_moments(compute_moments(a), compute_moments(b))
     union = np.concatenate([a, b])

@@ -6,8 +6,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from modelwatch.quality import FeatureThresholds, QualityThresholds, check_quality, merge_quality_reports
-from modelwatch.schema import FeatureSpec, FeatureType, InputSchema
+from modelwatch.contracts.monitoring_config import FeatureThresholds, QualityThresholds
+from modelwatch.contracts.schema import FeatureSpec, FeatureType, InputSchema
+from modelwatch.monitoring.quality import check_quality, merge_quality_reports
 
 SCHEMA = InputSchema(
     features=[

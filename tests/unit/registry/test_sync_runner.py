@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from modelwatch.registry.sync import RegistrySyncSettings, SyncAction, SyncFailed, SyncReport, SyncRunner
+from modelwatch.registry.sync import SyncAction, SyncFailed, SyncReport, SyncRunner
+from modelwatch.settings import RegistrySyncSettings
+from modelwatch.stores.objects import InMemoryStorage
 
 
 class CountingSecrets:
@@ -27,7 +29,7 @@ def test_credentials_are_read_from_secrets_manager_once_per_environment() -> Non
         mlflow_credentials_secret="mlflow-admin",
     )
     secrets = CountingSecrets()
-    runner = SyncRunner(settings, s3_client=object(), secrets_client=secrets)
+    runner = SyncRunner(settings, InMemoryStorage(), secrets_client=secrets)
 
     first = runner._backend()
     second = runner._backend()

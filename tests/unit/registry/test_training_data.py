@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from modelwatch.contracts.schema import FeatureSpec, FeatureType, InputSchema
 from modelwatch.registry.training_data import coerce_columns, load_columns, rows_of
-from modelwatch.schema import FeatureSpec, FeatureType, InputSchema
 
 
 def test_columns_in_memory() -> None:

@@ -1,17 +1,22 @@
-"""What a monitoring run needs: settings, S3, the event bus, and how to tell the time."""
+"""What a monitoring run needs: settings, the stores, the event bus, the metrics sink, the clock."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
-from modelwatch.jobs.platform_events import EventBridgeBus, EventBus
-from modelwatch.jobs.references import VersionReferences
-from modelwatch.jobs.results import ResultStore
-from modelwatch.metrics import DiscardingSink, MetricsSink, sink_from_settings
-from modelwatch.settings import MonitoringSettings
+from modelwatch.metrics.provider import DiscardingSink, MetricsSink, sink_from_settings
+from modelwatch.settings.monitoring import MonitoringSettings
+from modelwatch.stores import aws
+from modelwatch.stores.artifacts import ArtifactStore
+from modelwatch.stores.bus import EventBridgeBus, EventBus
+from modelwatch.stores.events import EventStore
+from modelwatch.stores.manifests import ManifestStore
+from modelwatch.stores.objects import ObjectStorage, S3Storage
+from modelwatch.stores.profiles import ProfileStore
+from modelwatch.stores.references import VersionReferences
+from modelwatch.stores.results import ResultStore
 
 
 def utc_now() -> datetime:
@@ -20,27 +25,33 @@ def utc_now() -> datetime:
 
 @dataclass
 class JobContext:
+    """The stores a job reads and writes, over one object storage (S3, or memory in unit tests)."""
+
     settings: MonitoringSettings
-    s3: Any
-    bus: EventBus | None
+    storage: ObjectStorage
+    bus: EventBus | None = None
     metrics: MetricsSink = field(default_factory=DiscardingSink)
     clock: Callable[[], datetime] = field(default=utc_now)
+    events: EventStore = field(init=False)
+    profiles: ProfileStore = field(init=False)
+    results: ResultStore = field(init=False)
+    manifests: ManifestStore = field(init=False)
 
-    def results(self) -> ResultStore:
-        return ResultStore(self.s3, self.settings.events_bucket)
+    def __post_init__(self) -> None:
+        bucket = self.settings.events_bucket
+        self.events = EventStore(self.storage, bucket)
+        self.profiles = ProfileStore(self.storage, bucket)
+        self.results = ResultStore(self.storage, bucket)
+        self.manifests = ManifestStore(self.storage, self.settings.models_bucket)
 
     def references(self) -> VersionReferences:
-        return VersionReferences(self.s3, self.settings.models_bucket)
+        """A fresh cache of version references, for one run (a version republished is read again)."""
+        return VersionReferences(self.manifests, ArtifactStore(self.storage))
 
 
-def build_job_context(
-    settings: MonitoringSettings, s3_client: Any | None = None, events_client: Any | None = None
-) -> JobContext:
-    """Wire the production implementations (boto3 clients created here, once)."""
-    import boto3
-
-    s3 = s3_client or boto3.client("s3")
-    bus: EventBus | None = None
-    if settings.event_bus_name:
-        bus = EventBridgeBus(events_client or boto3.client("events"), settings.event_bus_name)
-    return JobContext(settings=settings, s3=s3, bus=bus, metrics=sink_from_settings())
+def build_job_context(settings: MonitoringSettings) -> JobContext:
+    """Wire the production implementations: S3, EventBridge (when a bus is set), remote write."""
+    bus = EventBridgeBus(aws.client("events"), settings.event_bus_name) if settings.event_bus_name else None
+    return JobContext(
+        settings=settings, storage=S3Storage(aws.client("s3")), bus=bus, metrics=sink_from_settings(settings)
+    )

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from modelwatch.drift import DriftConfig, detect_drift
-from modelwatch.html_report import render_drift_html
+from modelwatch.contracts.profile import DatasetProfile, ObjectProfile
+from modelwatch.contracts.window import Window, parse_timestamp
 from modelwatch.jobs.context import JobContext
-from modelwatch.jobs.event_objects import objects_in_window
-from modelwatch.jobs.object_profiles import ObjectProfile, load_or_profile
+from modelwatch.jobs.object_profiles import load_or_profile
 from modelwatch.jobs.outcome import JobOutcome
-from modelwatch.jobs.window import Window, parse_timestamp
-from modelwatch.profile import DatasetProfile, merge_profiles
+from modelwatch.monitoring.drift import detect_drift
+from modelwatch.monitoring.html_report import render_drift_html
+from modelwatch.monitoring.profile import merge_profiles
 
 
 def _in_window(profile: ObjectProfile, window: Window) -> bool:
@@ -19,12 +19,11 @@ def _in_window(profile: ObjectProfile, window: Window) -> bool:
 
 
 def run_drift(context: JobContext, model: str, window: Window) -> JobOutcome:
-    settings = context.settings
     references = context.references()
     per_version: dict[str, list[DatasetProfile]] = {}
     unprofiled: dict[str, int] = {}
-    for obj in objects_in_window(context.s3, settings.events_bucket, f"events/model={model}/", window):
-        profile = load_or_profile(context.s3, settings.events_bucket, obj.key, obj.etag, references)
+    for obj in context.events.objects("events", window, model):
+        profile = load_or_profile(context.events, context.profiles, obj.key, obj.etag, references)
         if not _in_window(profile, window):
             continue
         for version, dataset in profile.versions.items():
@@ -36,7 +35,7 @@ def run_drift(context: JobContext, model: str, window: Window) -> JobOutcome:
         if unprofiled:
             reason = f"no reference profile for the versions that served: {sorted(unprofiled)}"
         return JobOutcome(status="no_data", reason=reason, versions=sorted(unprofiled))
-    config = DriftConfig.model_validate_json(settings.drift_config) if settings.drift_config else None
+    config = context.settings.drift_config
     details, pages, drifted = {}, {}, {}
     for version in sorted(per_version):
         reference = references.get(model, version)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelwatch.jobs.results import JobResult
+from modelwatch.contracts.results import JobResult
 from modelwatch.metrics import (
     FeatureDrift,
     PerformanceValue,

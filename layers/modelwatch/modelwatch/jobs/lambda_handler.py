@@ -13,9 +13,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from modelwatch.contracts.results import JobName
 from modelwatch.jobs.context import JobContext
 from modelwatch.jobs.requests import JobRequest
-from modelwatch.jobs.results import JobName
 from modelwatch.jobs.runner import run_job, window_of
 from modelwatch.observability import logger, metrics, tracer
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelwatch.jobs.results import JobStatus
+from modelwatch.contracts.results import JobStatus
 
 
 @dataclass

@@ -7,44 +7,21 @@ sent days after its prediction still counts when the window is (re)run.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from modelwatch.contracts.window import Window
 from modelwatch.jobs.context import JobContext
-from modelwatch.jobs.event_objects import objects_in_window, read_object, records_in_window
 from modelwatch.jobs.outcome import JobOutcome
-from modelwatch.jobs.report_page import render_table_page
-from modelwatch.jobs.window import Window
-from modelwatch.performance import compute_performance
-
-
-def _records(context: JobContext, prefix: str, window: Window) -> list[dict[str, Any]]:
-    bucket = context.settings.events_bucket
-    found: list[dict[str, Any]] = []
-    for obj in objects_in_window(context.s3, bucket, prefix, window):
-        found.extend(records_in_window(read_object(context.s3, bucket, obj.key), window))
-    return found
-
-
-def _breaches(metrics: dict[str, Any], thresholds: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
-    breaches = []
-    for name, floor in thresholds.get("min", {}).items():
-        value = metrics.get(name)
-        if value is not None and value < floor:
-            breaches.append({"metric": name, "value": value, "min": floor})
-    for name, ceiling in thresholds.get("max", {}).items():
-        value = metrics.get(name)
-        if value is not None and value > ceiling:
-            breaches.append({"metric": name, "value": value, "max": ceiling})
-    return breaches
+from modelwatch.monitoring.performance import compute_performance
+from modelwatch.monitoring.report_page import render_table_page
 
 
 def run_performance(context: JobContext, model: str, window: Window) -> JobOutcome:
-    events = _records(context, f"events/model={model}/", window)
+    events = context.events.records("events", window, model)
     if not events:
         return JobOutcome(status="no_data", reason="no captured predictions in the window")
     label_window = Window(window.start, max(context.clock(), window.end))
-    labels = [r for r in _records(context, "labels/", label_window) if r.get("model") == model]
+    labels = context.events.records("labels", label_window, model)
     versions = sorted({str(e.get("version")) for e in events})
     reference = context.references().get(model, versions[-1])
     prediction_type = reference.manifest.prediction_type if reference else "probability"
@@ -56,7 +33,7 @@ def run_performance(context: JobContext, model: str, window: Window) -> JobOutco
             reason=f"none of the {report.n_predictions} predictions has a label yet",
             details={"report": report.model_dump(mode="json")},
         )
-    thresholds = json.loads(context.settings.performance_thresholds or "{}")
+    thresholds = context.settings.performance_thresholds
     details: dict[str, Any] = {"report": report.model_dump(mode="json")}
     rows: list[dict[str, Any]] = []
     breaches: dict[str, list[dict[str, Any]]] = {}
@@ -64,7 +41,7 @@ def run_performance(context: JobContext, model: str, window: Window) -> JobOutco
     for version in report.versions:
         measured = version.classification or version.regression
         metrics = measured.model_dump() if measured is not None else {}
-        found = _breaches(metrics, thresholds)
+        found = thresholds.breaches(metrics)
         if found:
             breaches[version.version] = found
         row = {

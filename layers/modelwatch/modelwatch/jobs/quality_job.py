@@ -12,21 +12,12 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from modelwatch.datasets import columns_from_events
+from modelwatch.contracts.window import Window
 from modelwatch.jobs.context import JobContext
-from modelwatch.jobs.event_objects import objects_in_window, read_object, records_in_window
 from modelwatch.jobs.outcome import JobOutcome
-from modelwatch.jobs.report_page import render_table_page
-from modelwatch.jobs.window import Window
-from modelwatch.quality import QualityReport, QualityThresholds, check_quality
-
-
-def _window_records(context: JobContext, prefix: str, window: Window) -> list[dict[str, Any]]:
-    bucket = context.settings.events_bucket
-    records: list[dict[str, Any]] = []
-    for obj in objects_in_window(context.s3, bucket, prefix, window):
-        records.extend(records_in_window(read_object(context.s3, bucket, obj.key), window))
-    return records
+from modelwatch.monitoring.datasets import columns_from_events
+from modelwatch.monitoring.quality import QualityReport, check_quality
+from modelwatch.monitoring.report_page import render_table_page
 
 
 def _rejected_instances(record: dict[str, Any]) -> list[dict[str, Any]]:
@@ -39,26 +30,17 @@ def _rejected_instances(record: dict[str, Any]) -> list[dict[str, Any]]:
 
 def run_quality(context: JobContext, model: str, window: Window) -> JobOutcome:
     rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for event in _window_records(context, f"events/model={model}/", window):
+    for event in context.events.records("events", window, model):
         rows[str(event.get("version"))].append({"features": event.get("features") or {}})
     rejected = 0
-    for record in _window_records(context, "rejected/", window):
-        if (
-            record.get("model") == model
-            and record.get("reason") == "schema_violation"
-            and record.get("version")
-        ):
+    for record in context.events.records("rejected", window, model):
+        if record.get("reason") == "schema_violation" and record.get("version"):
             instances = _rejected_instances(record)
             rejected += len(instances)
             rows[str(record["version"])].extend({"features": i} for i in instances)
     if not rows:
         return JobOutcome(status="no_data", reason="no captured events in the window")
-    settings = context.settings
-    thresholds = (
-        QualityThresholds.model_validate_json(settings.quality_thresholds)
-        if settings.quality_thresholds
-        else QualityThresholds()
-    )
+    thresholds = context.settings.quality_thresholds
     references = context.references()
     details: dict[str, Any] = {}
     pages: dict[str, str] = {}

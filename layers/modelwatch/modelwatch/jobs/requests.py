@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelwatch.names import MODEL_NAME_PATTERN
+from modelwatch.contracts.names import MODEL_NAME_PATTERN
 
 
 class JobRequest(BaseModel):

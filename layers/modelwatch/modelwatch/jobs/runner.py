@@ -8,13 +8,13 @@ from datetime import UTC, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from modelwatch.contracts.platform_events import DETAIL_TYPES, alert_detail
+from modelwatch.contracts.results import JobName, JobResult
+from modelwatch.contracts.window import Window, window_before
 from modelwatch.jobs.context import JobContext
 from modelwatch.jobs.job_metrics import result_samples
 from modelwatch.jobs.outcome import JobOutcome
-from modelwatch.jobs.platform_events import DETAIL_TYPES, alert_detail
 from modelwatch.jobs.requests import JobRequest
-from modelwatch.jobs.results import JobName, JobResult
-from modelwatch.jobs.window import Window, window_before
 from modelwatch.observability import logger, metrics
 
 JobFunction = Callable[[JobContext, str, Window], JobOutcome]
@@ -51,7 +51,7 @@ def run_job(context: JobContext, job: JobName, model: str, window: Window, force
     A failure inside the job is caught and stored as a ``failed`` result naming the
     error, then re-raised so the invocation is retried and, in the end, dead-lettered.
     """
-    results = context.results()
+    results = context.results
     if not force:
         existing = results.read(job, model, window.key)
         if existing is not None and existing.status != "failed":

@@ -3,10 +3,11 @@
 What the handlers use::
 
     from modelwatch.metrics import sink_from_settings, drift_samples, job_samples
-    sink = sink_from_settings()                      # MODELWATCH_REMOTE_WRITE_URL
+    sink = sink_from_settings(settings)              # settings.remote_write_url
     outcome = sink.push(drift_samples(...) + job_samples(...))   # never raises
 """
 
+from modelwatch.contracts.sample import Sample
 from modelwatch.metrics.monitoring_metrics import (
     FeatureDrift,
     PerformanceValue,
@@ -19,20 +20,16 @@ from modelwatch.metrics.monitoring_metrics import (
 from modelwatch.metrics.provider import (
     DiscardingSink,
     InMemorySink,
-    MetricsSettings,
     MetricsSink,
     RemoteWriteSink,
-    load_metrics_settings,
     sink_from_settings,
 )
 from modelwatch.metrics.remote_write import RemoteWriteClient, WriteOutcome
-from modelwatch.metrics.sample import Sample
 
 __all__ = [
     "DiscardingSink",
     "FeatureDrift",
     "InMemorySink",
-    "MetricsSettings",
     "MetricsSink",
     "PerformanceValue",
     "QualityCheck",
@@ -42,7 +39,6 @@ __all__ = [
     "WriteOutcome",
     "drift_samples",
     "job_samples",
-    "load_metrics_settings",
     "performance_samples",
     "quality_samples",
     "sink_from_settings",

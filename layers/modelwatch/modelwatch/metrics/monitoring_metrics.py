@@ -2,7 +2,7 @@
 
 The scheduled jobs call these builders with their results and push the samples
 through a :class:`~modelwatch.metrics.provider.MetricsSink`; the labels are those
-of the catalogue (:mod:`modelwatch.metrics.catalogue`), checked as samples are made.
+of the catalogue (:mod:`modelwatch.contracts.catalogue`), checked as samples are made.
 Gauges carry the time of the run; a job run writes one sample per series.
 """
 
@@ -12,8 +12,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from modelwatch.metrics import catalogue as cat
-from modelwatch.metrics.sample import Sample
+from modelwatch.contracts import catalogue as cat
+from modelwatch.contracts.sample import Sample
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Code that produces metrics takes a :class:`MetricsSink` as an argument and calls
 :meth:`MetricsSink.push`; it never knows whether the samples go to AMP, to a local
 Prometheus or to a list. :func:`sink_from_settings` builds the production sink from
-``MODELWATCH_REMOTE_WRITE_URL`` (no URL: a sink that drops samples, logging once).
+the function's ``RemoteWriteSettings`` (no URL: a sink that drops samples, logging once).
 """
 
 from __future__ import annotations
@@ -13,19 +13,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from modelwatch.metrics.remote_write import (
-    DEFAULT_BACKOFF_SECONDS,
-    DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_MAX_SERIES_PER_REQUEST,
-    DEFAULT_TIMEOUT_SECONDS,
-    RemoteWriteClient,
-    WriteOutcome,
-)
-from modelwatch.metrics.sample import Sample
+from modelwatch.contracts.sample import Sample
+from modelwatch.metrics.remote_write import RemoteWriteClient, WriteOutcome
 from modelwatch.observability import METRICS_NAMESPACE, logger
+from modelwatch.settings.remote_write import RemoteWriteSettings
 
 
 class MetricsSink(abc.ABC):
@@ -124,50 +116,10 @@ class DiscardingSink(MetricsSink):
         return WriteOutcome(samples=len(samples))
 
 
-class MetricsSettings(BaseSettings):
-    """Where metrics go, from ``MODELWATCH_*`` variables (set by the CDK stack or the local stack)."""
-
-    model_config = SettingsConfigDict(env_prefix="MODELWATCH_", extra="ignore")
-
-    remote_write_url: str | None = Field(
-        None,
-        description=(
-            "Prometheus remote-write endpoint: AMP's (signed with SigV4, region from the URL) "
-            "or a plain one such as the local Prometheus's http://127.0.0.1:9090/api/v1/write."
-        ),
-        pattern=r"^https?://\S+$",
-    )
-    remote_write_max_series: int = Field(DEFAULT_MAX_SERIES_PER_REQUEST, ge=1, le=10_000)
-    remote_write_max_attempts: int = Field(DEFAULT_MAX_ATTEMPTS, ge=1, le=10)
-    remote_write_backoff_seconds: float = Field(DEFAULT_BACKOFF_SECONDS, ge=0, le=30)
-    remote_write_timeout_seconds: float = Field(DEFAULT_TIMEOUT_SECONDS, gt=0, le=60)
-
-
-def load_metrics_settings() -> MetricsSettings:
-    """Read :class:`MetricsSettings` from the environment.
-
-    Raises
-    ------
-    modelwatch.settings.SettingsError
-        Naming each bad ``MODELWATCH_*`` variable.
-    """
-    from modelwatch.settings import SettingsError
-
-    try:
-        return MetricsSettings()
-    except ValidationError as error:
-        problems = [
-            f"MODELWATCH_{str(item['loc'][0]).upper() if item.get('loc') else ''}: {item['msg']}"
-            for item in error.errors()
-        ]
-        raise SettingsError("invalid modelwatch metrics settings: " + "; ".join(problems)) from None
-
-
 def sink_from_settings(
-    settings: MetricsSettings | None = None, sleep: Callable[[float], None] | None = None
+    settings: RemoteWriteSettings, sleep: Callable[[float], None] | None = None
 ) -> MetricsSink:
     """Return the production sink: remote write to the configured URL, or a discarding sink."""
-    settings = settings or load_metrics_settings()
     if not settings.remote_write_url:
         return DiscardingSink()
     options: dict[str, Any] = {

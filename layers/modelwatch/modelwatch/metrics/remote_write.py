@@ -31,8 +31,14 @@ from typing import Any, Final, Protocol
 
 import cramjam
 
-from modelwatch.metrics.sample import Labels, Sample
+from modelwatch.contracts.sample import Labels, Sample
 from modelwatch.observability import logger
+from modelwatch.settings.remote_write import (
+    DEFAULT_BACKOFF_SECONDS,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_SERIES_PER_REQUEST,
+    DEFAULT_TIMEOUT_SECONDS,
+)
 
 REMOTE_WRITE_VERSION: Final = "0.1.0"
 HEADERS: Final = {
@@ -44,10 +50,6 @@ HEADERS: Final = {
 AMP_SERVICE: Final = "aps"
 _AMP_HOST = re.compile(r"^https://aps-workspaces\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?/")
 
-DEFAULT_MAX_SERIES_PER_REQUEST: Final = 500
-DEFAULT_MAX_ATTEMPTS: Final = 3
-DEFAULT_BACKOFF_SECONDS: Final = 0.5
-DEFAULT_TIMEOUT_SECONDS: Final = 5.0
 _MAX_ERRORS_KEPT = 20
 
 

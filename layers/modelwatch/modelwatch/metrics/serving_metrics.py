@@ -11,7 +11,7 @@ time of the run. So:
 - a failed write loses nothing: the next run writes the larger cumulative values;
 - every object is counted once: the state remembers the keys it has counted
   (for ``retain_processed_seconds``, longer than the listing window), and is saved
-  with a conditional write, so two overlapping runs cannot both count an object;
+  with a conditional write (``stores.state``), so two overlapping runs cannot both count an object;
 - an idle model keeps its series (written each run), so its rate reads 0, not "no data".
 
 Label cardinality stays bounded: a request rejected for an unknown model is
@@ -25,24 +25,23 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, Field
 
-from modelwatch.event_store import decode_event_object
-from modelwatch.metrics import catalogue as cat
-from modelwatch.metrics.custom import CustomMetric, custom_metric_updates
+from modelwatch.contracts import catalogue as cat
+from modelwatch.contracts.custom_metrics import CustomMetric, custom_metric_updates
+from modelwatch.contracts.sample import Sample
 from modelwatch.metrics.monitoring_metrics import job_samples
 from modelwatch.metrics.provider import MetricsSink
 from modelwatch.metrics.remote_write import WriteOutcome
-from modelwatch.metrics.sample import Sample
 from modelwatch.observability import logger
-from modelwatch.settings import split_comma_list
+from modelwatch.settings.export import ExportSettings
+from modelwatch.stores.events import EventStore
+from modelwatch.stores.objects import ObjectStorage
+from modelwatch.stores.state import StateConflict, StateStore
 
 STATE_SCHEMA_VERSION: Final = 1
-DEFAULT_STATE_KEY: Final = "state/metrics_export/serving.json"
-DEFAULT_LOOKBACK_HOURS: Final = 2
 DEFAULT_RETAIN_PROCESSED_SECONDS: Final = 4 * 3600.0
 
 
@@ -277,114 +276,7 @@ class CloudWatchCaptureFailures:
         return found
 
 
-# --- state storage --------------------------------------------------------------------------------
-
-
-class StateConflict(RuntimeError):
-    """The state changed since it was read (another run saved it)."""
-
-
-class StateStore(Protocol):
-    def load(self) -> tuple[ServingState, str | None]:
-        """Return the state and a version token (``None`` when there is no state yet)."""
-        ...
-
-    def save(self, state: ServingState, version: str | None) -> None:
-        """Save ``state`` if the stored one is still at ``version``, else raise :class:`StateConflict`."""
-        ...
-
-
-class S3StateStore:
-    """The state as one JSON object in S3, saved with a conditional write (``If-Match``/``If-None-Match``)."""
-
-    def __init__(self, s3_client: Any, bucket: str, key: str = DEFAULT_STATE_KEY) -> None:
-        self._s3 = s3_client
-        self.bucket = bucket
-        self.key = key
-
-    def load(self) -> tuple[ServingState, str | None]:
-        from botocore.exceptions import ClientError
-
-        try:
-            response = self._s3.get_object(Bucket=self.bucket, Key=self.key)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return ServingState(), None
-            raise
-        return ServingState.model_validate_json(response["Body"].read()), str(response["ETag"])
-
-    def save(self, state: ServingState, version: str | None) -> None:
-        from botocore.exceptions import ClientError
-
-        condition = {"IfMatch": version} if version is not None else {"IfNoneMatch": "*"}
-        try:
-            self._s3.put_object(
-                Bucket=self.bucket,
-                Key=self.key,
-                Body=state.model_dump_json().encode(),
-                ContentType="application/json",
-                **condition,
-            )
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code")
-            if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
-                raise StateConflict(f"s3://{self.bucket}/{self.key} changed since it was read") from error
-            raise
-
-
-class InMemoryStateStore:
-    """The state in memory, with the same conditional-save semantics (tests, notebooks)."""
-
-    def __init__(self) -> None:
-        self.document: str | None = None
-        self.version = 0
-        self.saves = 0
-
-    def load(self) -> tuple[ServingState, str | None]:
-        if self.document is None:
-            return ServingState(), None
-        return ServingState.model_validate_json(self.document), str(self.version)
-
-    def save(self, state: ServingState, version: str | None) -> None:
-        current = None if self.document is None else str(self.version)
-        if version != current:
-            raise StateConflict("state changed since it was read")
-        self.document = state.model_dump_json()
-        self.version += 1
-        self.saves += 1
-
-
 # --- the export -----------------------------------------------------------------------------------
-
-
-def recent_event_prefixes(
-    models: Iterable[str], now: float, hours: int = DEFAULT_LOOKBACK_HOURS
-) -> list[str]:
-    """Return the S3 prefixes that may hold objects delivered in the last ``hours`` hours.
-
-    Both layouts: ``events/model=<m>/dt=YYYY-MM-DD/hour=HH/`` (Firehose in AWS) and
-    ``events/model=<m>/YYYY/MM/DD/HH/`` (moto's Firehose locally); the same for ``rejected/``.
-    """
-    moment = datetime.fromtimestamp(now, UTC)
-    prefixes: list[str] = []
-    for offset in range(hours, -1, -1):
-        hour = moment - timedelta(hours=offset)
-        partitions = (hour.strftime("dt=%Y-%m-%d/hour=%H/"), hour.strftime("%Y/%m/%d/%H/"))
-        for base in [*(f"events/model={m}/" for m in models), "rejected/"]:
-            prefixes.extend(base + partition for partition in partitions)
-    return prefixes
-
-
-def list_recent_event_keys(
-    s3_client: Any, bucket: str, models: Iterable[str], now: float, hours: int = DEFAULT_LOOKBACK_HOURS
-) -> list[str]:
-    """Return the keys of event objects delivered in the last ``hours`` hours (plus the current one)."""
-    keys: list[str] = []
-    paginator = s3_client.get_paginator("list_objects_v2")
-    for prefix in recent_event_prefixes(models, now, hours):
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            keys.extend(item["Key"] for item in page.get("Contents", []))
-    return keys
 
 
 @dataclass
@@ -402,8 +294,8 @@ class ExportOutcome:
 def export_serving_metrics(
     *,
     keys: Iterable[str],
-    read_object: Callable[[str], bytes],
-    store: StateStore,
+    read_records: Callable[[str], list[dict[str, Any]]],
+    store: StateStore[ServingState],
     sink: MetricsSink,
     clock: Callable[[], float] = time.time,
     known_models: frozenset[str] | None = None,
@@ -418,9 +310,9 @@ def export_serving_metrics(
     Parameters
     ----------
     keys
-        Candidate object keys (e.g. :func:`list_recent_event_keys`); already counted ones are skipped.
-    read_object
-        Returns an object's bytes (gzip or not).
+        Candidate object keys (``EventStore.delivered_keys``); already counted ones are skipped.
+    read_records
+        Returns the records of an object (``EventStore.read``); an error marks the key unreadable.
     store
         Where the cumulative state lives; saved conditionally, retried on conflict.
     sink
@@ -456,7 +348,7 @@ def export_serving_metrics(
             if key in state.processed:
                 continue
             try:
-                records = decode_event_object(read_object(key))
+                records = read_records(key)
             except Exception as error:  # one bad object must not block the others
                 logger.warning("event object not readable", extra={"key": key, "error": str(error)})
                 outcome.unreadable.append(key)
@@ -506,53 +398,12 @@ def _add_capture_failures(state: ServingState, source: CaptureFailureSource, unt
 
 # --- the scheduled job ----------------------------------------------------------------------------
 
-EXPORT_SCHEDULE_SECONDS: Final = 60.0
-
-
-class ExportSettings(BaseSettings):
-    """Settings of the ``metrics_export`` function, from ``MODELWATCH_*`` variables."""
-
-    model_config = SettingsConfigDict(env_prefix="MODELWATCH_", extra="ignore")
-
-    events_bucket: str = Field(description="Bucket Firehose delivers the captured events to.")
-    served_models: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Comma-separated served models (their events are listed)."
-    )
-    metrics_state_key: str = Field(
-        DEFAULT_STATE_KEY, description="Key of the cumulative state in the bucket."
-    )
-    export_lookback_hours: int = Field(DEFAULT_LOOKBACK_HOURS, ge=1, le=24)
-    export_schedule_seconds: float = Field(EXPORT_SCHEDULE_SECONDS, gt=0)
-
-    _split_models = field_validator("served_models", mode="before")(split_comma_list)
-
-
-def load_export_settings() -> ExportSettings:
-    """Read :class:`ExportSettings`, naming each bad ``MODELWATCH_*`` variable.
-
-    Raises
-    ------
-    modelwatch.settings.SettingsError
-        A variable is missing or invalid.
-    """
-    from modelwatch.settings import SettingsError
-
-    try:
-        return ExportSettings()
-    except ValidationError as error:
-        problems = [
-            f"MODELWATCH_{str(item['loc'][0]).upper() if item.get('loc') else ''}: {item['msg']}"
-            for item in error.errors()
-        ]
-        raise SettingsError("invalid metrics export settings: " + "; ".join(problems)) from None
-
 
 def run_metrics_export(
     settings: ExportSettings,
     *,
-    s3_client: Any,
+    storage: ObjectStorage,
     sink: MetricsSink,
-    custom: Sequence[CustomMetric] = (),
     capture_failures: CaptureFailureSource | None = None,
     clock: Callable[[], float] = time.time,
 ) -> ExportOutcome:
@@ -563,18 +414,17 @@ def run_metrics_export(
     """
     started = clock()
     models = settings.served_models
-    keys = list_recent_event_keys(
-        s3_client, settings.events_bucket, models, started, settings.export_lookback_hours
-    )
-    bucket = settings.events_bucket
+    events = EventStore(storage, settings.events_bucket)
+    now = datetime.fromtimestamp(started, UTC)
+    keys = events.delivered_keys(models, now - timedelta(hours=settings.export_lookback_hours), now)
     outcome = export_serving_metrics(
         keys=keys,
-        read_object=lambda key: bytes(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()),
-        store=S3StateStore(s3_client, bucket, settings.metrics_state_key),
+        read_records=events.read,
+        store=StateStore(storage, settings.events_bucket, settings.metrics_state_key, ServingState),
         sink=sink,
         clock=clock,
         known_models=frozenset(models) if models else None,
-        custom=custom,
+        custom=settings.custom_metrics,
         capture_failures=capture_failures,
     )
     finished = clock()

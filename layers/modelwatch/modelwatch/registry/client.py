@@ -30,8 +30,11 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelwatch.manifest import Flavor, PredictionType, ServingManifest
-from modelwatch.names import check_model_name
+from modelwatch.contracts import layout
+from modelwatch.contracts.layout import split_s3_uri
+from modelwatch.contracts.manifest import Flavor, PredictionType, ServingManifest
+from modelwatch.contracts.names import check_model_name
+from modelwatch.contracts.schema import InputSchema, infer_input_schema
 from modelwatch.registry import tags as tag
 from modelwatch.registry.backend import ModelRecord, VersionRecord, from_millis, redact_uri
 from modelwatch.registry.comparison import (
@@ -61,7 +64,10 @@ from modelwatch.registry.stages import (
     record_transition,
 )
 from modelwatch.registry.training_data import coerce_columns, load_columns, rows_of
-from modelwatch.schema import InputSchema, infer_input_schema
+from modelwatch.stores import aws
+from modelwatch.stores.artifacts import ArtifactStore
+from modelwatch.stores.manifests import ManifestStore
+from modelwatch.stores.objects import ObjectStorage, S3Storage
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -348,8 +354,9 @@ class ModelRegistry:
     models_bucket:
         The models bucket serving reads manifests from. Without it, promotions move
         aliases but publish no manifest. Default: ``MODELWATCH_MODELS_BUCKET``.
-    s3_client:
-        boto3 S3 client for the models bucket and ``s3://`` inputs (default: a new one).
+    storage:
+        Object storage of the models bucket and ``s3://`` inputs (default: S3 through a new
+        boto3 client).
     manifest_prefix:
         Key prefix of manifests in the models bucket.
     served_aliases:
@@ -369,8 +376,8 @@ class ModelRegistry:
         tracking_uri: str | None = None,
         *,
         models_bucket: str | None = None,
-        s3_client: Any | None = None,
-        manifest_prefix: str = "manifests",
+        storage: ObjectStorage | None = None,
+        manifest_prefix: str = layout.MANIFESTS_PREFIX,
         served_aliases: Sequence[str] = DEFAULT_SERVED_ALIASES,
         max_retries: int = 3,
         timeout: float = 10.0,
@@ -386,7 +393,7 @@ class ModelRegistry:
         self._client = MlflowClient(tracking_uri=self._uri, registry_uri=self._uri)
         self.backend = MlflowClientBackend(self._client, self._uri)
         self.models_bucket = models_bucket or os.environ.get("MODELWATCH_MODELS_BUCKET") or None
-        self._s3 = s3_client
+        self._storage = storage
         self.manifest_prefix = manifest_prefix
         self.served_aliases = tuple(served_aliases)
 
@@ -396,12 +403,10 @@ class ModelRegistry:
         return self.backend.uri
 
     @property
-    def s3_client(self) -> Any:
-        if self._s3 is None:
-            import boto3
-
-            self._s3 = boto3.client("s3")
-        return self._s3
+    def storage(self) -> ObjectStorage:
+        if self._storage is None:
+            self._storage = S3Storage(aws.client("s3"))
+        return self._storage
 
     # -- registration -------------------------------------------------------------------------
 
@@ -488,7 +493,7 @@ class ModelRegistry:
             columns = None
             data_uri = training_data_uri
             if training_data is not None:
-                columns, file_uri = load_columns(training_data, self._s3)
+                columns, file_uri = load_columns(training_data, self.storage)
                 data_uri = data_uri or file_uri
                 if schema is None:
                     schema = infer_input_schema(rows_of(columns, limit=10_000))
@@ -533,10 +538,8 @@ class ModelRegistry:
         """Put the model into ``staging`` (a directory); return the source run id and version tags."""
         staging.mkdir(parents=True)
         if model_path.startswith("s3://"):
-            from modelwatch.artifacts import split_s3_uri
-
             bucket, key = split_s3_uri(model_path)
-            self.s3_client.download_file(bucket, key, str(staging / Path(key).name))
+            self.storage.download(bucket, key, staging / Path(key).name)
             return None, {}
         if model_path.startswith(("runs:/", "models:/")):
             return self._stage_mlflow_model(model_path, staging, download)
@@ -838,9 +841,8 @@ class ModelRegistry:
                     self.backend,
                     record,
                     target.value,
-                    self.s3_client,
-                    self.models_bucket,
-                    self.manifest_prefix,
+                    ManifestStore(self.storage, self.models_bucket, self.manifest_prefix),
+                    ArtifactStore(self.storage),
                 )
             else:
                 serving_details(record)  # a served stage takes only servable versions
@@ -915,10 +917,9 @@ class ModelRegistry:
             )
         return reconcile_manifests(
             self.backend,
-            self.s3_client,
-            self.models_bucket,
+            ManifestStore(self.storage, self.models_bucket, self.manifest_prefix),
+            ArtifactStore(self.storage),
             aliases=self.served_aliases,
-            manifest_prefix=self.manifest_prefix,
             models=models,
         )
 
@@ -945,7 +946,7 @@ def _load_schema(schema: InputSchema | str | Path | None) -> InputSchema | None:
 def _write_profile(columns: dict[str, list[Any]], schema: InputSchema | None, target: Path) -> bool:
     """Profile the training data into ``target``; False when the profile module is not available."""
     try:
-        from modelwatch.profile import profile_dataset  # type: ignore[import-not-found,unused-ignore]
+        from modelwatch.monitoring.profile import profile_dataset  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return False
     profile = profile_dataset(columns, schema)

@@ -1,10 +1,11 @@
-"""Publishing a registered version as the serving manifest that the predict functions read.
+"""Publishing what serving serves: a registered version, or a model file, as a serving manifest.
 
-Serving never talks to MLflow: the version's model file is copied into the
-models bucket (``models/<name>/<version>/model.<ext>``, as ``publish_model``
-does) and the manifest naming it is written last, with one PUT. Anything that
-fails before that PUT (MLflow, the artifact, the schema, the copy) leaves the
-previous manifest serving.
+The manifest is the one seam between "what should be served" and serving, which
+never talks to MLflow. The model file is copied into the models bucket
+(``layout.model_file_key``) and the manifest naming it is written last, with one
+PUT: readers see the old manifest or the new one, never one naming a missing file.
+Anything that fails before that PUT (MLflow, the artifact, the schema, the copy)
+leaves the previous manifest serving.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from modelwatch.manifest import Flavor, PredictionType, ServingManifest, artifact_key
-from modelwatch.publish import publish_manifest
+from modelwatch.contracts import layout
+from modelwatch.contracts.manifest import Flavor, PredictionType, ServingManifest
+from modelwatch.contracts.schema import InputSchema
 from modelwatch.registry import tags as tag
 from modelwatch.registry.backend import RegistryBackend, VersionRecord
 from modelwatch.registry.errors import NotServableError, PromotionError
-from modelwatch.schema import InputSchema
-from modelwatch.serving.flavors import ARTIFACT_SUFFIX
+from modelwatch.stores import aws
+from modelwatch.stores.artifacts import ArtifactStore
+from modelwatch.stores.manifests import ManifestStore
+from modelwatch.stores.objects import ObjectStorage, S3Storage
 
 PUBLISHER = "modelwatch registry"
 
@@ -60,7 +64,7 @@ def build_manifest(
     backend: RegistryBackend,
     record: VersionRecord,
     alias: str,
-    s3_client: Any,
+    artifacts: ArtifactStore,
     bucket: str,
     workdir: Path,
     publisher: str = PUBLISHER,
@@ -78,17 +82,17 @@ def build_manifest(
             f"{error.errors()[0].get('msg', error)}"
         ) from None
     model_path = backend.download_version_artifact(record.name, record.version, model_file, workdir / "model")
-    key = artifact_key(record.name, record.version, "model" + ARTIFACT_SUFFIX[flavor])
-    _upload(s3_client, model_path, bucket, key, record)
+    model_uri = _upload(
+        artifacts, model_path, bucket, layout.model_file_key(record.name, record.version, flavor), record
+    )
     update: dict[str, Any] = {}
     profile_file = record.tags.get(tag.PROFILE_FILE)
-    if profile_file and "reference_profile_uri" in ServingManifest.model_fields:
+    if profile_file:
         profile_path = backend.download_version_artifact(
             record.name, record.version, profile_file, workdir / "profile"
         )
-        profile_key = artifact_key(record.name, record.version, tag.PROFILE_ARTIFACT)
-        _upload(s3_client, profile_path, bucket, profile_key, record)
-        update["reference_profile_uri"] = f"s3://{bucket}/{profile_key}"
+        profile_key = layout.reference_profile_key(record.name, record.version)
+        update["reference_profile_uri"] = _upload(artifacts, profile_path, bucket, profile_key, record)
     source = {"publisher": publisher, "registry": backend.uri, "registered_version": record.version}
     if record.run_id:
         source["run_id"] = record.run_id
@@ -97,7 +101,7 @@ def build_manifest(
         version=record.version,
         alias=alias,
         flavor=flavor,
-        artifact_uri=f"s3://{bucket}/{key}",
+        artifact_uri=model_uri,
         input_schema=schema,
         prediction_type=prediction_type,
         source=source,
@@ -105,9 +109,9 @@ def build_manifest(
     return manifest.model_copy(update=update) if update else manifest
 
 
-def _upload(s3_client: Any, path: Path, bucket: str, key: str, record: VersionRecord) -> None:
+def _upload(artifacts: ArtifactStore, path: Path, bucket: str, key: str, record: VersionRecord) -> str:
     try:
-        s3_client.upload_file(str(path), bucket, key)
+        return artifacts.upload(path, bucket, key)
     except Exception as error:
         raise PromotionError(
             f"copying version {record.version} of {record.name!r} to s3://{bucket}/{key} failed: {error}"
@@ -118,9 +122,8 @@ def publish_version(
     backend: RegistryBackend,
     record: VersionRecord,
     alias: str,
-    s3_client: Any,
-    bucket: str,
-    manifest_prefix: str = "manifests",
+    manifests: ManifestStore,
+    artifacts: ArtifactStore,
     publisher: str = PUBLISHER,
 ) -> tuple[ServingManifest, str]:
     """Publish ``record`` as the manifest of ``alias``; return the manifest and its S3 URI.
@@ -135,12 +138,80 @@ def publish_version(
         MLflow did not answer while the artifact was read.
     """
     with tempfile.TemporaryDirectory(prefix="modelwatch-publish-") as tmp:
-        manifest = build_manifest(backend, record, alias, s3_client, bucket, Path(tmp), publisher)
+        manifest = build_manifest(backend, record, alias, artifacts, manifests.bucket, Path(tmp), publisher)
     try:
-        uri = publish_manifest(s3_client, bucket, manifest, manifest_prefix)
+        uri = manifests.write(manifest)
     except Exception as error:
         raise PromotionError(
-            f"writing the {alias} manifest of {record.name!r} to s3://{bucket}/{manifest_prefix} "
-            f"failed: {error}"
+            f"writing the {alias} manifest of {record.name!r} to s3://{manifests.bucket} failed: {error}"
         ) from error
     return manifest, uri
+
+
+def publish_model(
+    model_file: str | Path,
+    name: str,
+    version: str,
+    flavor: Flavor,
+    input_schema: InputSchema,
+    bucket: str,
+    alias: str = "production",
+    prediction_type: PredictionType = "value",
+    source: dict[str, str] | None = None,
+    storage: ObjectStorage | None = None,
+    manifest_prefix: str = layout.MANIFESTS_PREFIX,
+    reference_profile_json: str | None = None,
+) -> ServingManifest:
+    """Upload ``model_file`` and publish its manifest under ``alias``.
+
+    Parameters
+    ----------
+    model_file:
+        A joblib/pickle file (``sklearn``) or an ``.onnx`` file (``onnx``).
+    name, version, alias:
+        Model name, version label, and the alias serving reads (``production`` by default).
+    input_schema:
+        The features the model takes, validated on every request.
+    bucket:
+        The models bucket (the ``ModelsBucketName`` output of the deployment).
+    storage:
+        Where the bucket is (default: S3 through a new boto3 client).
+    reference_profile_json:
+        The version's reference data profile (``modelwatch profile`` output, or
+        ``DatasetProfile.model_dump_json()`` of the training data), stored next to the
+        artifact for the monitoring jobs.
+
+    Returns
+    -------
+    ServingManifest
+        The manifest as published.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``model_file`` does not exist.
+    pydantic.ValidationError
+        A name, version or alias breaks the naming rule.
+    """
+    path = Path(model_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    manifest = ServingManifest(
+        model=name,
+        version=version,
+        alias=alias,
+        flavor=flavor,
+        artifact_uri="s3://placeholder/key",
+        input_schema=input_schema,
+        prediction_type=prediction_type,
+        source=source or {"publisher": "modelwatch publish"},
+    )
+    storage = storage or S3Storage(aws.client("s3"))
+    artifacts = ArtifactStore(storage)
+    update = {"artifact_uri": artifacts.upload(path, bucket, layout.model_file_key(name, version, flavor))}
+    if reference_profile_json is not None:
+        key = layout.reference_profile_key(name, version)
+        update["reference_profile_uri"] = artifacts.put_text(bucket, key, reference_profile_json)
+    manifest = manifest.model_copy(update=update)
+    ManifestStore(storage, bucket, manifest_prefix).write(manifest)
+    return manifest

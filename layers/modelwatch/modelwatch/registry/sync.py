@@ -20,18 +20,21 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, Field
 
-from modelwatch.manifest import ManifestNotFound, S3ManifestStore, ServingManifest
+from modelwatch.contracts.manifest import ServingManifest
 from modelwatch.registry import tags as tag
 from modelwatch.registry.backend import ModelRecord, RegistryBackend
 from modelwatch.registry.errors import PromotionError, RegistryError, TrackingServerUnavailable
 from modelwatch.registry.publishing import PUBLISHER, publish_version
 from modelwatch.registry.stages import DISPLACED_TO, Stage, TransitionRecord, current_stage, record_transition
-from modelwatch.settings import split_comma_list
+from modelwatch.settings.registry_sync import DEFAULT_SERVED_ALIASES, RegistrySyncSettings
+from modelwatch.stores import aws
+from modelwatch.stores.artifacts import ArtifactStore
+from modelwatch.stores.manifests import ManifestStore
+from modelwatch.stores.objects import ObjectStorage
 
 SYNC_ACTOR = "registry-sync"
 
@@ -77,27 +80,6 @@ class SyncReport(BaseModel):
             raise SyncFailed("; ".join(f"{a.model}/{a.alias}: {a.error}" for a in self.failures))
 
 
-class RegistrySyncSettings(BaseSettings):
-    """Settings of the registry-sync function, from ``MODELWATCH_*`` variables."""
-
-    model_config = SettingsConfigDict(env_prefix="MODELWATCH_", extra="ignore")
-
-    mlflow_tracking_uri: str = Field(description="http(s):// URI of the MLflow tracking server.")
-    models_bucket: str = Field(description="Bucket holding serving manifests and model artifacts.")
-    manifest_prefix: str = "manifests"
-    served_aliases: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["staging", "production"],
-        description="Comma-separated aliases whose manifests are reconciled.",
-    )
-    mlflow_credentials_secret: str | None = Field(
-        None, description='Secrets Manager secret (ARN or name) holding {"username": ..., "password": ...}.'
-    )
-    mlflow_timeout_seconds: float = Field(10.0, gt=0)
-    mlflow_max_attempts: int = Field(4, ge=1, le=10)
-
-    _split_aliases = field_validator("served_aliases", mode="before")(split_comma_list)
-
-
 def mlflow_credentials(secret_id: str, secrets_client: Any) -> tuple[str, str]:
     """``(username, password)`` from a Secrets Manager secret ``{"username": ..., "password": ...}``.
 
@@ -126,10 +108,10 @@ class SyncRunner:
     """
 
     def __init__(
-        self, settings: RegistrySyncSettings, s3_client: Any, secrets_client: Any | None = None
+        self, settings: RegistrySyncSettings, storage: ObjectStorage, secrets_client: Any | None = None
     ) -> None:
         self._settings = settings
-        self._s3 = s3_client
+        self._storage = storage
         self._secrets = secrets_client
         self._credentials: tuple[str, str] | None = None
 
@@ -141,9 +123,7 @@ class SyncRunner:
         if settings.mlflow_credentials_secret:
             if self._credentials is None:
                 if self._secrets is None:
-                    import boto3
-
-                    self._secrets = boto3.client("secretsmanager")
+                    self._secrets = aws.client("secretsmanager")
                 self._credentials = mlflow_credentials(settings.mlflow_credentials_secret, self._secrets)
             username, password = self._credentials
         return MlflowRestClient(
@@ -163,23 +143,13 @@ class SyncRunner:
             MLflow cannot be reached (every manifest stays as it was).
         """
         settings = self._settings
-        report = reconcile_manifests(
+        return reconcile_manifests(
             self._backend(),
-            self._s3,
-            settings.models_bucket,
+            ManifestStore(self._storage, settings.models_bucket, settings.manifest_prefix),
+            ArtifactStore(self._storage),
             aliases=settings.served_aliases,
-            manifest_prefix=settings.manifest_prefix,
             models=models,
         )
-        return report
-
-
-def _current_manifest(store: S3ManifestStore, model: str, alias: str) -> ServingManifest | None:
-    try:
-        read = store.read(model, alias)
-    except ManifestNotFound:
-        return None
-    return read.manifest if read is not None else None
 
 
 def _up_to_date(manifest: ServingManifest | None, version: str) -> bool:
@@ -232,11 +202,10 @@ def _record_stages(
 
 def reconcile_manifests(
     backend: RegistryBackend,
-    s3_client: Any,
-    bucket: str,
+    manifests: ManifestStore,
+    artifacts: ArtifactStore,
     *,
-    aliases: Sequence[str] = ("staging", "production"),
-    manifest_prefix: str = "manifests",
+    aliases: Sequence[str] = DEFAULT_SERVED_ALIASES,
     models: Sequence[str] | None = None,
 ) -> SyncReport:
     """Publish the manifest of every served alias whose MLflow version differs from the manifest's.
@@ -245,8 +214,8 @@ def reconcile_manifests(
     ----------
     backend:
         The registry: ``MlflowRestClient`` in the Lambda function, ``ModelRegistry.backend`` elsewhere.
-    s3_client, bucket, manifest_prefix:
-        Where manifests and artifacts are published (the models bucket).
+    manifests, artifacts:
+        Where manifests and model files are published (the models bucket).
     aliases:
         The served aliases.
     models:
@@ -265,7 +234,6 @@ def reconcile_manifests(
     started = datetime.now(UTC)
     listed: list[ModelRecord] = backend.list_models()
     wanted = set(models) if models is not None else None
-    store = S3ManifestStore(s3_client, bucket, manifest_prefix)
     actions: list[SyncAction] = []
     skipped: list[str] = []
     for model in sorted(listed, key=lambda m: m.name):
@@ -275,7 +243,7 @@ def reconcile_manifests(
             skipped.append(model.name)
             continue
         for alias in aliases:
-            actions.append(_reconcile_one(backend, s3_client, bucket, manifest_prefix, store, model, alias))
+            actions.append(_reconcile_one(backend, manifests, artifacts, model, alias))
     return SyncReport(
         tracking_uri=backend.uri,
         started_at=started,
@@ -287,16 +255,14 @@ def reconcile_manifests(
 
 def _reconcile_one(
     backend: RegistryBackend,
-    s3_client: Any,
-    bucket: str,
-    manifest_prefix: str,
-    store: S3ManifestStore,
+    manifests: ManifestStore,
+    artifacts: ArtifactStore,
     model: ModelRecord,
     alias: str,
 ) -> SyncAction:
     version = model.aliases.get(alias)
     try:
-        current = _current_manifest(store, model.name, alias)
+        current = manifests.current(model.name, alias)
     except Exception as error:  # S3 unreadable: report, do not publish blind
         return SyncAction(model=model.name, alias=alias, action="failed", version=version, error=str(error))
     previous = current.version if current is not None else None
@@ -308,7 +274,7 @@ def _reconcile_one(
         )
     try:
         record = backend.get_version(model.name, version)
-        _, uri = publish_version(backend, record, alias, s3_client, bucket, manifest_prefix)
+        _, uri = publish_version(backend, record, alias, manifests, artifacts)
     except TrackingServerUnavailable:
         raise
     except (RegistryError, PromotionError) as error:

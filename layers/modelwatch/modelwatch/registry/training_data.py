@@ -13,8 +13,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from modelwatch.artifacts import split_s3_uri
-from modelwatch.schema import FeatureType, InputSchema
+from modelwatch.contracts.layout import split_s3_uri
+from modelwatch.contracts.schema import FeatureType, InputSchema
+from modelwatch.stores import aws
+from modelwatch.stores.objects import ObjectStorage, S3Storage
 
 Columns = dict[str, list[Any]]
 
@@ -87,7 +89,7 @@ def _read_file(path: Path) -> Columns:
 
 
 def load_columns(
-    data: Mapping[str, Sequence[Any]] | str | Path, s3_client: Any | None = None
+    data: Mapping[str, Sequence[Any]] | str | Path, storage: ObjectStorage | None = None
 ) -> tuple[Columns, str | None]:
     """Return the training data as columns, and its URI when it came from a file.
 
@@ -96,8 +98,8 @@ def load_columns(
     data:
         Columns (``{"amount": [...], ...}``, lists or numpy arrays), or a ``.csv``,
         ``.json``, ``.jsonl`` or ``.parquet`` file, local or ``s3://``.
-    s3_client:
-        Used for ``s3://`` files (default: a new boto3 client).
+    storage:
+        Where ``s3://`` files are read from (default: S3 through a new boto3 client).
 
     Raises
     ------
@@ -113,13 +115,10 @@ def load_columns(
         text = str(data)
         if text.startswith("s3://"):
             bucket, key = split_s3_uri(text)
-            if s3_client is None:
-                import boto3
-
-                s3_client = boto3.client("s3")
+            storage = storage or S3Storage(aws.client("s3"))
             with tempfile.TemporaryDirectory(prefix="modelwatch-data-") as tmp:
                 local = Path(tmp) / Path(key).name
-                s3_client.download_file(bucket, key, str(local))
+                storage.download(bucket, key, local)
                 columns = _read_file(local)
             uri = text
         else:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelwatch.schema import Violation
+from modelwatch.contracts.schema import Violation
 
 _EXAMPLE_INSTANCE = {
     "amount": 125.5,

@@ -17,9 +17,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from modelwatch import __version__
-from modelwatch.events import RejectionReason
+from modelwatch.contracts.events import RejectionReason
+from modelwatch.contracts.schema import Violation, validate_instances
 from modelwatch.observability import logger
-from modelwatch.schema import Violation, validate_instances
 from modelwatch.serving.api_models import (
     ErrorResponse,
     FeedbackAccepted,

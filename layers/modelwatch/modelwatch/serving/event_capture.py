@@ -1,7 +1,7 @@
 """Turning served and rejected requests into event lines for the capture sink.
 
 Lines are built as plain dicts and ``json.dumps`` (the hot path); their shape is
-``modelwatch.events.PredictionEvent`` / ``RejectedRequest``, which tests check.
+``modelwatch.contracts.events.PredictionEvent`` / ``RejectedRequest``, which tests check.
 Capture never raises into the request: failures are retried and dead-lettered
 by the sink, and counted here.
 """
@@ -13,10 +13,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from modelwatch.capture import MAX_RECORD_BYTES, CaptureOutcome
-from modelwatch.events import EVENT_SCHEMA_VERSION
+from modelwatch.contracts.events import EVENT_SCHEMA_VERSION
 from modelwatch.observability import logger
 from modelwatch.serving.context import ServingContext
+from modelwatch.stores.capture import MAX_RECORD_BYTES, CaptureOutcome
 
 # A rejected request's line must fit one Firehose record (1,000 KiB, with its newline).
 MAX_REJECTED_LINE_BYTES = MAX_RECORD_BYTES - 1

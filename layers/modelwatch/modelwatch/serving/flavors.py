@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from modelwatch.manifest import Flavor, PredictionType
-from modelwatch.schema import FeatureType, InputSchema
+from modelwatch.contracts.manifest import Flavor, PredictionType
+from modelwatch.contracts.schema import FeatureType, InputSchema
 
 
 class Predictor(Protocol):

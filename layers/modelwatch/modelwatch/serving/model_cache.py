@@ -15,10 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelwatch.artifacts import ArtifactFetcher
-from modelwatch.manifest import ManifestNotFound, ManifestSource, ServingManifest
+from modelwatch.contracts.manifest import ServingManifest
 from modelwatch.observability import logger
 from modelwatch.serving.flavors import Predictor, load_predictor
+from modelwatch.stores.artifacts import ArtifactFetcher
+from modelwatch.stores.manifests import ManifestNotFound, ManifestReader
 
 
 class UnknownModel(LookupError):
@@ -56,7 +57,7 @@ class ModelCache:
 
     def __init__(
         self,
-        manifests: ManifestSource,
+        manifests: ManifestReader,
         artifacts: ArtifactFetcher,
         served_models: list[str],
         alias: str = "production",

@@ -1,0 +1,91 @@
+"""Event records captured by serving and read by the monitoring jobs.
+
+One ``PredictionEvent`` per served instance; one ``RejectedRequest`` per request
+that could not be served; one ``LabelEvent`` per label sent to the feedback
+endpoint (``labels/dt=.../hour=.../``), joined later to its prediction by
+``(request_id, index)``. Both are written as JSON Lines (one object per line)
+to Firehose, which delivers them, compressed and partitioned, to S3:
+``events/model=<m>/dt=<YYYY-MM-DD>/hour=<HH>/`` and ``rejected/dt=.../hour=.../``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import uuid
+from datetime import datetime
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EVENT_SCHEMA_VERSION: Final = 1
+GZIP_MAGIC: Final = b"\x1f\x8b"
+
+RejectionReason = Literal[
+    "unknown_model",
+    "feedback_unavailable",
+    "schema_violation",
+    "too_many_instances",
+    "invalid_body",
+    "model_unavailable",
+]
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+class PredictionEvent(BaseModel):
+    """One served instance: its features, the prediction and how long the request took."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    schema_version: Literal[1] = EVENT_SCHEMA_VERSION
+    event_id: str
+    request_id: str
+    index: int = Field(description="Position of the instance in its request (joins late labels).")
+    model: str
+    version: str
+    timestamp: datetime
+    features: dict[str, Any]
+    prediction: Any
+    latency_ms: float
+
+
+class RejectedRequest(BaseModel):
+    """A request that was not served, with the reason and what it carried."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    schema_version: Literal[1] = EVENT_SCHEMA_VERSION
+    event_id: str
+    request_id: str
+    model: str
+    version: str | None
+    timestamp: datetime
+    reason: RejectionReason
+    status_code: int
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+    body: str = Field(description="The request body as received (truncated past body_limit).")
+    body_truncated: bool = False
+
+
+class LabelEvent(BaseModel):
+    """The true outcome of one served instance, which may arrive days after its prediction."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    schema_version: Literal[1] = EVENT_SCHEMA_VERSION
+    event_id: str
+    model: str
+    request_id: str
+    index: int = Field(ge=0)
+    label: float | int | str | bool
+    timestamp: datetime = Field(description="When the label was received.")
+
+
+def decode_event_object(body: bytes) -> list[dict[str, Any]]:
+    """The JSON records of one delivered object (Firehose gzips in AWS; moto does not)."""
+    if body[:2] == GZIP_MAGIC:
+        body = gzip.decompress(body)
+    return [json.loads(line) for line in body.splitlines() if line.strip()]

@@ -1,0 +1,297 @@
+"""Data quality of a batch against the model's input schema: per feature rates, thresholds, a verdict.
+
+Per feature and window: the missing rate (absent, null or NaN), the out-of-range
+rate (numbers outside the schema's ``minimum``/``maximum``), the unseen-category
+rate (strings outside ``allowed_values``) and the type-error rate (values the
+request-time validation would reject for their type, including +-inf). Rates are
+over the window's rows. A check is violated when its rate is *above* its
+threshold (defaults in ``QualityThresholds``; a non-nullable feature tolerates no
+missing value). Reports keep the counts, so the reports of disjoint batches merge
+(``merge_quality_reports``) into the report of their union.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelwatch.contracts.monitoring_config import Check, QualityThresholds
+from modelwatch.contracts.schema import FeatureSpec, FeatureType, InputSchema, _type_error
+from modelwatch.monitoring.profile import chunked_to_numpy
+
+QUALITY_SCHEMA_VERSION: Final = 1
+
+
+class QualityViolation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    feature: str
+    check: Check
+    rate: float
+    threshold: float
+
+
+class FeatureQuality(BaseModel):
+    """Counts, rates and verdict of one feature."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    type: FeatureType
+    nullable: bool
+    n: int
+    missing: int = 0
+    out_of_range: int = 0
+    unseen_category: int = 0
+    type_error: int = 0
+    missing_rate: float = 0.0
+    out_of_range_rate: float = 0.0
+    unseen_category_rate: float = 0.0
+    type_error_rate: float = 0.0
+    unseen_examples: list[str] = Field(default_factory=list, description="Up to 10 unseen categories.")
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    violations: list[QualityViolation] = Field(default_factory=list)
+    passed: bool = True
+
+
+class QualityReport(BaseModel):
+    """Quality of one batch or window against the schema."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal[1] = QUALITY_SCHEMA_VERSION
+    n_rows: int
+    passed: bool
+    n_violations: int
+    violations: list[QualityViolation]
+    features: list[FeatureQuality]
+    absent_features: list[str] = Field(
+        default_factory=list, description="Schema features absent from the data."
+    )
+    extra_columns: list[str] = Field(default_factory=list, description="Columns the schema does not name.")
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _count_python(spec: FeatureSpec, values: Iterable[Any]) -> tuple[int, int, int, int, Counter[str], int]:
+    missing = out_of_range = unseen = type_errors = n = 0
+    allowed = set(spec.allowed_values) if spec.allowed_values is not None else None
+    unseen_values: Counter[str] = Counter()
+    for value in values:
+        n += 1
+        if _is_missing(value):
+            missing += 1
+            continue
+        if _type_error(spec, value) is not None:
+            type_errors += 1
+            continue
+        if spec.type in (FeatureType.NUMBER, FeatureType.INTEGER):
+            if (spec.minimum is not None and value < spec.minimum) or (
+                spec.maximum is not None and value > spec.maximum
+            ):
+                out_of_range += 1
+        elif allowed is not None and spec.type is FeatureType.STRING and value not in allowed:
+            unseen += 1
+            unseen_values[value] += 1
+    return n, missing, out_of_range, unseen, unseen_values, type_errors
+
+
+def _count_numeric_array(spec: FeatureSpec, array: Any) -> tuple[int, int, int, int, Counter[str], int]:
+    import numpy as np
+
+    values = np.asarray(array, dtype=np.float64)
+    n = int(values.size)
+    nan = np.isnan(values)
+    missing = int(nan.sum())
+    if spec.type not in (FeatureType.NUMBER, FeatureType.INTEGER):
+        return n, missing, 0, 0, Counter(), n - missing
+    finite = np.isfinite(values)
+    bad = ~finite & ~nan
+    if spec.type is FeatureType.INTEGER:
+        bad |= finite & (values != np.floor(np.where(finite, values, 0.0)))
+    ok = finite & ~bad
+    out = np.zeros_like(ok)
+    if spec.minimum is not None:
+        out |= ok & (values < spec.minimum)
+    if spec.maximum is not None:
+        out |= ok & (values > spec.maximum)
+    return n, missing, int(out.sum()), 0, Counter(), int(bad.sum())
+
+
+def _count_arrow(spec: FeatureSpec, values: Any) -> tuple[int, int, int, int, Counter[str], int]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(values, pa.Array):
+        values = pa.chunked_array([values])
+    if pa.types.is_dictionary(values.type):
+        values = values.cast(values.type.value_type)
+    arrow_type = values.type
+    is_number = pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)
+    if is_number and spec.type in (FeatureType.NUMBER, FeatureType.INTEGER):
+        floats = chunked_to_numpy(pc.fill_null(values.cast(pa.float64()), float("nan")))
+        return _count_numeric_array(spec, floats)
+    is_text = pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+    if is_text and spec.type is FeatureType.STRING:
+        n, missing = len(values), values.null_count
+        unseen_values: Counter[str] = Counter()
+        unseen = 0
+        if spec.allowed_values is not None:
+            outside = pc.filter(values, pc.invert(pc.is_in(values, value_set=pa.array(spec.allowed_values))))
+            outside = outside.drop_null()
+            unseen = len(outside)
+            if unseen:
+                counted = pc.value_counts(outside)
+                for key, count in zip(
+                    counted.field(0).to_pylist(), counted.field(1).to_pylist(), strict=True
+                ):
+                    unseen_values[str(key)] = int(count)
+        return n, missing, 0, unseen, unseen_values, 0
+    if pa.types.is_boolean(arrow_type) and spec.type is FeatureType.BOOLEAN:
+        return len(values), values.null_count, 0, 0, Counter(), 0
+    return _count_python(spec, values.to_pylist())
+
+
+def _count(spec: FeatureSpec, values: Any) -> tuple[int, int, int, int, Counter[str], int]:
+    if type(values).__module__.startswith("pyarrow"):
+        return _count_arrow(spec, values)
+    if type(values).__module__ == "numpy" and getattr(values, "dtype", None) is not None:
+        if values.dtype.kind in "iuf" and spec.type in (FeatureType.NUMBER, FeatureType.INTEGER):
+            return _count_numeric_array(spec, values)
+        return _count_python(spec, values.tolist())
+    return _count_python(spec, values)
+
+
+def _evaluate(feature: FeatureQuality, thresholds: QualityThresholds) -> FeatureQuality:
+    n = feature.n
+    feature.missing_rate = feature.missing / n if n else 0.0
+    feature.out_of_range_rate = feature.out_of_range / n if n else 0.0
+    feature.unseen_category_rate = feature.unseen_category / n if n else 0.0
+    feature.type_error_rate = feature.type_error / n if n else 0.0
+    limits = thresholds.for_feature(feature.name, feature.nullable)
+    feature.thresholds = {str(check): value for check, value in limits.items()}
+    rates: dict[Check, float] = {
+        "missing": feature.missing_rate,
+        "out_of_range": feature.out_of_range_rate,
+        "unseen_category": feature.unseen_category_rate,
+        "type_error": feature.type_error_rate,
+    }
+    feature.violations = [
+        QualityViolation(feature=feature.name, check=check, rate=rate, threshold=limits[check])
+        for check, rate in rates.items()
+        if rate > limits[check]
+    ]
+    feature.passed = not feature.violations
+    return feature
+
+
+def _report(
+    n_rows: int, features: list[FeatureQuality], absent: list[str], extra: list[str]
+) -> QualityReport:
+    violations = [violation for feature in features for violation in feature.violations]
+    return QualityReport(
+        n_rows=n_rows,
+        passed=not violations,
+        n_violations=len(violations),
+        violations=violations,
+        features=features,
+        absent_features=absent,
+        extra_columns=extra,
+    )
+
+
+def check_quality(
+    schema: InputSchema,
+    columns: Mapping[str, Any],
+    thresholds: QualityThresholds | None = None,
+    ignore_columns: Iterable[str] = ("prediction",),
+) -> QualityReport:
+    """Measure the quality of a batch against ``schema``.
+
+    Parameters
+    ----------
+    schema:
+        The model's input schema (types, nullability, ranges, allowed categories).
+    columns:
+        Column name to raw values (``modelwatch.monitoring.datasets.read_columns`` or
+        ``columns_from_events``). A schema feature absent from the columns counts
+        as missing on every row.
+    thresholds:
+        Highest acceptable rates; defaults when None.
+    ignore_columns:
+        Columns that are not inputs (not reported as extra).
+
+    Returns
+    -------
+    QualityReport
+    """
+    thresholds = thresholds or QualityThresholds()
+    lengths = {len(values) for values in columns.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"columns have different lengths: {sorted(lengths)}")
+    n_rows = lengths.pop() if lengths else 0
+    features: list[FeatureQuality] = []
+    absent: list[str] = []
+    for spec in schema.features:
+        if spec.name in columns:
+            n, missing, out_of_range, unseen, unseen_values, type_errors = _count(spec, columns[spec.name])
+        else:
+            absent.append(spec.name)
+            n, missing, out_of_range, unseen, unseen_values, type_errors = n_rows, n_rows, 0, 0, Counter(), 0
+        feature = FeatureQuality(
+            name=spec.name,
+            type=spec.type,
+            nullable=spec.nullable,
+            n=n,
+            missing=missing,
+            out_of_range=out_of_range,
+            unseen_category=unseen,
+            type_error=type_errors,
+            unseen_examples=[key for key, _ in unseen_values.most_common(10)],
+        )
+        features.append(_evaluate(feature, thresholds))
+    known = set(schema.feature_names) | set(ignore_columns)
+    extra = [name for name in columns if name not in known]
+    return _report(n_rows, features, absent, extra)
+
+
+def merge_quality_reports(
+    reports: Iterable[QualityReport], thresholds: QualityThresholds | None = None
+) -> QualityReport:
+    """The quality report of the union of disjoint batches, from their reports (counts add up).
+
+    Raises
+    ------
+    ValueError
+        With no report.
+    """
+    thresholds = thresholds or QualityThresholds()
+    items = list(reports)
+    if not items:
+        raise ValueError("merge_quality_reports needs at least one report")
+    merged: dict[str, FeatureQuality] = {}
+    for report in items:
+        for feature in report.features:
+            if feature.name not in merged:
+                merged[feature.name] = feature.model_copy(deep=True)
+                continue
+            target = merged[feature.name]
+            target.n += feature.n
+            target.missing += feature.missing
+            target.out_of_range += feature.out_of_range
+            target.unseen_category += feature.unseen_category
+            target.type_error += feature.type_error
+            target.unseen_examples = list(dict.fromkeys([*target.unseen_examples, *feature.unseen_examples]))[
+                :10
+            ]
+    features = [_evaluate(feature, thresholds) for feature in merged.values()]
+    absent = sorted(set().union(*(set(report.absent_features) for report in items)))
+    extra = sorted(set().union(*(set(report.extra_columns) for report in items)))
+    return _report(sum(report.n_rows for report in items), features, absent, extra)

@@ -1,0 +1,36 @@
+"""Settings of the metrics export: serving metrics from the captured events, every minute."""
+
+from __future__ import annotations
+
+from typing import Annotated, Final
+
+from pydantic import BeforeValidator, Field, field_validator
+from pydantic_settings import NoDecode
+
+from modelwatch.contracts import layout
+from modelwatch.contracts.custom_metrics import CustomMetric, parse_custom_metrics
+from modelwatch.settings.base import split_comma_list
+from modelwatch.settings.remote_write import RemoteWriteSettings
+
+DEFAULT_LOOKBACK_HOURS: Final = 2
+EXPORT_SCHEDULE_SECONDS: Final = 60.0
+
+
+class ExportSettings(RemoteWriteSettings):
+    """Settings of the ``metrics_export`` function, from ``MODELWATCH_*`` variables."""
+
+    events_bucket: str = Field(description="Bucket Firehose delivers the captured events to.")
+    served_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated served models (their events are listed)."
+    )
+    metrics_state_key: str = Field(
+        layout.METRICS_EXPORT_STATE_KEY, description="Key of the cumulative state in the bucket."
+    )
+    export_lookback_hours: int = Field(DEFAULT_LOOKBACK_HOURS, ge=1, le=24)
+    export_schedule_seconds: float = Field(EXPORT_SCHEDULE_SECONDS, gt=0)
+    custom_metrics: Annotated[list[CustomMetric], NoDecode, BeforeValidator(parse_custom_metrics)] = Field(
+        default_factory=list,
+        description="Custom counters over the prediction events: a JSON or YAML list of declarations.",
+    )
+
+    _split_models = field_validator("served_models", mode="before")(split_comma_list)

@@ -1,0 +1,107 @@
+"""Serving manifests in the models bucket: read conditionally by serving, written by publishing.
+
+A manifest is one small JSON object per model and alias (``layout.manifest_key``);
+serving re-reads it with ``If-None-Match``, so an unchanged manifest costs a 304 and
+no download. Publishing writes a copy per version first (``layout.version_manifest_key``),
+so monitoring finds the schema and reference profile of any version that served
+traffic after the alias has moved on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from modelwatch.contracts import layout
+from modelwatch.contracts.manifest import ServingManifest
+from modelwatch.stores.objects import ObjectNotFound, ObjectStorage
+
+
+class ManifestNotFound(LookupError):
+    """No manifest is published for this model and alias (or version)."""
+
+
+@dataclass(frozen=True)
+class ManifestRead:
+    """A manifest and the ETag it was read at (for the next conditional read)."""
+
+    manifest: ServingManifest
+    etag: str
+
+
+class ManifestReader(Protocol):
+    """What serving needs of manifests: a conditional read (``ManifestStore``, or a fake in tests)."""
+
+    def read(self, model: str, alias: str, if_none_match: str | None = None) -> ManifestRead | None:
+        """The manifest, or None when it still has ETag ``if_none_match``; raise ``ManifestNotFound``."""
+        ...
+
+
+class ManifestStore:
+    """Reads and writes serving manifests in the models bucket."""
+
+    def __init__(self, storage: ObjectStorage, bucket: str, prefix: str = layout.MANIFESTS_PREFIX) -> None:
+        self._storage = storage
+        self.bucket = bucket
+        self._prefix = prefix
+
+    def read(self, model: str, alias: str, if_none_match: str | None = None) -> ManifestRead | None:
+        """The manifest of ``model`` under ``alias``, or None when it still has ETag ``if_none_match``.
+
+        Raises
+        ------
+        ManifestNotFound
+            None is published.
+        """
+        key = layout.manifest_key(model, alias, self._prefix)
+        try:
+            found = self._storage.get(self.bucket, key, if_none_match=if_none_match)
+        except ObjectNotFound:
+            raise ManifestNotFound(
+                f"no manifest for model {model!r} alias {alias!r} at {layout.s3_uri(self.bucket, key)}"
+            ) from None
+        if found is None:
+            return None
+        return ManifestRead(ServingManifest.model_validate_json(found.body), found.etag)
+
+    def current(self, model: str, alias: str) -> ServingManifest | None:
+        """The manifest published under ``alias`` now, or None."""
+        try:
+            read = self.read(model, alias)
+        except ManifestNotFound:
+            return None
+        return read.manifest if read is not None else None
+
+    def read_version(self, model: str, version: str) -> ServingManifest:
+        """The manifest ``version`` was published with.
+
+        Raises
+        ------
+        ManifestNotFound
+            That version was never published.
+        """
+        key = layout.version_manifest_key(model, version)
+        try:
+            found = self._storage.get(self.bucket, key)
+        except ObjectNotFound:
+            raise ManifestNotFound(
+                f"no manifest for model {model!r} version {version!r} at {layout.s3_uri(self.bucket, key)}"
+            ) from None
+        assert found is not None  # an unconditional read returns the object or raises
+        return ServingManifest.model_validate_json(found.body)
+
+    def write(self, manifest: ServingManifest) -> str:
+        """Publish ``manifest``: the version's copy, then the alias's (one PUT, atomic for readers).
+
+        Returns the alias manifest's S3 URI.
+        """
+        body = manifest.model_dump_json(indent=2).encode()
+        self._storage.put(
+            self.bucket,
+            layout.version_manifest_key(manifest.model, manifest.version),
+            body,
+            "application/json",
+        )
+        key = layout.manifest_key(manifest.model, manifest.alias, self._prefix)
+        self._storage.put(self.bucket, key, body, "application/json")
+        return layout.s3_uri(self.bucket, key)

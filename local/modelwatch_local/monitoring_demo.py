@@ -1,0 +1,156 @@
+"""The monitoring part of ``make demo``: a drifted phase of traffic, late labels, and the three jobs."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from modelwatch.contracts.results import JobResult
+from modelwatch_local.fraud import synthetic_transactions
+from modelwatch_local.scheduler import LocalScheduler
+from modelwatch_local.stack import EVENTS_BUCKET, LocalStack
+
+
+def _send_drifted_phase(api_url: str, model: str, n: int, seed: int) -> list[tuple[str, list[int]]]:
+    """``n`` transactions of a changed world, in batches of 10: amounts tripled, riskier merchants,
+    four times as many foreign cards, and most of the traffic at night."""
+    rows, labels = synthetic_transactions(n, seed=seed, amount_scale=3.0)
+    rng = random.Random(seed)
+    for row in rows:
+        row["merchant_risk"] = round(min(1.0, row["merchant_risk"] * 1.6), 4)
+        row["is_foreign"] = rng.random() < 0.4
+        if rng.random() < 0.7:
+            row["hour"] = rng.choice([0, 1, 2, 3, 4, 23])
+    sent = []
+    with httpx.Client(base_url=api_url, timeout=30.0) as client:
+        for start in range(0, n, 10):
+            request_id = f"drift-{uuid.uuid4().hex[:12]}"
+            response = client.post(
+                f"/v1/models/{model}/predict",
+                json={"instances": rows[start : start + 10]},
+                headers={"x-request-id": request_id},
+            )
+            response.raise_for_status()
+            sent.append((request_id, labels[start : start + 10]))
+    return sent
+
+
+def _send_labels(api_url: str, model: str, sent: list[tuple[str, list[int]]]) -> int:
+    labels = [
+        {"request_id": rid, "index": i, "label": label}
+        for rid, batch in sent
+        for i, label in enumerate(batch)
+    ]
+    with httpx.Client(base_url=api_url, timeout=30.0) as client:
+        for start in range(0, len(labels), 1000):
+            client.post(
+                f"/v1/models/{model}/feedback", json={"labels": labels[start : start + 1000]}
+            ).raise_for_status()
+    return len(labels)
+
+
+def _stored_result(stack: LocalStack, output: dict[str, Any]) -> JobResult:
+    key = str(output["result_uri"]).removeprefix(f"s3://{EVENTS_BUCKET}/")
+    body = stack.boto3_client("s3").get_object(Bucket=EVENTS_BUCKET, Key=key)["Body"].read()
+    return JobResult.model_validate_json(body)
+
+
+def _download_report(stack: LocalStack, result: JobResult, name: str) -> Path | None:
+    if not result.report_uri:
+        return None
+    key = result.report_uri.removeprefix(f"s3://{EVENTS_BUCKET}/")
+    target = Path(stack.state_dir) / "reports" / f"{name}.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(stack.boto3_client("s3").get_object(Bucket=EVENTS_BUCKET, Key=key)["Body"].read())
+    return target
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def run_monitoring_demo(
+    stack: LocalStack,
+    scheduler: LocalScheduler,
+    model: str,
+    say: Callable[[str], None],
+    n: int = 2000,
+    seed: int = 11,
+) -> dict[str, JobResult]:
+    """Send a drifted phase and its labels, run drift, quality and performance over it, print verdicts."""
+    started = datetime.now(UTC)
+    say(f"sending a drifted phase: {n} transactions (amounts x3, riskier merchants, foreign cards, at night)")
+    sent = _send_drifted_phase(stack.api_url, model, n, seed)
+    labelled = _send_labels(stack.api_url, model, sent)
+    say(f"sent {labelled} labels to /v1/models/{model}/feedback (as if they arrived later)")
+    time.sleep(1.0)  # the window must close after the last event
+    minutes = max(1, math.ceil((datetime.now(UTC) - started).total_seconds() / 60))
+    results = {
+        job: _stored_result(stack, scheduler.run_job(job, model, started, minutes))
+        for job in ("drift", "quality", "performance")
+    }
+
+    drift = results["drift"]
+    say("")
+    say(f"== modelwatch demo: monitoring (window {started.isoformat()} + {minutes} min) ==")
+    say(
+        f"drift: dataset drift {'DETECTED' if drift.summary.get('dataset_drift') else 'not detected'}, "
+        f"share {_fmt(drift.summary.get('drift_share'))} of features"
+    )
+    for version, version_report in drift.details.items():
+        say(f"  version {version}, {version_report['n_current']} events against its reference profile:")
+        header = f"{'feature':<18}{'method':<16}{'statistic':>10}{'p-value':>10}{'effect':>9}{'floor':>7}"
+        say(f"  {header}  verdict")
+        for feature in version_report["features"]:
+            verdict = "DRIFT" if feature["drift_detected"] else "ok"
+            say(
+                f"  {feature['name']:<18}{feature['method']:<16}{_fmt(feature['statistic']):>10}"
+                f"{_fmt(feature['p_value']):>10}{_fmt(feature['effect_size']):>9}{_fmt(feature['threshold']):>7}"
+                f"  {verdict}"
+            )
+    quality = results["quality"]
+    violations = quality.summary.get("violations", [])
+    say(
+        f"quality: {len(violations)} violation(s)"
+        + "".join(
+            f"; {v['feature']} {v['check']} {v['rate']:.1%} > {v['threshold']:.1%}" for v in violations[:4]
+        )
+    )
+    performance = results["performance"]
+    metrics = performance.summary.get("metrics", {})
+    for version, values in metrics.items():
+        say(
+            f"performance: version {version}, {values.get('n_labelled')} labelled predictions: "
+            + ", ".join(f"{name} {_fmt(values.get(name))}" for name in ("auc", "accuracy", "f1", "log_loss"))
+        )
+    for job, result in results.items():
+        path = _download_report(stack, result, f"{job}-{model}")
+        if path is not None:
+            say(f"{job} report: {path}  ({result.report_uri})")
+    say(f"results: s3://{EVENTS_BUCKET}/reports/model={model}/  (one result.json per job and window)")
+    alerts = [job for job, result in results.items() if result.alert]
+    say(f"alerts put on the platform bus: {', '.join(alerts) or 'none'}")
+    return results
+
+
+def as_json(results: dict[str, JobResult]) -> str:
+    return json.dumps(
+        {
+            job: r.model_dump(mode="json", include={"status", "alert", "summary"})
+            for job, r in results.items()
+        },
+        indent=2,
+    )

@@ -1,0 +1,267 @@
+"""Start and stop the local stack on 127.0.0.1.
+
+``moto_server`` stands in for S3, Firehose and SQS; the prediction API runs
+under uvicorn with the very app the Lambda functions run. Nothing in modelwatch
+knows it is local: the API gets the same ``MODELWATCH_*`` settings it gets in
+AWS, plus ``AWS_ENDPOINT_URL`` pointing at moto.
+
+Known difference from AWS: moto's Firehose writes each put to S3 at once,
+uncompressed, and appends ``YYYY/MM/DD/HH/`` to a static prefix instead of
+evaluating ``!{timestamp:...}``; so local events land under
+``events/model=<m>/YYYY/MM/DD/HH/`` rather than ``.../dt=YYYY-MM-DD/hour=HH/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelwatch.contracts import layout
+from modelwatch.stores.events import EventStore
+from modelwatch.stores.objects import S3Storage
+from modelwatch_local.processes import HOST, StackError, port_free, spawn, terminate, wait_http
+from modelwatch_local.prometheus_server import LocalPrometheus, PrometheusError, start_prometheus
+
+REGION = "us-east-1"
+EVENTS_BUCKET = "modelwatch-events"
+MODELS_BUCKET = "modelwatch-models"
+REJECTED_STREAM = "modelwatch-rejected"
+LABELS_STREAM = "modelwatch-labels"
+DLQ_NAME = "modelwatch-capture-dlq"
+PLATFORM_BUS = "modelwatch-platform"
+FIREHOSE_ROLE = "arn:aws:iam::123456789012:role/modelwatch-firehose"
+
+
+def events_stream_name(model: str) -> str:
+    return f"modelwatch-events-{model}"
+
+
+@dataclass
+class LocalStack:
+    """Where the running local stack answers, and the processes behind it."""
+
+    state_dir: str
+    moto_url: str
+    api_url: str
+    models: list[str]
+    pids: dict[str, int] = field(default_factory=dict)
+    dlq_url: str = ""
+    prometheus_url: str = ""
+    mlflow_url: str = ""
+
+    @property
+    def remote_write_url(self) -> str:
+        return f"{self.prometheus_url}/api/v1/write" if self.prometheus_url else ""
+
+    def prometheus(self) -> LocalPrometheus | None:
+        """The stack's Prometheus, for queries (None when the stack runs without one)."""
+        if not self.prometheus_url:
+            return None
+        state = Path(self.state_dir)
+        return LocalPrometheus(
+            url=self.prometheus_url,
+            pid=self.pids["prometheus"],
+            data_dir=str(state / "prometheus-data"),
+            config_file=str(state / "prometheus.yml"),
+            log_file=str(state / "prometheus.log"),
+        )
+
+    @property
+    def state_file(self) -> Path:
+        return Path(self.state_dir) / "stack.json"
+
+    def aws_env(self) -> dict[str, str]:
+        """Environment that points boto3 at moto."""
+        return {
+            "AWS_ENDPOINT_URL": self.moto_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }
+
+    def serving_env(self) -> dict[str, str]:
+        """The ``MODELWATCH_*`` settings, as the CDK stack sets them on the functions."""
+        return {
+            "MODELWATCH_MODELS_BUCKET": MODELS_BUCKET,
+            "MODELWATCH_EVENTS_STREAMS": json.dumps({m: events_stream_name(m) for m in self.models}),
+            "MODELWATCH_REJECTED_STREAM": REJECTED_STREAM,
+            "MODELWATCH_LABELS_STREAM": LABELS_STREAM,
+            "MODELWATCH_CAPTURE_DLQ_URL": self.dlq_url,
+            "MODELWATCH_MANIFEST_TTL_SECONDS": os.environ.get("MODELWATCH_MANIFEST_TTL_SECONDS", "5"),
+            "MODELWATCH_MODEL_CACHE_DIR": str(Path(self.state_dir) / "model-cache"),
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+        }
+
+    def monitoring_env(self, window_minutes: int = 60) -> dict[str, str]:
+        """The ``MODELWATCH_*`` settings of the monitoring functions, as the CDK stack sets them."""
+        return {
+            "MODELWATCH_EVENTS_BUCKET": EVENTS_BUCKET,
+            "MODELWATCH_MODELS_BUCKET": MODELS_BUCKET,
+            "MODELWATCH_EVENT_BUS_NAME": PLATFORM_BUS,
+            "MODELWATCH_WINDOW_MINUTES": str(window_minutes),
+            **({"MODELWATCH_REMOTE_WRITE_URL": self.remote_write_url} if self.prometheus_url else {}),
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+        }
+
+    def storage(self) -> S3Storage:
+        """The stack's S3 (moto) as the library's object storage."""
+        return S3Storage(self.boto3_client("s3"))
+
+    def events(self) -> EventStore:
+        """What the API captured, read back from the events bucket."""
+        return EventStore(self.storage(), EVENTS_BUCKET)
+
+    def boto3_client(self, service: str) -> Any:
+        import boto3
+
+        env = self.aws_env()
+        return boto3.client(  # type: ignore[call-overload]  # the service is a run-time name
+            service,
+            endpoint_url=self.moto_url,
+            region_name=REGION,
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=env["AWS_SESSION_TOKEN"],
+        )
+
+
+def _create_resources(stack: LocalStack) -> None:
+    s3 = stack.boto3_client("s3")
+    for bucket in (EVENTS_BUCKET, MODELS_BUCKET):
+        s3.create_bucket(Bucket=bucket)
+    sqs = stack.boto3_client("sqs")
+    stack.dlq_url = sqs.create_queue(QueueName=DLQ_NAME)["QueueUrl"]
+    stack.boto3_client("events").create_event_bus(Name=PLATFORM_BUS)
+    firehose = stack.boto3_client("firehose")
+    # moto's Firehose takes the static part of the prefix and appends YYYY/MM/DD/HH/ itself.
+    streams = {events_stream_name(m): layout.capture_prefix("events", m) for m in stack.models}
+    streams[REJECTED_STREAM] = layout.capture_prefix("rejected")
+    streams[LABELS_STREAM] = layout.capture_prefix("labels")
+    for name, prefix in streams.items():
+        firehose.create_delivery_stream(
+            DeliveryStreamName=name,
+            DeliveryStreamType="DirectPut",
+            ExtendedS3DestinationConfiguration={
+                "RoleARN": FIREHOSE_ROLE,
+                "BucketARN": f"arn:aws:s3:::{EVENTS_BUCKET}",
+                "Prefix": prefix,
+                "CompressionFormat": "UNCOMPRESSED",
+                "BufferingHints": {"IntervalInSeconds": 60, "SizeInMBs": 5},
+            },
+        )
+
+
+def start_stack(
+    models: list[str],
+    state_dir: str | Path = ".local",
+    moto_port: int = 5100,
+    api_port: int = 8000,
+    timeout: float = 60.0,
+    prometheus_port: int | None = 9090,
+    mlflow_port: int | None = 5000,
+) -> LocalStack:
+    """Start moto_server, the API, Prometheus and MLflow; create the buckets, streams, queue and bus.
+
+    ``prometheus_port=None`` leaves Prometheus out (metrics are then discarded);
+    ``mlflow_port=None`` leaves the MLflow server out (no registry). MLflow keeps its
+    database under ``<state_dir>/mlflow`` between runs.
+
+    Raises
+    ------
+    StackError
+        A port is taken, Prometheus is not installed, or a process does not come up.
+    """
+    state = Path(state_dir).resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    for port in (moto_port, api_port, *[p for p in (prometheus_port, mlflow_port) if p]):
+        if not port_free(port):
+            raise StackError(f"port {HOST}:{port} is in use (is a stack already up? try `make down`)")
+    stack = LocalStack(
+        state_dir=str(state),
+        moto_url=f"http://{HOST}:{moto_port}",
+        api_url=f"http://{HOST}:{api_port}",
+        models=list(models),
+    )
+    mlflow = None
+    if mlflow_port is not None:
+        # Started first: it takes the longest (about 18 s), and comes up while the rest does.
+        from modelwatch_local.mlflow_server import MLFLOW_ENV, mlflow_server_command
+
+        (state / "mlflow").mkdir(exist_ok=True)
+        mlflow = spawn(mlflow_server_command(state / "mlflow", mlflow_port), MLFLOW_ENV, state / "mlflow.log")
+        stack.pids["mlflow"] = mlflow.pid
+    moto = spawn(
+        [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(moto_port)], {}, state / "moto.log"
+    )
+    stack.pids["moto"] = moto.pid
+    try:
+        wait_http(f"{stack.moto_url}/moto-api/", moto, "moto_server", timeout, state / "moto.log")
+        _create_resources(stack)
+        api = spawn(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "modelwatch_local.asgi:app",
+                "--host",
+                HOST,
+                "--port",
+                str(api_port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            {**stack.aws_env(), **stack.serving_env()},
+            state / "api.log",
+        )
+        stack.pids["api"] = api.pid
+        wait_http(f"{stack.api_url}/openapi.json", api, "prediction API", timeout, state / "api.log")
+        if prometheus_port is not None:
+            try:
+                prometheus = start_prometheus(state, port=prometheus_port, timeout=timeout)
+            except PrometheusError as error:
+                raise StackError(str(error)) from None
+            stack.pids["prometheus"] = prometheus.pid
+            stack.prometheus_url = prometheus.url
+        if mlflow is not None:
+            url = f"http://{HOST}:{mlflow_port}"
+            wait_http(f"{url}/health", mlflow, "MLflow server", max(timeout, 180.0), state / "mlflow.log")
+            stack.mlflow_url = url
+    except BaseException:
+        stop_stack(stack)
+        raise
+    stack.state_file.write_text(json.dumps(asdict(stack), indent=2))
+    return stack
+
+
+def start_ticker(stack: LocalStack) -> None:
+    """Start ``python -m modelwatch_local tick`` in the background (the local one-minute schedule)."""
+    ticker = spawn(
+        [sys.executable, "-m", "modelwatch_local", "tick", "--state-dir", stack.state_dir],
+        {**stack.aws_env(), **stack.monitoring_env()},
+        Path(stack.state_dir) / "tick.log",
+    )
+    stack.pids["tick"] = ticker.pid
+    stack.state_file.write_text(json.dumps(asdict(stack), indent=2))
+
+
+def stop_stack(stack: LocalStack) -> None:
+    """Stop every process of the stack, last started first (SIGTERM, then SIGKILL after 5 s)."""
+    for pid in reversed(list(stack.pids.values())):
+        terminate(pid)
+    stack.state_file.unlink(missing_ok=True)
+
+
+def load_running_stack(state_dir: str | Path = ".local") -> LocalStack | None:
+    path = Path(state_dir).resolve() / "stack.json"
+    if not path.exists():
+        return None
+    return LocalStack(**json.loads(path.read_text()))

@@ -1,0 +1,114 @@
+"""The layout of both buckets, pinned: every key the platform reads or writes, and the partitions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from modelwatch.contracts import layout
+
+
+def test_captured_records_land_under_one_prefix_per_kind_prediction_events_per_model() -> None:
+    assert layout.capture_prefix("events", "fraud") == "events/model=fraud/"
+    assert layout.events_prefix("fraud") == "events/model=fraud/"
+    assert layout.capture_prefix("rejected") == "rejected/"
+    assert layout.capture_prefix("labels", "fraud") == "labels/"  # shared by every model
+    assert layout.partitioned_by_model("events")
+    assert not layout.partitioned_by_model("rejected") and not layout.partitioned_by_model("labels")
+    with pytest.raises(ValueError, match="per model"):
+        layout.capture_prefix("events")
+
+
+def test_firehose_prefixes_partition_by_delivery_day_and_hour_and_errors_by_type() -> None:
+    assert (
+        layout.firehose_prefix("events", "churn.v2")
+        == "events/model=churn.v2/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
+    )
+    assert layout.firehose_prefix("rejected") == "rejected/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
+    assert layout.firehose_prefix("labels") == "labels/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
+    assert (
+        layout.firehose_error_prefix("events", "churn.v2")
+        == "errors/events/model=churn.v2/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/"
+    )
+    assert (
+        layout.firehose_error_prefix("rejected")
+        == "errors/rejected/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "hour"),
+    [
+        (
+            "events/model=m/dt=2026-11-26/hour=07/stream-1-2026-11-26-07-59-00-abc.gz",
+            datetime(2026, 11, 26, 7, tzinfo=UTC),
+        ),
+        (
+            "events/model=m/2026/11/26/07/stream-1-2026-11-26-07-59-00-abc",
+            datetime(2026, 11, 26, 7, tzinfo=UTC),
+        ),
+        ("events/model=m/unpartitioned-object", None),
+    ],
+)
+def test_delivery_hour_reads_firehose_and_moto_layouts(key: str, hour: datetime | None) -> None:
+    assert layout.delivery_hour(key) == hour
+
+
+def test_hourly_prefixes_cover_every_hour_in_both_layouts() -> None:
+    start = datetime(2027, 1, 15, 7, 40, tzinfo=UTC)
+    end = datetime(2027, 1, 15, 8, 5, tzinfo=UTC)
+
+    prefixes = list(layout.hourly_prefixes("rejected/", start, end))
+
+    assert prefixes == [
+        "rejected/dt=2027-01-15/hour=07/",
+        "rejected/2027/01/15/07/",
+        "rejected/dt=2027-01-15/hour=08/",
+        "rejected/2027/01/15/08/",
+    ]
+    for prefix in prefixes:
+        assert layout.delivery_hour(prefix + "object") is not None
+
+
+def test_monitoring_keys_of_the_events_bucket() -> None:
+    key = "events/model=fraud/dt=2026-11-26/hour=07/o1.gz"
+    assert layout.profile_key(key) == "profiles/events/model=fraud/dt=2026-11-26/hour=07/o1.gz.json"
+    assert layout.report_prefix("drift", "fraud", "2026-11-26T09:00Z") == (
+        "reports/model=fraud/job=drift/window=2026-11-26T09:00Z/"
+    )
+    assert layout.result_key("drift", "fraud", "2026-11-26T09:00Z").endswith(
+        "window=2026-11-26T09:00Z/result.json"
+    )
+    assert layout.report_page_key("quality", "fraud", "W", "3") == (
+        "reports/model=fraud/job=quality/window=W/report-version=3.html"
+    )
+    assert layout.METRICS_EXPORT_STATE_KEY == "state/metrics_export/serving.json"
+
+
+def test_keys_of_the_models_bucket() -> None:
+    assert layout.manifest_key("fraud", "production") == "manifests/fraud/production.json"
+    assert layout.manifest_key("fraud", "staging", prefix="/serving/") == "serving/fraud/staging.json"
+    assert layout.model_file_key("fraud", "3", "onnx") == "models/fraud/3/model.onnx"
+    assert layout.model_file_key("fraud", "3", "sklearn") == "models/fraud/3/model.joblib"
+    assert layout.version_manifest_key("fraud", "3") == "models/fraud/3/manifest.json"
+    assert layout.reference_profile_key("fraud", "3") == "models/fraud/3/reference_profile.json"
+    assert layout.artifact_key("fraud", "3", "x.bin") == "models/fraud/3/x.bin"
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("s3://bucket/models/fraud/1/model.joblib", ("bucket", "models/fraud/1/model.joblib")),
+        ("s3://b/k", ("b", "k")),
+    ],
+)
+def test_split_s3_uri_round_trips_s3_uri(uri: str, expected: tuple[str, str]) -> None:
+    assert layout.split_s3_uri(uri) == expected
+    assert layout.s3_uri(*expected) == uri
+
+
+@pytest.mark.parametrize("uri", ["https://b/k", "s3://bucket", "s3://bucket/", "/local/path"])
+def test_split_s3_uri_rejects_what_is_not_an_object_uri(uri: str) -> None:
+    with pytest.raises(ValueError, match="not an s3://bucket/key URI"):
+        layout.split_s3_uri(uri)

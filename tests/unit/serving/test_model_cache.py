@@ -1,0 +1,382 @@
+"""The model cache: load once, follow the manifest every TTL, never drop a working version."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelwatch.contracts.schema import InputSchema
+from modelwatch.serving.model_cache import ModelCache, ModelUnavailable, UnknownModel
+from tests.unit.fakes import FakeClock, FakeLoader, FakeManifestSource, RecordingFetcher
+
+TTL = 30.0
+
+
+class Failures:
+    def __init__(self) -> None:
+        self.reported: list[tuple[str, str]] = []
+
+    def __call__(self, model: str, error: str) -> None:
+        self.reported.append((model, error))
+
+
+@pytest.fixture
+def loader() -> FakeLoader:
+    return FakeLoader()
+
+
+@pytest.fixture
+def fetcher() -> RecordingFetcher:
+    return RecordingFetcher()
+
+
+@pytest.fixture
+def failures() -> Failures:
+    return Failures()
+
+
+@pytest.fixture
+def cache(
+    manifests: FakeManifestSource,
+    fetcher: RecordingFetcher,
+    loader: FakeLoader,
+    clock: FakeClock,
+    failures: Failures,
+) -> ModelCache:
+    return ModelCache(
+        manifests,
+        fetcher,
+        served_models=["fraud", "churn"],
+        ttl_seconds=TTL,
+        loader=loader,
+        clock=clock,
+        on_load_failure=failures,
+    )
+
+
+def test_loads_once_and_serves_from_memory(
+    cache: ModelCache,
+    manifests: FakeManifestSource,
+    fetcher: RecordingFetcher,
+    loader: FakeLoader,
+    clock: FakeClock,
+    make_manifest: Any,
+) -> None:
+    # Given a published manifest
+    manifests.publish(make_manifest(version="1", artifact_uri="/artifacts/1.joblib"))
+    # When the model is asked for several times within the TTL
+    first = cache.get("fraud")
+    clock.advance(TTL - 0.001)
+    again = cache.get("fraud")
+    # Then the manifest was read, the artifact fetched and loaded exactly once
+    assert again is first
+    assert first.manifest.version == "1"
+    assert first.predictor.predict([{}, {}]) == ["1", "1"]
+    assert manifests.reads == [("fraud", "production", None)]
+    assert fetcher.fetched == ["/artifacts/1.joblib"]
+    assert loader.attempts == ["1"]
+
+
+def test_unchanged_manifest_after_ttl_is_a_conditional_read_without_reload(
+    cache: ModelCache, manifests: FakeManifestSource, loader: FakeLoader, clock: FakeClock, make_manifest: Any
+) -> None:
+    etag = manifests.publish(make_manifest(version="1"))
+    cache.get("fraud")
+    # When the TTL has passed
+    clock.advance(TTL)
+    served = cache.get("fraud")
+    # Then the manifest is re-read conditionally on its ETag (a 304) and nothing reloads
+    assert manifests.reads[-1] == ("fraud", "production", etag)
+    assert len(manifests.reads) == 2
+    assert loader.attempts == ["1"]
+    assert served.manifest.version == "1"
+
+
+def test_new_manifest_version_loads_the_new_model(
+    cache: ModelCache, manifests: FakeManifestSource, loader: FakeLoader, clock: FakeClock, make_manifest: Any
+) -> None:
+    manifests.publish(make_manifest(version="1"))
+    assert cache.get("fraud").manifest.version == "1"
+    # Given a promotion to version 2
+    manifests.publish(make_manifest(version="2", artifact_uri="/artifacts/2.joblib"))
+    # Then it is not picked up before the TTL ...
+    clock.advance(TTL / 2)
+    assert cache.get("fraud").manifest.version == "1"
+    # ... and is served once the TTL has passed
+    clock.advance(TTL / 2)
+    loaded = cache.get("fraud")
+    assert loaded.manifest.version == "2"
+    assert loaded.predictor.predict([{}]) == ["2"]
+    assert loader.attempts == ["1", "2"]
+
+
+def test_identical_manifest_with_new_etag_does_not_reload(
+    cache: ModelCache, manifests: FakeManifestSource, loader: FakeLoader, clock: FakeClock, make_manifest: Any
+) -> None:
+    manifest = make_manifest(version="1")
+    manifests.publish(manifest)
+    cache.get("fraud")
+    new_etag = manifests.publish(manifest)  # the same document written again
+    clock.advance(TTL)
+    cache.get("fraud")
+    clock.advance(TTL)
+    cache.get("fraud")
+    assert loader.attempts == ["1"]
+    # The new ETag is remembered, so the next check is a cheap 304.
+    assert manifests.reads[-1] == ("fraud", "production", new_etag)
+
+
+def test_broken_new_version_keeps_the_previous_one_serving(
+    cache: ModelCache,
+    manifests: FakeManifestSource,
+    loader: FakeLoader,
+    clock: FakeClock,
+    failures: Failures,
+    make_manifest: Any,
+) -> None:
+    # Given version 1 served, then a promotion to a broken version 2
+    manifests.publish(make_manifest(version="1"))
+    cache.get("fraud")
+    loader.broken.add("2")
+    manifests.publish(make_manifest(version="2"))
+    clock.advance(TTL)
+    # When the model is asked for
+    served = cache.get("fraud")
+    # Then version 1 keeps answering, and the failure is reported
+    assert served.manifest.version == "1"
+    assert served.predictor.predict([{}]) == ["1"]
+    assert len(failures.reported) == 1
+    model, error = failures.reported[0]
+    assert model == "fraud"
+    assert "cannot load version 2" in error and "corrupt" in error
+    assert cache.status() == {"fraud": "ready", "churn": "not_loaded"}
+    # And the load is not retried within the TTL ...
+    cache.get("fraud")
+    assert loader.attempts == ["1", "2"]
+    # ... but is retried after it, and succeeds once the artifact is fixed
+    clock.advance(TTL)
+    assert cache.get("fraud").manifest.version == "1"
+    assert loader.attempts == ["1", "2", "2"]
+    loader.broken.clear()
+    clock.advance(TTL)
+    assert cache.get("fraud").manifest.version == "2"
+    assert loader.attempts == ["1", "2", "2", "2"]
+    assert len(failures.reported) == 2
+
+
+def test_first_load_failure_is_model_unavailable(
+    cache: ModelCache,
+    manifests: FakeManifestSource,
+    loader: FakeLoader,
+    failures: Failures,
+    make_manifest: Any,
+) -> None:
+    loader.broken.add("1")
+    manifests.publish(make_manifest(version="1"))
+    with pytest.raises(ModelUnavailable, match="cannot load version 1"):
+        cache.get("fraud")
+    assert failures.reported[0][0] == "fraud"
+    assert cache.status()["fraud"].startswith("cannot load version 1")
+    # Within the TTL the failure is answered from memory, without another attempt.
+    with pytest.raises(ModelUnavailable, match="cannot load version 1"):
+        cache.get("fraud")
+    assert loader.attempts == ["1"]
+
+
+def test_artifact_fetch_failure_is_a_load_failure(
+    manifests: FakeManifestSource,
+    loader: FakeLoader,
+    clock: FakeClock,
+    failures: Failures,
+    make_manifest: Any,
+    tmp_path: Path,
+) -> None:
+    class MissingArtifacts:
+        def fetch(self, uri: str) -> Path:
+            raise FileNotFoundError(f"artifact not found: {uri}")
+
+    cache = ModelCache(
+        manifests, MissingArtifacts(), ["fraud"], loader=loader, clock=clock, on_load_failure=failures
+    )
+    manifests.publish(make_manifest(artifact_uri="s3://models/gone.joblib"))
+    with pytest.raises(ModelUnavailable, match="artifact not found"):
+        cache.get("fraud")
+    assert loader.attempts == []
+    assert len(failures.reported) == 1
+
+
+def test_unknown_model(cache: ModelCache) -> None:
+    with pytest.raises(UnknownModel):
+        cache.get("not-served")
+
+
+def test_served_model_without_manifest_is_unknown(cache: ModelCache) -> None:
+    with pytest.raises(UnknownModel):
+        cache.get("churn")
+
+
+def test_served_model_without_manifest_stays_unknown_within_the_ttl(
+    cache: ModelCache, clock: FakeClock
+) -> None:
+    with pytest.raises(UnknownModel):
+        cache.get("churn")
+    clock.advance(1)
+    with pytest.raises(UnknownModel):
+        cache.get("churn")
+
+
+def test_manifest_read_error_keeps_serving(
+    cache: ModelCache, manifests: FakeManifestSource, clock: FakeClock, make_manifest: Any
+) -> None:
+    manifests.publish(make_manifest(version="1"))
+    cache.get("fraud")
+    # Given S3 becomes unreachable
+    manifests.error = ConnectionError("S3 unreachable")
+    clock.advance(TTL)
+    # Then the loaded version keeps serving, and the read is retried only after another TTL
+    assert cache.get("fraud").manifest.version == "1"
+    reads = len(manifests.reads)
+    assert cache.get("fraud").manifest.version == "1"
+    assert len(manifests.reads) == reads
+    clock.advance(TTL)
+    cache.get("fraud")
+    assert len(manifests.reads) == reads + 1
+    assert cache.status()["fraud"] == "ready"
+
+
+def test_manifest_read_error_before_first_load(cache: ModelCache, manifests: FakeManifestSource) -> None:
+    manifests.error = ConnectionError("S3 unreachable")
+    with pytest.raises(ModelUnavailable, match="cannot read manifest: S3 unreachable"):
+        cache.get("fraud")
+    assert cache.status()["fraud"] == "cannot read manifest: S3 unreachable"
+
+
+def test_removed_manifest_keeps_the_loaded_version(
+    cache: ModelCache, manifests: FakeManifestSource, clock: FakeClock, make_manifest: Any
+) -> None:
+    manifests.publish(make_manifest(version="1"))
+    cache.get("fraud")
+    manifests.remove("fraud")
+    clock.advance(TTL)
+    assert cache.get("fraud").manifest.version == "1"
+
+
+def test_manifest_naming_another_model_is_refused(
+    cache: ModelCache,
+    manifests: FakeManifestSource,
+    loader: FakeLoader,
+    failures: Failures,
+    make_manifest: Any,
+) -> None:
+    # Given a manifest at fraud's key that names "churn" (a copy-paste mistake)
+    manifests.publish(make_manifest(model="churn"), at=("fraud", "production"))
+    with pytest.raises(ModelUnavailable, match="manifest names model 'churn', expected 'fraud'"):
+        cache.get("fraud")
+    assert loader.attempts == []
+    assert failures.reported == [("fraud", "manifest names model 'churn', expected 'fraud'")]
+
+
+def test_other_alias(
+    manifests: FakeManifestSource, loader: FakeLoader, clock: FakeClock, make_manifest: Any
+) -> None:
+    manifests.publish(make_manifest(version="1"))
+    manifests.publish(make_manifest(version="9", alias="staging"))
+    cache = ModelCache(manifests, RecordingFetcher(), ["fraud"], alias="staging", loader=loader, clock=clock)
+    assert cache.get("fraud").manifest.version == "9"
+
+
+def test_zero_ttl_checks_on_every_request(
+    manifests: FakeManifestSource, loader: FakeLoader, clock: FakeClock, make_manifest: Any
+) -> None:
+    manifests.publish(make_manifest())
+    cache = ModelCache(manifests, RecordingFetcher(), ["fraud"], ttl_seconds=0, loader=loader, clock=clock)
+    for _ in range(3):
+        cache.get("fraud")
+    assert len(manifests.reads) == 3
+    assert loader.attempts == ["1"]
+
+
+def test_manifest_for_listing(
+    cache: ModelCache, manifests: FakeManifestSource, loader: FakeLoader, make_manifest: Any
+) -> None:
+    manifests.publish(make_manifest(model="churn", version="4"))
+    # Not loaded: read from the source without loading the artifact
+    listed = cache.manifest("churn")
+    assert listed is not None and listed.version == "4"
+    assert loader.attempts == []
+    # Unknown to the source: None
+    assert cache.manifest("ghost") is None
+    # Loaded: answered from memory
+    manifests.publish(make_manifest(version="1"))
+    cache.get("fraud")
+    reads = len(manifests.reads)
+    fraud = cache.manifest("fraud")
+    assert fraud is not None and fraud.version == "1"
+    assert len(manifests.reads) == reads
+
+
+def test_status_and_served_models(
+    cache: ModelCache, manifests: FakeManifestSource, make_manifest: Any
+) -> None:
+    assert cache.served_models == ["fraud", "churn"]
+    assert cache.status() == {"fraud": "not_loaded", "churn": "not_loaded"}
+    manifests.publish(make_manifest())
+    cache.get("fraud")
+    assert cache.status() == {"fraud": "ready", "churn": "not_loaded"}
+
+
+def test_concurrent_first_requests_wait_for_the_load(
+    manifests: FakeManifestSource, clock: FakeClock, make_manifest: Any
+) -> None:
+    # Given a load that is in flight (held open until released)
+    loading, release = threading.Event(), threading.Event()
+    loads: list[str] = []
+
+    def held_loader(manifest: Any, path: Path) -> Any:
+        loads.append(manifest.version)
+        loading.set()
+        release.wait(5)
+        return FakeLoader()(manifest, path)
+
+    manifests.publish(make_manifest())
+    cache = ModelCache(manifests, RecordingFetcher(), ["fraud"], loader=held_loader, clock=clock)
+    results: list[str] = []
+
+    def ask() -> None:
+        try:
+            results.append(cache.get("fraud").manifest.version)
+        except Exception as error:
+            results.append(type(error).__name__)
+
+    first = threading.Thread(target=ask)
+    first.start()
+    assert loading.wait(5)
+    # When 7 more requests arrive during the load
+    others = [threading.Thread(target=ask) for _ in range(7)]
+    for thread in others:
+        thread.start()
+    time.sleep(0.05)
+    release.set()
+    for thread in [first, *others]:
+        thread.join(5)
+    # Then the model was loaded once and every request got it
+    assert loads == ["1"]
+    assert results == ["1"] * 8
+
+
+def test_default_loader_loads_a_real_sklearn_artifact(
+    manifests: FakeManifestSource,
+    clock: FakeClock,
+    make_manifest: Any,
+    sklearn_classifier: Any,
+    numeric_schema: InputSchema,
+) -> None:
+    manifests.publish(make_manifest(artifact_uri=str(sklearn_classifier.path)))
+    cache = ModelCache(manifests, RecordingFetcher(), ["fraud"], clock=clock)
+    predictions = cache.get("fraud").predictor.predict([{"amount": 10.0, "hour": 3, "is_foreign": False}])
+    assert len(predictions) == 1
+    assert 0.0 <= predictions[0] <= 1.0

@@ -1,0 +1,494 @@
+"""The prediction API in-process (TestClient, no sockets): answers, rejections, capture and metrics."""
+
+from __future__ import annotations
+
+import json
+import socket
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelwatch.contracts.events import LabelEvent, PredictionEvent, RejectedRequest
+from modelwatch.serving.app import RETRY_AFTER_SECONDS, create_app
+from modelwatch.serving.context import ServingContext
+from modelwatch.serving.metrics import InMemoryServingMetrics
+from modelwatch.serving.model_cache import ModelCache
+from modelwatch.settings import ServingSettings
+from modelwatch.stores.artifacts import ArtifactStore
+from modelwatch.stores.capture import MemorySink
+from modelwatch.stores.objects import InMemoryStorage
+from tests.unit.fakes import FakeClock, FakeManifestSource, RaisingSink
+
+with warnings.catch_warnings():
+    # starlette 1.x asks for httpx2 behind its TestClient; httpx still works and is what is installed.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+TTL = 30.0
+EVENTS = "fraud-events"
+REJECTED = "rejected-events"
+GOOD = {"amount": 12.5, "hour": 3, "is_foreign": False}
+
+
+@dataclass
+class Api:
+    client: TestClient
+    manifests: FakeManifestSource
+    sink: Any
+    metrics: InMemoryServingMetrics
+    clock: FakeClock
+
+    def predict(self, instances: Any, model: str = "fraud", **kwargs: Any) -> Any:
+        return self.client.post(f"/v1/models/{model}/predict", json={"instances": instances}, **kwargs)
+
+    def rejected(self) -> list[RejectedRequest]:
+        return [RejectedRequest.model_validate_json(line) for line in self.sink.lines.get(REJECTED, [])]
+
+    def predictions(self) -> list[PredictionEvent]:
+        return [PredictionEvent.model_validate_json(line) for line in self.sink.lines.get(EVENTS, [])]
+
+    def rejection_counts(self) -> dict[tuple[str, ...], int]:
+        return {key: n for key, n in self.metrics.counts.items() if key[0] == "rejections"}
+
+
+def build_api(
+    tmp_path: Path,
+    sink: Any = None,
+    max_instances: int = 5,
+    catalog: list[str] | None = None,
+    loader: Any = None,
+    labels_stream: str | None = "labels",
+) -> Api:
+    settings = ServingSettings(
+        models_bucket="models",
+        rejected_stream=REJECTED,
+        labels_stream=labels_stream,
+        events_streams={"fraud": EVENTS},
+        catalog_models=catalog or [],
+        max_instances=max_instances,
+        manifest_ttl_seconds=TTL,
+    )
+    manifests = FakeManifestSource()
+    metrics = InMemoryServingMetrics()
+    clock = FakeClock()
+    models = ModelCache(
+        manifests,
+        ArtifactStore(InMemoryStorage(), tmp_path / "cache"),
+        settings.served_models,
+        ttl_seconds=TTL,
+        clock=clock,
+        on_load_failure=lambda model, _error: metrics.model_load_failure(model),
+        **({"loader": loader} if loader is not None else {}),
+    )
+    sink = sink if sink is not None else MemorySink()
+    context = ServingContext(settings=settings, models=models, sink=sink, metrics=metrics, clock=lambda: NOW)
+    client = TestClient(create_app(context), raise_server_exceptions=False)
+    return Api(client, manifests, sink, metrics, clock)
+
+
+@pytest.fixture
+def api(tmp_path: Path, make_manifest: Any, sklearn_classifier: Any) -> Iterator[Api]:
+    api = build_api(tmp_path)
+    api.manifests.publish(make_manifest(version="1", artifact_uri=str(sklearn_classifier.path)))
+    with api.client:
+        yield api
+
+
+@pytest.mark.filterwarnings("ignore:A test tried to use socket.socket")
+def test_inet_sockets_are_blocked_in_unit_tests() -> None:
+    with pytest.raises(Exception, match="socket"):
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+
+
+def test_predict(api: Api, sklearn_classifier: Any) -> None:
+    # Given two valid instances
+    instances = [GOOD, {"amount": 300.0, "hour": 23, "is_foreign": True}]
+    # When they are scored
+    response = api.predict(instances)
+    # Then one probability per instance comes back, from the served version
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"model", "version", "predictions", "request_id"}
+    assert (body["model"], body["version"]) == ("fraud", "1")
+    expected = sklearn_classifier.estimator.predict_proba([[12.5, 3, 0], [300.0, 23, 1]])[:, 1]
+    assert body["predictions"] == [round(float(p), 6) for p in expected]
+    assert response.headers["x-request-id"] == body["request_id"]
+    # And each instance is captured as a prediction event, and counted
+    events = api.predictions()
+    assert [(e.index, e.features, e.prediction) for e in events] == [
+        (0, instances[0], body["predictions"][0]),
+        (1, instances[1], body["predictions"][1]),
+    ]
+    assert {(e.request_id, e.model, e.version, e.timestamp) for e in events} == {
+        (body["request_id"], "fraud", "1", NOW)
+    }
+    assert all(e.latency_ms >= 0 for e in events)
+    assert api.metrics.counts == {("predictions", "fraud"): 2}
+    assert api.sink.calls == 1
+
+
+def test_request_id_is_honoured_and_echoed(api: Api) -> None:
+    response = api.predict([GOOD], headers={"x-request-id": "caller-id-123"})
+    assert response.headers["x-request-id"] == "caller-id-123"
+    assert response.json()["request_id"] == "caller-id-123"
+    assert api.predictions()[0].request_id == "caller-id-123"
+
+
+@pytest.mark.parametrize("header", [None, "", "has space", "x" * 129, "tab\tid", "ünïcode"])
+def test_request_id_generated_when_absent_or_invalid(api: Api, header: str | None) -> None:
+    headers = {} if header is None else {"x-request-id": header.encode()}
+    response = api.predict([GOOD], headers=headers)
+    generated = response.headers["x-request-id"]
+    assert generated != header
+    assert len(generated) == 32 and int(generated, 16) >= 0
+    assert response.json()["request_id"] == generated
+
+
+def test_request_ids_differ_between_requests(api: Api) -> None:
+    assert api.predict([GOOD]).headers["x-request-id"] != api.predict([GOOD]).headers["x-request-id"]
+
+
+def test_request_id_echoed_on_rejections(api: Api) -> None:
+    response = api.predict([GOOD], model="ghost", headers={"x-request-id": "rej-1"})
+    assert response.status_code == 404
+    assert response.headers["x-request-id"] == "rej-1"
+    assert response.json()["request_id"] == "rej-1"
+    assert api.rejected()[0].request_id == "rej-1"
+
+
+def test_unknown_model_404(api: Api) -> None:
+    response = api.predict([GOOD], model="ghost")
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["code"] == "unknown_model"
+    assert "'ghost'" in error["message"]
+    # a name the caller made up is counted as "unknown": metric labels stay bounded
+    assert api.rejection_counts() == {("rejections", "unknown", "unknown_model"): 1}
+    [rejected] = api.rejected()
+    assert (rejected.model, rejected.version, rejected.reason, rejected.status_code) == (
+        "ghost",
+        None,
+        "unknown_model",
+        404,
+    )
+    assert json.loads(rejected.body) == {"instances": [GOOD]}
+    assert api.predictions() == []
+
+
+def test_too_many_instances_413(api: Api) -> None:
+    response = api.predict([GOOD] * 6)
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error["code"] == "too_many_instances"
+    assert error["message"] == "6 instances; at most 5"
+    assert api.rejection_counts() == {("rejections", "fraud", "too_many_instances"): 1}
+    [rejected] = api.rejected()
+    assert (rejected.version, rejected.status_code) == ("1", 413)
+    assert len(json.loads(rejected.body)["instances"]) == 6
+    # Exactly the maximum is served.
+    assert api.predict([GOOD] * 5).status_code == 200
+
+
+def test_schema_violation_422_lists_index_and_feature(api: Api) -> None:
+    # Given one good instance, one with a wrong type and one missing a feature and carrying an extra one
+    instances = [GOOD, {**GOOD, "amount": "12.5"}, {"amount": 1.0, "is_foreign": True, "colour": "red"}]
+    # When scored
+    response = api.predict(instances)
+    # Then the whole request is refused, naming each offending instance and feature
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "schema_violation"
+    assert error["message"] == "2 instance(s) violate the input schema of 'fraud'"
+    assert [(v["index"], v["feature"], v["code"]) for v in error["violations"]] == [
+        (1, "amount", "type"),
+        (2, "hour", "missing"),
+        (2, "colour", "unexpected"),
+    ]
+    assert "fields" not in error
+    # And it is counted and captured with its violations; nothing is predicted
+    assert api.rejection_counts() == {("rejections", "fraud", "schema_violation"): 1}
+    [rejected] = api.rejected()
+    assert (rejected.reason, rejected.version, rejected.status_code) == ("schema_violation", "1", 422)
+    assert [(e["index"], e["feature"]) for e in rejected.errors] == [
+        (1, "amount"),
+        (2, "hour"),
+        (2, "colour"),
+    ]
+    assert api.predictions() == []
+    assert ("predictions", "fraud") not in api.metrics.counts
+
+
+def test_non_finite_number_is_a_schema_violation(api: Api) -> None:
+    response = api.client.post(
+        "/v1/models/fraud/predict",
+        content=b'{"instances": [{"amount": NaN, "hour": 1, "is_foreign": false}]}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["violations"][0]["feature"] == "amount"
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        (b"this is not json", None),
+        (b'{"instances": [', None),
+        (b'{"rows": [{"amount": 1}]}', ["body", "instances"]),
+        (b'{"instances": []}', ["body", "instances"]),
+        (b'{"instances": {"amount": 1}}', ["body", "instances"]),
+        (b"[1, 2]", ["body"]),
+    ],
+)
+def test_malformed_body_422(api: Api, body: bytes, loc: list[Any] | None) -> None:
+    response = api.client.post(
+        "/v1/models/fraud/predict",
+        content=body,
+        headers={"content-type": "application/json", "x-request-id": "bad-body"},
+    )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_body"
+    assert error["fields"], "the answer says where the body is wrong"
+    if loc is not None:
+        assert error["fields"][0]["loc"] == loc
+    assert "violations" not in error
+    assert api.rejection_counts() == {("rejections", "fraud", "invalid_body"): 1}
+    [rejected] = api.rejected()
+    assert (rejected.model, rejected.reason, rejected.status_code, rejected.request_id) == (
+        "fraud",
+        "invalid_body",
+        422,
+        "bad-body",
+    )
+    assert rejected.errors == error["fields"]
+
+
+def test_non_json_body_is_captured_as_received(api: Api) -> None:
+    api.client.post(
+        "/v1/models/fraud/predict", content=b"this is not json", headers={"content-type": "application/json"}
+    )
+    assert api.rejected()[0].body == "this is not json"
+
+
+def test_model_unavailable_503_with_retry_after(
+    tmp_path: Path, make_manifest: Any, garbage_file: Path
+) -> None:
+    # Given a manifest whose artifact cannot be loaded, and nothing loaded before
+    api = build_api(tmp_path)
+    api.manifests.publish(make_manifest(version="1", artifact_uri=str(garbage_file)))
+    # When a prediction is asked for
+    response = api.predict([GOOD])
+    # Then 503 with Retry-After, counted, captured, and the load failure counted too
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
+    error = response.json()["error"]
+    assert error["code"] == "model_unavailable"
+    assert "cannot load version 1" in error["message"]
+    assert api.rejection_counts() == {("rejections", "fraud", "model_unavailable"): 1}
+    assert api.metrics.counts[("model_load_failures", "fraud")] == 1
+    [rejected] = api.rejected()
+    assert (rejected.reason, rejected.status_code) == ("model_unavailable", 503)
+
+
+def test_previous_version_keeps_serving_when_the_new_one_is_broken(
+    api: Api, make_manifest: Any, garbage_file: Path
+) -> None:
+    assert api.predict([GOOD]).json()["version"] == "1"
+    # Given a promotion to a version whose artifact is broken
+    api.manifests.publish(make_manifest(version="2", artifact_uri=str(garbage_file)))
+    api.clock.advance(TTL)
+    # When predictions are asked for
+    response = api.predict([GOOD])
+    # Then version 1 answers, the failure is counted, and health stays ok
+    assert response.status_code == 200
+    assert response.json()["version"] == "1"
+    assert api.metrics.counts[("model_load_failures", "fraud")] == 1
+    assert api.rejection_counts() == {}
+    assert api.client.get("/health").status_code == 200
+
+
+def test_list_models(tmp_path: Path, make_manifest: Any, sklearn_classifier: Any) -> None:
+    # Given a catalog of a served model, a model served elsewhere and one never published
+    api = build_api(tmp_path, catalog=["fraud", "churn", "ghost"])
+    api.manifests.publish(make_manifest(version="1", artifact_uri=str(sklearn_classifier.path)))
+    api.manifests.publish(make_manifest(model="churn", version="4", flavor="onnx", prediction_type="value"))
+    # When the catalog is listed
+    response = api.client.get("/v1/models")
+    # Then the published ones are listed with their schemas; the unpublished one is left out
+    assert response.status_code == 200
+    models = response.json()["models"]
+    assert [(m["name"], m["version"], m["flavor"], m["prediction_type"]) for m in models] == [
+        ("fraud", "1", "sklearn", "probability"),
+        ("churn", "4", "onnx", "value"),
+    ]
+    assert [f["name"] for f in models[0]["input_schema"]["features"]] == ["amount", "hour", "is_foreign"]
+    assert datetime.fromisoformat(models[0]["created_at"]).tzinfo is not None
+
+
+def test_health_ok(api: Api) -> None:
+    response = api.client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "models": {"fraud": "ready"}}
+
+
+def test_health_degraded_503(tmp_path: Path, make_manifest: Any, garbage_file: Path) -> None:
+    api = build_api(tmp_path)
+    api.manifests.publish(make_manifest(artifact_uri=str(garbage_file)))
+    response = api.client.get("/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["models"]["fraud"].startswith("cannot load version 1")
+
+
+def test_health_degraded_when_no_manifest(tmp_path: Path) -> None:
+    response = build_api(tmp_path).client.get("/health")
+    assert response.status_code == 503
+    assert response.json() == {"status": "degraded", "models": {"fraud": "no manifest published"}}
+
+
+def test_openapi_documents_every_endpoint_with_examples(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    assert set(spec["paths"]) == {
+        "/v1/models/{model}/predict",
+        "/v1/models/{model}/feedback",
+        "/v1/models",
+        "/health",
+    }
+    feedback = spec["paths"]["/v1/models/{model}/feedback"]["post"]
+    assert feedback["summary"] and "202" in feedback["responses"]
+    assert components_example(spec, "FeedbackRequest", "labels")[0] == {
+        "request_id": "4f1c2a...",
+        "index": 0,
+        "label": 1,
+    }
+    predict = spec["paths"]["/v1/models/{model}/predict"]["post"]
+    assert predict["summary"]
+    assert set(predict["responses"]) == {"200", "404", "413", "422", "503"}
+    for status in ["404", "413", "422", "503"]:
+        schema = predict["responses"][status]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/ErrorResponse"}
+    components = spec["components"]["schemas"]
+    request_example = components["PredictRequest"]["properties"]["instances"]["examples"][0]
+    assert request_example[0]["amount"] == 125.5
+    response_example = components["PredictResponse"]["examples"][0]
+    assert set(response_example) == {"model", "version", "predictions", "request_id"}
+    assert "503" in spec["paths"]["/health"]["get"]["responses"]
+    assert spec["paths"]["/v1/models"]["get"]["responses"]["200"]
+
+
+def components_example(spec: dict[str, Any], schema: str, field: str) -> Any:
+    return spec["components"]["schemas"][schema]["properties"][field]["examples"][0]
+
+
+class ExplodingPredictor:
+    def predict(self, rows: Any) -> list[Any]:
+        raise RuntimeError("secret-internal-detail in /opt/model.py line 7")
+
+
+@pytest.fixture
+def exploding_api(tmp_path: Path, make_manifest: Any, garbage_file: Path) -> Api:
+    api = build_api(tmp_path, loader=lambda manifest, path: ExplodingPredictor())
+    api.manifests.publish(make_manifest(artifact_uri=str(garbage_file)))
+    return api
+
+
+def test_unexpected_exception_is_a_500_json_without_traceback(exploding_api: Api) -> None:
+    response = exploding_api.predict([GOOD], headers={"x-request-id": "boom-1"})
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": {"code": "internal_error", "message": "internal error; see the service log"},
+        "request_id": "boom-1",
+    }
+    assert "secret-internal-detail" not in response.text
+    assert "Traceback" not in response.text
+
+
+def test_unexpected_exception_echoes_the_request_id_header(exploding_api: Api) -> None:
+    response = exploding_api.predict([GOOD], headers={"x-request-id": "boom-2"})
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "boom-2"
+
+
+def test_a_raising_sink_never_fails_the_request_and_is_counted(
+    tmp_path: Path, make_manifest: Any, sklearn_classifier: Any
+) -> None:
+    # Given a capture sink that raises
+    sink = RaisingSink()
+    api = build_api(tmp_path, sink=sink)
+    api.manifests.publish(make_manifest(artifact_uri=str(sklearn_classifier.path)))
+    # When a prediction and a rejection happen
+    served = api.predict([GOOD, GOOD, GOOD])
+    rejected = api.predict([GOOD], model="ghost")
+    # Then both are answered as usual, and the lost lines are counted per stream
+    assert served.status_code == 200 and len(served.json()["predictions"]) == 3
+    assert rejected.status_code == 404
+    assert sink.calls == 2
+    assert api.metrics.counts[("capture_failures", EVENTS, "logged")] == 3
+    assert api.metrics.counts[("capture_failures", REJECTED, "logged")] == 1
+    assert api.metrics.counts[("rejections", "unknown", "unknown_model")] == 1
+
+
+# --- feedback ----------------------------------------------------------------------------------
+
+
+def test_feedback_is_accepted_and_each_label_captured(tmp_path: Path) -> None:
+    # Given the API with a labels stream
+    api = build_api(tmp_path)
+    labels = [{"request_id": "r-1", "index": 0, "label": 1}, {"request_id": "r-1", "index": 3, "label": 0}]
+
+    # When labels arrive (days after their predictions, possibly)
+    response = api.client.post(
+        "/v1/models/fraud/feedback", json={"labels": labels}, headers={"x-request-id": "fb-1"}
+    )
+
+    # Then 202, and one LabelEvent per label on the labels stream, stamped when received
+    assert response.status_code == 202
+    assert response.json() == {"accepted": 2, "request_id": "fb-1"}
+    events = [LabelEvent.model_validate_json(line) for line in api.sink.lines["labels"]]
+    assert [(e.model, e.request_id, e.index, e.label) for e in events] == [
+        ("fraud", "r-1", 0, 1),
+        ("fraud", "r-1", 3, 0),
+    ]
+    assert {e.timestamp for e in events} == {NOW}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"labels": []}, "labels"),
+        ({"labels": [{"request_id": "r", "index": -1, "label": 1}]}, "index"),
+        ({"labels": [{"index": 0, "label": 1}]}, "request_id"),
+    ],
+)
+def test_malformed_feedback_is_422_naming_the_field(tmp_path: Path, body: dict[str, Any], field: str) -> None:
+    api = build_api(tmp_path)
+    response = api.client.post("/v1/models/fraud/feedback", json=body)
+    assert response.status_code == 422
+    assert any(field in f["loc"] for f in response.json()["error"]["fields"])
+    assert "labels" not in api.sink.lines
+
+
+def test_feedback_for_an_unknown_model_is_404(tmp_path: Path) -> None:
+    api = build_api(tmp_path)
+    response = api.client.post(
+        "/v1/models/ghost/feedback", json={"labels": [{"request_id": "r", "index": 0, "label": 1}]}
+    )
+    assert response.status_code == 404
+    assert "labels" not in api.sink.lines
+    assert [json.loads(line)["reason"] for line in api.sink.lines[REJECTED]] == ["unknown_model"]
+
+
+def test_feedback_without_a_labels_stream_is_501(tmp_path: Path) -> None:
+    api = build_api(tmp_path, labels_stream=None)
+    response = api.client.post(
+        "/v1/models/fraud/feedback", json={"labels": [{"request_id": "r", "index": 0, "label": 1}]}
+    )
+    assert response.status_code == 501
+    assert response.json()["error"]["code"] == "feedback_unavailable"
