@@ -45,20 +45,22 @@ up: $(STAMP) prometheus  ## start the local stack in the background and print it
 down:  ## stop the local stack
 	$(BIN)/python -m modelwatch_local down
 
-test: $(STAMP) prometheus  ## lint, type-check and run every test tier
+test: $(STAMP) prometheus  ## lint, type-check, check the dependency rule and run every test tier
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest tests
 
 test-fast: $(STAMP)  ## unit and integration tests only
 	$(BIN)/python -m pytest tests/unit tests/integration
 
-lint: $(STAMP)  ## ruff
+lint: $(STAMP)  ## ruff and the dependency rule (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
-typecheck: $(STAMP)  ## mypy on the library
+typecheck: $(STAMP)  ## mypy (strict) on the library, the handlers and the CDK app
 	$(BIN)/mypy
 
 synth: $(STAMP)  ## synthesise the CloudFormation templates (no Docker, no credentials)

@@ -26,7 +26,7 @@ import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aws_cdk as cdk
 import jsii
@@ -318,6 +318,7 @@ def bundled_code(spec: BundleSpec, asset_dir: Path) -> aws_lambda.AssetCode:
         asset_hash_type=cdk.AssetHashType.CUSTOM,
         bundling=cdk.BundlingOptions(
             image=cdk.DockerImage.from_registry(constants.BUNDLE_IMAGE),
-            local=LocalPipBundling(spec),
+            # jsii calls try_bundle(output_dir, options) positionally; the stub spells the options out.
+            local=cast(cdk.ILocalBundling, LocalPipBundling(spec)),
         ),
     )

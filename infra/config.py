@@ -79,7 +79,7 @@ class MonitoringConfig(_Strict):
     @field_validator("drift")
     @classmethod
     def _check_drift(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from modelwatch.monitoring.drift import DriftConfig
+        from modelwatch.contracts.monitoring_config import DriftConfig
 
         DriftConfig.model_validate(value)
         return value

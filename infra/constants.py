@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Final
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -16,7 +17,7 @@ OBSERVABILITY_STACK_ID = "Observability"
 
 # Config defaults.
 DEFAULT_PROJECT = "modelwatch"
-DEFAULT_ARCHITECTURE = "arm64"
+DEFAULT_ARCHITECTURE: Final = "arm64"
 DEFAULT_SERVING_ALIAS = "production"
 DEFAULT_RATE_LIMIT = 50
 DEFAULT_BURST_LIMIT = 100
@@ -33,15 +34,10 @@ CATALOG_FUNCTION_NAME = "catalog"
 CATALOG_MEMORY_MB = 512
 CATALOG_TIMEOUT_S = 10
 
-# Storage layout.
-EVENTS_PREFIX = "events/"
-REJECTED_PREFIX = "rejected/"
-LABELS_PREFIX = "labels/"
+# Storage: every key and prefix of the buckets is modelwatch.contracts.layout's.
 EVENTS_INFREQUENT_ACCESS_AFTER_DAYS = 30
 ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS = 7
 ACCESS_LOGS_RETENTION_DAYS = 90
-MANIFEST_PREFIX = "manifests"
-ARTIFACT_PREFIX = "models"
 MODEL_CACHE_DIR = "/tmp/modelwatch-models"
 CAPTURE_DLQ_NAME = "capture-dlq"
 CAPTURE_DLQ_RETENTION_DAYS = 14
@@ -51,21 +47,6 @@ FIREHOSE_BUFFER_INTERVAL_S = 60
 FIREHOSE_BUFFER_SIZE_MIB = 5
 REJECTED_STREAM_KEY = "rejected"
 
-
-def events_data_prefix(model: str) -> str:
-    """Return the S3 prefix Firehose writes a model's prediction events under."""
-    return f"events/model={model}/dt=!{{timestamp:yyyy-MM-dd}}/hour=!{{timestamp:HH}}/"
-
-
-def events_error_prefix(model: str) -> str:
-    """Return the S3 prefix of records Firehose failed to deliver for a model."""
-    return f"errors/events/model={model}/!{{firehose:error-output-type}}/dt=!{{timestamp:yyyy-MM-dd}}/"
-
-
-REJECTED_DATA_PREFIX = "rejected/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
-REJECTED_ERROR_PREFIX = "errors/rejected/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/"
-LABELS_DATA_PREFIX = "labels/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
-LABELS_ERROR_PREFIX = "errors/labels/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/"
 
 # Monitoring jobs.
 DEFAULT_MONITORING_WINDOW_MINUTES = 60
@@ -77,9 +58,6 @@ MONITORING_TIMEOUT_S = 300
 PROFILE_TIMEOUT_S = 60
 MONITORING_RETRY_ATTEMPTS = 2
 MONITORING_DLQ_RETENTION_DAYS = 14
-REPORTS_PREFIX = "reports/"
-PROFILES_PREFIX = "profiles/"
-PLATFORM_EVENT_SOURCE = "modelwatch"
 
 # Lambda functions.
 PYTHON_RUNTIME_VERSION = "3.11"
@@ -145,13 +123,11 @@ GRAFANA_PROVISIONER_FUNCTION_DIR = REPO_ROOT / "functions" / "grafana_provisione
 METRICS_EXPORT_MEMORY_MB = 512
 METRICS_EXPORT_TIMEOUT_S = 50  # under the one-minute schedule
 METRICS_EXPORT_SCHEDULE_MINUTES = 1
-METRICS_STATE_KEY = "state/metrics_export/serving.json"
 NOTIFY_MEMORY_MB = 256
 NOTIFY_TIMEOUT_S = 30
 GRAFANA_PROVISIONER_MEMORY_MB = 256
 GRAFANA_PROVISIONER_TIMEOUT_S = 120
 GRAFANA_VERSION = "10.4"
-ALERT_DETAIL_TYPES = ("DriftDetected", "DataQualityViolation", "PerformanceDegraded")
 
 # Model registry: MLflow on ECS Fargate, PostgreSQL on RDS, the registry-sync function
 # (see infra/stacks/registry_stack.py).
@@ -169,7 +145,7 @@ MLFLOW_VPC_CIDR = "10.42.0.0/16"
 MLFLOW_SECRET_ROTATION_DAYS = 30
 MLFLOW_DB_BACKUP_DAYS = 7
 MLFLOW_SCALE_CPU_PERCENT = 60
-DEFAULT_MLFLOW_TASK_CPU = 1024
+DEFAULT_MLFLOW_TASK_CPU: Final = 1024
 DEFAULT_MLFLOW_TASK_MEMORY_MB = 2048
 DEFAULT_MLFLOW_MAX_TASKS = 3
 DEFAULT_MLFLOW_DB_INSTANCE_TYPE = "t4g.micro"

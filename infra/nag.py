@@ -43,7 +43,7 @@ def _render(value: Any) -> str:
         ((function, argument),) = value.items()
         if function == "Fn::Join":
             separator, parts = argument
-            return separator.join(_render(part) for part in parts)
+            return str(separator).join(_render(part) for part in parts)
         if function == "Fn::ImportValue":
             return _render(argument)
         if function == "Fn::GetAtt":

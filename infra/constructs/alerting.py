@@ -11,11 +11,13 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk.interfaces.aws_events import IRuleRef
 from constructs import Construct
 
 from infra import constants
 from infra.config import ModelwatchConfig
 from infra.constructs.amp_functions import ObservabilityFunctions
+from modelwatch.contracts import platform_events
 
 APS_PRINCIPAL = "aps.amazonaws.com"
 
@@ -101,7 +103,7 @@ class _StartTarget:
         self._arn = arn
         self._role = role
 
-    def bind(self, rule: events.IRule, id: str | None = None) -> events.RuleTargetConfig:
+    def bind(self, rule: IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
         return events.RuleTargetConfig(arn=self._arn, role=self._role)
 
 
@@ -126,7 +128,7 @@ class RetrainingTrigger(Construct):
             event_bus=bus,
             description="Start retraining when drift, data-quality or performance alerts are raised",
             event_pattern=events.EventPattern(
-                source=[constants.PLATFORM_EVENT_SOURCE], detail_type=list(constants.ALERT_DETAIL_TYPES)
+                source=[platform_events.SOURCE], detail_type=list(platform_events.DETAIL_TYPES.values())
             ),
             targets=[_StartTarget(target_arn, role)],
         )

@@ -17,6 +17,7 @@ from infra import bundling, constants
 from infra.config import ModelwatchConfig
 from infra.constructs.python_function import build_modelwatch_layer, build_python_function
 from infra.nag import acknowledge_wildcards, nag_resource
+from modelwatch.contracts import layout
 
 
 class ObservabilityFunctions(Construct):
@@ -97,7 +98,7 @@ class MetricsExport(Construct):
             environment={
                 "MODELWATCH_EVENTS_BUCKET": events_bucket.bucket_name,
                 "MODELWATCH_SERVED_MODELS": ",".join(model.name for model in config.models),
-                "MODELWATCH_METRICS_STATE_KEY": constants.METRICS_STATE_KEY,
+                "MODELWATCH_METRICS_STATE_KEY": layout.METRICS_EXPORT_STATE_KEY,
                 "MODELWATCH_EXPORT_SCHEDULE_SECONDS": str(constants.METRICS_EXPORT_SCHEDULE_MINUTES * 60),
                 "MODELWATCH_REMOTE_WRITE_URL": remote_write_url,
                 "MODELWATCH_CUSTOM_METRICS": json.dumps(config.observability.custom_metrics),
@@ -115,8 +116,8 @@ class MetricsExport(Construct):
     def _grant(self, bucket: s3.IBucket, workspace_arn: str) -> None:
         function = self.function
         bucket_arn = _bucket_arn(self, bucket)
-        readable = [f"{bucket_arn}/{constants.EVENTS_PREFIX}*", f"{bucket_arn}/{constants.REJECTED_PREFIX}*"]
-        state = f"{bucket_arn}/{constants.METRICS_STATE_KEY}"
+        readable = [f"{bucket_arn}/{layout.EVENTS_PREFIX}*", f"{bucket_arn}/{layout.REJECTED_PREFIX}*"]
+        state = f"{bucket_arn}/{layout.METRICS_EXPORT_STATE_KEY}"
         function.add_to_role_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket_arn]))
         function.add_to_role_policy(
             iam.PolicyStatement(actions=["s3:GetObject"], resources=[*readable, state])

@@ -12,6 +12,7 @@ from infra import constants
 from infra.config import ModelwatchConfig
 from infra.constructs.log_retention import retention_days
 from infra.nag import acknowledge_wildcards, nag_resource
+from modelwatch.contracts import layout
 
 
 class CaptureStreams(Construct):
@@ -26,20 +27,20 @@ class CaptureStreams(Construct):
         self.events_streams: dict[str, firehose.DeliveryStream] = {
             model.name: self._build_stream(
                 f"Events-{model.name}",
-                data_prefix=constants.events_data_prefix(model.name),
-                error_prefix=constants.events_error_prefix(model.name),
+                data_prefix=layout.firehose_prefix("events", model.name),
+                error_prefix=layout.firehose_error_prefix("events", model.name),
             )
             for model in config.models
         }
         self.rejected_stream = self._build_stream(
             "Rejected",
-            data_prefix=constants.REJECTED_DATA_PREFIX,
-            error_prefix=constants.REJECTED_ERROR_PREFIX,
+            data_prefix=layout.firehose_prefix("rejected"),
+            error_prefix=layout.firehose_error_prefix("rejected"),
         )
         self.labels_stream = self._build_stream(
             "Labels",
-            data_prefix=constants.LABELS_DATA_PREFIX,
-            error_prefix=constants.LABELS_ERROR_PREFIX,
+            data_prefix=layout.firehose_prefix("labels"),
+            error_prefix=layout.firehose_error_prefix("labels"),
         )
 
     def _build_log_group(self, stream_id: str) -> logs.LogGroup:

@@ -24,6 +24,7 @@ from infra.config import ModelwatchConfig
 from infra.constructs.mlflow_network import MlflowNetwork
 from infra.constructs.python_function import build_python_function
 from infra.nag import acknowledge, acknowledge_wildcards, nag_resource
+from modelwatch.contracts import layout
 
 
 def sync_bundle_spec(architecture: str) -> bundling.BundleSpec:
@@ -69,7 +70,7 @@ class MlflowSync(Construct):
             environment={
                 "MODELWATCH_MLFLOW_TRACKING_URI": tracking_uri,
                 "MODELWATCH_MODELS_BUCKET": models_bucket.bucket_name,
-                "MODELWATCH_MANIFEST_PREFIX": constants.MANIFEST_PREFIX,
+                "MODELWATCH_MANIFEST_PREFIX": layout.MANIFESTS_PREFIX,
                 "MODELWATCH_SERVED_ALIASES": ",".join(config.registry.served_aliases),
                 "MODELWATCH_MLFLOW_CREDENTIALS_SECRET": credentials.secret_arn,
             },
@@ -98,7 +99,7 @@ class MlflowSync(Construct):
             if producer is Stack.of(self)
             else producer.export_value(models_bucket.bucket_arn)
         )
-        prefixes = [f"{arn}/{constants.MANIFEST_PREFIX}/*", f"{arn}/{constants.ARTIFACT_PREFIX}/*"]
+        prefixes = [f"{arn}/{layout.MANIFESTS_PREFIX}/*", f"{arn}/{layout.ARTIFACTS_PREFIX}/*"]
         self.function.add_to_role_policy(
             iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=prefixes)
         )

@@ -19,6 +19,7 @@ from infra import bundling, constants
 from infra.config import ModelwatchConfig
 from infra.constructs.python_function import build_python_function
 from infra.nag import acknowledge_wildcards, nag_resource
+from modelwatch.contracts import layout
 
 
 class MonitoringFunctions(Construct):
@@ -103,9 +104,16 @@ class MonitoringFunctions(Construct):
 
     def _grant(self, function: lambda_.Function) -> None:
         events_arn = _bucket_arn(self, self._events_bucket)
-        reads = [f"{events_arn}/{p}*" for p in ("events/", "rejected/", "labels/", "profiles/", "reports/")]
-        writes = [f"{events_arn}/{p}*" for p in (constants.PROFILES_PREFIX, constants.REPORTS_PREFIX)]
-        models = [f"{_bucket_arn(self, self._models_bucket)}/{constants.ARTIFACT_PREFIX}/*"]
+        readable = (
+            layout.EVENTS_PREFIX,
+            layout.REJECTED_PREFIX,
+            layout.LABELS_PREFIX,
+            layout.PROFILES_PREFIX,
+            layout.REPORTS_PREFIX,
+        )
+        reads = [f"{events_arn}/{p}*" for p in readable]
+        writes = [f"{events_arn}/{p}*" for p in (layout.PROFILES_PREFIX, layout.REPORTS_PREFIX)]
+        models = [f"{_bucket_arn(self, self._models_bucket)}/{layout.ARTIFACTS_PREFIX}/*"]
         function.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=reads + models))
         function.add_to_role_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=writes))
         function.add_to_role_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[events_arn]))
@@ -130,7 +138,7 @@ class MonitoringFunctions(Construct):
                 detail_type=["Object Created"],
                 detail={
                     "bucket": {"name": [self._events_bucket.bucket_name]},
-                    "object": {"key": [{"prefix": constants.EVENTS_PREFIX}]},
+                    "object": {"key": [{"prefix": layout.EVENTS_PREFIX}]},
                 },
             ),
             targets=[

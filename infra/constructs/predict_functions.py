@@ -17,6 +17,7 @@ from infra import bundling, constants
 from infra.config import ModelConfig, ModelwatchConfig
 from infra.constructs.python_function import build_modelwatch_layer, build_python_function
 from infra.nag import acknowledge_wildcards, nag_resource
+from modelwatch.contracts import layout
 
 
 class PredictFunctions(Construct):
@@ -126,7 +127,7 @@ class PredictFunctions(Construct):
         config = self._config
         return {
             "MODELWATCH_MODELS_BUCKET": self._models_bucket.bucket_name,
-            "MODELWATCH_MANIFEST_PREFIX": constants.MANIFEST_PREFIX,
+            "MODELWATCH_MANIFEST_PREFIX": layout.MANIFESTS_PREFIX,
             "MODELWATCH_SERVING_ALIAS": config.serving_alias,
             "MODELWATCH_REJECTED_STREAM": self._rejected_stream.delivery_stream_name,
             "MODELWATCH_CAPTURE_DLQ_URL": self._capture_dlq.queue_url,
@@ -136,9 +137,9 @@ class PredictFunctions(Construct):
         }
 
     def _grant_read(self, function: lambda_.Function, *, model_names: list[str], artifacts: bool) -> None:
-        prefixes = [f"{constants.MANIFEST_PREFIX}/{name}/*" for name in model_names]
+        prefixes = [f"{layout.MANIFESTS_PREFIX}/{name}/*" for name in model_names]
         if artifacts:
-            prefixes += [f"{constants.ARTIFACT_PREFIX}/{name}/*" for name in model_names]
+            prefixes += [f"{layout.ARTIFACTS_PREFIX}/{name}/*" for name in model_names]
         if not prefixes:
             return
         resources = [f"{self._models_bucket_arn()}/{prefix}" for prefix in prefixes]

@@ -9,6 +9,7 @@ from constructs import Construct
 from infra import constants
 from infra.config import ModelwatchConfig
 from infra.nag import acknowledge
+from modelwatch.contracts import layout
 
 
 def private_bucket(
@@ -18,7 +19,8 @@ def private_bucket(
     access_logs_bucket: s3.IBucket,
     access_logs_prefix: str,
     lifecycle_rules: list[s3.LifecycleRule] | None = None,
-    **bucket_props: object,
+    versioned: bool = False,
+    event_bridge_enabled: bool = False,
 ) -> s3.Bucket:
     """A data bucket as every modelwatch bucket is: SSE-S3, no public access, TLS only, access
     logged, incomplete multipart uploads aborted, retained when the stack is deleted."""
@@ -40,7 +42,8 @@ def private_bucket(
             ),
         ],
         removal_policy=RemovalPolicy.RETAIN,
-        **bucket_props,
+        versioned=versioned,
+        event_bridge_enabled=event_bridge_enabled,
     )
 
 
@@ -105,14 +108,14 @@ class Storage(Construct):
                     )
                     # Captured events, their labels, and the per-object profiles made from them.
                     for prefix in (
-                        constants.EVENTS_PREFIX,
-                        constants.LABELS_PREFIX,
-                        constants.PROFILES_PREFIX,
+                        layout.EVENTS_PREFIX,
+                        layout.LABELS_PREFIX,
+                        layout.PROFILES_PREFIX,
                     )
                 ),
                 s3.LifecycleRule(
                     id="rejected-expiry",
-                    prefix=constants.REJECTED_PREFIX,
+                    prefix=layout.REJECTED_PREFIX,
                     expiration=Duration.days(self._config.rejected_retention_days),
                 ),
             ],

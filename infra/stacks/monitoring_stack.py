@@ -21,6 +21,7 @@ from infra import constants
 from infra.config import ModelwatchConfig
 from infra.constructs.monitoring_functions import MonitoringFunctions
 from infra.nag import acknowledge
+from modelwatch.contracts import layout
 
 
 class MonitoringStack(Stack):
@@ -72,6 +73,6 @@ class MonitoringStack(Stack):
         CfnOutput(
             self,
             "ReportsLocation",
-            value=f"s3://{events_bucket.bucket_name}/{constants.REPORTS_PREFIX}",
+            value=f"s3://{events_bucket.bucket_name}/{layout.REPORTS_PREFIX}",
             description="Job results (result.json) and HTML reports, by model, job and window",
         )

@@ -74,7 +74,9 @@ def print_summary(report: TrafficReport, events: int, reasons: Counter[str], sec
         f"events captured      {events} prediction events -> s3://{EVENTS_BUCKET}/{layout.events_prefix(MODEL)}"
     )
     rejected = ", ".join(f"{reason}: {count}" for reason, count in sorted(reasons.items()))
-    _say(f"rejections captured  {sum(reasons.values())} ({rejected}) -> s3://{EVENTS_BUCKET}/rejected/")
+    _say(
+        f"rejections captured  {sum(reasons.values())} ({rejected}) -> s3://{EVENTS_BUCKET}/{layout.REJECTED_PREFIX}"
+    )
 
 
 def run_demo(
@@ -106,7 +108,7 @@ def run_demo(
         auc = publish_demo_model(stack, version="0", seed=0)
         _say(
             f"published a baseline {MODEL} version 0 (hold-out AUC {auc:.3f}) with `publish_model`, "
-            f"no registry, to s3://{MODELS_BUCKET}/manifests/{MODEL}/"
+            f"no registry, to s3://{MODELS_BUCKET}/{layout.manifest_key(MODEL, 'production')}"
         )
         rows, _labels = synthetic_transactions(5000, seed=1)
         _say(f"sending {requests} requests over HTTP (about 5% invalid on purpose) ...")

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from modelwatch.contracts import layout
 from modelwatch.contracts.results import JobResult
 from modelwatch_local.fraud import synthetic_transactions
 from modelwatch_local.scheduler import LocalScheduler
@@ -140,7 +141,7 @@ def run_monitoring_demo(
         path = _download_report(stack, result, f"{job}-{model}")
         if path is not None:
             say(f"{job} report: {path}  ({result.report_uri})")
-    say(f"results: s3://{EVENTS_BUCKET}/reports/model={model}/  (one result.json per job and window)")
+    say(f"results: s3://{EVENTS_BUCKET}/{layout.REPORTS_PREFIX}  (one result.json per job, model and window)")
     alerts = [job for job, result in results.items() if result.alert]
     say(f"alerts put on the platform bus: {', '.join(alerts) or 'none'}")
     return results

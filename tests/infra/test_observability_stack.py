@@ -16,6 +16,7 @@ from infra import constants
 from infra.assembly import Assembly
 from infra.config import ConfigError, parse_config
 from infra.constructs.grafana import dashboards_hash
+from modelwatch.contracts import layout
 
 pytestmark = pytest.mark.infra
 
@@ -142,7 +143,7 @@ def test_metrics_export_runs_every_minute_and_may_only_write_to_this_workspace(t
 
     assert env["MODELWATCH_SERVED_MODELS"] == "fraud_detection"
     assert json.loads(env["MODELWATCH_CUSTOM_METRICS"]) == CUSTOM
-    assert env["MODELWATCH_METRICS_STATE_KEY"] == constants.METRICS_STATE_KEY
+    assert env["MODELWATCH_METRICS_STATE_KEY"] == layout.METRICS_EXPORT_STATE_KEY
     assert "api/v1/remote_write" in json.dumps(env["MODELWATCH_REMOTE_WRITE_URL"])
     assert export["Runtime"] == "python3.11" and export["Timeout"] < 60
     template.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(1 minute)"})
@@ -154,7 +155,10 @@ def test_alerts_on_the_platform_bus_start_the_retraining_state_machine(template:
     template.has_resource_properties(
         "AWS::Events::Rule",
         {
-            "EventPattern": {"source": ["modelwatch"], "detail-type": list(constants.ALERT_DETAIL_TYPES)},
+            "EventPattern": {
+                "source": ["modelwatch"],
+                "detail-type": ["DriftDetected", "DataQualityViolation", "PerformanceDegraded"],
+            },
             "Targets": [Match.object_like({"Arn": STATE_MACHINE})],
         },
     )
