@@ -42,6 +42,21 @@ def test_layer_has_the_library_and_not_what_lambda_or_models_bring() -> None:
     assert next((site / "modelwatch").glob("__pycache__/*.cpython-311.pyc"), None) is not None
 
 
+def test_layer_ships_runtime_code_only_no_local_harness() -> None:
+    site = bundling.build_bundle(bundling.layer_spec(CONFIG.architecture)) / "python"
+    modules = sorted(
+        ".".join(path.relative_to(site).with_suffix("").parts)
+        for path in site.rglob("*.py")
+        if path.relative_to(site).parts[0] in {"modelwatch", "modelwatch_local"}
+    )
+    harness_names = ("stack", "demo", "scheduler", "traffic", "fraud", "mlflow_server", "prometheus_server")
+
+    assert "modelwatch.serving.app" in modules and "modelwatch.contracts.layout" in modules
+    assert not [m for m in modules if m.startswith(("modelwatch_local", "modelwatch.local"))]
+    assert not [m for m in modules if m.rsplit(".", 1)[-1] in harness_names]
+    assert not (site / "modelwatch_local").exists()
+
+
 def test_bundle_key_changes_with_requirements_architecture_and_source(tmp_path) -> None:  # type: ignore[no-untyped-def]
     source = tmp_path / "src"
     source.mkdir()

@@ -9,7 +9,7 @@ from pydantic_settings import NoDecode
 
 from modelwatch.contracts import layout
 from modelwatch.contracts.names import check_model_name
-from modelwatch.settings.base import ModelwatchSettings, split_comma_list
+from modelwatch.settings.base import JsonSetting, ModelwatchSettings, split_comma_list
 
 
 class ServingSettings(ModelwatchSettings):
@@ -18,7 +18,7 @@ class ServingSettings(ModelwatchSettings):
     models_bucket: str = Field(description="Bucket holding serving manifests and model artifacts.")
     manifest_prefix: str = Field(layout.MANIFESTS_PREFIX, description="Key prefix of serving manifests.")
     serving_alias: str = Field("production", description="Alias whose manifest is served.")
-    events_streams: dict[str, str] = Field(
+    events_streams: JsonSetting[dict[str, str]] = Field(
         default_factory=dict,
         description=(
             "JSON object mapping each model this function serves to the Firehose stream "

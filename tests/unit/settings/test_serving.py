@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from modelwatch.settings import ServingSettings
+from modelwatch.settings import ServingSettings, SettingsError, load_settings
 
 
 @pytest.fixture
@@ -78,8 +78,10 @@ def test_invalid_values_rejected(
 
 def test_events_streams_must_be_json(required_env: pytest.MonkeyPatch) -> None:
     required_env.setenv("MODELWATCH_EVENTS_STREAMS", "fraud=fraud-events")
-    with pytest.raises(Exception, match="events_streams"):
-        ServingSettings()
+    with pytest.raises(
+        SettingsError, match="^invalid modelwatch settings: MODELWATCH_EVENTS_STREAMS: .*not JSON"
+    ):
+        load_settings(ServingSettings)
 
 
 @pytest.mark.parametrize("missing", ["MODELWATCH_MODELS_BUCKET", "MODELWATCH_REJECTED_STREAM"])
