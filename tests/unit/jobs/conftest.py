@@ -1,4 +1,4 @@
-"""A deployment in memory for the jobs: both buckets on InMemoryStorage, a bus and a sink that keep what they get.
+"""A deployment in memory for the jobs: both buckets in memory, a bus and a sink that keep what they get.
 
 ``JobWorld`` publishes versions (manifest and reference profile, as publishing does) and
 delivers captured records under the keys Firehose would use, so each job runs exactly as

@@ -79,7 +79,7 @@ def test_invalid_values_rejected(
 def test_events_streams_must_be_json(required_env: pytest.MonkeyPatch) -> None:
     required_env.setenv("MODELWATCH_EVENTS_STREAMS", "fraud=fraud-events")
     with pytest.raises(
-        SettingsError, match="^invalid modelwatch settings: MODELWATCH_EVENTS_STREAMS: .*not JSON"
+        SettingsError, match=r"^invalid modelwatch settings: MODELWATCH_EVENTS_STREAMS: .*not JSON"
     ):
         load_settings(ServingSettings)
 
