@@ -285,7 +285,7 @@ def render_markdown() -> str:
     lines = [
         "# Metric catalogue",
         "",
-        "<!-- Generated from layers/modelwatch/modelwatch/metrics/catalogue.py by",
+        "<!-- Generated from layers/modelwatch/modelwatch/contracts/catalogue.py by",
         "     python -c 'import modelwatch.contracts.catalogue as c; print(c.render_markdown(), end=\"\")'",
         "     > docs/metrics.md (a test checks they agree). -->",
         "",
