@@ -10,7 +10,6 @@ Delete nothing is removed (the workspace goes with the stack).
 from pathlib import Path
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from modelwatch.metrics.grafana import (
@@ -22,6 +21,7 @@ from modelwatch.metrics.grafana import (
     workspace_url,
 )
 from modelwatch.observability import logger
+from modelwatch.stores import aws
 
 DASHBOARDS_DIR = Path(__file__).resolve().parent / "dashboards"
 
@@ -34,7 +34,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event["RequestType"] == "Delete":
         return {"PhysicalResourceId": event.get("PhysicalResourceId", physical_id)}
     dashboards = load_dashboards(DASHBOARDS_DIR)
-    grafana_api = boto3.client("grafana")
+    grafana_api = aws.client("grafana")
     with workspace_token(grafana_api, workspace_id, "modelwatch-provisioner") as token:
         client = GrafanaClient(workspace_url(props["WorkspaceEndpoint"]), token)
         result = provision(client, amp_datasource(props["PrometheusEndpoint"], props["Region"]), dashboards)

@@ -122,7 +122,7 @@ def provisioner(monkeypatch: pytest.MonkeyPatch) -> tuple[ModuleType, FakeGrafan
     spec.loader.exec_module(module)
     api = FakeGrafanaApi()
     monkeypatch.setattr(module, "DASHBOARDS_DIR", DASHBOARDS)
-    monkeypatch.setattr(module.boto3, "client", lambda service, **_: api if service == "grafana" else None)
+    monkeypatch.setattr(module.aws, "client", lambda service: api if service == "grafana" else None)
     return module, api
 
 
