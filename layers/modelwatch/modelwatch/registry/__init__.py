@@ -19,6 +19,7 @@ from modelwatch.registry.comparison import (
     metric_direction,
 )
 from modelwatch.registry.errors import (
+    ArtifactNotFoundError,
     IllegalTransitionError,
     MetricNotFoundError,
     ModelNotFoundError,
@@ -30,12 +31,15 @@ from modelwatch.registry.errors import (
     UnknownMetricDirectionError,
     VersionNotFoundError,
 )
+from modelwatch.registry.memory import InMemoryRegistryBackend
 from modelwatch.registry.stages import Stage, TransitionRecord
 
 __all__ = [
+    "ArtifactNotFoundError",
     "ComparisonTable",
     "Gate",
     "IllegalTransitionError",
+    "InMemoryRegistryBackend",
     "MetricNotFoundError",
     "MetricRow",
     "ModelNotFoundError",

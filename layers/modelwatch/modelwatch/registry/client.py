@@ -11,22 +11,23 @@ Promotion moves a version between stages (``stages`` module) with MLflow aliases
 and, for a served alias, first publishes the serving manifest (``publishing``
 module): if publishing fails, MLflow and serving are left as they were.
 
-MLflow is imported when a registry is created, never by ``import modelwatch.registry``.
+Everything goes through the registry's backend (``backend.RegistryBackend``); here
+``mlflow_client.MlflowClientBackend``, which imports MLflow when a registry is created,
+never on ``import modelwatch.registry``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
-from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,7 +37,7 @@ from modelwatch.contracts.manifest import Flavor, PredictionType, ServingManifes
 from modelwatch.contracts.names import check_model_name
 from modelwatch.contracts.schema import InputSchema, infer_input_schema
 from modelwatch.registry import tags as tag
-from modelwatch.registry.backend import ModelRecord, VersionRecord, from_millis, redact_uri
+from modelwatch.registry.backend import RunRecord, VersionRecord
 from modelwatch.registry.comparison import (
     ComparisonTable,
     VersionComparison,
@@ -44,11 +45,10 @@ from modelwatch.registry.comparison import (
     compare_versions,
 )
 from modelwatch.registry.errors import (
+    ArtifactNotFoundError,
     IllegalTransitionError,
-    ModelNotFoundError,
     RegistryConfigurationError,
     RegistryError,
-    TrackingServerUnavailable,
     VersionNotFoundError,
 )
 from modelwatch.registry.publishing import publish_version, serving_details
@@ -70,8 +70,6 @@ from modelwatch.stores.manifests import ManifestStore
 from modelwatch.stores.objects import ObjectStorage, S3Storage
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
-
     from modelwatch.registry.sync import SyncReport
 
 T = TypeVar("T")
@@ -84,17 +82,6 @@ _FLAVOR_BY_SUFFIX: Final[dict[str, Flavor]] = {
     ".onnx": "onnx",
 }
 _MODEL_SUFFIXES: Final = tuple(_FLAVOR_BY_SUFFIX)
-_CONNECTION_HINTS: Final = (
-    "max retries exceeded",
-    "failed to establish a new connection",
-    "connection refused",
-    "connection aborted",
-    "read timed out",
-    "timed out",
-    "name or service not known",
-    "temporary failure in name resolution",
-    "remote end closed connection",
-)
 
 
 def default_actor() -> str:
@@ -179,161 +166,6 @@ class PromotionResult(BaseModel):
     note: str = ""
 
 
-class MlflowClientBackend:
-    """``RegistryBackend`` over ``mlflow.MlflowClient``, mapping MLflow's errors to ours."""
-
-    def __init__(self, client: MlflowClient, uri: str) -> None:
-        self.client = client
-        self._uri = uri
-
-    @property
-    def uri(self) -> str:
-        return redact_uri(self._uri)
-
-    @contextmanager
-    def errors(self, not_found: Callable[[], RegistryError] | None = None) -> Iterator[None]:
-        """Turn MLflow and connection errors raised inside into the registry's typed errors."""
-        from mlflow.exceptions import MlflowException
-
-        try:
-            yield
-        except MlflowException as error:
-            code = str(getattr(error, "error_code", ""))
-            message = str(getattr(error, "message", error))
-            lowered = message.lower()
-            missing = code == "RESOURCE_DOES_NOT_EXIST" or (
-                code == "INVALID_PARAMETER_VALUE" and "alias" in lowered and "not found" in lowered
-            )
-            if missing and not_found is not None:
-                raise not_found() from None
-            if any(hint in lowered for hint in _CONNECTION_HINTS) or code == "TEMPORARILY_UNAVAILABLE":
-                raise TrackingServerUnavailable(self.uri, _first_line(message)) from None
-            raise RegistryError(f"MLflow ({self.uri}): {_first_line(message)}") from None
-        except OSError as error:  # requests' ConnectionError is an OSError
-            raise TrackingServerUnavailable(self.uri, _first_line(str(error))) from None
-
-    def list_models(self) -> list[ModelRecord]:
-        with self.errors():
-            models = self.client.search_registered_models(max_results=1000)
-            records = [_model_record(m) for m in models]
-            token = getattr(models, "token", None)
-            while token:
-                models = self.client.search_registered_models(max_results=1000, page_token=token)
-                records.extend(_model_record(m) for m in models)
-                token = getattr(models, "token", None)
-        return records
-
-    def get_model(self, name: str) -> ModelRecord:
-        with self.errors(lambda: ModelNotFoundError(name)):
-            return _model_record(self.client.get_registered_model(name))
-
-    def get_version(self, name: str, version: str) -> VersionRecord:
-        def missing() -> RegistryError:
-            model = self.get_model(name)  # raises ModelNotFoundError
-            return VersionNotFoundError(name, version, self.version_numbers(model.name))
-
-        with self.errors(missing):
-            if version.isdigit():
-                found = self.client.get_model_version(name, version)
-            else:
-                found = self.client.get_model_version_by_alias(name, version)
-        return VersionRecord(
-            name=str(found.name),
-            version=str(found.version),
-            source=str(found.source or ""),
-            run_id=str(found.run_id) if found.run_id else None,
-            tags=dict(found.tags or {}),
-            aliases=tuple(str(a) for a in (found.aliases or ())),
-            created_at=from_millis(found.creation_timestamp),
-            description=str(found.description or ""),
-        )
-
-    def version_numbers(self, name: str) -> list[str]:
-        with self.errors(lambda: ModelNotFoundError(name)):
-            found = self.client.search_model_versions(f"name = '{name}'", max_results=10_000)
-        return sorted((str(v.version) for v in found), key=lambda v: (len(v), v))
-
-    def download_version_artifact(self, name: str, version: str, path: str, destination: Path) -> Path:
-        from mlflow.artifacts import download_artifacts
-
-        destination.mkdir(parents=True, exist_ok=True)
-        with self.errors(lambda: VersionNotFoundError(name, version)):
-            base = self.client.get_model_version_download_uri(name, version)
-        with self.errors(
-            lambda: RegistryError(f"version {version} of model {name!r} has no artifact {path!r}")
-        ):
-            local = download_artifacts(
-                artifact_uri=f"{base.rstrip('/')}/{path}", dst_path=str(destination), tracking_uri=self._uri
-            )
-        return Path(local)
-
-    def set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
-        with self.errors(lambda: VersionNotFoundError(name, version)):
-            self.client.set_model_version_tag(name, version, key, value)
-
-    def set_model_tag(self, name: str, key: str, value: str) -> None:
-        with self.errors(lambda: ModelNotFoundError(name)):
-            self.client.set_registered_model_tag(name, key, value)
-
-
-def _first_line(message: str) -> str:
-    line = message.strip().splitlines()[0] if message.strip() else ""
-    return line[:300]
-
-
-def _model_record(model: Any) -> ModelRecord:
-    return ModelRecord(
-        name=str(model.name),
-        aliases={str(k): str(v) for k, v in (model.aliases or {}).items()},
-        tags=dict(model.tags or {}),
-        description=str(model.description or ""),
-        updated_at=from_millis(model.last_updated_timestamp),
-    )
-
-
-def _normalise_tracking_uri(uri: str) -> tuple[str, Path | None]:
-    """Return the URI MLflow gets, and the local artifact directory for database or path URIs."""
-    parsed = urlparse(uri)
-    if parsed.scheme in ("http", "https", "databricks", "databricks-uc", "uc"):
-        return uri, None
-    if parsed.scheme == "arn":
-        if ":sagemaker:" in uri:
-            import importlib.util
-
-            if importlib.util.find_spec("sagemaker_mlflow") is None:
-                raise RegistryConfigurationError(
-                    f"tracking URI {uri} is a SageMaker MLflow ARN: install the plugin "
-                    "(pip install sagemaker-mlflow) to use it"
-                )
-            return uri, None
-        raise RegistryConfigurationError(f"unsupported ARN tracking URI {uri}")
-    if parsed.scheme == "sqlite":
-        database = uri.removeprefix("sqlite:///")
-        if database in ("", ":memory:"):
-            raise RegistryConfigurationError("use a sqlite database file, not an in-memory database")
-        path = Path("/" + database.lstrip("/") if uri.startswith("sqlite:////") else database).resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{path}", path.parent / "artifacts"
-    if parsed.scheme in ("postgresql", "mysql", "mssql") or parsed.scheme.startswith(
-        ("postgresql+", "mysql+", "mssql+")
-    ):
-        return uri, None
-    if parsed.scheme == "file":
-        path = Path(parsed.path).resolve()
-        return path.as_uri(), path / "artifacts"
-    if parsed.scheme and len(parsed.scheme) > 1:
-        raise RegistryConfigurationError(
-            f"unsupported tracking URI {redact_uri(uri)}: use http(s)://, sqlite:///, a file path, "
-            "a database URI or a SageMaker MLflow ARN"
-        )
-    path = Path(uri).expanduser().resolve()
-    if path.suffix == ".db":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{path}", path.parent / "artifacts"
-    path.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path / 'mlflow.db'}", path / "artifacts"
-
-
 def _set_http_retries(max_retries: int, timeout: float) -> None:
     """Bound MLflow's HTTP retries, so an unreachable server fails in seconds (the user's values win)."""
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(max_retries))
@@ -385,13 +217,11 @@ class ModelRegistry:
         uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
         if not uri:
             raise RegistryConfigurationError("no tracking URI: pass tracking_uri= or set MLFLOW_TRACKING_URI")
-        self._uri, self._artifact_root = _normalise_tracking_uri(uri)
         _set_http_retries(max_retries, timeout)
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-        from mlflow import MlflowClient
+        from modelwatch.registry.mlflow_client import MlflowClientBackend
 
-        self._client = MlflowClient(tracking_uri=self._uri, registry_uri=self._uri)
-        self.backend = MlflowClientBackend(self._client, self._uri)
+        self.backend = MlflowClientBackend(uri)
         self.models_bucket = models_bucket or os.environ.get("MODELWATCH_MODELS_BUCKET") or None
         self._storage = storage
         self.manifest_prefix = manifest_prefix
@@ -517,11 +347,11 @@ class ModelRegistry:
                 prediction_type or source_tags.get(tag.PREDICTION_TYPE) or "value"
             )
             version_tags[tag.STAGE] = Stage.DEVELOPMENT.value
-            run_id = self._log_registration_run(name, staging, metrics or {}, str(model_path))
+            run = self._log_registration_run(name, staging, metrics or {}, str(model_path))
             lineage = {
                 tag.TRAINING_DATA_URI: data_uri,
                 tag.CODE_REVISION: code_revision or current_code_revision(),
-                tag.RUN_ID: source_run or run_id,
+                tag.RUN_ID: source_run or run.run_id,
                 tag.SOURCE_URI: str(model_path),
                 tag.CREATOR: creator or default_actor(),
                 tag.CREATED_AT: created_at.isoformat(),
@@ -529,8 +359,15 @@ class ModelRegistry:
             version_tags.update({k: v for k, v in lineage.items() if v})
             for metric, value in (metrics or {}).items():
                 version_tags[tag.METRIC_PREFIX + metric] = repr(float(value))
-            version = self._create_version(name, run_id, version_tags, description)
-        return f"models:/{name}/{version}"
+            self.backend.create_or_tag_model(name, {tag.MANAGED: "true"})
+            created = self.backend.create_version(
+                name,
+                source=f"{run.artifact_uri.rstrip('/')}/model",
+                run_id=run.run_id,
+                tags=version_tags,
+                description=description,
+            )
+        return f"models:/{name}/{created.version}"
 
     def _stage_model(
         self, model_path: str, staging: Path, download: Path
@@ -555,87 +392,48 @@ class ModelRegistry:
     def _stage_mlflow_model(
         self, model_path: str, staging: Path, download: Path
     ) -> tuple[str | None, dict[str, str]]:
-        from mlflow.artifacts import download_artifacts
-
-        run_id: str | None = None
+        download.mkdir(parents=True, exist_ok=True)
+        run_id: str | None
         source_tags: dict[str, str] = {}
-        uri = model_path
-        if model_path.startswith("runs:/"):
-            run_id = model_path.removeprefix("runs:/").split("/", 1)[0]
-        else:
-            parts = model_path.removeprefix("models:/").split("/")
-            if len(parts) < 2 or not parts[0] or not parts[1]:
-                raise ValueError(f"expected models:/<name>/<version or alias>, got {model_path!r}")
-            source = self.backend.get_version(parts[0], parts[1])
-            run_id = source.run_id
-            source_tags = source.tags
-            base = self._client.get_model_version_download_uri(source.name, source.version)
-            uri = base.rstrip("/") + ("/" + "/".join(parts[2:]) if len(parts) > 2 else "")
-        with self.backend.errors(lambda: RegistryError(f"nothing to register at {model_path}")):
-            local = Path(download_artifacts(artifact_uri=uri, dst_path=str(download), tracking_uri=self._uri))
+        try:
+            if model_path.startswith("runs:/"):
+                run_id, _, path = model_path.removeprefix("runs:/").partition("/")
+                local = self.backend.download_run_artifacts(run_id, path, download)
+            else:
+                parts = model_path.removeprefix("models:/").split("/")
+                if len(parts) < 2 or not parts[0] or not parts[1]:
+                    raise ValueError(f"expected models:/<name>/<version or alias>, got {model_path!r}")
+                source = self.backend.get_version(parts[0], parts[1])
+                run_id, source_tags = source.run_id, source.tags
+                below = "/".join(parts[2:])
+                local = self.backend.download_version_files(source.name, source.version, below, download)
+        except ArtifactNotFoundError:
+            raise RegistryError(f"nothing to register at {model_path}") from None
         if local.is_file():
             shutil.copy2(local, staging / local.name)
         else:
             shutil.copytree(local, staging, dirs_exist_ok=True)
         return run_id, source_tags
 
-    def _experiment_id(self) -> str:
-        with self.backend.errors():
-            found = self._client.get_experiment_by_name(tag.EXPERIMENT)
-            if found is not None:
-                return str(found.experiment_id)
-            location = None
-            if self._artifact_root is not None:
-                self._artifact_root.mkdir(parents=True, exist_ok=True)
-                location = self._artifact_root.as_uri()
-            try:
-                return str(self._client.create_experiment(tag.EXPERIMENT, artifact_location=location))
-            except Exception:
-                found = self._client.get_experiment_by_name(tag.EXPERIMENT)  # created concurrently
-                if found is None:
-                    raise
-                return str(found.experiment_id)
-
     def _log_registration_run(
         self, name: str, staging: Path, metrics: Mapping[str, float], source: str
-    ) -> str:
-        experiment = self._experiment_id()
-        with self.backend.errors():
-            run = self._client.create_run(
-                experiment,
-                run_name=f"register-{name}",
-                tags={"modelwatch.model_name": name, tag.SOURCE_URI: source},
-            )
-            run_id = str(run.info.run_id)
-            try:
-                self._client.log_artifacts(run_id, str(staging), artifact_path="model")
-                for metric, value in metrics.items():
-                    self._client.log_metric(run_id, metric, float(value))
-            except BaseException:
-                self._client.set_terminated(run_id, status="FAILED")
-                raise
-            self._client.set_terminated(run_id)
-        return run_id
-
-    def _create_version(self, name: str, run_id: str, version_tags: dict[str, str], description: str) -> str:
-        from mlflow.exceptions import MlflowException
-
-        with self.backend.errors():
-            try:
-                self._client.create_registered_model(name, tags={tag.MANAGED: "true"})
-            except MlflowException as error:
-                if getattr(error, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
-                    raise
-                self._client.set_registered_model_tag(name, tag.MANAGED, "true")
-            run = self._client.get_run(run_id)
-            created = self._client.create_model_version(
-                name,
-                source=f"{run.info.artifact_uri.rstrip('/')}/model",
-                run_id=run_id,
-                tags=version_tags,
-                description=description or None,
-            )
-        return str(created.version)
+    ) -> RunRecord:
+        experiment = self.backend.get_or_create_experiment(tag.EXPERIMENT)
+        run = self.backend.create_run(
+            experiment,
+            run_name=f"register-{name}",
+            tags={"modelwatch.model_name": name, tag.SOURCE_URI: source},
+        )
+        try:
+            self.backend.log_artifacts(run.run_id, staging, "model")
+            for metric, value in metrics.items():
+                self.backend.log_metric(run.run_id, metric, float(value))
+        except BaseException:
+            with contextlib.suppress(RegistryError):
+                self.backend.finish_run(run.run_id, "FAILED")
+            raise
+        self.backend.finish_run(run.run_id)
+        return run
 
     # -- metrics ------------------------------------------------------------------------------
 
@@ -651,8 +449,7 @@ class ModelRegistry:
             number = float(value)
             self.backend.set_version_tag(name, record.version, tag.METRIC_PREFIX + metric, repr(number))
             if record.run_id:
-                with self.backend.errors():
-                    self._client.log_metric(record.run_id, metric, number)
+                self.backend.log_metric(record.run_id, metric, number)
 
     def get_metrics(self, name: str, version: str | int) -> dict[str, float]:
         """The metrics of a version: those of its run, overridden by those recorded on the version.
@@ -667,8 +464,7 @@ class ModelRegistry:
     def _metrics(self, record: VersionRecord) -> dict[str, float]:
         found: dict[str, float] = {}
         if record.run_id:
-            with self.backend.errors(lambda: RegistryError(f"run {record.run_id} not found")):
-                found.update(self._client.get_run(record.run_id).data.metrics)
+            found.update(self.backend.get_run_metrics(record.run_id))
         found.update(tag.metrics(record.tags))
         return found
 
@@ -848,15 +644,14 @@ class ModelRegistry:
                 serving_details(record)  # a served stage takes only servable versions
                 note = "no models bucket configured: the alias moved, no manifest was published"
         displaced: str | None = None
-        with self.backend.errors():
-            if target in ALIASED_STAGES:
-                previous = model.aliases.get(target.value)
-                self._client.set_registered_model_alias(name, target.value, record.version)
-                if previous and previous != record.version:
-                    displaced = previous
-            for other in ALIASED_STAGES:
-                if other is not target and model.aliases.get(other.value) == record.version:
-                    self._client.delete_registered_model_alias(name, other.value)
+        if target in ALIASED_STAGES:
+            previous = model.aliases.get(target.value)
+            self.backend.set_alias(name, target.value, record.version)
+            if previous and previous != record.version:
+                displaced = previous
+        for other in ALIASED_STAGES:
+            if other is not target and model.aliases.get(other.value) == record.version:
+                self.backend.delete_alias(name, other.value)
         transition = TransitionRecord(
             version=record.version,
             from_stage=current,
