@@ -34,6 +34,7 @@ from modelwatch.registry import (
     VersionNotFoundError,
     compare_model_versions,
 )
+from modelwatch.registry.mlflow_client import MlflowClientBackend
 from modelwatch.registry.rest import MlflowRestClient
 from modelwatch.registry.sync import reconcile_manifests
 from modelwatch.serving.flavors import load_predictor
@@ -402,7 +403,7 @@ def test_client_on_an_unreachable_server_fails_in_seconds_naming_the_uri(s3: Any
 # -- the issue's usage, as written ------------------------------------------------------------
 
 
-def _issue_usage(tracking_uri: str) -> None:
+def _issue_usage(tracking_uri: str) -> ModelRegistry:
     from modelwatch.registry import ModelRegistry, compare_model_versions
 
     registry = ModelRegistry(tracking_uri=tracking_uri)
@@ -420,6 +421,7 @@ def _issue_usage(tracking_uri: str) -> None:
     )
     assert comparison.winner == "2"
     assert comparison.absolute_difference == pytest.approx(0.03)
+    return registry
 
 
 @pytest.fixture
@@ -430,12 +432,16 @@ def models_bucket_with_pickle(s3: Any, model_files: ModelFiles) -> None:
 
 @pytest.mark.usefixtures("models_bucket_with_pickle")
 def test_issue_usage_against_the_local_server(server: MlflowServer) -> None:
-    _issue_usage(server.url)  # the only test using the name fraud_detection on this server
+    registry = _issue_usage(server.url)  # the only test using the name fraud_detection on this server
+
+    assert isinstance(registry.backend, MlflowRestClient)  # http(s): the REST API, no MLflow client
 
 
 @pytest.mark.usefixtures("models_bucket_with_pickle")
 def test_issue_usage_against_a_sqlite_uri(tmp_path: Path) -> None:
-    _issue_usage(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    registry = _issue_usage(f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+    assert isinstance(registry.backend, MlflowClientBackend)
 
     assert (tmp_path / "artifacts").is_dir()
 

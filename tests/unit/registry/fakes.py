@@ -1,87 +1,17 @@
-"""An in-memory registry backend, with MLflow's shape: models, versions, aliases, tags, artifact files."""
+"""Fakes of the registry's seams that have no in-memory twin in the library: HTTP, metric sources.
+
+The backend's twin is the library's own ``modelwatch.registry.memory.InMemoryRegistryBackend``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from pathlib import Path
+import io
+import json
+import urllib.error
+import urllib.request
+from typing import Any
 
-from modelwatch.registry.backend import ModelRecord, VersionRecord
-from modelwatch.registry.errors import (
-    ModelNotFoundError,
-    RegistryError,
-    TrackingServerUnavailable,
-    VersionNotFoundError,
-)
-
-
-class FakeBackend:
-    """Implements ``RegistryBackend`` in memory; ``down = True`` makes every call fail like a dead server."""
-
-    def __init__(self) -> None:
-        self.models: dict[str, ModelRecord] = {}
-        self.versions: dict[tuple[str, str], VersionRecord] = {}
-        self.files: dict[tuple[str, str, str], bytes] = {}
-        self.down = False
-
-    @property
-    def uri(self) -> str:
-        return "http://mlflow.test:5000"
-
-    def _check(self) -> None:
-        if self.down:
-            raise TrackingServerUnavailable(self.uri, "connection refused")
-
-    def add_version(
-        self, name: str, version: str, tags: dict[str, str], files: dict[str, bytes], managed: bool = True
-    ) -> None:
-        if name not in self.models:
-            self.models[name] = ModelRecord(name=name, tags={"modelwatch.managed": "true"} if managed else {})
-        self.versions[(name, version)] = VersionRecord(
-            name=name,
-            version=version,
-            source=f"mem://{name}/{version}",
-            run_id=f"run{version}",
-            tags=dict(tags),
-        )
-        for path, content in files.items():
-            self.files[(name, version, path)] = content
-
-    def set_alias(self, name: str, alias: str, version: str) -> None:
-        model = self.models[name]
-        self.models[name] = replace(model, aliases={**model.aliases, alias: version})
-
-    def list_models(self) -> list[ModelRecord]:
-        self._check()
-        return list(self.models.values())
-
-    def get_model(self, name: str) -> ModelRecord:
-        self._check()
-        if name not in self.models:
-            raise ModelNotFoundError(name)
-        return self.models[name]
-
-    def get_version(self, name: str, version: str) -> VersionRecord:
-        self.get_model(name)
-        if (name, version) not in self.versions:
-            raise VersionNotFoundError(name, version, [v for (n, v) in self.versions if n == name])
-        return self.versions[(name, version)]
-
-    def download_version_artifact(self, name: str, version: str, path: str, destination: Path) -> Path:
-        self.get_version(name, version)
-        if (name, version, path) not in self.files:
-            raise RegistryError(f"no artifact {path}")
-        destination.mkdir(parents=True, exist_ok=True)
-        target = destination / Path(path).name
-        target.write_bytes(self.files[(name, version, path)])
-        return target
-
-    def set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
-        record = self.get_version(name, version)
-        self.versions[(name, version)] = replace(record, tags={**record.tags, key: value})
-
-    def set_model_tag(self, name: str, key: str, value: str) -> None:
-        model = self.get_model(name)
-        self.models[name] = replace(model, tags={**model.tags, key: value})
+from modelwatch.registry.errors import ModelNotFoundError, VersionNotFoundError
 
 
 class FakeMetrics:
@@ -97,3 +27,43 @@ class FakeMetrics:
         if version not in self._metrics:
             raise VersionNotFoundError(name, version, self._metrics)
         return dict(self._metrics[version])
+
+
+class Response(io.BytesIO):
+    def __init__(self, body: bytes, status: int = 200) -> None:
+        super().__init__(body)
+        self.status = status
+
+    def getcode(self) -> int:
+        return self.status
+
+
+def ok(payload: dict[str, Any]) -> Response:
+    return Response(json.dumps(payload).encode())
+
+
+def http_error(url: str, status: int, payload: dict[str, Any]) -> urllib.error.HTTPError:
+    return urllib.error.HTTPError(url, status, "error", {}, io.BytesIO(json.dumps(payload).encode()))  # type: ignore[arg-type]
+
+
+class FakeServer:
+    """Stands in for ``urllib.request.urlopen``: answers from a script, records every request.
+
+    ``bodies`` holds what each request sent (an uploaded file is read, as urllib would).
+    """
+
+    def __init__(self, answers: list[Any]) -> None:
+        self.answers = answers
+        self.requests: list[urllib.request.Request] = []
+        self.bodies: list[bytes | None] = []
+        self.timeouts: list[float] = []
+
+    def __call__(self, request: urllib.request.Request, timeout: float) -> Any:
+        self.requests.append(request)
+        data: Any = request.data
+        self.bodies.append(data.read() if hasattr(data, "read") else data)
+        self.timeouts.append(timeout)
+        answer = self.answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer

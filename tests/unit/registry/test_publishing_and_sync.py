@@ -10,6 +10,7 @@ import pytest
 from modelwatch.contracts.manifest import ServingManifest
 from modelwatch.contracts.schema import FeatureSpec, FeatureType, InputSchema
 from modelwatch.registry import NotServableError, PromotionError, TrackingServerUnavailable
+from modelwatch.registry.memory import InMemoryRegistryBackend
 from modelwatch.registry.publishing import publish_version
 from modelwatch.registry.stages import decode_history
 from modelwatch.registry.sync import mlflow_credentials, reconcile_manifests
@@ -17,7 +18,6 @@ from modelwatch.settings import RegistrySyncSettings, load_settings
 from modelwatch.stores.artifacts import ArtifactStore
 from modelwatch.stores.manifests import ManifestStore
 from modelwatch.stores.objects import InMemoryStorage
-from tests.unit.registry.fakes import FakeBackend
 
 BUCKET = "models-bucket"
 SCHEMA = InputSchema(features=[FeatureSpec(name="amount", type=FeatureType.NUMBER)])
@@ -50,8 +50,8 @@ def bucket() -> ModelsBucket:
 
 
 @pytest.fixture
-def backend() -> FakeBackend:
-    fake = FakeBackend()
+def backend() -> InMemoryRegistryBackend:
+    fake = InMemoryRegistryBackend("http://mlflow.test:5000")
     fake.add_version("fraud", "1", {**SERVABLE, "modelwatch.stage": "production"}, files("v1"))
     fake.add_version("fraud", "2", {**SERVABLE, "modelwatch.stage": "staging"}, files("v2"))
     return fake
@@ -64,7 +64,7 @@ def served(bucket: ModelsBucket, alias: str = "production") -> ServingManifest:
 
 
 def test_publish_copies_the_artifact_then_writes_the_manifest(
-    bucket: ModelsBucket, backend: FakeBackend
+    bucket: ModelsBucket, backend: InMemoryRegistryBackend
 ) -> None:
     manifest, uri = publish_version(
         backend, backend.get_version("fraud", "2"), "production", bucket.manifests, bucket.artifacts
@@ -79,7 +79,9 @@ def test_publish_copies_the_artifact_then_writes_the_manifest(
     assert served(bucket).version == "2"
 
 
-def test_a_version_without_schema_is_not_servable(bucket: ModelsBucket, backend: FakeBackend) -> None:
+def test_a_version_without_schema_is_not_servable(
+    bucket: ModelsBucket, backend: InMemoryRegistryBackend
+) -> None:
     backend.add_version("fraud", "3", {"modelwatch.model_file": "model.joblib"}, files("v3"))
 
     with pytest.raises(NotServableError, match=r"flavor.*input schema"):
@@ -88,7 +90,9 @@ def test_a_version_without_schema_is_not_servable(bucket: ModelsBucket, backend:
         )
 
 
-def test_failed_copy_keeps_the_previous_manifest(bucket: ModelsBucket, backend: FakeBackend) -> None:
+def test_failed_copy_keeps_the_previous_manifest(
+    bucket: ModelsBucket, backend: InMemoryRegistryBackend
+) -> None:
     publish_version(
         backend, backend.get_version("fraud", "1"), "production", bucket.manifests, bucket.artifacts
     )
@@ -111,7 +115,7 @@ def test_failed_copy_keeps_the_previous_manifest(bucket: ModelsBucket, backend: 
 
 
 def test_sync_publishes_an_alias_moved_outside_and_records_the_stages(
-    bucket: ModelsBucket, backend: FakeBackend
+    bucket: ModelsBucket, backend: InMemoryRegistryBackend
 ) -> None:
     backend.set_alias("fraud", "production", "1")
     reconcile_manifests(backend, bucket.manifests, bucket.artifacts)
@@ -124,7 +128,7 @@ def test_sync_publishes_an_alias_moved_outside_and_records_the_stages(
     assert (actions["production"].version, actions["production"].previous_version) == ("2", "1")
     assert actions["staging"].action == "no_alias"
     assert served(bucket).version == "2"
-    v2, v1 = backend.versions[("fraud", "2")].tags, backend.versions[("fraud", "1")].tags
+    v2, v1 = backend.get_version("fraud", "2").tags, backend.get_version("fraud", "1").tags
     assert (v2["modelwatch.stage"], v1["modelwatch.stage"]) == ("production", "archived")
     assert decode_history(v2["modelwatch.stage_history"])[-1].actor == "registry-sync"
     assert [a.action for a in reconcile_manifests(backend, bucket.manifests, bucket.artifacts).actions] == [
@@ -134,7 +138,7 @@ def test_sync_publishes_an_alias_moved_outside_and_records_the_stages(
 
 
 def test_sync_skips_models_not_registered_through_modelwatch(
-    bucket: ModelsBucket, backend: FakeBackend
+    bucket: ModelsBucket, backend: InMemoryRegistryBackend
 ) -> None:
     backend.add_version("llm", "1", {}, {}, managed=False)
     backend.set_alias("llm", "production", "1")
@@ -145,7 +149,9 @@ def test_sync_skips_models_not_registered_through_modelwatch(
     assert {a.model for a in report.actions} == {"fraud"}
 
 
-def test_sync_reports_a_broken_version_and_goes_on(bucket: ModelsBucket, backend: FakeBackend) -> None:
+def test_sync_reports_a_broken_version_and_goes_on(
+    bucket: ModelsBucket, backend: InMemoryRegistryBackend
+) -> None:
     backend.add_version("churn", "1", {"modelwatch.flavor": "onnx"}, {})
     backend.set_alias("churn", "production", "1")
     backend.set_alias("fraud", "production", "2")
@@ -158,7 +164,9 @@ def test_sync_reports_a_broken_version_and_goes_on(bucket: ModelsBucket, backend
     assert len(report.failures) == 1
 
 
-def test_sync_with_mlflow_down_fails_and_leaves_manifests(bucket: ModelsBucket, backend: FakeBackend) -> None:
+def test_sync_with_mlflow_down_fails_and_leaves_manifests(
+    bucket: ModelsBucket, backend: InMemoryRegistryBackend
+) -> None:
     backend.set_alias("fraud", "production", "1")
     reconcile_manifests(backend, bucket.manifests, bucket.artifacts)
     backend.down = True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import urllib.error
 import urllib.request
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 
 from modelwatch.registry import (
+    ArtifactNotFoundError,
     ModelNotFoundError,
     RegistryError,
     TrackingServerUnavailable,
@@ -19,34 +19,7 @@ from modelwatch.registry import (
 )
 from modelwatch.registry.errors import RegistryConfigurationError
 from modelwatch.registry.rest import MlflowRestClient
-
-
-class Response(io.BytesIO):
-    def __init__(self, body: bytes, status: int = 200) -> None:
-        super().__init__(body)
-        self.status = status
-
-    def getcode(self) -> int:
-        return self.status
-
-
-def http_error(url: str, status: int, payload: dict[str, Any]) -> urllib.error.HTTPError:
-    return urllib.error.HTTPError(url, status, "error", {}, io.BytesIO(json.dumps(payload).encode()))  # type: ignore[arg-type]
-
-
-class FakeServer:
-    """Stands in for ``urllib.request.urlopen``: answers from a script, records every request."""
-
-    def __init__(self, answers: list[Any]) -> None:
-        self.answers = answers
-        self.requests: list[urllib.request.Request] = []
-
-    def __call__(self, request: urllib.request.Request, timeout: float) -> Any:
-        self.requests.append(request)
-        answer = self.answers.pop(0)
-        if isinstance(answer, BaseException):
-            raise answer
-        return answer
+from tests.unit.registry.fakes import FakeServer, Response, http_error, ok
 
 
 @pytest.fixture
@@ -116,13 +89,14 @@ def test_missing_version_and_model_are_typed(monkeypatch: pytest.MonkeyPatch, sl
         [
             http_error(url, 404, missing),
             Response(json.dumps({"registered_model": MODEL}).encode()),
+            ok({"model_versions": [{"version": "2"}, {"version": "10"}, {"version": "1"}]}),
             http_error(url, 404, missing),
             http_error(url, 404, missing),
         ],
         sleeps,
     )
 
-    with pytest.raises(VersionNotFoundError, match="no version '9'"):
+    with pytest.raises(VersionNotFoundError, match=r"no version '9' \(versions: 1, 2, 10\)"):
         rest.get_version("fraud", "9")
     with pytest.raises(ModelNotFoundError, match="'nope'"):
         rest.get_version("nope", "1")
@@ -191,3 +165,350 @@ def test_downloads_a_version_artifact(
 def test_needs_an_http_uri() -> None:
     with pytest.raises(RegistryConfigurationError, match="http"):
         MlflowRestClient("sqlite:///x.db")
+
+
+# -- the calls registration and promotion make ----------------------------------------------------
+
+VERSION = {
+    "name": "fraud",
+    "version": "3",
+    "source": "mlflow-artifacts:/1/abc/artifacts/model",
+    "run_id": "abc",
+    "status": "READY",
+}
+RUN = {
+    "run": {
+        "info": {"run_id": "abc", "experiment_id": "1", "artifact_uri": "mlflow-artifacts:/1/abc/artifacts"}
+    }
+}
+
+
+def sent(server: FakeServer, index: int) -> Any:
+    body = server.bodies[index]
+    assert body is not None
+    return json.loads(body)
+
+
+def test_a_version_by_alias_comes_from_the_alias_route(
+    monkeypatch: pytest.MonkeyPatch, sleeps: list[float]
+) -> None:
+    rest, server = client(
+        monkeypatch, [ok({"model_version": {**VERSION, "aliases": ["production"]}})], sleeps
+    )
+
+    version = rest.get_version("fraud", "production")
+
+    assert (version.version, version.aliases) == ("3", ("production",))
+    assert (
+        "/api/2.0/mlflow/registered-models/alias?name=fraud&alias=production" in server.requests[0].full_url
+    )
+
+
+def test_an_unknown_alias_is_a_missing_version_listing_the_versions(
+    monkeypatch: pytest.MonkeyPatch, sleeps: list[float]
+) -> None:
+    unknown_alias = {
+        "error_code": "INVALID_PARAMETER_VALUE",
+        "message": "Registered model alias canary not found.",
+    }
+    rest, _ = client(
+        monkeypatch,
+        [
+            http_error("http://x", 400, unknown_alias),
+            ok({"registered_model": MODEL}),
+            ok({"model_versions": [{"version": "1"}], "next_page_token": "p2"}),
+            ok({"model_versions": [{"version": "2"}]}),
+        ],
+        sleeps,
+    )
+
+    with pytest.raises(VersionNotFoundError, match=r"no version 'canary' \(versions: 1, 2\)"):
+        rest.get_version("fraud", "canary")
+
+
+def test_create_or_tag_model_creates_or_tags_the_existing_one(
+    monkeypatch: pytest.MonkeyPatch, sleeps: list[float]
+) -> None:
+    exists = {
+        "error_code": "RESOURCE_ALREADY_EXISTS",
+        "message": "Registered Model (name=fraud) already exists.",
+    }
+    rest, server = client(monkeypatch, [ok({}), http_error("http://x", 400, exists), ok({})], sleeps)
+
+    rest.create_or_tag_model("fraud", {"modelwatch.managed": "true"})
+    rest.create_or_tag_model("fraud", {"modelwatch.managed": "true"})
+
+    assert server.requests[0].full_url.endswith("/registered-models/create")
+    assert sent(server, 0) == {"name": "fraud", "tags": [{"key": "modelwatch.managed", "value": "true"}]}
+    assert server.requests[2].full_url.endswith("/registered-models/set-tag")
+    assert sent(server, 2) == {"name": "fraud", "key": "modelwatch.managed", "value": "true"}
+
+
+def test_other_create_errors_are_raised(monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> None:
+    rest, _ = client(
+        monkeypatch, [http_error("http://x", 400, {"error_code": "INVALID_PARAMETER_VALUE"})], sleeps
+    )
+
+    with pytest.raises(RegistryError, match="HTTP 400 INVALID_PARAMETER_VALUE"):
+        rest.create_or_tag_model("fraud", {})
+
+
+def test_create_version_waits_until_it_is_ready(monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> None:
+    pending = {**VERSION, "status": "PENDING_REGISTRATION"}
+    rest, server = client(
+        monkeypatch,
+        [ok({"model_version": pending}), ok({"model_version": pending}), ok({"model_version": VERSION})],
+        sleeps,
+        poll_interval=2.0,
+    )
+
+    version = rest.create_version(
+        "fraud", "mlflow-artifacts:/1/abc/artifacts/model", "abc", {"modelwatch.stage": "development"}, "v3"
+    )
+
+    assert version.version == "3"
+    assert sent(server, 0) == {
+        "name": "fraud",
+        "source": "mlflow-artifacts:/1/abc/artifacts/model",
+        "run_id": "abc",
+        "tags": [{"key": "modelwatch.stage", "value": "development"}],
+        "description": "v3",
+    }
+    assert [r.full_url.split("?")[0].rsplit("/", 1)[-1] for r in server.requests] == ["create", "get", "get"]
+    assert sleeps == [2.0]  # one look right away, then one every poll interval
+
+
+def test_create_version_reports_a_failed_registration(
+    monkeypatch: pytest.MonkeyPatch, sleeps: list[float]
+) -> None:
+    failed = {**VERSION, "status": "FAILED_REGISTRATION", "status_message": "copy failed"}
+    rest, _ = client(monkeypatch, [ok({"model_version": failed})], sleeps)
+
+    with pytest.raises(RegistryError, match="FAILED_REGISTRATION: copy failed"):
+        rest.create_version("fraud", "s", "abc", {})
+
+
+def test_create_version_gives_up_after_the_wait(monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> None:
+    pending = {**VERSION, "status": "PENDING_REGISTRATION"}
+    now = [0.0]
+
+    def tick(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    server = FakeServer([ok({"model_version": pending}) for _ in range(10)])
+    monkeypatch.setattr(urllib.request, "urlopen", server)
+    rest = MlflowRestClient(
+        "http://mlflow.test:5000", sleep=tick, clock=lambda: now[0], await_creation_for=5, poll_interval=2
+    )
+
+    with pytest.raises(RegistryError, match="still PENDING_REGISTRATION after 5 s"):
+        rest.create_version("fraud", "s", "abc", {})
+    assert sum(sleeps) <= 8
+
+
+def test_aliases_are_set_and_deleted(monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> None:
+    rest, server = client(monkeypatch, [ok({}), ok({})], sleeps)
+
+    rest.set_alias("fraud", "production", "3")
+    rest.delete_alias("fraud", "staging")
+
+    first, second = server.requests
+    assert (first.get_method(), second.get_method()) == ("POST", "DELETE")
+    assert first.full_url.endswith("/api/2.0/mlflow/registered-models/alias")
+    assert sent(server, 0) == {"name": "fraud", "alias": "production", "version": "3"}
+    assert sent(server, 1) == {"name": "fraud", "alias": "staging"}
+
+
+def test_the_experiment_is_found_or_created(monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> None:
+    missing = {"error_code": "RESOURCE_DOES_NOT_EXIST"}
+    exists = {"error_code": "RESOURCE_ALREADY_EXISTS"}
+    rest, server = client(
+        monkeypatch,
+        [
+            ok({"experiment": {"experiment_id": "7"}}),
+            http_error("http://x", 404, missing),
+            ok({"experiment_id": "8"}),
+            http_error("http://x", 404, missing),
+            http_error("http://x", 400, exists),  # created meanwhile by another registration
+            ok({"experiment": {"experiment_id": "9"}}),
+        ],
+        sleeps,
+    )
+
+    assert rest.get_or_create_experiment("modelwatch-registry") == "7"
+    assert rest.get_or_create_experiment("modelwatch-registry") == "8"
+    assert rest.get_or_create_experiment("modelwatch-registry") == "9"
+    assert "experiments/get-by-name?experiment_name=modelwatch-registry" in server.requests[0].full_url
+    assert sent(server, 2) == {"name": "modelwatch-registry"}
+
+
+def test_a_run_is_created_gets_metrics_and_ends(monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> None:
+    rest, server = client(monkeypatch, [ok(RUN), ok({}), ok({})], sleeps)
+
+    run = rest.create_run("1", "register-fraud", {"modelwatch.model_name": "fraud"})
+    rest.log_metric(run.run_id, "auc", 0.91)
+    rest.finish_run(run.run_id, "FAILED")
+
+    assert (run.run_id, run.experiment_id, run.artifact_uri) == (
+        "abc",
+        "1",
+        "mlflow-artifacts:/1/abc/artifacts",
+    )
+    created, metric, ended = (sent(server, i) for i in range(3))
+    assert created["run_name"] == "register-fraud" and created["experiment_id"] == "1"
+    assert created["tags"] == [{"key": "modelwatch.model_name", "value": "fraud"}]
+    assert {k: metric[k] for k in ("run_id", "key", "value", "step")} == {
+        "run_id": "abc",
+        "key": "auc",
+        "value": 0.91,
+        "step": 0,
+    }
+    assert (ended["status"], ended["run_id"]) == ("FAILED", "abc") and ended["end_time"] > 0
+    assert [r.full_url.rsplit("/", 1)[-1] for r in server.requests] == ["create", "log-metric", "update"]
+
+
+def test_run_metrics_and_a_missing_run(monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> None:
+    metrics = {"metrics": [{"key": "auc", "value": 0.9, "step": 0}, {"key": "f1", "value": 0.5}]}
+    rest, _ = client(
+        monkeypatch,
+        [
+            ok({"run": {**RUN["run"], "data": metrics}}),
+            http_error("http://x", 404, {"error_code": "RESOURCE_DOES_NOT_EXIST"}),
+        ],
+        sleeps,
+    )
+
+    assert rest.get_run_metrics("abc") == {"auc": 0.9, "f1": 0.5}
+    with pytest.raises(RegistryError, match="run nope not found"):
+        rest.get_run_metrics("nope")
+
+
+def test_artifacts_are_uploaded_file_by_file_through_the_proxy(
+    monkeypatch: pytest.MonkeyPatch, sleeps: list[float], tmp_path: Path
+) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "model.joblib").write_bytes(b"model bytes")
+    (tmp_path / "sub" / "input schema.json").write_text("{}")
+    rest, server = client(monkeypatch, [ok(RUN), ok({}), http_error("http://x", 503, {}), ok({})], sleeps)
+
+    rest.log_artifacts("abc", tmp_path, "model")
+
+    urls = [r.full_url for r in server.requests[1:]]
+    proxy = "http://mlflow.test:5000/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts/model"
+    assert urls == [
+        f"{proxy}/model.joblib",
+        f"{proxy}/sub/input%20schema.json",
+        f"{proxy}/sub/input%20schema.json",
+    ]
+    assert {r.get_method() for r in server.requests[1:]} == {"PUT"}
+    assert server.bodies[1:] == [b"model bytes", b"{}", b"{}"]  # the retry sends the whole file again
+    upload = server.requests[1]
+    assert upload.get_header("Content-length") == "11"
+    assert upload.get_header("Authorization") == "Basic YW5hOnMzY3JldA=="
+    assert sleeps == [0.5]
+
+
+def test_artifacts_the_proxy_cannot_reach_are_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, sleeps: list[float], tmp_path: Path
+) -> None:
+    elsewhere = {"run": {"info": {**RUN["run"]["info"], "artifact_uri": "s3://artifacts/1/abc/artifacts"}}}
+    rest, _ = client(monkeypatch, [ok(elsewhere), ok(elsewhere)], sleeps)
+
+    with pytest.raises(
+        RegistryConfigurationError, match=r"run abc keeps its artifacts at 's3://.*cannot reach"
+    ):
+        rest.log_artifacts("abc", tmp_path, "model")
+    with pytest.raises(RegistryConfigurationError, match="--artifacts-destination"):
+        rest.download_run_artifacts("abc", "model", tmp_path)
+
+
+def test_run_artifacts_download_as_a_tree(
+    monkeypatch: pytest.MonkeyPatch, sleeps: list[float], tmp_path: Path
+) -> None:
+    rest, server = client(
+        monkeypatch,
+        [
+            ok(RUN),
+            ok({"files": [{"path": "model.joblib", "is_dir": False}, {"path": "extra", "is_dir": True}]}),
+            Response(b"model bytes"),
+            ok({"files": [{"path": "notes.txt", "is_dir": False, "file_size": 2}]}),
+            Response(b"hi"),
+        ],
+        sleeps,
+    )
+
+    local = rest.download_run_artifacts("abc", "model", tmp_path)
+
+    assert local == tmp_path / "model"
+    assert (local / "model.joblib").read_bytes() == b"model bytes"
+    assert (local / "extra" / "notes.txt").read_bytes() == b"hi"
+    listing = server.requests[1].full_url
+    assert (
+        listing
+        == "http://mlflow.test:5000/api/2.0/mlflow-artifacts/artifacts?path=1%2Fabc%2Fartifacts%2Fmodel"
+    )
+    assert server.requests[2].full_url.endswith(
+        "/mlflow-artifacts/artifacts/1/abc/artifacts/model/model.joblib"
+    )
+
+
+def test_a_single_run_file_and_a_missing_one(
+    monkeypatch: pytest.MonkeyPatch, sleeps: list[float], tmp_path: Path
+) -> None:
+    rest, _ = client(
+        monkeypatch,
+        [ok(RUN), ok({}), Response(b"model bytes"), ok(RUN), ok({}), http_error("http://x", 404, {})],
+        sleeps,
+    )
+
+    local = rest.download_run_artifacts("abc", "out/model.joblib", tmp_path)
+    with pytest.raises(ArtifactNotFoundError):
+        rest.download_run_artifacts("abc", "out/nothing.joblib", tmp_path)
+
+    assert local == tmp_path / "model.joblib" and local.read_bytes() == b"model bytes"
+
+
+def test_an_unsafe_listing_is_refused(
+    monkeypatch: pytest.MonkeyPatch, sleeps: list[float], tmp_path: Path
+) -> None:
+    rest, _ = client(monkeypatch, [ok(RUN), ok({"files": [{"path": "../../etc", "is_dir": True}]})], sleeps)
+
+    with pytest.raises(RegistryError, match="unsafe artifact path"):
+        rest.download_run_artifacts("abc", "", tmp_path)
+
+
+def test_version_files_come_from_the_version_download_uri(
+    monkeypatch: pytest.MonkeyPatch, sleeps: list[float], tmp_path: Path
+) -> None:
+    rest, server = client(
+        monkeypatch,
+        [
+            ok({"artifact_uri": "mlflow-artifacts:/1/abc/artifacts/model"}),
+            ok({"files": [{"path": "model.joblib", "is_dir": False}]}),
+            Response(b"model bytes"),
+            ok({"artifact_uri": "runs:/abc/model"}),
+            ok(RUN),
+            ok({}),
+            Response(b"{}"),
+        ],
+        sleeps,
+    )
+
+    directory = rest.download_version_files("fraud", "3", "", tmp_path / "all")
+    schema = rest.download_version_files("fraud", "4", "input_schema.json", tmp_path / "one")
+
+    assert (directory / "model.joblib").read_bytes() == b"model bytes"
+    assert "model-versions/get-download-uri?name=fraud&version=3" in server.requests[0].full_url
+    assert schema.read_bytes() == b"{}"
+    assert server.requests[6].full_url.endswith("/artifacts/1/abc/artifacts/model/input_schema.json")
+
+
+def test_a_bearer_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    server = FakeServer([ok({"registered_models": []})])
+    monkeypatch.setattr(urllib.request, "urlopen", server)
+
+    MlflowRestClient("https://mlflow.test", token="t0k", timeout=2.5).list_models()
+
+    assert server.requests[0].get_header("Authorization") == "Bearer t0k"
+    assert server.timeouts == [2.5]

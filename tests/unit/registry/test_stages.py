@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modelwatch.registry import IllegalTransitionError, Stage, TransitionRecord
+from modelwatch.registry.memory import InMemoryRegistryBackend
 from modelwatch.registry.stages import (
     check_transition,
     current_stage,
@@ -13,7 +14,6 @@ from modelwatch.registry.stages import (
     parse_stage,
     record_transition,
 )
-from tests.unit.registry.fakes import FakeBackend
 
 S = Stage
 
@@ -72,7 +72,7 @@ def test_history_round_trip_keeps_the_latest() -> None:
 
 
 def test_record_transition_writes_version_and_model_history() -> None:
-    backend = FakeBackend()
+    backend = InMemoryRegistryBackend()
     backend.add_version("fraud", "1", {}, {})
     record = TransitionRecord(
         version="1", from_stage=S.DEVELOPMENT, to_stage=S.STAGING, actor="ana", reason="ok"
@@ -80,7 +80,7 @@ def test_record_transition_writes_version_and_model_history() -> None:
 
     record_transition(backend, "fraud", "1", {}, record)
 
-    tags = backend.versions[("fraud", "1")].tags
+    tags = backend.get_version("fraud", "1").tags
     assert tags["modelwatch.stage"] == "staging"
     assert decode_history(tags["modelwatch.stage_history"]) == [record]
-    assert decode_history(backend.models["fraud"].tags["modelwatch.transitions"]) == [record]
+    assert decode_history(backend.get_model("fraud").tags["modelwatch.transitions"]) == [record]

@@ -4,6 +4,10 @@ Every subcommand prints a readable table, or JSON with ``--json``. The tracking
 server comes from ``--tracking-uri`` or ``MLFLOW_TRACKING_URI``; the models bucket
 (where promotions publish serving manifests) from ``--bucket`` or
 ``MODELWATCH_MODELS_BUCKET``. Registry errors are one line and exit code 2.
+
+Against an ``http(s)://`` server the commands use MLflow's REST API directly (MLflow
+itself is not imported, so they start quickly), with ``MLFLOW_TRACKING_USERNAME`` /
+``MLFLOW_TRACKING_PASSWORD`` or ``MLFLOW_TRACKING_TOKEN`` when set.
 """
 
 from __future__ import annotations

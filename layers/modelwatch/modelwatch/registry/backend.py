@@ -1,18 +1,29 @@
-"""The few registry operations that promotion and sync need, behind one small interface.
+"""Everything the registry asks of MLflow, behind one interface, and the records it answers with.
 
-Two implementations: the MLflow client (``client.MlflowClientBackend``, used by
-``ModelRegistry``; any tracking URI MLflow supports) and plain HTTP calls to the
-MLflow REST API (``rest.MlflowRestClient``, used by the registry-sync function,
-which must stay free of the 600 MB MLflow package).
+Three implementations:
+
+- ``rest.MlflowRestClient``: MLflow's REST API 2.0 and the server's artifact proxy, with
+  the standard library only. ``ModelRegistry`` uses it for ``http(s)://`` tracking URIs; the
+  registry-sync function uses it because it must stay free of the 600 MB MLflow package.
+- ``mlflow_client.MlflowClientBackend``: ``mlflow.MlflowClient``, for every other tracking
+  URI (SQLite, a directory, a database, Databricks, a SageMaker MLflow ARN).
+- ``memory.InMemoryRegistryBackend``: in memory, for unit tests.
+
+Every method raises the registry's typed errors: ``ModelNotFoundError``,
+``VersionNotFoundError``, ``ArtifactNotFoundError``, ``TrackingServerUnavailable`` (after
+retries), else ``RegistryError``. Versions are passed as text: a number, or where said, an alias.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
+
+RunStatus = Literal["FINISHED", "FAILED"]
 
 
 @dataclass(frozen=True)
@@ -40,13 +51,24 @@ class VersionRecord:
     description: str = ""
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """A run of the tracking server: where its artifacts go."""
+
+    run_id: str
+    experiment_id: str
+    artifact_uri: str
+
+
 class RegistryBackend(Protocol):
-    """Registry reads and tag writes, from the MLflow client or the REST API."""
+    """Models, versions, aliases, and the runs registrations are logged in."""
 
     @property
     def uri(self) -> str:
         """The tracking URI, without credentials (safe to print)."""
         ...
+
+    # -- registered models ----------------------------------------------------------------------
 
     def list_models(self) -> list[ModelRecord]:
         """Every registered model (prompts excluded)."""
@@ -56,17 +78,79 @@ class RegistryBackend(Protocol):
         """Raise ``ModelNotFoundError`` when it does not exist."""
         ...
 
-    def get_version(self, name: str, version: str) -> VersionRecord:
-        """Raise ``ModelNotFoundError`` / ``VersionNotFoundError`` when it does not exist."""
+    def create_or_tag_model(self, name: str, tags: Mapping[str, str]) -> None:
+        """Create the model with ``tags``, or set ``tags`` on it when it exists already."""
         ...
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None: ...
+
+    # -- versions -------------------------------------------------------------------------------
+
+    def version_numbers(self, name: str) -> list[str]:
+        """The model's version numbers, oldest first (none for an unknown model)."""
+        ...
+
+    def get_version(self, name: str, version: str) -> VersionRecord:
+        """A version by number, or the version an alias points at.
+
+        Raises ``ModelNotFoundError``, or ``VersionNotFoundError`` listing the versions there are.
+        """
+        ...
+
+    def create_version(
+        self, name: str, source: str, run_id: str, tags: Mapping[str, str], description: str = ""
+    ) -> VersionRecord:
+        """Create the next version of ``name`` from ``source`` (artifact URI); return it once READY."""
+        ...
+
+    def set_version_tag(self, name: str, version: str, key: str, value: str) -> None: ...
 
     def download_version_artifact(self, name: str, version: str, path: str, destination: Path) -> Path:
         """Download the file ``path`` (relative to the version's artifact directory) into ``destination``."""
         ...
 
-    def set_version_tag(self, name: str, version: str, key: str, value: str) -> None: ...
+    def download_version_files(self, name: str, version: str, path: str, destination: Path) -> Path:
+        """Download the version's files under ``path`` (``""``: all of them) into ``destination``.
 
-    def set_model_tag(self, name: str, key: str, value: str) -> None: ...
+        Returns the downloaded file, or the directory holding what was under ``path``.
+        """
+        ...
+
+    # -- aliases --------------------------------------------------------------------------------
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        """Point ``alias`` at ``version`` (an alias names one version of a model)."""
+        ...
+
+    def delete_alias(self, name: str, alias: str) -> None: ...
+
+    # -- experiments and runs -------------------------------------------------------------------
+
+    def get_or_create_experiment(self, name: str) -> str:
+        """The id of experiment ``name``, created when it does not exist."""
+        ...
+
+    def create_run(self, experiment_id: str, run_name: str, tags: Mapping[str, str]) -> RunRecord:
+        """Start a run in the experiment."""
+        ...
+
+    def log_artifacts(self, run_id: str, local_dir: Path, artifact_path: str) -> None:
+        """Upload every file under ``local_dir`` to ``artifact_path`` of the run's artifacts."""
+        ...
+
+    def log_metric(self, run_id: str, key: str, value: float) -> None: ...
+
+    def finish_run(self, run_id: str, status: RunStatus = "FINISHED") -> None:
+        """End the run with ``status``."""
+        ...
+
+    def get_run_metrics(self, run_id: str) -> dict[str, float]:
+        """The latest value of each metric of the run (``RegistryError`` when the run does not exist)."""
+        ...
+
+    def download_run_artifacts(self, run_id: str, path: str, destination: Path) -> Path:
+        """Download the run's artifact file or directory ``path`` (``""``: all) into ``destination``."""
+        ...
 
 
 def from_millis(value: object) -> datetime | None:

@@ -1,345 +1,85 @@
-"""``ModelRegistry``: register, describe, compare and promote model versions in MLflow.
+"""``ModelRegistry``: register, describe, compare and promote model versions, in one object.
 
-A version is registered from a model file (local, ``s3://``, ``runs:/`` or
-``models:/``): the file is logged, with the version's input schema and reference
-data profile, into a *registration run* of the experiment ``modelwatch-registry``,
-and the version's source is that run's ``model/`` directory. Lineage (training
-data URI, code revision, run, creator, created time), metrics, stage and the
-history of transitions are version tags under ``modelwatch.``.
-
-Promotion moves a version between stages (``stages`` module) with MLflow aliases
-and, for a served alias, first publishes the serving manifest (``publishing``
-module): if publishing fails, MLflow and serving are left as they were.
-
-MLflow is imported when a registry is created, never by ``import modelwatch.registry``.
+A facade: each method hands over to the module that owns the concern (``registration``,
+``queries``, ``comparison``, ``promotion``, ``sync``), all talking to MLflow through a
+``RegistryBackend``. The backend follows from the tracking URI: ``http(s)://`` goes to
+the REST client (``rest``; MLflow is not imported), anything else to ``MlflowClientBackend``
+(``mlflow_client``); ``backend=`` injects one (tests pass ``InMemoryRegistryBackend``).
+Nothing here changes the process's environment.
 """
 
 from __future__ import annotations
 
 import getpass
-import os
-import shutil
-import subprocess
-import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeVar
-from urllib.parse import urlparse
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any, Final
+from urllib.parse import urlsplit
 
 from modelwatch.contracts import layout
-from modelwatch.contracts.layout import split_s3_uri
-from modelwatch.contracts.manifest import Flavor, PredictionType, ServingManifest
-from modelwatch.contracts.names import check_model_name
-from modelwatch.contracts.schema import InputSchema, infer_input_schema
-from modelwatch.registry import tags as tag
-from modelwatch.registry.backend import ModelRecord, VersionRecord, from_millis, redact_uri
+from modelwatch.contracts.manifest import Flavor, PredictionType
+from modelwatch.contracts.schema import InputSchema
+from modelwatch.registry import queries, registration
+from modelwatch.registry.backend import RegistryBackend
 from modelwatch.registry.comparison import (
     ComparisonTable,
     VersionComparison,
     compare_model_versions,
     compare_versions,
 )
-from modelwatch.registry.errors import (
-    IllegalTransitionError,
-    ModelNotFoundError,
-    RegistryConfigurationError,
-    RegistryError,
-    TrackingServerUnavailable,
-    VersionNotFoundError,
-)
-from modelwatch.registry.publishing import publish_version, serving_details
-from modelwatch.registry.stages import (
-    ALIASED_STAGES,
-    DISPLACED_TO,
-    Stage,
-    TransitionRecord,
-    check_transition,
-    current_stage,
-    decode_history,
-    parse_stage,
-    record_transition,
-)
-from modelwatch.registry.training_data import coerce_columns, load_columns, rows_of
+from modelwatch.registry.errors import RegistryConfigurationError
+from modelwatch.registry.promotion import PromotionResult, promote_version
+from modelwatch.registry.queries import ModelSummary, ModelVersionInfo
+from modelwatch.registry.stages import Stage, TransitionRecord, parse_stage
+from modelwatch.registry.sync import SyncReport, sync_models_bucket
+from modelwatch.settings.base import load_settings
+from modelwatch.settings.registry_client import RegistryClientSettings
 from modelwatch.stores import aws
 from modelwatch.stores.artifacts import ArtifactStore
 from modelwatch.stores.manifests import ManifestStore
 from modelwatch.stores.objects import ObjectStorage, S3Storage
 
-if TYPE_CHECKING:
-    from mlflow import MlflowClient
-
-    from modelwatch.registry.sync import SyncReport
-
-T = TypeVar("T")
+__all__ = ["ModelRegistry", "ModelSummary", "ModelVersionInfo", "PromotionResult", "connect_backend"]
 
 DEFAULT_SERVED_ALIASES: Final = ("staging", "production")
-_FLAVOR_BY_SUFFIX: Final[dict[str, Flavor]] = {
-    ".joblib": "sklearn",
-    ".pkl": "sklearn",
-    ".pickle": "sklearn",
-    ".onnx": "onnx",
-}
-_MODEL_SUFFIXES: Final = tuple(_FLAVOR_BY_SUFFIX)
-_CONNECTION_HINTS: Final = (
-    "max retries exceeded",
-    "failed to establish a new connection",
-    "connection refused",
-    "connection aborted",
-    "read timed out",
-    "timed out",
-    "name or service not known",
-    "temporary failure in name resolution",
-    "remote end closed connection",
-)
 
 
-def default_actor() -> str:
-    """Who acts: ``MODELWATCH_USER``, else the operating-system user."""
-    explicit = os.environ.get("MODELWATCH_USER", "").strip()
-    if explicit:
-        return explicit
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+def connect_backend(
+    tracking_uri: str,
+    settings: RegistryClientSettings | None = None,
+    *,
+    max_retries: int = 3,
+    timeout: float = 10.0,
+) -> RegistryBackend:
+    """The backend for ``tracking_uri``: the REST client for ``http(s)://``, else ``MlflowClientBackend``.
 
+    Over HTTP the credentials are the URI's ``user:password@``, else ``MLFLOW_TRACKING_USERNAME`` and
+    ``MLFLOW_TRACKING_PASSWORD``, else ``MLFLOW_TRACKING_TOKEN`` (from ``settings``); ``max_retries``
+    and ``timeout`` bound each call. Other URIs follow MLflow's own variables.
 
-def current_code_revision(cwd: Path | None = None) -> str | None:
-    """The code revision: ``MODELWATCH_CODE_REVISION``, ``GITHUB_SHA``, else git's HEAD (None outside git)."""
-    for name in ("MODELWATCH_CODE_REVISION", "GITHUB_SHA"):
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=cwd or Path.cwd(),
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
+    Raises
+    ------
+    RegistryConfigurationError
+        The tracking URI cannot be used.
+    """
+    if urlsplit(tracking_uri).scheme in ("http", "https"):
+        from modelwatch.registry.rest import MlflowRestClient
+
+        settings = settings or load_settings(RegistryClientSettings)
+        password = settings.tracking_password.get_secret_value() if settings.tracking_password else None
+        token = settings.tracking_token.get_secret_value() if settings.tracking_token else None
+        basic = urlsplit(tracking_uri).username is None and bool(settings.tracking_username and password)
+        return MlflowRestClient(
+            tracking_uri,
+            username=settings.tracking_username if basic else None,
+            password=password if basic else None,
+            token=token,
+            timeout=timeout,
+            max_attempts=max_retries + 1,
         )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    revision = result.stdout.strip()
-    return revision if result.returncode == 0 and revision else None
+    from modelwatch.registry.mlflow_client import MlflowClientBackend
 
-
-class ModelSummary(BaseModel):
-    """A registered model in a listing."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    aliases: dict[str, str]
-    latest_version: str | None
-    managed: bool = Field(description="Registered through modelwatch (the registry sync serves it).")
-    description: str = ""
-    updated_at: datetime | None = None
-
-
-class ModelVersionInfo(BaseModel):
-    """Everything modelwatch knows about one version."""
-
-    model_config = ConfigDict(frozen=True, protected_namespaces=())
-
-    name: str
-    version: str
-    uri: str = Field(description="models:/<name>/<version>")
-    stage: Stage
-    aliases: list[str]
-    created_at: datetime | None
-    run_id: str | None
-    source: str
-    flavor: str | None
-    prediction_type: str | None
-    servable: bool
-    tags: dict[str, str] = Field(description="The user's tags (modelwatch's own are in the other fields).")
-    lineage: dict[str, str]
-    metrics: dict[str, float]
-    history: list[TransitionRecord]
-    description: str = ""
-
-
-class PromotionResult(BaseModel):
-    """What a promotion did: the transition, the manifest it published, the version it displaced."""
-
-    model_config = ConfigDict(frozen=True, protected_namespaces=())
-
-    name: str
-    version: str
-    transition: TransitionRecord
-    manifest: ServingManifest | None = None
-    manifest_uri: str | None = None
-    displaced_version: str | None = None
-    note: str = ""
-
-
-class MlflowClientBackend:
-    """``RegistryBackend`` over ``mlflow.MlflowClient``, mapping MLflow's errors to ours."""
-
-    def __init__(self, client: MlflowClient, uri: str) -> None:
-        self.client = client
-        self._uri = uri
-
-    @property
-    def uri(self) -> str:
-        return redact_uri(self._uri)
-
-    @contextmanager
-    def errors(self, not_found: Callable[[], RegistryError] | None = None) -> Iterator[None]:
-        """Turn MLflow and connection errors raised inside into the registry's typed errors."""
-        from mlflow.exceptions import MlflowException
-
-        try:
-            yield
-        except MlflowException as error:
-            code = str(getattr(error, "error_code", ""))
-            message = str(getattr(error, "message", error))
-            lowered = message.lower()
-            missing = code == "RESOURCE_DOES_NOT_EXIST" or (
-                code == "INVALID_PARAMETER_VALUE" and "alias" in lowered and "not found" in lowered
-            )
-            if missing and not_found is not None:
-                raise not_found() from None
-            if any(hint in lowered for hint in _CONNECTION_HINTS) or code == "TEMPORARILY_UNAVAILABLE":
-                raise TrackingServerUnavailable(self.uri, _first_line(message)) from None
-            raise RegistryError(f"MLflow ({self.uri}): {_first_line(message)}") from None
-        except OSError as error:  # requests' ConnectionError is an OSError
-            raise TrackingServerUnavailable(self.uri, _first_line(str(error))) from None
-
-    def list_models(self) -> list[ModelRecord]:
-        with self.errors():
-            models = self.client.search_registered_models(max_results=1000)
-            records = [_model_record(m) for m in models]
-            token = getattr(models, "token", None)
-            while token:
-                models = self.client.search_registered_models(max_results=1000, page_token=token)
-                records.extend(_model_record(m) for m in models)
-                token = getattr(models, "token", None)
-        return records
-
-    def get_model(self, name: str) -> ModelRecord:
-        with self.errors(lambda: ModelNotFoundError(name)):
-            return _model_record(self.client.get_registered_model(name))
-
-    def get_version(self, name: str, version: str) -> VersionRecord:
-        def missing() -> RegistryError:
-            model = self.get_model(name)  # raises ModelNotFoundError
-            return VersionNotFoundError(name, version, self.version_numbers(model.name))
-
-        with self.errors(missing):
-            if version.isdigit():
-                found = self.client.get_model_version(name, version)
-            else:
-                found = self.client.get_model_version_by_alias(name, version)
-        return VersionRecord(
-            name=str(found.name),
-            version=str(found.version),
-            source=str(found.source or ""),
-            run_id=str(found.run_id) if found.run_id else None,
-            tags=dict(found.tags or {}),
-            aliases=tuple(str(a) for a in (found.aliases or ())),
-            created_at=from_millis(found.creation_timestamp),
-            description=str(found.description or ""),
-        )
-
-    def version_numbers(self, name: str) -> list[str]:
-        with self.errors(lambda: ModelNotFoundError(name)):
-            found = self.client.search_model_versions(f"name = '{name}'", max_results=10_000)
-        return sorted((str(v.version) for v in found), key=lambda v: (len(v), v))
-
-    def download_version_artifact(self, name: str, version: str, path: str, destination: Path) -> Path:
-        from mlflow.artifacts import download_artifacts
-
-        destination.mkdir(parents=True, exist_ok=True)
-        with self.errors(lambda: VersionNotFoundError(name, version)):
-            base = self.client.get_model_version_download_uri(name, version)
-        with self.errors(
-            lambda: RegistryError(f"version {version} of model {name!r} has no artifact {path!r}")
-        ):
-            local = download_artifacts(
-                artifact_uri=f"{base.rstrip('/')}/{path}", dst_path=str(destination), tracking_uri=self._uri
-            )
-        return Path(local)
-
-    def set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
-        with self.errors(lambda: VersionNotFoundError(name, version)):
-            self.client.set_model_version_tag(name, version, key, value)
-
-    def set_model_tag(self, name: str, key: str, value: str) -> None:
-        with self.errors(lambda: ModelNotFoundError(name)):
-            self.client.set_registered_model_tag(name, key, value)
-
-
-def _first_line(message: str) -> str:
-    line = message.strip().splitlines()[0] if message.strip() else ""
-    return line[:300]
-
-
-def _model_record(model: Any) -> ModelRecord:
-    return ModelRecord(
-        name=str(model.name),
-        aliases={str(k): str(v) for k, v in (model.aliases or {}).items()},
-        tags=dict(model.tags or {}),
-        description=str(model.description or ""),
-        updated_at=from_millis(model.last_updated_timestamp),
-    )
-
-
-def _normalise_tracking_uri(uri: str) -> tuple[str, Path | None]:
-    """Return the URI MLflow gets, and the local artifact directory for database or path URIs."""
-    parsed = urlparse(uri)
-    if parsed.scheme in ("http", "https", "databricks", "databricks-uc", "uc"):
-        return uri, None
-    if parsed.scheme == "arn":
-        if ":sagemaker:" in uri:
-            import importlib.util
-
-            if importlib.util.find_spec("sagemaker_mlflow") is None:
-                raise RegistryConfigurationError(
-                    f"tracking URI {uri} is a SageMaker MLflow ARN: install the plugin "
-                    "(pip install sagemaker-mlflow) to use it"
-                )
-            return uri, None
-        raise RegistryConfigurationError(f"unsupported ARN tracking URI {uri}")
-    if parsed.scheme == "sqlite":
-        database = uri.removeprefix("sqlite:///")
-        if database in ("", ":memory:"):
-            raise RegistryConfigurationError("use a sqlite database file, not an in-memory database")
-        path = Path("/" + database.lstrip("/") if uri.startswith("sqlite:////") else database).resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{path}", path.parent / "artifacts"
-    if parsed.scheme in ("postgresql", "mysql", "mssql") or parsed.scheme.startswith(
-        ("postgresql+", "mysql+", "mssql+")
-    ):
-        return uri, None
-    if parsed.scheme == "file":
-        path = Path(parsed.path).resolve()
-        return path.as_uri(), path / "artifacts"
-    if parsed.scheme and len(parsed.scheme) > 1:
-        raise RegistryConfigurationError(
-            f"unsupported tracking URI {redact_uri(uri)}: use http(s)://, sqlite:///, a file path, "
-            "a database URI or a SageMaker MLflow ARN"
-        )
-    path = Path(uri).expanduser().resolve()
-    if path.suffix == ".db":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{path}", path.parent / "artifacts"
-    path.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path / 'mlflow.db'}", path / "artifacts"
-
-
-def _set_http_retries(max_retries: int, timeout: float) -> None:
-    """Bound MLflow's HTTP retries, so an unreachable server fails in seconds (the user's values win)."""
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(max_retries))
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "0.5")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, int(timeout))))
+    return MlflowClientBackend(tracking_uri)
 
 
 class ModelRegistry:
@@ -356,19 +96,23 @@ class ModelRegistry:
         aliases but publish no manifest. Default: ``MODELWATCH_MODELS_BUCKET``.
     storage:
         Object storage of the models bucket and ``s3://`` inputs (default: S3 through a new
-        boto3 client).
+        boto3 client, created on first use).
     manifest_prefix:
         Key prefix of manifests in the models bucket.
     served_aliases:
         Aliases whose promotion publishes a manifest.
     max_retries, timeout:
-        HTTP retries (with exponential backoff) and per-request timeout in seconds, so an
-        unreachable server fails in seconds (``MLFLOW_HTTP_REQUEST_*`` variables win when set).
+        For an ``http(s)://`` server: retries of each call (exponential backoff from 0.5 s) and
+        the per-request timeout in seconds, for this registry only. Other URIs follow MLflow's
+        ``MLFLOW_HTTP_REQUEST_*`` variables.
+    backend:
+        The registry backend to use instead of the one the tracking URI names (tests pass
+        ``InMemoryRegistryBackend``); ``tracking_uri`` is then ignored.
 
     Raises
     ------
     RegistryConfigurationError
-        The tracking URI cannot be used.
+        No tracking URI, or one that cannot be used.
     """
 
     def __init__(
@@ -381,18 +125,18 @@ class ModelRegistry:
         served_aliases: Sequence[str] = DEFAULT_SERVED_ALIASES,
         max_retries: int = 3,
         timeout: float = 10.0,
+        backend: RegistryBackend | None = None,
     ) -> None:
-        uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
-        if not uri:
-            raise RegistryConfigurationError("no tracking URI: pass tracking_uri= or set MLFLOW_TRACKING_URI")
-        self._uri, self._artifact_root = _normalise_tracking_uri(uri)
-        _set_http_retries(max_retries, timeout)
-        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-        from mlflow import MlflowClient
-
-        self._client = MlflowClient(tracking_uri=self._uri, registry_uri=self._uri)
-        self.backend = MlflowClientBackend(self._client, self._uri)
-        self.models_bucket = models_bucket or os.environ.get("MODELWATCH_MODELS_BUCKET") or None
+        self._settings = load_settings(RegistryClientSettings)
+        if backend is None:
+            uri = tracking_uri or self._settings.tracking_uri
+            if not uri:
+                raise RegistryConfigurationError(
+                    "no tracking URI: pass tracking_uri= or set MLFLOW_TRACKING_URI"
+                )
+            backend = connect_backend(uri, self._settings, max_retries=max_retries, timeout=timeout)
+        self.backend = backend
+        self.models_bucket = models_bucket or self._settings.models_bucket
         self._storage = storage
         self.manifest_prefix = manifest_prefix
         self.served_aliases = tuple(served_aliases)
@@ -408,7 +152,16 @@ class ModelRegistry:
             self._storage = S3Storage(aws.client("s3"))
         return self._storage
 
-    # -- registration -------------------------------------------------------------------------
+    def _actor(self, actor: str | None) -> str:
+        """Who acts: ``actor``, else ``MODELWATCH_USER``, else the operating-system user."""
+        if actor:
+            return actor
+        if self._settings.user:
+            return self._settings.user
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):
+            return "unknown"
 
     def register_model(
         self,
@@ -475,299 +228,57 @@ class ModelRegistry:
         TrackingServerUnavailable
             The tracking server did not answer.
         """
-        check_model_name(name)
-        created_at = datetime.now(UTC)
-        with tempfile.TemporaryDirectory(prefix="modelwatch-register-") as tmp:
-            staging = Path(tmp) / "model"
-            source_run, source_tags = self._stage_model(str(model_path), staging, Path(tmp) / "download")
-            model_file = _find_model_file(staging)
-            flavor = flavor or (
-                _FLAVOR_BY_SUFFIX.get(Path(model_file).suffix.lower()) if model_file else None
-            )
-            if flavor is not None and flavor not in ("sklearn", "onnx"):
-                raise ValueError(f"unsupported flavor {flavor!r}: use sklearn or onnx")
-            schema = _load_schema(input_schema)
-            staged_schema = staging / tag.INPUT_SCHEMA_ARTIFACT
-            if schema is None and training_data is None and staged_schema.is_file():
-                schema = InputSchema.model_validate_json(staged_schema.read_bytes())
-            columns = None
-            data_uri = training_data_uri
-            if training_data is not None:
-                columns, file_uri = load_columns(training_data, self.storage)
-                data_uri = data_uri or file_uri
-                if schema is None:
-                    schema = infer_input_schema(rows_of(columns, limit=10_000))
-                columns = coerce_columns(columns, schema)
-            version_tags: dict[str, str] = {**(tags or {})}
-            if schema is not None:
-                (staging / tag.INPUT_SCHEMA_ARTIFACT).write_text(schema.model_dump_json(indent=2))
-                version_tags[tag.INPUT_SCHEMA_FILE] = tag.INPUT_SCHEMA_ARTIFACT
-            if columns is not None:
-                if _write_profile(columns, schema, staging / tag.PROFILE_ARTIFACT):
-                    version_tags[tag.PROFILE_FILE] = tag.PROFILE_ARTIFACT
-                else:
-                    (staging / tag.PROFILE_ARTIFACT).unlink(missing_ok=True)
-            elif (staging / tag.PROFILE_ARTIFACT).is_file():
-                version_tags[tag.PROFILE_FILE] = tag.PROFILE_ARTIFACT
-            if model_file:
-                version_tags[tag.MODEL_FILE] = model_file
-            if flavor:
-                version_tags[tag.FLAVOR] = flavor
-            version_tags[tag.PREDICTION_TYPE] = (
-                prediction_type or source_tags.get(tag.PREDICTION_TYPE) or "value"
-            )
-            version_tags[tag.STAGE] = Stage.DEVELOPMENT.value
-            run_id = self._log_registration_run(name, staging, metrics or {}, str(model_path))
-            lineage = {
-                tag.TRAINING_DATA_URI: data_uri,
-                tag.CODE_REVISION: code_revision or current_code_revision(),
-                tag.RUN_ID: source_run or run_id,
-                tag.SOURCE_URI: str(model_path),
-                tag.CREATOR: creator or default_actor(),
-                tag.CREATED_AT: created_at.isoformat(),
-            }
-            version_tags.update({k: v for k, v in lineage.items() if v})
-            for metric, value in (metrics or {}).items():
-                version_tags[tag.METRIC_PREFIX + metric] = repr(float(value))
-            version = self._create_version(name, run_id, version_tags, description)
-        return f"models:/{name}/{version}"
-
-    def _stage_model(
-        self, model_path: str, staging: Path, download: Path
-    ) -> tuple[str | None, dict[str, str]]:
-        """Put the model into ``staging`` (a directory); return the source run id and version tags."""
-        staging.mkdir(parents=True)
-        if model_path.startswith("s3://"):
-            bucket, key = split_s3_uri(model_path)
-            self.storage.download(bucket, key, staging / Path(key).name)
-            return None, {}
-        if model_path.startswith(("runs:/", "models:/")):
-            return self._stage_mlflow_model(model_path, staging, download)
-        local = Path(model_path.removeprefix("file://")).expanduser()
-        if local.is_file():
-            shutil.copy2(local, staging / local.name)
-        elif local.is_dir():
-            shutil.copytree(local, staging, dirs_exist_ok=True)
-        else:
-            raise FileNotFoundError(f"model file not found: {local}")
-        return None, {}
-
-    def _stage_mlflow_model(
-        self, model_path: str, staging: Path, download: Path
-    ) -> tuple[str | None, dict[str, str]]:
-        from mlflow.artifacts import download_artifacts
-
-        run_id: str | None = None
-        source_tags: dict[str, str] = {}
-        uri = model_path
-        if model_path.startswith("runs:/"):
-            run_id = model_path.removeprefix("runs:/").split("/", 1)[0]
-        else:
-            parts = model_path.removeprefix("models:/").split("/")
-            if len(parts) < 2 or not parts[0] or not parts[1]:
-                raise ValueError(f"expected models:/<name>/<version or alias>, got {model_path!r}")
-            source = self.backend.get_version(parts[0], parts[1])
-            run_id = source.run_id
-            source_tags = source.tags
-            base = self._client.get_model_version_download_uri(source.name, source.version)
-            uri = base.rstrip("/") + ("/" + "/".join(parts[2:]) if len(parts) > 2 else "")
-        with self.backend.errors(lambda: RegistryError(f"nothing to register at {model_path}")):
-            local = Path(download_artifacts(artifact_uri=uri, dst_path=str(download), tracking_uri=self._uri))
-        if local.is_file():
-            shutil.copy2(local, staging / local.name)
-        else:
-            shutil.copytree(local, staging, dirs_exist_ok=True)
-        return run_id, source_tags
-
-    def _experiment_id(self) -> str:
-        with self.backend.errors():
-            found = self._client.get_experiment_by_name(tag.EXPERIMENT)
-            if found is not None:
-                return str(found.experiment_id)
-            location = None
-            if self._artifact_root is not None:
-                self._artifact_root.mkdir(parents=True, exist_ok=True)
-                location = self._artifact_root.as_uri()
-            try:
-                return str(self._client.create_experiment(tag.EXPERIMENT, artifact_location=location))
-            except Exception:
-                found = self._client.get_experiment_by_name(tag.EXPERIMENT)  # created concurrently
-                if found is None:
-                    raise
-                return str(found.experiment_id)
-
-    def _log_registration_run(
-        self, name: str, staging: Path, metrics: Mapping[str, float], source: str
-    ) -> str:
-        experiment = self._experiment_id()
-        with self.backend.errors():
-            run = self._client.create_run(
-                experiment,
-                run_name=f"register-{name}",
-                tags={"modelwatch.model_name": name, tag.SOURCE_URI: source},
-            )
-            run_id = str(run.info.run_id)
-            try:
-                self._client.log_artifacts(run_id, str(staging), artifact_path="model")
-                for metric, value in metrics.items():
-                    self._client.log_metric(run_id, metric, float(value))
-            except BaseException:
-                self._client.set_terminated(run_id, status="FAILED")
-                raise
-            self._client.set_terminated(run_id)
-        return run_id
-
-    def _create_version(self, name: str, run_id: str, version_tags: dict[str, str], description: str) -> str:
-        from mlflow.exceptions import MlflowException
-
-        with self.backend.errors():
-            try:
-                self._client.create_registered_model(name, tags={tag.MANAGED: "true"})
-            except MlflowException as error:
-                if getattr(error, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
-                    raise
-                self._client.set_registered_model_tag(name, tag.MANAGED, "true")
-            run = self._client.get_run(run_id)
-            created = self._client.create_model_version(
-                name,
-                source=f"{run.info.artifact_uri.rstrip('/')}/model",
-                run_id=run_id,
-                tags=version_tags,
-                description=description or None,
-            )
-        return str(created.version)
-
-    # -- metrics ------------------------------------------------------------------------------
+        return registration.register_model(
+            self.backend,
+            lambda: self.storage,
+            model_path,
+            name,
+            tags,
+            creator=self._actor(creator),
+            code_revision=code_revision or self._settings.code_revision or registration.git_revision(),
+            flavor=flavor,
+            prediction_type=prediction_type,
+            input_schema=input_schema,
+            training_data=training_data,
+            training_data_uri=training_data_uri,
+            metrics=metrics,
+            description=description,
+        )
 
     def log_metrics(self, name: str, version: str | int, metrics: Mapping[str, float]) -> None:
-        """Record metrics on a version (as version tags, and on its run when it has one).
-
-        Raises
-        ------
-        ModelNotFoundError, VersionNotFoundError, TrackingServerUnavailable
-        """
-        record = self.backend.get_version(name, str(version))
-        for metric, value in metrics.items():
-            number = float(value)
-            self.backend.set_version_tag(name, record.version, tag.METRIC_PREFIX + metric, repr(number))
-            if record.run_id:
-                with self.backend.errors():
-                    self._client.log_metric(record.run_id, metric, number)
+        """Record metrics on a version (as version tags, and on its run when it has one)."""
+        registration.record_metrics(self.backend, name, str(version), metrics)
 
     def get_metrics(self, name: str, version: str | int) -> dict[str, float]:
-        """The metrics of a version: those of its run, overridden by those recorded on the version.
-
-        Raises
-        ------
-        ModelNotFoundError, VersionNotFoundError, TrackingServerUnavailable
-        """
-        record = self.backend.get_version(name, str(version))
-        return self._metrics(record)
-
-    def _metrics(self, record: VersionRecord) -> dict[str, float]:
-        found: dict[str, float] = {}
-        if record.run_id:
-            with self.backend.errors(lambda: RegistryError(f"run {record.run_id} not found")):
-                found.update(self._client.get_run(record.run_id).data.metrics)
-        found.update(tag.metrics(record.tags))
-        return found
-
-    # -- reading ------------------------------------------------------------------------------
+        """The metrics of a version: those of its run, overridden by those recorded on the version."""
+        return queries.version_metrics(self.backend, self.backend.get_version(name, str(version)))
 
     def list_models(self) -> list[ModelSummary]:
         """Every registered model, by name."""
-        summaries = []
-        for model in sorted(self.backend.list_models(), key=lambda m: m.name):
-            versions = self.backend.version_numbers(model.name)
-            summaries.append(
-                ModelSummary(
-                    name=model.name,
-                    aliases=model.aliases,
-                    latest_version=versions[-1] if versions else None,
-                    managed=model.tags.get(tag.MANAGED) == "true",
-                    description=model.description,
-                    updated_at=model.updated_at,
-                )
-            )
-        return summaries
+        return queries.list_models(self.backend)
 
     def get_version(self, name: str, version: str | int) -> ModelVersionInfo:
-        """A version (or the version an alias points at) with its stage, lineage, metrics and history.
-
-        Raises
-        ------
-        ModelNotFoundError, VersionNotFoundError, TrackingServerUnavailable
-        """
-        record = self.backend.get_version(name, str(version))
-        try:
-            serving_details(record)
-            servable = True
-        except RegistryError:
-            servable = False
-        return ModelVersionInfo(
-            name=record.name,
-            version=record.version,
-            uri=f"models:/{record.name}/{record.version}",
-            stage=current_stage(record.tags),
-            aliases=sorted(record.aliases),
-            created_at=record.created_at,
-            run_id=record.run_id,
-            source=record.source,
-            flavor=record.tags.get(tag.FLAVOR),
-            prediction_type=record.tags.get(tag.PREDICTION_TYPE),
-            servable=servable,
-            tags=tag.user_tags(record.tags),
-            lineage=tag.lineage(record.tags),
-            metrics=self._metrics(record),
-            history=decode_history(record.tags.get(tag.HISTORY)),
-            description=record.description,
-        )
+        """A version (or the version an alias points at) with its stage, lineage, metrics and history."""
+        return queries.version_info(self.backend, name, str(version))
 
     def list_versions(self, name: str) -> list[ModelVersionInfo]:
-        """Every version of a model, oldest first.
-
-        Raises
-        ------
-        ModelNotFoundError, TrackingServerUnavailable
-        """
-        self.backend.get_model(name)
-        return [self.get_version(name, v) for v in self.backend.version_numbers(name)]
+        """Every version of a model, oldest first."""
+        return queries.list_versions(self.backend, name)
 
     def get_input_schema(self, name: str, version: str | int) -> InputSchema | None:
         """The version's input schema (None when it was registered without one)."""
-        record = self.backend.get_version(name, str(version))
-        path = record.tags.get(tag.INPUT_SCHEMA_FILE)
-        if not path:
-            return None
-        with tempfile.TemporaryDirectory(prefix="modelwatch-schema-") as tmp:
-            local = self.backend.download_version_artifact(name, record.version, path, Path(tmp))
-            return InputSchema.model_validate_json(local.read_bytes())
+        return queries.input_schema(self.backend, name, str(version))
 
     def get_reference_profile_json(self, name: str, version: str | int) -> str | None:
         """The version's reference data profile as JSON text (None when it has none)."""
-        record = self.backend.get_version(name, str(version))
-        path = record.tags.get(tag.PROFILE_FILE)
-        if not path:
-            return None
-        with tempfile.TemporaryDirectory(prefix="modelwatch-profile-") as tmp:
-            local = self.backend.download_version_artifact(name, record.version, path, Path(tmp))
-            return local.read_text()
+        return queries.reference_profile_json(self.backend, name, str(version))
 
     def history(self, name: str, version: str | int | None = None) -> list[TransitionRecord]:
         """Transitions of one version, or the latest transitions of any version of the model."""
-        if version is None:
-            return decode_history(self.backend.get_model(name).tags.get(tag.MODEL_TRANSITIONS))
-        return decode_history(self.backend.get_version(name, str(version)).tags.get(tag.HISTORY))
-
-    # -- comparison ---------------------------------------------------------------------------
+        return queries.transition_history(self.backend, name, None if version is None else str(version))
 
     def compare(
-        self,
-        model_name: str,
-        version1: str | int,
-        version2: str | int,
-        metric: str,
-        **options: Any,
+        self, model_name: str, version1: str | int, version2: str | int, metric: str, **options: Any
     ) -> VersionComparison:
         """Shorthand for :func:`modelwatch.registry.compare_model_versions` on this registry."""
         return compare_model_versions(self, model_name, version1, version2, metric, **options)
@@ -781,8 +292,6 @@ class ModelRegistry:
     ) -> ComparisonTable:
         """Shorthand for :func:`modelwatch.registry.compare_versions` on this registry."""
         return compare_versions(self, model_name, versions, metrics, directions=directions)
-
-    # -- lifecycle ----------------------------------------------------------------------------
 
     def promote(
         self,
@@ -825,78 +334,18 @@ class ModelRegistry:
         ModelNotFoundError, VersionNotFoundError, TrackingServerUnavailable
         """
         target = stage if isinstance(stage, Stage) else parse_stage(stage)
-        if not str(version).isdigit():
-            raise IllegalTransitionError(f"promote a version number, not an alias ({version!r})")
-        record = self.backend.get_version(name, str(version))
-        current = current_stage(record.tags)
-        check_transition(current, target, force=force)
-        model = self.backend.get_model(name)
-        who = actor or default_actor()
-        manifest: ServingManifest | None = None
-        manifest_uri: str | None = None
-        note = ""
-        if target.value in self.served_aliases:
-            if self.models_bucket:
-                manifest, manifest_uri = publish_version(
-                    self.backend,
-                    record,
-                    target.value,
-                    ManifestStore(self.storage, self.models_bucket, self.manifest_prefix),
-                    ArtifactStore(self.storage),
-                )
-            else:
-                serving_details(record)  # a served stage takes only servable versions
-                note = "no models bucket configured: the alias moved, no manifest was published"
-        displaced: str | None = None
-        with self.backend.errors():
-            if target in ALIASED_STAGES:
-                previous = model.aliases.get(target.value)
-                self._client.set_registered_model_alias(name, target.value, record.version)
-                if previous and previous != record.version:
-                    displaced = previous
-            for other in ALIASED_STAGES:
-                if other is not target and model.aliases.get(other.value) == record.version:
-                    self._client.delete_registered_model_alias(name, other.value)
-        transition = TransitionRecord(
-            version=record.version,
-            from_stage=current,
-            to_stage=target,
-            actor=who,
-            reason=reason,
-            forced=force,
-        )
-        record_transition(self.backend, name, record.version, record.tags, transition)
-        if displaced is not None and target in DISPLACED_TO:
-            self._displace(name, displaced, target, record.version, who)
-        return PromotionResult(
-            name=name,
-            version=record.version,
-            transition=transition,
-            manifest=manifest,
-            manifest_uri=manifest_uri,
-            displaced_version=displaced,
-            note=note,
-        )
-
-    def _displace(self, name: str, version: str, stage: Stage, by: str, actor: str) -> None:
-        try:
-            previous = self.backend.get_version(name, version)
-        except VersionNotFoundError:
-            return
-        if current_stage(previous.tags) is not stage:
-            return
-        record_transition(
+        bucket = self.models_bucket if target.value in self.served_aliases else None
+        return promote_version(
             self.backend,
             name,
-            version,
-            previous.tags,
-            TransitionRecord(
-                version=version,
-                from_stage=stage,
-                to_stage=DISPLACED_TO[stage],
-                actor=actor,
-                reason=f"replaced in {stage.value} by version {by}",
-            ),
+            str(version),
+            target,
+            actor=self._actor(actor),
+            served_aliases=self.served_aliases,
+            manifests=ManifestStore(self.storage, bucket, self.manifest_prefix) if bucket else None,
+            artifacts=ArtifactStore(self.storage) if bucket else None,
+            reason=reason,
+            force=force,
         )
 
     def sync_serving(self, models: Sequence[str] | None = None) -> SyncReport:
@@ -909,46 +358,15 @@ class ModelRegistry:
         TrackingServerUnavailable
             MLflow did not answer; no manifest was changed.
         """
-        from modelwatch.registry.sync import reconcile_manifests
-
         if not self.models_bucket:
             raise RegistryConfigurationError(
                 "no models bucket: pass models_bucket= or set MODELWATCH_MODELS_BUCKET"
             )
-        return reconcile_manifests(
+        return sync_models_bucket(
             self.backend,
-            ManifestStore(self.storage, self.models_bucket, self.manifest_prefix),
-            ArtifactStore(self.storage),
+            self.storage,
+            self.models_bucket,
+            manifest_prefix=self.manifest_prefix,
             aliases=self.served_aliases,
             models=models,
         )
-
-
-def _find_model_file(directory: Path) -> str | None:
-    """The model file of a staged model: the only .joblib/.pkl/.onnx file, at the top or one level down."""
-    candidates = [p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in _MODEL_SUFFIXES]
-    if not candidates:
-        candidates = [p for p in directory.glob("*/*") if p.is_file() and p.suffix.lower() in _MODEL_SUFFIXES]
-    if len(candidates) != 1:
-        return None
-    return candidates[0].relative_to(directory).as_posix()
-
-
-def _load_schema(schema: InputSchema | str | Path | None) -> InputSchema | None:
-    if schema is None or isinstance(schema, InputSchema):
-        return schema
-    path = Path(schema)
-    if not path.is_file():
-        raise FileNotFoundError(f"input schema not found: {path}")
-    return InputSchema.model_validate_json(path.read_bytes())
-
-
-def _write_profile(columns: dict[str, list[Any]], schema: InputSchema | None, target: Path) -> bool:
-    """Profile the training data into ``target``; False when the profile module is not available."""
-    try:
-        from modelwatch.monitoring.profile import profile_dataset  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return False
-    profile = profile_dataset(columns, schema)
-    target.write_text(profile.model_dump_json())
-    return True

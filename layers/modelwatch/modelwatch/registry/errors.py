@@ -49,6 +49,10 @@ class VersionNotFoundError(RegistryError, LookupError):
         super().__init__(message)
 
 
+class ArtifactNotFoundError(RegistryError, LookupError):
+    """A version or run has no artifact at the path asked for."""
+
+
 class MetricNotFoundError(RegistryError, LookupError):
     """A version lacks the metric asked for; the message names the metrics it has."""
 

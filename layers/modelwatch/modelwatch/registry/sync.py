@@ -11,8 +11,11 @@ An alias that points nowhere leaves its manifest in place: serving keeps
 answering. When MLflow is unreachable the sync fails (``TrackingServerUnavailable``)
 before touching any manifest.
 
-The registry-sync Lambda function (``functions/registry_sync``) calls
-:func:`reconcile_manifests` with the REST client every minute and on demand.
+The registry-sync Lambda function (``functions/registry_sync``, through
+:class:`SyncRunner`) and ``ModelRegistry.sync_serving`` both call
+:func:`sync_models_bucket`; the function uses the REST client, every minute and on demand.
+Displacing the version an alias was taken from follows the promotion's rule
+(:func:`modelwatch.registry.promotion.displace_previous_holder`).
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from modelwatch.contracts import layout
 from modelwatch.contracts.manifest import ServingManifest
 from modelwatch.registry import tags as tag
 from modelwatch.registry.backend import ModelRecord, RegistryBackend
 from modelwatch.registry.errors import PromotionError, RegistryError, TrackingServerUnavailable
+from modelwatch.registry.promotion import displace_previous_holder
 from modelwatch.registry.publishing import PUBLISHER, publish_version
-from modelwatch.registry.stages import DISPLACED_TO, Stage, TransitionRecord, current_stage, record_transition
+from modelwatch.registry.stages import Stage, TransitionRecord, current_stage, record_transition
 from modelwatch.settings.registry_sync import DEFAULT_SERVED_ALIASES, RegistrySyncSettings
 from modelwatch.stores import aws
 from modelwatch.stores.artifacts import ArtifactStore
@@ -143,10 +148,11 @@ class SyncRunner:
             MLflow cannot be reached (every manifest stays as it was).
         """
         settings = self._settings
-        return reconcile_manifests(
+        return sync_models_bucket(
             self._backend(),
-            ManifestStore(self._storage, settings.models_bucket, settings.manifest_prefix),
-            ArtifactStore(self._storage),
+            self._storage,
+            settings.models_bucket,
+            manifest_prefix=settings.manifest_prefix,
             aliases=settings.served_aliases,
             models=models,
         )
@@ -182,22 +188,37 @@ def _record_stages(
                 version=version, from_stage=current, to_stage=stage, actor=SYNC_ACTOR, reason=reason
             ),
         )
-    if previous and previous != version and stage in DISPLACED_TO:
-        old = backend.get_version(model, previous)
-        if current_stage(old.tags) is stage:
-            record_transition(
-                backend,
-                model,
-                previous,
-                old.tags,
-                TransitionRecord(
-                    version=previous,
-                    from_stage=stage,
-                    to_stage=DISPLACED_TO[stage],
-                    actor=SYNC_ACTOR,
-                    reason=f"replaced in {alias} by version {version} (found by the registry sync)",
-                ),
-            )
+    displace_previous_holder(
+        backend, model, stage, previous, by=version, actor=SYNC_ACTOR, note=" (found by the registry sync)"
+    )
+
+
+def sync_models_bucket(
+    backend: RegistryBackend,
+    storage: ObjectStorage,
+    bucket: str,
+    *,
+    manifest_prefix: str = layout.MANIFESTS_PREFIX,
+    aliases: Sequence[str] = DEFAULT_SERVED_ALIASES,
+    models: Sequence[str] | None = None,
+) -> SyncReport:
+    """Reconcile the served aliases with the manifests of the models bucket ``bucket``.
+
+    What ``SyncRunner.run`` (the registry-sync function) and ``ModelRegistry.sync_serving`` do:
+    :func:`reconcile_manifests` on the bucket's manifest and artifact stores.
+
+    Raises
+    ------
+    TrackingServerUnavailable
+        MLflow did not answer; manifests already reconciled in this run stay, the others are untouched.
+    """
+    return reconcile_manifests(
+        backend,
+        ManifestStore(storage, bucket, manifest_prefix),
+        ArtifactStore(storage),
+        aliases=aliases,
+        models=models,
+    )
 
 
 def reconcile_manifests(

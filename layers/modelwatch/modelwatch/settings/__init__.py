@@ -12,6 +12,7 @@ from modelwatch.settings.base import JsonSetting, ModelwatchSettings, SettingsEr
 from modelwatch.settings.export import ExportSettings
 from modelwatch.settings.monitoring import MonitoringSettings
 from modelwatch.settings.notify import NotifySettings
+from modelwatch.settings.registry_client import RegistryClientSettings
 from modelwatch.settings.registry_sync import RegistrySyncSettings
 from modelwatch.settings.remote_write import RemoteWriteSettings
 from modelwatch.settings.serving import ServingSettings
@@ -22,6 +23,7 @@ __all__ = [
     "ModelwatchSettings",
     "MonitoringSettings",
     "NotifySettings",
+    "RegistryClientSettings",
     "RegistrySyncSettings",
     "RemoteWriteSettings",
     "ServingSettings",

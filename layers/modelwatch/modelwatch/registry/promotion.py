@@ -1,0 +1,188 @@
+"""Promotion: moving a version between stages, publishing first what serving will read.
+
+A move follows the rules of ``stages``. For a served alias (``staging``, ``production``
+by default) the version's serving manifest is published (``publishing``) *before* the
+alias moves: if publishing fails, MLflow and serving are left as they were. Then the
+alias moves, the version's other stage alias is dropped, the transition is recorded,
+and the version that held the stage is displaced (:func:`displace_previous_holder`: to
+``archived`` from production, to ``development`` from staging). The registry sync applies
+the same displacement to aliases moved outside modelwatch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+from modelwatch.contracts.manifest import ServingManifest
+from modelwatch.registry.backend import ModelRecord, RegistryBackend
+from modelwatch.registry.errors import IllegalTransitionError, VersionNotFoundError
+from modelwatch.registry.publishing import publish_version, serving_details
+from modelwatch.registry.stages import (
+    ALIASED_STAGES,
+    DISPLACED_TO,
+    Stage,
+    TransitionRecord,
+    check_transition,
+    current_stage,
+    record_transition,
+)
+from modelwatch.stores.artifacts import ArtifactStore
+from modelwatch.stores.manifests import ManifestStore
+
+NO_BUCKET_NOTE = "no models bucket configured: the alias moved, no manifest was published"
+
+
+class PromotionResult(BaseModel):
+    """What a promotion did: the transition, the manifest it published, the version it displaced."""
+
+    model_config = ConfigDict(frozen=True, protected_namespaces=())
+
+    name: str
+    version: str
+    transition: TransitionRecord
+    manifest: ServingManifest | None = None
+    manifest_uri: str | None = None
+    displaced_version: str | None = None
+    note: str = ""
+
+
+def promote_version(
+    backend: RegistryBackend,
+    name: str,
+    version: str,
+    target: Stage,
+    *,
+    actor: str,
+    served_aliases: Sequence[str],
+    manifests: ManifestStore | None,
+    artifacts: ArtifactStore | None,
+    reason: str = "",
+    force: bool = False,
+) -> PromotionResult:
+    """Move ``version`` of ``name`` to ``target``; for a served alias, publish its manifest first.
+
+    Parameters
+    ----------
+    backend:
+        The registry.
+    name, version:
+        The version to move (a number, not an alias).
+    target:
+        The stage to move it to.
+    actor, reason, force:
+        Who moves it and why (recorded in its history); ``force`` allows a move the rules refuse.
+    served_aliases:
+        Aliases whose promotion publishes a manifest.
+    manifests, artifacts:
+        The models bucket's stores; without them a served alias moves with no manifest
+        published (the result's ``note`` says so), but only a servable version may take it.
+
+    Returns
+    -------
+    PromotionResult
+
+    Raises
+    ------
+    IllegalTransitionError
+        The move breaks the rules, or ``version`` is an alias.
+    NotServableError
+        The stage is served and the version lacks a flavour, model file or schema.
+    PromotionError
+        Publishing the manifest failed: nothing was changed, the previous manifest serves.
+    ModelNotFoundError, VersionNotFoundError, TrackingServerUnavailable
+    """
+    if not version.isdigit():
+        raise IllegalTransitionError(f"promote a version number, not an alias ({version!r})")
+    record = backend.get_version(name, version)
+    current = current_stage(record.tags)
+    check_transition(current, target, force=force)
+    model = backend.get_model(name)
+    manifest: ServingManifest | None = None
+    manifest_uri: str | None = None
+    note = ""
+    if target.value in served_aliases:
+        if manifests is not None and artifacts is not None:
+            manifest, manifest_uri = publish_version(backend, record, target.value, manifests, artifacts)
+        else:
+            serving_details(record)  # a served stage takes only servable versions
+            note = NO_BUCKET_NOTE
+    displaced = _move_aliases(backend, model, record.version, target)
+    transition = TransitionRecord(
+        version=record.version, from_stage=current, to_stage=target, actor=actor, reason=reason, forced=force
+    )
+    record_transition(backend, name, record.version, record.tags, transition)
+    if displaced is not None:
+        displace_previous_holder(backend, name, target, displaced, by=record.version, actor=actor)
+    return PromotionResult(
+        name=name,
+        version=record.version,
+        transition=transition,
+        manifest=manifest,
+        manifest_uri=manifest_uri,
+        displaced_version=displaced,
+        note=note,
+    )
+
+
+def _move_aliases(backend: RegistryBackend, model: ModelRecord, version: str, target: Stage) -> str | None:
+    """Point ``target``'s alias at ``version`` and drop its other stage alias; return who held ``target``."""
+    displaced: str | None = None
+    if target in ALIASED_STAGES:
+        previous = model.aliases.get(target.value)
+        backend.set_alias(model.name, target.value, version)
+        if previous and previous != version:
+            displaced = previous
+    for other in ALIASED_STAGES:
+        if other is not target and model.aliases.get(other.value) == version:
+            backend.delete_alias(model.name, other.value)
+    return displaced
+
+
+def displace_previous_holder(
+    backend: RegistryBackend,
+    name: str,
+    stage: Stage,
+    previous: str | None,
+    *,
+    by: str,
+    actor: str,
+    note: str = "",
+) -> TransitionRecord | None:
+    """Move the version that held ``stage`` out of it, now that version ``by`` holds it.
+
+    The rule: replaced in ``production`` goes to ``archived``, replaced in ``staging`` to
+    ``development``. Nothing happens when there was no previous holder, when it is ``by``,
+    when ``stage`` is not held by one version (development, archived), or when the previous
+    holder's tags no longer say ``stage`` (it moved on, or was deleted).
+
+    Parameters
+    ----------
+    previous:
+        The version the stage's alias pointed at before.
+    by, actor, note:
+        The version that took the stage, who moved it, and words added to the reason.
+
+    Returns
+    -------
+    TransitionRecord or None
+        The previous holder's transition, when one was recorded.
+    """
+    if previous is None or previous == by or stage not in DISPLACED_TO:
+        return None
+    try:
+        holder = backend.get_version(name, previous)
+    except VersionNotFoundError:
+        return None
+    if current_stage(holder.tags) is not stage:
+        return None
+    transition = TransitionRecord(
+        version=previous,
+        from_stage=stage,
+        to_stage=DISPLACED_TO[stage],
+        actor=actor,
+        reason=f"replaced in {stage.value} by version {by}{note}",
+    )
+    record_transition(backend, name, previous, holder.tags, transition)
+    return transition

@@ -1,0 +1,279 @@
+"""Promotion on the in-memory registry: the stage rules, displacement, and the manifest published first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelwatch.contracts.schema import FeatureSpec, FeatureType, InputSchema
+from modelwatch.registry import (
+    IllegalTransitionError,
+    InMemoryRegistryBackend,
+    ModelRegistry,
+    NotServableError,
+    PromotionError,
+    Stage,
+    TrackingServerUnavailable,
+)
+from modelwatch.registry.promotion import NO_BUCKET_NOTE, displace_previous_holder
+from modelwatch.registry.stages import decode_history
+from modelwatch.stores.manifests import ManifestStore
+from modelwatch.stores.objects import InMemoryStorage
+
+BUCKET = "models-bucket"
+SCHEMA = InputSchema(features=[FeatureSpec(name="amount", type=FeatureType.NUMBER)])
+SERVABLE = {
+    "modelwatch.flavor": "sklearn",
+    "modelwatch.model_file": "model.joblib",
+    "modelwatch.input_schema_file": "input_schema.json",
+    "modelwatch.prediction_type": "probability",
+}
+
+
+def files(label: str) -> dict[str, bytes]:
+    return {"model.joblib": label.encode(), "input_schema.json": SCHEMA.model_dump_json().encode()}
+
+
+@pytest.fixture
+def backend() -> InMemoryRegistryBackend:
+    memory = InMemoryRegistryBackend("http://mlflow.test:5000")
+    for version in ("1", "2", "3"):
+        memory.add_version(
+            "fraud", version, {**SERVABLE, "modelwatch.stage": "development"}, files(f"v{version}")
+        )
+    memory.add_version("fraud", "4", {"modelwatch.model_file": "model.joblib"}, files("v4"))  # no schema
+    return memory
+
+
+@pytest.fixture
+def storage() -> InMemoryStorage:
+    return InMemoryStorage()
+
+
+@pytest.fixture
+def registry(backend: InMemoryRegistryBackend, storage: InMemoryStorage) -> ModelRegistry:
+    return ModelRegistry(backend=backend, models_bucket=BUCKET, storage=storage)
+
+
+def stage_of(backend: InMemoryRegistryBackend, version: str) -> str:
+    return backend.get_version("fraud", version).tags["modelwatch.stage"]
+
+
+def served(storage: InMemoryStorage, alias: str = "production") -> str | None:
+    manifest = ManifestStore(storage, BUCKET).current("fraud", alias)
+    return None if manifest is None else manifest.version
+
+
+def test_development_to_staging_publishes_then_moves_the_alias(
+    registry: ModelRegistry, backend: InMemoryRegistryBackend, storage: InMemoryStorage
+) -> None:
+    result = registry.promote("fraud", "1", "staging", reason="first candidate", actor="ana")
+
+    assert result.manifest is not None and result.manifest.alias == "staging"
+    assert result.manifest_uri == f"s3://{BUCKET}/manifests/fraud/staging.json"
+    assert storage.body(BUCKET, "models/fraud/1/model.joblib") == b"v1"
+    assert served(storage, "staging") == "1"
+    assert backend.get_model("fraud").aliases == {"staging": "1"}
+    assert stage_of(backend, "1") == "staging"
+    (record,) = decode_history(backend.get_version("fraud", "1").tags["modelwatch.stage_history"])
+    assert (record.from_stage, record.to_stage, record.actor, record.reason) == (
+        Stage.DEVELOPMENT,
+        Stage.STAGING,
+        "ana",
+        "first candidate",
+    )
+    assert result.transition == record and result.displaced_version is None
+
+
+def test_production_needs_staging_first_unless_forced(
+    registry: ModelRegistry, backend: InMemoryRegistryBackend, storage: InMemoryStorage
+) -> None:
+    with pytest.raises(IllegalTransitionError, match="staging first"):
+        registry.promote("fraud", "1", "production")
+    assert backend.get_model("fraud").aliases == {} and served(storage) is None
+
+    forced = registry.promote("fraud", "1", Stage.PRODUCTION, force=True, reason="hotfix")
+
+    assert forced.transition.forced and forced.transition.from_stage is Stage.DEVELOPMENT
+    assert served(storage) == "1" and stage_of(backend, "1") == "production"
+
+
+def test_staging_to_production_drops_the_staging_alias(
+    registry: ModelRegistry, backend: InMemoryRegistryBackend
+) -> None:
+    registry.promote("fraud", "2", "staging")
+
+    registry.promote("fraud", "2", "production")
+
+    assert backend.get_model("fraud").aliases == {"production": "2"}
+    assert backend.get_version("fraud", "production").version == "2"
+
+
+def test_taking_production_archives_the_previous_holder(
+    registry: ModelRegistry, backend: InMemoryRegistryBackend, storage: InMemoryStorage
+) -> None:
+    for version in ("1", "2"):
+        registry.promote("fraud", version, "staging", actor="ana")
+        registry.promote("fraud", version, "production", actor="ana")
+
+    assert served(storage) == "2"
+    assert stage_of(backend, "1") == "archived"
+    last = decode_history(backend.get_version("fraud", "1").tags["modelwatch.stage_history"])[-1]
+    assert (last.from_stage, last.to_stage, last.reason) == (
+        Stage.PRODUCTION,
+        Stage.ARCHIVED,
+        "replaced in production by version 2",
+    )
+    assert [(r.version, r.to_stage.value) for r in registry.history("fraud")][-3:] == [
+        ("2", "staging"),
+        ("2", "production"),
+        ("1", "archived"),
+    ]
+
+
+def test_taking_staging_sends_the_previous_holder_back_to_development(
+    registry: ModelRegistry, backend: InMemoryRegistryBackend
+) -> None:
+    registry.promote("fraud", "1", "staging")
+
+    result = registry.promote("fraud", "2", "staging")
+
+    assert result.displaced_version == "1"
+    assert stage_of(backend, "1") == "development" and stage_of(backend, "2") == "staging"
+    assert backend.get_model("fraud").aliases == {"staging": "2"}
+
+
+def test_a_previous_holder_that_moved_on_is_left_alone(backend: InMemoryRegistryBackend) -> None:
+    backend.set_version_tag("fraud", "1", "modelwatch.stage", "archived")
+
+    moved = displace_previous_holder(backend, "fraud", Stage.PRODUCTION, "1", by="2", actor="ana")
+    gone = displace_previous_holder(backend, "fraud", Stage.PRODUCTION, "9", by="2", actor="ana")
+    unheld = displace_previous_holder(backend, "fraud", Stage.ARCHIVED, "1", by="2", actor="ana")
+
+    assert (moved, gone, unheld) == (None, None, None)
+    assert "modelwatch.stage_history" not in backend.get_version("fraud", "1").tags
+
+
+def test_archiving_drops_the_alias_and_publishes_nothing(
+    registry: ModelRegistry, backend: InMemoryRegistryBackend, storage: InMemoryStorage
+) -> None:
+    registry.promote("fraud", "1", "production", force=True)
+    keys_before = storage.keys(BUCKET)
+
+    result = registry.promote("fraud", "1", "archived", reason="retired")
+
+    assert result.manifest is None and result.displaced_version is None
+    assert backend.get_model("fraud").aliases == {}
+    assert stage_of(backend, "1") == "archived"
+    assert storage.keys(BUCKET) == keys_before
+
+
+def test_rules_refuse_the_same_stage_aliases_and_unknown_stages(
+    registry: ModelRegistry, backend: InMemoryRegistryBackend
+) -> None:
+    registry.promote("fraud", "1", "staging")
+
+    with pytest.raises(IllegalTransitionError, match="already in staging"):
+        registry.promote("fraud", "1", "staging")
+    with pytest.raises(IllegalTransitionError, match="version number, not an alias"):
+        registry.promote("fraud", "staging", "production")
+    with pytest.raises(IllegalTransitionError, match="unknown stage 'live'"):
+        registry.promote("fraud", "1", "live")
+    registry.promote("fraud", "1", "archived")
+    with pytest.raises(IllegalTransitionError, match="from archived it may go to: development, staging"):
+        registry.promote("fraud", "1", "production")
+    assert registry.promote("fraud", "1", "development").transition.from_stage is Stage.ARCHIVED
+
+
+class RecordingStorage(InMemoryStorage):
+    """Notes where the MLflow alias pointed whenever a manifest was written."""
+
+    def __init__(self, backend: InMemoryRegistryBackend) -> None:
+        super().__init__()
+        self.backend = backend
+        self.aliases_at_manifest_write: list[dict[str, str]] = []
+
+    def put(self, bucket: str, key: str, body: bytes, *args: Any, **options: Any) -> str:
+        if key.startswith("manifests/"):
+            self.aliases_at_manifest_write.append(dict(self.backend.get_model("fraud").aliases))
+        return super().put(bucket, key, body, *args, **options)
+
+
+def test_the_manifest_is_written_before_the_alias_moves(backend: InMemoryRegistryBackend) -> None:
+    storage = RecordingStorage(backend)
+    registry = ModelRegistry(backend=backend, models_bucket=BUCKET, storage=storage)
+    registry.promote("fraud", "1", "production", force=True)
+
+    registry.promote("fraud", "2", "production", force=True)
+
+    assert storage.aliases_at_manifest_write == [{}, {"production": "1"}]
+    assert backend.get_model("fraud").aliases == {"production": "2"}
+
+
+class FailingUploads(InMemoryStorage):
+    def upload(self, bucket: str, key: str, path: Path) -> None:
+        raise OSError("disk full")
+
+
+def test_a_failed_publish_leaves_mlflow_and_serving_untouched(
+    registry: ModelRegistry, backend: InMemoryRegistryBackend, storage: InMemoryStorage
+) -> None:
+    registry.promote("fraud", "1", "production", force=True)
+    registry.promote("fraud", "2", "staging")
+    failing = FailingUploads()
+    failing.objects = storage.objects  # the same bucket, whose uploads now fail
+    broken = ModelRegistry(backend=backend, models_bucket=BUCKET, storage=failing)
+    tags_before = backend.get_version("fraud", "2").tags
+    model_tags_before = backend.get_model("fraud").tags
+
+    with pytest.raises(PromotionError, match="disk full"):
+        broken.promote("fraud", "2", "production")
+
+    assert served(storage) == "1" and served(storage, "staging") == "2"
+    assert backend.get_model("fraud").aliases == {"production": "1", "staging": "2"}
+    assert backend.get_version("fraud", "2").tags == tags_before
+    assert backend.get_model("fraud").tags == model_tags_before
+    assert stage_of(backend, "1") == "production"
+
+
+def test_a_version_serving_cannot_load_is_refused_a_served_stage(
+    registry: ModelRegistry, backend: InMemoryRegistryBackend, storage: InMemoryStorage
+) -> None:
+    bucketless = ModelRegistry(backend=backend, storage=storage)
+
+    with pytest.raises(NotServableError, match="input schema"):
+        registry.promote("fraud", "4", "staging")
+    with pytest.raises(NotServableError, match="flavor"):
+        bucketless.promote("fraud", "4", "staging")
+
+    assert backend.get_model("fraud").aliases == {}
+    assert "modelwatch.stage_history" not in backend.get_version("fraud", "4").tags
+    assert storage.keys(BUCKET) == []
+    assert registry.promote("fraud", "4", "archived").transition.to_stage is Stage.ARCHIVED  # not served
+
+
+def test_without_a_bucket_the_alias_moves_and_the_result_says_so(
+    backend: InMemoryRegistryBackend, storage: InMemoryStorage
+) -> None:
+    registry = ModelRegistry(backend=backend, storage=storage)
+
+    result = registry.promote("fraud", "1", "staging")
+
+    assert result.manifest is None and result.note == NO_BUCKET_NOTE
+    assert backend.get_model("fraud").aliases == {"staging": "1"}
+    assert storage.keys(BUCKET) == []
+
+
+def test_mlflow_down_changes_nothing(
+    registry: ModelRegistry, backend: InMemoryRegistryBackend, storage: InMemoryStorage
+) -> None:
+    registry.promote("fraud", "1", "production", force=True)
+    backend.down = True
+
+    with pytest.raises(TrackingServerUnavailable, match=r"mlflow\.test"):
+        registry.promote("fraud", "2", "production", force=True)
+
+    backend.down = False
+    assert served(storage) == "1" and backend.get_model("fraud").aliases == {"production": "1"}
