@@ -12,8 +12,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from infra import constants
-
-MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+from modelwatch.contracts.custom_metrics import parse_custom_metrics
+from modelwatch.contracts.manifest import DEFAULT_SERVED_ALIASES
+from modelwatch.contracts.monitoring_config import DriftConfig, QualityThresholds
+from modelwatch.contracts.names import MODEL_NAME_PATTERN
 
 # The retention periods CloudWatch Logs accepts.
 LOG_RETENTION_DAYS = frozenset(
@@ -79,16 +81,12 @@ class MonitoringConfig(_Strict):
     @field_validator("drift")
     @classmethod
     def _check_drift(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from modelwatch.contracts.monitoring_config import DriftConfig
-
         DriftConfig.model_validate(value)
         return value
 
     @field_validator("quality_thresholds")
     @classmethod
     def _check_quality(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from modelwatch.contracts.monitoring_config import QualityThresholds
-
         QualityThresholds.model_validate(value)
         return value
 
@@ -129,8 +127,6 @@ class ObservabilityConfig(_Strict):
     @field_validator("custom_metrics")
     @classmethod
     def _check_custom_metrics(cls, declarations: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        from modelwatch.contracts.custom_metrics import parse_custom_metrics
-
         parse_custom_metrics(declarations)  # raises naming the entry
         return declarations
 
@@ -147,9 +143,7 @@ class RegistryConfig(_Strict):
     )
     db_storage_gb: int = Field(constants.DEFAULT_MLFLOW_DB_STORAGE_GB, ge=20, le=1000)
     db_multi_az: bool = False
-    served_aliases: list[str] = Field(
-        default_factory=lambda: list(constants.DEFAULT_SERVED_ALIASES), min_length=1
-    )
+    served_aliases: list[str] = Field(default_factory=lambda: list(DEFAULT_SERVED_ALIASES), min_length=1)
 
     @field_validator("served_aliases")
     @classmethod

@@ -18,6 +18,8 @@ from modelwatch.contracts.names import check_model_name
 from modelwatch.contracts.schema import InputSchema
 
 MANIFEST_SCHEMA_VERSION: Final = 1
+# The aliases that get a serving manifest unless a deployment says otherwise: one per served stage.
+DEFAULT_SERVED_ALIASES: Final = ("staging", "production")
 
 Flavor = Literal["sklearn", "onnx"]
 PredictionType = Literal["probability", "label", "value"]

@@ -13,11 +13,11 @@ from __future__ import annotations
 import getpass
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 from urllib.parse import urlsplit
 
 from modelwatch.contracts import layout
-from modelwatch.contracts.manifest import Flavor, PredictionType
+from modelwatch.contracts.manifest import DEFAULT_SERVED_ALIASES, Flavor, PredictionType
 from modelwatch.contracts.schema import InputSchema
 from modelwatch.registry import queries, registration
 from modelwatch.registry.backend import RegistryBackend
@@ -40,8 +40,6 @@ from modelwatch.stores.manifests import ManifestStore
 from modelwatch.stores.objects import ObjectStorage, S3Storage
 
 __all__ = ["ModelRegistry", "ModelSummary", "ModelVersionInfo", "PromotionResult", "connect_backend"]
-
-DEFAULT_SERVED_ALIASES: Final = ("staging", "production")
 
 
 def connect_backend(

@@ -28,14 +28,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from modelwatch.contracts import layout
-from modelwatch.contracts.manifest import ServingManifest
+from modelwatch.contracts.manifest import DEFAULT_SERVED_ALIASES, ServingManifest
 from modelwatch.registry import tags as tag
 from modelwatch.registry.backend import ModelRecord, RegistryBackend
 from modelwatch.registry.errors import PromotionError, RegistryError, TrackingServerUnavailable
 from modelwatch.registry.promotion import displace_previous_holder
 from modelwatch.registry.publishing import PUBLISHER, publish_version
 from modelwatch.registry.stages import Stage, TransitionRecord, current_stage, record_transition
-from modelwatch.settings.registry_sync import DEFAULT_SERVED_ALIASES, RegistrySyncSettings
+from modelwatch.settings.registry_sync import RegistrySyncSettings
 from modelwatch.stores import aws
 from modelwatch.stores.artifacts import ArtifactStore
 from modelwatch.stores.manifests import ManifestStore

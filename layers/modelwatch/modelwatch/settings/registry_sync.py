@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from modelwatch.contracts import layout
+from modelwatch.contracts.manifest import DEFAULT_SERVED_ALIASES
 from modelwatch.settings.base import ModelwatchSettings, split_comma_list
-
-DEFAULT_SERVED_ALIASES: Final = ("staging", "production")
 
 
 class RegistrySyncSettings(ModelwatchSettings):
