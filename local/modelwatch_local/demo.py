@@ -137,7 +137,7 @@ def run_demo(
             return 1
         return 0
     finally:
-        stop_export.set()
+        stop_export()
         stop_stack(stack)
 
 

@@ -11,11 +11,13 @@ import os
 import sys
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from types import ModuleType
 from typing import Any
 
+from modelwatch.observability import logger
 from modelwatch_local.paths import FUNCTIONS_DIR
 from modelwatch_local.stack import EVENTS_BUCKET, LocalStack
 
@@ -41,6 +43,8 @@ class LocalScheduler:
     def __init__(self, stack: LocalStack, window_minutes: int = 60) -> None:
         self._stack = stack
         self._env = {**stack.aws_env(), **stack.monitoring_env(window_minutes)}
+        # The handlers log as in Lambda; in this process only warnings reach the terminal.
+        logger.setLevel(self._env.get("POWERTOOLS_LOG_LEVEL", "WARNING"))
         self._handlers: dict[str, ModuleType] = {}
 
     def _handler(self, name: str) -> ModuleType:
@@ -80,8 +84,11 @@ class LocalScheduler:
         )
         return run_metrics_export(settings, storage=self._stack.storage(), sink=sink)
 
-    def start_metrics_export(self, every: float = EXPORT_EVERY_SECONDS) -> threading.Event:
-        """Run the export every ``every`` seconds in a daemon thread until the returned event is set."""
+    def start_metrics_export(self, every: float = EXPORT_EVERY_SECONDS) -> Callable[[], None]:
+        """Run the export every ``every`` seconds in a daemon thread; return what stops it.
+
+        Stopping waits for a run in progress, so the stack is never stopped under a running export.
+        """
         stop = threading.Event()
 
         def loop() -> None:
@@ -91,8 +98,14 @@ class LocalScheduler:
                 except Exception as error:  # keep exporting; the next run catches up
                     print(f"metrics export failed: {error}", file=sys.stderr)
 
-        threading.Thread(target=loop, name="metrics-export", daemon=True).start()
-        return stop
+        thread = threading.Thread(target=loop, name="metrics-export", daemon=True)
+        thread.start()
+
+        def stop_and_wait() -> None:
+            stop.set()
+            thread.join(timeout=60)
+
+        return stop_and_wait
 
     def run_job(self, job: str, model: str, window_start: datetime, window_minutes: int) -> Any:
         """What an on-demand run of ``job`` gets: the model and the window to (re)compute."""
