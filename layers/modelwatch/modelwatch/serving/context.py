@@ -11,7 +11,8 @@ from modelwatch.serving.model_cache import ModelCache
 from modelwatch.settings.serving import ServingSettings
 from modelwatch.stores import aws
 from modelwatch.stores.artifacts import ArtifactStore
-from modelwatch.stores.capture import EventSink, FirehoseSink, SqsDeadLetter
+from modelwatch.stores.capture import EventSink, FirehoseSink
+from modelwatch.stores.dead_letters import SqsDeadLetter
 from modelwatch.stores.manifests import ManifestStore
 from modelwatch.stores.objects import ObjectStorage, S3Storage
 
