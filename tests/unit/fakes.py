@@ -131,14 +131,22 @@ class FakeFirehose:
 
 
 class RecordingDeadLetter:
-    def __init__(self, error: Exception | None = None) -> None:
-        self.sent: list[tuple[str, list[bytes], str]] = []
-        self._error = error
+    """Takes every record (or raises ``error``); ``unsent`` lines are refused, as past a deadline."""
 
-    def send(self, stream: str, records: Sequence[bytes], reason: str) -> None:
+    def __init__(self, error: Exception | None = None, unsent: Sequence[str] = ()) -> None:
+        self.sent: list[tuple[str, list[bytes], str]] = []
+        self.deadlines: list[float | None] = []
+        self._error = error
+        self._unsent = list(unsent)
+
+    def send(
+        self, stream: str, records: Sequence[bytes], reason: str, deadline: float | None = None
+    ) -> list[str]:
+        self.deadlines.append(deadline)
         if self._error is not None:
             raise self._error
         self.sent.append((stream, list(records), reason))
+        return list(self._unsent)
 
 
 class FakeSqs:
@@ -156,6 +164,6 @@ class RaisingSink:
     def __init__(self) -> None:
         self.calls = 0
 
-    def emit(self, stream: str, lines: Sequence[str]) -> Any:
+    def emit(self, stream: str, lines: Sequence[str], deadline: float | None = None) -> Any:
         self.calls += 1
         raise RuntimeError("sink exploded")

@@ -30,7 +30,7 @@ class FixedOutcomeSink:
     def __init__(self, outcome: CaptureOutcome) -> None:
         self.outcome = outcome
 
-    def emit(self, stream: str, lines: Any) -> CaptureOutcome:
+    def emit(self, stream: str, lines: Any, deadline: float | None = None) -> CaptureOutcome:
         return self.outcome
 
 

@@ -18,7 +18,7 @@ from modelwatch.stores.capture import (
     _batches,
     pack_lines,
 )
-from tests.unit.fakes import FakeFirehose, RecordingDeadLetter, client_error
+from tests.unit.fakes import FakeClock, FakeFirehose, RecordingDeadLetter, client_error
 
 SQS_MESSAGE_LIMIT = 256 * 1024
 
@@ -45,12 +45,12 @@ def lines_of(records: list[bytes]) -> list[str]:
 
 
 def kept_in_log(caplog: pytest.LogCaptureFixture) -> list[str]:
-    """The records the last-resort error log line carries."""
+    """The JSON lines the last-resort error log line carries."""
     kept = [r for r in caplog.records if r.getMessage() == "capture records kept in log only"]
     assert len(kept) == 1
     assert kept[0].levelno == logging.ERROR
-    records: list[str] = kept[0].records  # type: ignore[attr-defined]
-    return records
+    lines: list[str] = kept[0].lines  # type: ignore[attr-defined]
+    return lines
 
 
 class Sleeps:
@@ -202,7 +202,7 @@ def test_records_kept_in_log_when_dead_letter_fails(caplog: pytest.LogCaptureFix
         outcome = FirehoseSink(firehose, dead_letter, sleep=Sleeps()).emit("s", ["precious-line"])
     assert (outcome.dead_lettered, outcome.logged_only, outcome.failed) == (0, 1, 1)
     assert any(error.startswith("dead letter failed") for error in outcome.errors)
-    assert kept_in_log(caplog) == ["precious-line\n"]
+    assert kept_in_log(caplog) == ["precious-line"]
 
 
 def test_records_kept_in_log_without_dead_letter(caplog: pytest.LogCaptureFixture) -> None:
@@ -211,7 +211,7 @@ def test_records_kept_in_log_without_dead_letter(caplog: pytest.LogCaptureFixtur
         outcome = FirehoseSink(firehose, None, max_attempts=3, sleep=Sleeps()).emit("s", ["only-in-log"])
     assert len(firehose.calls) == 3
     assert (outcome.delivered, outcome.logged_only) == (0, 1)
-    assert kept_in_log(caplog) == ["only-in-log\n"]
+    assert kept_in_log(caplog) == ["only-in-log"]
 
 
 def test_large_request_spans_batches_and_retries_only_the_failed_batch() -> None:
@@ -229,3 +229,78 @@ def test_memory_sink_keeps_lines_per_stream() -> None:
     outcome = sink.emit("b", ["3"])
     assert sink.lines == {"a": ["1", "2"], "b": ["3"]}
     assert (sink.calls, outcome.delivered) == (2, 1)
+
+
+# --- the time budget -----------------------------------------------------------------------------
+
+
+class SlowFirehose(FakeFirehose):
+    """Each call takes ``seconds`` on ``clock`` (a hung or throttled endpoint), then answers its script."""
+
+    def __init__(self, clock: FakeClock, seconds: float, script: list[Exception | set[int] | None]) -> None:
+        super().__init__(script)
+        self._clock = clock
+        self._seconds = seconds
+
+    def put_record_batch(self, DeliveryStreamName: str, Records: list[dict[str, bytes]]) -> dict[str, object]:
+        self._clock.advance(self._seconds)
+        return super().put_record_batch(DeliveryStreamName, Records)
+
+
+def test_attempts_stop_in_time_for_the_dead_letter_however_slow_firehose_is() -> None:
+    # Given a Firehose that takes its whole 3 s timeout and then fails, every time
+    clock = FakeClock(start=0.0)
+    firehose = SlowFirehose(clock, 3.0, [client_error("ThrottlingException")] * 10)
+    dead_letter = RecordingDeadLetter()
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock.advance(seconds)
+
+    sink = FirehoseSink(
+        firehose,
+        dead_letter,
+        max_attempts=10,
+        sleep=sleep,
+        clock=clock,
+        attempt_seconds=3.0,
+        dead_letter_seconds=3.0,
+    )
+    # When a request with 10 s left emits its lines
+    outcome = sink.emit("fraud-events", ["l1"], deadline=10.0)
+    # Then only the attempts that end 3 s before the deadline were made, and the lines were dead-lettered
+    assert len(firehose.calls) == 2 and clock.now == 6.05
+    assert outcome.out_of_time and "capture time budget spent after 2 attempt(s)" in outcome.errors
+    assert dead_letter.sent == [("fraud-events", [b"l1\n"], outcome.errors[-1])]
+    assert dead_letter.deadlines == [10.0]
+    assert (outcome.delivered, outcome.dead_lettered, outcome.logged_only) == (0, 1, 0)
+
+
+def test_with_no_time_for_one_attempt_the_lines_go_straight_to_the_dead_letter() -> None:
+    clock = FakeClock(start=100.0)
+    firehose = FakeFirehose()
+    dead_letter = RecordingDeadLetter()
+    sink = FirehoseSink(firehose, dead_letter, clock=clock, attempt_seconds=2.5, dead_letter_seconds=3.0)
+
+    outcome = sink.emit("s", ["l1", "l2"], deadline=104.0)
+
+    assert firehose.calls == [] and outcome.out_of_time and outcome.dead_lettered == 1
+
+
+def test_lines_the_dead_letter_could_not_send_in_time_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    firehose = FakeFirehose(script=[client_error("ServiceUnavailableException")] * 3)
+    dead_letter = RecordingDeadLetter(unsent=["l2"])
+    with caplog.at_level(logging.ERROR):
+        outcome = FirehoseSink(firehose, dead_letter, sleep=Sleeps()).emit("s", ["l1", "l2"], deadline=None)
+
+    assert kept_in_log(caplog) == ["l2"]
+    assert (outcome.dead_lettered, outcome.logged_only, outcome.failed) == (0, 1, 1)
+
+
+def test_without_a_deadline_the_attempts_are_not_bounded_by_time() -> None:
+    clock = FakeClock(start=0.0)
+    firehose = SlowFirehose(clock, 60.0, [client_error("Throttling")] * 2)
+    outcome = FirehoseSink(firehose, sleep=Sleeps(), clock=clock, attempt_seconds=60.0).emit("s", ["x"])
+
+    assert len(firehose.calls) == 3 and outcome.delivered == 1 and not outcome.out_of_time

@@ -6,7 +6,7 @@ import json
 
 from modelwatch.stores.capture import pack_lines
 from modelwatch.stores.dead_letters import MAX_DLQ_MESSAGE_BYTES, SqsDeadLetter
-from tests.unit.fakes import FakeSqs
+from tests.unit.fakes import FakeClock, FakeSqs, client_error
 from tests.unit.stores.test_capture import event_line
 
 SQS_MESSAGE_LIMIT = 256 * 1024
@@ -73,3 +73,51 @@ def test_dead_letter_sends_a_line_too_long_for_one_message_in_fragments() -> Non
     assert {f["count"] for f in fragments} == {len(messages)}
     assert len({f["line_id"] for f in fragments}) == 1
     assert "".join(f["text"] for f in fragments) == line
+
+
+def test_within_a_deadline_whole_deliveries_are_sent_and_the_rest_returned_in_order() -> None:
+    # Given three messages' worth of lines, a clock, and calls that take 1 s each
+    clock = FakeClock(start=0.0)
+    sqs = FakeSqs()
+    real_send = sqs.send_message
+
+    def slow_send(QueueUrl: str, MessageBody: str) -> dict[str, str]:
+        clock.advance(1.0)
+        return real_send(QueueUrl=QueueUrl, MessageBody=MessageBody)
+
+    sqs.send_message = slow_send  # type: ignore[method-assign]
+    lines = ["a" * 600, "b" * 600, "c" * 600]
+    dead_letter = SqsDeadLetter(sqs, "q", max_message_bytes=1024 + 700, call_seconds=1.0, clock=clock)
+    # When they are sent with 2.5 s left
+    unsent = dead_letter.send("s", [(line + "\n").encode() for line in lines], "r", deadline=2.5)
+    # Then the first two messages went, and the third's lines come back for the log
+    assert [json.loads(m["MessageBody"])["lines"] for m in sqs.messages] == [[lines[0]], [lines[1]]]
+    assert unsent == [lines[2]]
+
+
+def test_a_line_in_fragments_is_sent_whole_or_not_at_all() -> None:
+    clock = FakeClock(start=0.0)
+    sqs = FakeSqs()
+    line = "z" * 2000  # four fragments of a 1,724-byte message budget
+    dead_letter = SqsDeadLetter(sqs, "q", max_message_bytes=1024 + 700, call_seconds=1.0, clock=clock)
+
+    unsent = dead_letter.send("rejected", [line.encode() + b"\n"], "r", deadline=3.0)
+
+    assert sqs.messages == [] and unsent == [line]
+
+
+def test_after_a_refused_message_the_rest_comes_back_unsent_without_more_calls() -> None:
+    class FlakySqs(FakeSqs):
+        def send_message(self, QueueUrl: str, MessageBody: str) -> dict[str, str]:
+            if "refuse-me" in MessageBody:
+                raise client_error("AWS.SimpleQueueService.NonExistentQueue", "SendMessage")
+            return super().send_message(QueueUrl=QueueUrl, MessageBody=MessageBody)
+
+    sqs = FlakySqs()
+    dead_letter = SqsDeadLetter(sqs, "q", max_message_bytes=1024 + 700)
+
+    unsent = dead_letter.send("s", [b"refuse-me" + b"x" * 600 + b"\n", b"fine\n"], "r")
+
+    # The queue is failing: the lines go to the log at once instead of each waiting out a timeout.
+    assert unsent == ["refuse-me" + "x" * 600, "fine"]
+    assert sqs.messages == []

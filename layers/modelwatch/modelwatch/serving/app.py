@@ -31,7 +31,12 @@ from modelwatch.serving.api_models import (
     PredictResponse,
 )
 from modelwatch.serving.context import ServingContext
-from modelwatch.serving.event_capture import capture_labels, capture_predictions, capture_rejection
+from modelwatch.serving.event_capture import (
+    capture_deadline,
+    capture_labels,
+    capture_predictions,
+    capture_rejection,
+)
 from modelwatch.serving.model_cache import ModelUnavailable, UnknownModel
 from modelwatch.serving.request_id import RequestIdMiddleware, request_id_of
 
@@ -130,6 +135,7 @@ def create_app(context: ServingContext) -> FastAPI:
             rejection.status_code,
             _errors_of(rejection),
             _body_text(body),
+            deadline=capture_deadline(context, request.scope.get("aws.context")),
         )
         error = ErrorResponse.model_validate(
             {
@@ -231,7 +237,8 @@ def create_app(context: ServingContext) -> FastAPI:
         predictions = loaded.predictor.predict(instances)
         latency_ms = (time.perf_counter() - started) * 1000.0
         ctx.metrics.predictions(model, len(predictions))
-        capture_predictions(ctx, request_id, model, version, instances, predictions, latency_ms)
+        deadline = capture_deadline(ctx, request.scope.get("aws.context"))
+        capture_predictions(ctx, request_id, model, version, instances, predictions, latency_ms, deadline)
         return PredictResponse(model=model, version=version, predictions=predictions, request_id=request_id)
 
     @app.post(
@@ -273,7 +280,8 @@ def create_app(context: ServingContext) -> FastAPI:
                 model=model,
                 body={"labels": labels},
             )
-        capture_labels(ctx, ctx.settings.labels_stream, model, labels)
+        deadline = capture_deadline(ctx, request.scope.get("aws.context"))
+        capture_labels(ctx, ctx.settings.labels_stream, model, labels, deadline)
         return FeedbackAccepted(accepted=len(labels), request_id=request_id)
 
     @app.get("/v1/models", response_model=ModelList, summary="Models served and their input schemas")

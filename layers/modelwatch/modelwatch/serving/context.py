@@ -30,23 +30,38 @@ class ServingContext:
     clock: Callable[[], datetime] = field(default=utc_now)
 
 
+def capture_sink(settings: ServingSettings) -> FirehoseSink:
+    """Firehose with short timeouts and no hidden retries, the dead-letter queue behind it.
+
+    botocore makes one attempt per call (the sink retries within the request's time budget);
+    the dead-letter queue's client is created on first use: it is written only when capture
+    fails after its retries.
+    """
+    limits = aws.CallLimits(settings.capture_connect_timeout_seconds, settings.capture_read_timeout_seconds)
+    dead_letter = None
+    if settings.capture_dlq_url:
+        dead_letter = SqsDeadLetter(
+            aws.LazyClient("sqs", limits), settings.capture_dlq_url, call_seconds=limits.longest_call_seconds
+        )
+    return FirehoseSink(
+        aws.client("firehose", limits),
+        dead_letter,
+        max_attempts=settings.capture_max_attempts,
+        attempt_seconds=limits.longest_call_seconds,
+        dead_letter_seconds=settings.capture_dead_letter_seconds,
+    )
+
+
 def build_context(
     settings: ServingSettings,
     storage: ObjectStorage | None = None,
     sink: EventSink | None = None,
     metrics: ServingMetrics | None = None,
 ) -> ServingContext:
-    """Wire the production implementations (S3, Firehose and its dead-letter queue), or the ones given.
-
-    The dead-letter queue's client is created on first use: it is written only when
-    capture fails after its retries.
-    """
+    """Wire the production implementations (S3, Firehose and its dead-letter queue), or the ones given."""
     storage = storage or S3Storage(aws.client("s3"))
     if sink is None:
-        dead_letter = None
-        if settings.capture_dlq_url:
-            dead_letter = SqsDeadLetter(aws.LazyClient("sqs"), settings.capture_dlq_url)
-        sink = FirehoseSink(aws.client("firehose"), dead_letter, max_attempts=settings.capture_max_attempts)
+        sink = capture_sink(settings)
     serving_metrics = metrics or PowertoolsServingMetrics()
     models = ModelCache(
         manifests=ManifestStore(storage, settings.models_bucket, settings.manifest_prefix),

@@ -9,9 +9,10 @@ by the sink, and counted here.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from modelwatch.contracts.events import EVENT_SCHEMA_VERSION
 from modelwatch.observability import logger
@@ -20,6 +21,20 @@ from modelwatch.stores.capture import MAX_RECORD_BYTES, CaptureOutcome
 
 # A rejected request's line must fit one Firehose record (1,000 KiB, with its newline).
 MAX_REJECTED_LINE_BYTES = MAX_RECORD_BYTES - 1
+# In Lambda, capture ends this long before the invocation's deadline, to answer the caller.
+ANSWER_MARGIN_SECONDS: Final = 0.5
+
+
+def capture_deadline(context: ServingContext, invocation: Any | None = None) -> float:
+    """When capture must be done (``time.monotonic()``): before the Lambda invocation ends, or in budget.
+
+    ``invocation`` is the Lambda context (Mangum passes it in the ASGI scope as ``aws.context``);
+    without one (uvicorn), capture has ``capture_budget_seconds``.
+    """
+    now = time.monotonic()
+    if invocation is not None:
+        return now + float(invocation.get_remaining_time_in_millis()) / 1000.0 - ANSWER_MARGIN_SECONDS
+    return now + context.settings.capture_budget_seconds
 
 
 def prediction_lines(
@@ -112,11 +127,12 @@ def capture_predictions(
     instances: Sequence[Mapping[str, Any]],
     predictions: Sequence[Any],
     latency_ms: float,
+    deadline: float | None = None,
 ) -> CaptureOutcome | None:
     stream = context.settings.events_streams[model]
     timestamp = context.clock().isoformat()
     lines = prediction_lines(request_id, model, version, timestamp, instances, predictions, latency_ms)
-    return _emit(context, stream, lines)
+    return _emit(context, stream, lines, deadline)
 
 
 def capture_labels(
@@ -124,6 +140,7 @@ def capture_labels(
     stream: str,
     model: str,
     labels: Sequence[Mapping[str, Any]],
+    deadline: float | None = None,
 ) -> CaptureOutcome | None:
     """One JSON line per label (``LabelEvent``), stamped with the time it was received."""
     timestamp = context.clock().isoformat()
@@ -142,7 +159,7 @@ def capture_labels(
         )
         for label in labels
     ]
-    return _emit(context, stream, lines)
+    return _emit(context, stream, lines, deadline)
 
 
 def capture_rejection(
@@ -154,15 +171,18 @@ def capture_rejection(
     status_code: int,
     errors: list[dict[str, Any]],
     body: str,
+    deadline: float | None = None,
 ) -> CaptureOutcome | None:
     timestamp = context.clock().isoformat()
     line = rejected_line(request_id, model, version, timestamp, reason, status_code, errors, body)
-    return _emit(context, context.settings.rejected_stream, [line])
+    return _emit(context, context.settings.rejected_stream, [line], deadline)
 
 
-def _emit(context: ServingContext, stream: str, lines: list[str]) -> CaptureOutcome | None:
+def _emit(
+    context: ServingContext, stream: str, lines: list[str], deadline: float | None
+) -> CaptureOutcome | None:
     try:
-        outcome = context.sink.emit(stream, lines)
+        outcome = context.sink.emit(stream, lines, deadline)
     except Exception:  # a sink must not fail the request; keep the lines in the log
         logger.exception("capture sink raised; lines kept in log", extra={"stream": stream, "lines": lines})
         context.metrics.capture_failure(stream, len(lines), dead_lettered=False)

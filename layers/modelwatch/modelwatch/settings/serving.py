@@ -38,6 +38,30 @@ class ServingSettings(ModelwatchSettings):
         None, description="SQS queue receiving events that Firehose still refused after retries."
     )
     capture_max_attempts: int = Field(3, ge=1, le=10)
+    capture_connect_timeout_seconds: float = Field(
+        0.5, gt=0, le=10, description="Connect timeout of each Firehose and dead-letter call."
+    )
+    capture_read_timeout_seconds: float = Field(
+        2.0, gt=0, le=30, description="Read timeout of each Firehose and dead-letter call."
+    )
+    capture_dead_letter_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=60,
+        description=(
+            "Capture stops trying Firehose this long before its deadline, so the dead-letter "
+            "queue has time to take what Firehose did not (the rest is logged)."
+        ),
+    )
+    capture_budget_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=120,
+        description=(
+            "Outside Lambda (no invocation deadline): how long capture may take. In Lambda, "
+            "capture ends half a second before the invocation's own deadline."
+        ),
+    )
     max_instances: int = Field(1000, ge=1, le=10_000)
     manifest_ttl_seconds: float = Field(
         30.0, ge=0, description="How long a manifest is trusted before a conditional re-read."

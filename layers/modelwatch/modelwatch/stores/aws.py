@@ -6,14 +6,43 @@ and to moto locally; nothing here knows which.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 
-def client(service: str) -> Any:
-    """A boto3 client of ``service`` in the environment's region and credentials."""
+@dataclass(frozen=True)
+class CallLimits:
+    """How long one call may take and how often botocore tries it.
+
+    boto3's defaults (60 s connect and read timeouts, 5 legacy-mode attempts) let one call
+    outlive a Lambda invocation; a caller with a time budget sets these instead and does
+    its own retries within the budget.
+    """
+
+    connect_timeout: float
+    read_timeout: float
+    attempts: int = 1
+
+    @property
+    def longest_call_seconds(self) -> float:
+        """The longest one call can take, all its attempts included."""
+        return self.attempts * (self.connect_timeout + self.read_timeout)
+
+
+def client(service: str, limits: CallLimits | None = None) -> Any:
+    """A boto3 client of ``service`` in the environment's region and credentials, within ``limits``."""
     import boto3
 
-    return boto3.client(service)  # type: ignore[call-overload]  # the service is a run-time name
+    if limits is None:
+        return boto3.client(service)  # type: ignore[call-overload]  # the service is a run-time name
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=limits.connect_timeout,
+        read_timeout=limits.read_timeout,
+        retries={"mode": "standard", "total_max_attempts": limits.attempts},
+    )
+    return boto3.client(service, config=config)  # type: ignore[call-overload]
 
 
 class LazyClient:
@@ -23,11 +52,12 @@ class LazyClient:
     creating one costs ~15 ms of cold start that most environments never need.
     """
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, limits: CallLimits | None = None) -> None:
         self._service = service
+        self._limits = limits
         self._client: Any = None
 
     def __getattr__(self, name: str) -> Any:
         if self._client is None:
-            self._client = client(self._service)
+            self._client = client(self._service, self._limits)
         return getattr(self._client, name)

@@ -73,6 +73,7 @@ class CaptureOutcome:
     logged_only: int = 0
     calls: int = 0
     errors: list[str] = field(default_factory=list)
+    out_of_time: bool = False  # the time budget ran out before Firehose took every record
 
     @property
     def failed(self) -> int:
@@ -83,11 +84,21 @@ class CaptureOutcome:
 class EventSink(Protocol):
     """Where serving sends event lines; one call per request."""
 
-    def emit(self, stream: str, lines: Sequence[str]) -> CaptureOutcome: ...
+    def emit(self, stream: str, lines: Sequence[str], deadline: float | None = None) -> CaptureOutcome:
+        """Deliver ``lines``; ``deadline`` (``time.monotonic()``) is when delivery attempts must stop,
+        leaving time to dead-letter or log what was not delivered."""
+        ...
 
 
 class FirehoseSink:
-    """Send event lines to Firehose; retry what fails; dead-letter what still fails."""
+    """Send event lines to Firehose; retry what fails; dead-letter what still fails.
+
+    Every call must fit the caller's time budget (``deadline``, by when everything is done):
+    a Firehose attempt starts only if it can end ``dead_letter_seconds`` before the deadline
+    (``attempt_seconds``: the client's connect plus read timeout), and the dead-letter queue
+    takes what it can send by the deadline; the rest is logged. So what Firehose did not take
+    is dead-lettered or logged before the invocation ends, however slow or throttled it is.
+    """
 
     def __init__(
         self,
@@ -96,33 +107,55 @@ class FirehoseSink:
         max_attempts: int = 3,
         backoff_seconds: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        attempt_seconds: float = 0.0,
+        dead_letter_seconds: float = 0.0,
     ) -> None:
         self._firehose = firehose_client
         self._dead_letter = dead_letter
         self._max_attempts = max_attempts
         self._backoff = backoff_seconds
         self._sleep = sleep
+        self._clock = clock
+        self._attempt_seconds = attempt_seconds
+        self._dead_letter_seconds = dead_letter_seconds if dead_letter is not None else 0.0
 
-    def emit(self, stream: str, lines: Sequence[str]) -> CaptureOutcome:
+    def emit(self, stream: str, lines: Sequence[str], deadline: float | None = None) -> CaptureOutcome:
         records = pack_lines(lines)
         outcome = CaptureOutcome(records=len(records))
         pending = records
+        firehose_deadline = None if deadline is None else deadline - self._dead_letter_seconds
         for attempt in range(1, self._max_attempts + 1):
+            wait = self._backoff * 2 ** (attempt - 2) if attempt > 1 else 0.0
+            if not self._in_time(firehose_deadline, wait):
+                outcome.out_of_time = True
+                outcome.errors.append(f"capture time budget spent after {attempt - 1} attempt(s)")
+                break
             if attempt > 1:
                 outcome.retried += len(pending)
-                self._sleep(self._backoff * 2 ** (attempt - 2))
-            pending = self._put(stream, pending, outcome)
+                self._sleep(wait)
+            pending = self._put(stream, pending, outcome, firehose_deadline)
             if not pending:
                 break
         outcome.delivered = len(records) - len(pending)
         if pending:
-            self._give_up(stream, pending, outcome)
+            self._give_up(stream, pending, outcome, deadline)
         return outcome
 
-    def _put(self, stream: str, records: list[bytes], outcome: CaptureOutcome) -> list[bytes]:
-        """Put ``records``; return those Firehose did not accept."""
+    def _in_time(self, deadline: float | None, wait: float = 0.0) -> bool:
+        """Whether a call started after ``wait`` seconds can still end before ``deadline``."""
+        return deadline is None or self._clock() + wait + self._attempt_seconds <= deadline
+
+    def _put(
+        self, stream: str, records: list[bytes], outcome: CaptureOutcome, deadline: float | None
+    ) -> list[bytes]:
+        """Put ``records``; return those Firehose did not accept (or that the budget left no time for)."""
         failed: list[bytes] = []
         for batch in _batches(records):
+            if outcome.calls and not self._in_time(deadline):
+                outcome.out_of_time = True
+                failed.extend(batch)
+                continue
             outcome.calls += 1
             try:
                 response = self._firehose.put_record_batch(
@@ -139,25 +172,30 @@ class FirehoseSink:
                         failed.append(record)
         return failed
 
-    def _give_up(self, stream: str, records: list[bytes], outcome: CaptureOutcome) -> None:
+    def _give_up(
+        self, stream: str, records: list[bytes], outcome: CaptureOutcome, deadline: float | None
+    ) -> None:
         reason = outcome.errors[-1] if outcome.errors else "unknown error"
         logger.warning(
             "capture failed after retries",
             extra={"stream": stream, "records": len(records), "reason": reason},
         )
+        unsent = [line for record in records for line in record.decode().splitlines()]
         if self._dead_letter is not None:
             try:
-                self._dead_letter.send(stream, records, reason)
-                outcome.dead_lettered = len(records)
-                return
-            except (ClientError, BotoCoreError) as error:
+                unsent = self._dead_letter.send(stream, records, reason, deadline)
+            except Exception as error:  # the queue itself failing must not lose the lines: log them
                 outcome.errors.append(f"dead letter failed: {error}")
-        # Last resort: the log keeps the records (CloudWatch Logs in AWS).
+        if not unsent:
+            outcome.dead_lettered = len(records)
+            return
+        # Last resort: the log keeps the lines (CloudWatch Logs in AWS).
         logger.error(
-            "capture records kept in log only",
-            extra={"stream": stream, "records": [r.decode() for r in records], "reason": reason},
+            "capture records kept in log only", extra={"stream": stream, "lines": unsent, "reason": reason}
         )
-        outcome.logged_only = len(records)
+        kept = set(unsent)
+        outcome.logged_only = sum(1 for r in records if any(line in kept for line in r.decode().splitlines()))
+        outcome.dead_lettered = len(records) - outcome.logged_only
 
 
 class MemorySink:
@@ -167,7 +205,7 @@ class MemorySink:
         self.lines: dict[str, list[str]] = {}
         self.calls = 0
 
-    def emit(self, stream: str, lines: Sequence[str]) -> CaptureOutcome:
+    def emit(self, stream: str, lines: Sequence[str], deadline: float | None = None) -> CaptureOutcome:
         self.calls += 1
         self.lines.setdefault(stream, []).extend(lines)
         return CaptureOutcome(records=len(lines), delivered=len(lines), calls=1)
