@@ -184,8 +184,8 @@ def bench_framework_floor(requests: int) -> dict[str, Any]:
     from mangum import Mangum
     from modelwatch_local.fraud import synthetic_transactions
 
+    from modelwatch.flavors import load_predictor
     from modelwatch.serving.api_models import PredictRequest
-    from modelwatch.serving.flavors import load_predictor
     from tests.integration.conftest import LambdaContext, http_api_event
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -22,6 +22,7 @@ from modelwatch_local.fraud import FRAUD_SCHEMA, save_model, synthetic_transacti
 from modelwatch_local.mlflow_server import MlflowServer, start_mlflow_server, stop_mlflow_server
 
 from modelwatch.cli import main
+from modelwatch.flavors import load_predictor
 from modelwatch.registry import (
     IllegalTransitionError,
     MetricNotFoundError,
@@ -37,7 +38,6 @@ from modelwatch.registry import (
 from modelwatch.registry.mlflow_client import MlflowClientBackend
 from modelwatch.registry.rest import MlflowRestClient
 from modelwatch.registry.sync import reconcile_manifests
-from modelwatch.serving.flavors import load_predictor
 from modelwatch.stores.artifacts import ArtifactStore
 from modelwatch.stores.manifests import ManifestStore
 from modelwatch.stores.objects import S3Storage

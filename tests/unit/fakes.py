@@ -10,7 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from modelwatch.contracts.manifest import ServingManifest
-from modelwatch.serving.flavors import ModelLoadError
+from modelwatch.flavors import ModelLoadError
 from modelwatch.stores.manifests import ManifestNotFound, ManifestRead
 
 
@@ -79,17 +79,28 @@ class ConstantPredictor:
 
 
 class FakeLoader:
-    """A model loader whose broken versions raise ``ModelLoadError``; records every attempt."""
+    """A model loader: ``broken`` versions do not load, ``unscorable`` ones load but fail the check.
+
+    Pass ``check=loader.check`` to the cache with it (its predictors answer version labels,
+    which the real check would refuse for a probability model).
+    """
 
     def __init__(self) -> None:
         self.attempts: list[str] = []
+        self.checked: list[str] = []
         self.broken: set[str] = set()
+        self.unscorable: set[str] = set()
 
     def __call__(self, manifest: ServingManifest, path: Path) -> ConstantPredictor:
         self.attempts.append(manifest.version)
         if manifest.version in self.broken:
-            raise ModelLoadError(f"artifact of version {manifest.version} is corrupt")
+            raise ModelLoadError(f"artifact of version {manifest.version} is corrupt at s3://secret-bucket/x")
         return ConstantPredictor(manifest.version)
+
+    def check(self, predictor: Any, manifest: ServingManifest) -> None:
+        self.checked.append(manifest.version)
+        if manifest.version in self.unscorable:
+            raise ModelLoadError("X has 3 features, but the model is expecting 6 features as input")
 
 
 def client_error(code: str, operation: str = "PutRecordBatch", status: int = 400) -> ClientError:

@@ -107,9 +107,55 @@ def test_non_finite_numbers_rejected(value: float) -> None:
     assert violations[0].message == "expected a finite number"
 
 
-@pytest.mark.parametrize("value", [3.0, -0.0, 1e15, 10**30])
+@pytest.mark.parametrize("value", [3.0, -0.0, 1e15, 2**63 - 1, -(2**63 - 1)])
 def test_integral_values_accepted_as_integer(value: float) -> None:
     assert validate_instances(ALL_TYPES, [{**VALID, "i": value}]) == []
+
+
+@pytest.mark.parametrize(
+    ("feature", "value"),
+    [("n", 1e308), ("n", -3.5e38), ("n", 10**400), ("i", 2**63), ("i", 10**400), ("i", 1e30)],
+)
+def test_numbers_beyond_what_a_runtime_takes_are_too_large(feature: str, value: float) -> None:
+    # 1e308 overflows float32 inside scikit-learn; 400-digit integers raise OverflowError.
+    violations = validate_instances(ALL_TYPES, [{**VALID, feature: value}])
+    assert codes(violations) == [(0, feature, "too_large")]
+
+
+def test_the_largest_float32_is_still_served() -> None:
+    assert validate_instances(ALL_TYPES, [{**VALID, "n": 3.4e38, "i": -(2**62)}]) == []
+
+
+def test_strings_longer_than_the_feature_allows_are_too_long() -> None:
+    schema = InputSchema(features=[FeatureSpec(name="s", type=FeatureType.STRING, max_length=5)])
+    assert validate_instances(schema, [{"s": "12345"}]) == []
+    assert codes(validate_instances(schema, [{"s": "123456"}])) == [(0, "s", "too_long")]
+    default = InputSchema(features=[FeatureSpec(name="s", type=FeatureType.STRING)])
+    assert codes(validate_instances(default, [{"s": "x" * 6_000_000}])) == [(0, "s", "too_long")]
+
+
+def test_lone_surrogates_are_not_text_in_values_or_names() -> None:
+    schema = InputSchema(features=[FeatureSpec(name="s", type=FeatureType.STRING)])
+    violations = validate_instances(schema, [{"s": "ok\ud800"}, {"s": "ok", "\udfff" + "x" * 300: 1}])
+    assert codes(violations) == [(0, "s", "invalid_text"), (1, violations[1].feature, "unexpected")]
+    echoed = violations[1].feature or ""
+    assert echoed.encode("utf-8") and len(echoed) <= 128  # printable, and bounded
+
+
+def test_the_example_instance_is_valid_for_its_own_schema() -> None:
+    bounded = InputSchema(
+        features=[
+            FeatureSpec(name="n", type=FeatureType.NUMBER, minimum=5.5),
+            FeatureSpec(name="i", type=FeatureType.INTEGER, minimum=1.2, maximum=9),
+            FeatureSpec(name="neg", type=FeatureType.NUMBER, maximum=-3.0),
+            FeatureSpec(name="b", type=FeatureType.BOOLEAN),
+            FeatureSpec(name="c", type=FeatureType.STRING, allowed_values=["x", "y"]),
+        ]
+    )
+    for schema in (ALL_TYPES, bounded):
+        example = schema.example_instance()
+        assert validate_instances(schema, [example]) == []
+    assert bounded.example_instance() == {"n": 5.5, "i": 2, "neg": -3.0, "b": False, "c": "x"}
 
 
 @pytest.mark.parametrize("instance", [[1, 2], "text", 3, None, True])

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from modelwatch.contracts.schema import FeatureSpec, FeatureType, InputSchema
-from modelwatch.serving.flavors import ModelLoadError, OnnxPredictor, SklearnPredictor, load_predictor
+from modelwatch.flavors import ModelLoadError, OnnxPredictor, SklearnPredictor, load_predictor
 
 
 def test_sklearn_probability(

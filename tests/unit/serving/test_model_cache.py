@@ -53,6 +53,7 @@ def cache(
         served_models=["fraud", "churn"],
         ttl_seconds=TTL,
         loader=loader,
+        check=loader.check,
         clock=clock,
         on_load_failure=failures,
     )
@@ -149,11 +150,11 @@ def test_broken_new_version_keeps_the_previous_one_serving(
     # Then version 1 keeps answering, and the failure is reported
     assert served.manifest.version == "1"
     assert served.predictor.predict([{}]) == ["1"]
-    assert len(failures.reported) == 1
-    model, error = failures.reported[0]
-    assert model == "fraud"
-    assert "cannot load version 2" in error and "corrupt" in error
-    assert cache.status() == {"fraud": "ready", "churn": "not_loaded"}
+    assert failures.reported == [("fraud", "2")]
+    degraded = cache.state("fraud")
+    assert (degraded.state, degraded.serving_version, degraded.failed_version) == ("degraded", "1", "2")
+    assert degraded.reason == "artifact_unloadable" and "secret-bucket" not in degraded.message
+    assert cache.state("churn").state == "unavailable"
     # And the load is not retried within the TTL ...
     cache.get("fraud")
     assert loader.attempts == ["1", "2"]
@@ -166,6 +167,7 @@ def test_broken_new_version_keeps_the_previous_one_serving(
     assert cache.get("fraud").manifest.version == "2"
     assert loader.attempts == ["1", "2", "2", "2"]
     assert len(failures.reported) == 2
+    assert cache.state("fraud").state == "ready" and cache.state("fraud").failed_version is None
 
 
 def test_first_load_failure_is_model_unavailable(
@@ -177,12 +179,16 @@ def test_first_load_failure_is_model_unavailable(
 ) -> None:
     loader.broken.add("1")
     manifests.publish(make_manifest(version="1"))
-    with pytest.raises(ModelUnavailable, match="cannot load version 1"):
+    with pytest.raises(
+        ModelUnavailable, match="version 1 is not served because its artifact cannot be loaded"
+    ):
         cache.get("fraud")
-    assert failures.reported[0][0] == "fraud"
-    assert cache.status()["fraud"].startswith("cannot load version 1")
+    assert failures.reported == [("fraud", "1")]
+    assert (
+        cache.state("fraud").state == "unavailable" and cache.state("fraud").reason == "artifact_unloadable"
+    )
     # Within the TTL the failure is answered from memory, without another attempt.
-    with pytest.raises(ModelUnavailable, match="cannot load version 1"):
+    with pytest.raises(ModelUnavailable, match="version 1 is not served"):
         cache.get("fraud")
     assert loader.attempts == ["1"]
 
@@ -200,11 +206,18 @@ def test_artifact_fetch_failure_is_a_load_failure(
             raise FileNotFoundError(f"artifact not found: {uri}")
 
     cache = ModelCache(
-        manifests, MissingArtifacts(), ["fraud"], loader=loader, clock=clock, on_load_failure=failures
+        manifests,
+        MissingArtifacts(),
+        ["fraud"],
+        loader=loader,
+        check=loader.check,
+        clock=clock,
+        on_load_failure=failures,
     )
     manifests.publish(make_manifest(artifact_uri="s3://models/gone.joblib"))
-    with pytest.raises(ModelUnavailable, match="artifact not found"):
+    with pytest.raises(ModelUnavailable, match="its artifact cannot be loaded") as caught:
         cache.get("fraud")
+    assert "gone.joblib" not in str(caught.value)  # the bucket and key stay in the log
     assert loader.attempts == []
     assert len(failures.reported) == 1
 
@@ -245,14 +258,14 @@ def test_manifest_read_error_keeps_serving(
     clock.advance(TTL)
     cache.get("fraud")
     assert len(manifests.reads) == reads + 1
-    assert cache.status()["fraud"] == "ready"
+    assert cache.state("fraud").state == "ready"
 
 
 def test_manifest_read_error_before_first_load(cache: ModelCache, manifests: FakeManifestSource) -> None:
     manifests.error = ConnectionError("S3 unreachable")
-    with pytest.raises(ModelUnavailable, match="cannot read manifest: S3 unreachable"):
+    with pytest.raises(ModelUnavailable, match="because its manifest cannot be read"):
         cache.get("fraud")
-    assert cache.status()["fraud"] == "cannot read manifest: S3 unreachable"
+    assert cache.state("fraud").reason == "manifest_unreadable"
 
 
 def test_removed_manifest_keeps_the_loaded_version(
@@ -274,10 +287,10 @@ def test_manifest_naming_another_model_is_refused(
 ) -> None:
     # Given a manifest at fraud's key that names "churn" (a copy-paste mistake)
     manifests.publish(make_manifest(model="churn"), at=("fraud", "production"))
-    with pytest.raises(ModelUnavailable, match="manifest names model 'churn', expected 'fraud'"):
+    with pytest.raises(ModelUnavailable, match="its manifest names another model"):
         cache.get("fraud")
     assert loader.attempts == []
-    assert failures.reported == [("fraud", "manifest names model 'churn', expected 'fraud'")]
+    assert failures.reported == [("fraud", "1")]
 
 
 def test_other_alias(
@@ -285,7 +298,15 @@ def test_other_alias(
 ) -> None:
     manifests.publish(make_manifest(version="1"))
     manifests.publish(make_manifest(version="9", alias="staging"))
-    cache = ModelCache(manifests, RecordingFetcher(), ["fraud"], alias="staging", loader=loader, clock=clock)
+    cache = ModelCache(
+        manifests,
+        RecordingFetcher(),
+        ["fraud"],
+        alias="staging",
+        loader=loader,
+        check=loader.check,
+        clock=clock,
+    )
     assert cache.get("fraud").manifest.version == "9"
 
 
@@ -293,7 +314,15 @@ def test_zero_ttl_checks_on_every_request(
     manifests: FakeManifestSource, loader: FakeLoader, clock: FakeClock, make_manifest: Any
 ) -> None:
     manifests.publish(make_manifest())
-    cache = ModelCache(manifests, RecordingFetcher(), ["fraud"], ttl_seconds=0, loader=loader, clock=clock)
+    cache = ModelCache(
+        manifests,
+        RecordingFetcher(),
+        ["fraud"],
+        ttl_seconds=0,
+        loader=loader,
+        check=loader.check,
+        clock=clock,
+    )
     for _ in range(3):
         cache.get("fraud")
     assert len(manifests.reads) == 3
@@ -323,10 +352,16 @@ def test_status_and_served_models(
     cache: ModelCache, manifests: FakeManifestSource, make_manifest: Any
 ) -> None:
     assert cache.served_models == ["fraud", "churn"]
-    assert cache.status() == {"fraud": "not_loaded", "churn": "not_loaded"}
+    assert {name: state.state for name, state in cache.status().items()} == {
+        "fraud": "unavailable",
+        "churn": "unavailable",
+    }
     manifests.publish(make_manifest())
     cache.get("fraud")
-    assert cache.status() == {"fraud": "ready", "churn": "not_loaded"}
+    assert {name: state.state for name, state in cache.status().items()} == {
+        "fraud": "ready",
+        "churn": "unavailable",
+    }
 
 
 def test_concurrent_first_requests_wait_for_the_load(
@@ -343,7 +378,9 @@ def test_concurrent_first_requests_wait_for_the_load(
         return FakeLoader()(manifest, path)
 
     manifests.publish(make_manifest())
-    cache = ModelCache(manifests, RecordingFetcher(), ["fraud"], loader=held_loader, clock=clock)
+    cache = ModelCache(
+        manifests, RecordingFetcher(), ["fraud"], loader=held_loader, check=FakeLoader().check, clock=clock
+    )
     results: list[str] = []
 
     def ask() -> None:
@@ -380,3 +417,80 @@ def test_default_loader_loads_a_real_sklearn_artifact(
     predictions = cache.get("fraud").predictor.predict([{"amount": 10.0, "hour": 3, "is_foreign": False}])
     assert len(predictions) == 1
     assert 0.0 <= predictions[0] <= 1.0
+
+
+def test_a_version_that_loads_but_cannot_score_never_replaces_the_one_serving(
+    cache: ModelCache,
+    manifests: FakeManifestSource,
+    loader: FakeLoader,
+    clock: FakeClock,
+    failures: Failures,
+    make_manifest: Any,
+) -> None:
+    # Given version 1 serving, then version 2 published: it loads, but scores no instance
+    manifests.publish(make_manifest(version="1"))
+    cache.get("fraud")
+    loader.unscorable.add("2")
+    manifests.publish(make_manifest(version="2"))
+    clock.advance(TTL)
+    # When requests come in
+    served = cache.get("fraud")
+    # Then version 1 answers, the failure is reported, and the state names both versions
+    assert served.manifest.version == "1" and loader.checked == ["1", "2"]
+    assert failures.reported == [("fraud", "2")]
+    state = cache.state("fraud")
+    assert (state.state, state.serving_version, state.failed_version, state.reason) == (
+        "degraded",
+        "1",
+        "2",
+        "scoring_failed",
+    )
+    assert state.message == (
+        "serving version 1: version 2 is not served because it cannot score the schema's example instance"
+    )
+
+
+def test_the_real_check_refuses_a_model_fitted_on_other_features(
+    manifests: FakeManifestSource,
+    clock: FakeClock,
+    make_manifest: Any,
+    sklearn_classifier: Any,
+    tmp_path: Path,
+) -> None:
+    # A 3-feature model published for a schema of 2 features: it loads, it cannot score.
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from modelwatch.contracts.schema import FeatureSpec, FeatureType
+
+    wider = LogisticRegression().fit(np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 3.0]]), [0, 1])
+    path = tmp_path / "wider.joblib"
+    joblib.dump(wider, path)
+    narrow = InputSchema(
+        features=[
+            FeatureSpec(name="a", type=FeatureType.NUMBER),
+            FeatureSpec(name="b", type=FeatureType.NUMBER),
+        ]
+    )
+    manifests.publish(make_manifest(version="1", artifact_uri=str(sklearn_classifier.path)))
+    cache = ModelCache(manifests, RecordingFetcher(), ["fraud"], ttl_seconds=0, clock=clock)
+    assert cache.get("fraud").manifest.version == "1"
+    manifests.publish(make_manifest(version="2", artifact_uri=str(path), input_schema=narrow))
+
+    assert cache.get("fraud").manifest.version == "1"
+    assert cache.state("fraud").reason == "scoring_failed"
+
+
+def test_listings_read_a_manifest_once_per_ttl_and_survive_an_unreadable_one(
+    manifests: FakeManifestSource, clock: FakeClock, make_manifest: Any
+) -> None:
+    cache = ModelCache(manifests, RecordingFetcher(), [], ttl_seconds=TTL, clock=clock)
+    manifests.publish(make_manifest(model="churn", version="4"))
+
+    assert cache.manifest("churn") is not None and cache.manifest("churn").version == "4"
+    assert len(manifests.reads) == 1  # the second was answered from memory
+    manifests.error = ConnectionError("SlowDown")
+    clock.advance(TTL)
+    assert cache.manifest("churn").version == "4"  # the last one seen
+    assert cache.manifest("ghost") is None

@@ -289,7 +289,10 @@ def test_model_unavailable_503_with_retry_after(
     assert response.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
     error = response.json()["error"]
     assert error["code"] == "model_unavailable"
-    assert "cannot load version 1" in error["message"]
+    assert error["message"] == (
+        "model 'fraud' is not available: version 1 is not served because its artifact cannot be loaded"
+    )
+    assert str(garbage_file) not in response.text and "pop from empty list" not in response.text
     assert api.rejection_counts() == {("rejections", "fraud", "model_unavailable"): 1}
     assert api.metrics.counts[("model_load_failures", "fraud")] == 1
     [rejected] = api.rejected()
@@ -334,7 +337,18 @@ def test_list_models(tmp_path: Path, make_manifest: Any, sklearn_classifier: Any
 def test_health_ok(api: Api) -> None:
     response = api.client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "models": {"fraud": "ready"}}
+    assert response.json() == {
+        "status": "ok",
+        "models": {
+            "fraud": {
+                "state": "ready",
+                "serving_version": "1",
+                "failed_version": None,
+                "reason": None,
+                "message": "serving version 1",
+            }
+        },
+    }
 
 
 def test_health_degraded_503(tmp_path: Path, make_manifest: Any, garbage_file: Path) -> None:
@@ -344,13 +358,29 @@ def test_health_degraded_503(tmp_path: Path, make_manifest: Any, garbage_file: P
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "degraded"
-    assert body["models"]["fraud"].startswith("cannot load version 1")
+    assert body["models"]["fraud"]["state"] == "unavailable"
+    assert (body["models"]["fraud"]["failed_version"], body["models"]["fraud"]["reason"]) == (
+        "1",
+        "artifact_unloadable",
+    )
+    assert str(garbage_file) not in response.text
 
 
 def test_health_degraded_when_no_manifest(tmp_path: Path) -> None:
     response = build_api(tmp_path).client.get("/health")
     assert response.status_code == 503
-    assert response.json() == {"status": "degraded", "models": {"fraud": "no manifest published"}}
+    assert response.json() == {
+        "status": "degraded",
+        "models": {
+            "fraud": {
+                "state": "no_manifest",
+                "serving_version": None,
+                "failed_version": None,
+                "reason": None,
+                "message": "no manifest is published",
+            }
+        },
+    }
 
 
 def test_openapi_documents_every_endpoint_with_examples(api: Api) -> None:
@@ -388,7 +418,11 @@ def components_example(spec: dict[str, Any], schema: str, field: str) -> Any:
 
 
 class ExplodingPredictor:
+    """Scores the schema's example instance (so it is served), and fails on real traffic."""
+
     def predict(self, rows: Any) -> list[Any]:
+        if all(row.get("amount") == 0.0 for row in rows):
+            return [0.5 for _ in rows]
         raise RuntimeError("secret-internal-detail in /opt/model.py line 7")
 
 
@@ -399,8 +433,38 @@ def exploding_api(tmp_path: Path, make_manifest: Any, garbage_file: Path) -> Api
     return api
 
 
-def test_unexpected_exception_is_a_500_json_without_traceback(exploding_api: Api) -> None:
-    response = exploding_api.predict([GOOD], headers={"x-request-id": "boom-1"})
+def test_a_model_that_fails_on_valid_instances_is_a_captured_422(exploding_api: Api) -> None:
+    response = exploding_api.predict([GOOD], headers={"x-request-id": "boom-0"})
+
+    assert response.status_code == 422
+    assert response.json()["error"] == {
+        "code": "prediction_failed",
+        "message": "version 1 of 'fraud' could not score these instances",
+    }
+    assert "secret-internal-detail" not in response.text
+    [rejected] = exploding_api.rejected()
+    assert (rejected.reason, rejected.version, rejected.request_id) == ("prediction_failed", "1", "boom-0")
+    assert exploding_api.rejection_counts() == {("rejections", "fraud", "prediction_failed"): 1}
+
+
+@pytest.fixture
+def buggy_api(
+    tmp_path: Path, make_manifest: Any, sklearn_classifier: Any, monkeypatch: pytest.MonkeyPatch
+) -> Api:
+    """An API with a bug in its own code (validation raises)."""
+    from modelwatch.serving import app as app_module
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("secret-internal-detail in /opt/modelwatch/app.py line 7")
+
+    monkeypatch.setattr(app_module, "validate_instances", broken)
+    api = build_api(tmp_path)
+    api.manifests.publish(make_manifest(artifact_uri=str(sklearn_classifier.path)))
+    return api
+
+
+def test_unexpected_exception_is_a_500_json_without_traceback(buggy_api: Api) -> None:
+    response = buggy_api.predict([GOOD], headers={"x-request-id": "boom-1"})
     assert response.status_code == 500
     assert response.json() == {
         "error": {"code": "internal_error", "message": "internal error; see the service log"},
@@ -410,8 +474,8 @@ def test_unexpected_exception_is_a_500_json_without_traceback(exploding_api: Api
     assert "Traceback" not in response.text
 
 
-def test_unexpected_exception_echoes_the_request_id_header(exploding_api: Api) -> None:
-    response = exploding_api.predict([GOOD], headers={"x-request-id": "boom-2"})
+def test_unexpected_exception_echoes_the_request_id_header(buggy_api: Api) -> None:
+    response = buggy_api.predict([GOOD], headers={"x-request-id": "boom-2"})
     assert response.status_code == 500
     assert response.headers["x-request-id"] == "boom-2"
 

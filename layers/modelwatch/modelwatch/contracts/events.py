@@ -28,6 +28,7 @@ RejectionReason = Literal[
     "too_many_instances",
     "invalid_body",
     "model_unavailable",
+    "prediction_failed",
 ]
 
 

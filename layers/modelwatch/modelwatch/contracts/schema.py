@@ -18,6 +18,12 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION: Final = 1
+# The largest magnitude a number feature may have: float32's, so that no flavour's runtime
+# overflows casting it (scikit-learn and onnxruntime both go through float32 somewhere).
+MAX_NUMBER: Final = 3.4028234663852886e38
+# Integer features are bounded to int64, the widest integer every runtime takes.
+MAX_INTEGER: Final = 2**63 - 1
+DEFAULT_MAX_STRING_LENGTH: Final = 1024
 
 
 class FeatureType(StrEnum):
@@ -46,6 +52,12 @@ class FeatureSpec(BaseModel):
     cardinality: int | None = Field(
         None, ge=0, description="Distinct values of a string feature in the training data (informative)."
     )
+    max_length: int = Field(
+        DEFAULT_MAX_STRING_LENGTH,
+        ge=1,
+        le=1_048_576,
+        description="Longest value of a string feature that is served (characters); longer is rejected.",
+    )
     description: str | None = None
 
 
@@ -73,18 +85,43 @@ class InputSchema(BaseModel):
     def feature_names(self) -> list[str]:
         return [feature.name for feature in self.features]
 
+    def example_instance(self) -> dict[str, Any]:
+        """One instance that every feature accepts: 0 within its bounds, ``False``, a known category.
+
+        Serving scores it before it swaps a new version in, and promotion before it publishes one.
+        """
+        instance: dict[str, Any] = {}
+        for feature in self.features:
+            if feature.type in (FeatureType.NUMBER, FeatureType.INTEGER):
+                value = 0.0
+                if feature.minimum is not None:
+                    value = max(value, feature.minimum)
+                if feature.maximum is not None:
+                    value = min(value, feature.maximum)
+                instance[feature.name] = math.ceil(value) if feature.type is FeatureType.INTEGER else value
+            elif feature.type is FeatureType.BOOLEAN:
+                instance[feature.name] = False
+            else:
+                instance[feature.name] = feature.allowed_values[0] if feature.allowed_values else ""
+        return instance
+
+
+ViolationCode = Literal[
+    "not_an_object", "missing", "null", "type", "too_large", "too_long", "invalid_text", "unexpected"
+]
+
 
 class Violation(BaseModel):
     """Why one instance (by index) cannot be served."""
 
     index: int
-    feature: str | None
-    code: Literal["not_an_object", "missing", "null", "type", "unexpected"]
+    feature: str | None = Field(description="The feature, or null when the instance is not an object.")
+    code: ViolationCode
     message: str
 
 
 def _type_error(spec: FeatureSpec, value: Any) -> str | None:
-    """Return why ``value`` does not fit ``spec.type``, or None when it does."""
+    """Return why ``value`` does not fit ``spec.type``, or None when it does (bounds aside)."""
     kind = spec.type
     if kind is FeatureType.NUMBER:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -103,6 +140,37 @@ def _type_error(spec: FeatureSpec, value: Any) -> str | None:
     if kind is FeatureType.BOOLEAN:
         return None if isinstance(value, bool) else f"expected a boolean, got {type(value).__name__}"
     return None if isinstance(value, str) else f"expected a string, got {type(value).__name__}"
+
+
+def _bounds_error(spec: FeatureSpec, value: Any) -> tuple[ViolationCode, str] | None:
+    """Why a value of the right type still cannot reach the model (too large, too long, not text)."""
+    if spec.type is FeatureType.NUMBER and abs(value) > MAX_NUMBER:
+        return "too_large", f"numbers are served up to {MAX_NUMBER:.4g} in magnitude"
+    if spec.type is FeatureType.INTEGER and abs(value) > MAX_INTEGER:
+        return "too_large", "integers are served up to 2**63 - 1 in magnitude"
+    if spec.type is FeatureType.STRING:
+        if len(value) > spec.max_length:
+            return "too_long", f"strings of this feature are served up to {spec.max_length} characters"
+        if not is_text(value):
+            return "invalid_text", "not valid Unicode text (a lone surrogate)"
+    return None
+
+
+def is_text(value: str) -> bool:
+    """Whether ``value`` encodes as UTF-8 (lone surrogates, as from JSON's ``\\ud800``, do not)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable_name(name: object, limit: int = 128) -> str:
+    """A feature name as it can be echoed back: valid text, at most ``limit`` characters."""
+    text = str(name)
+    if not is_text(text):
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def validate_instances(
@@ -163,13 +231,19 @@ def validate_instances(
             error = _type_error(spec, value)
             if error is not None:
                 violations.append(Violation(index=index, feature=spec.name, code="type", message=error))
+                continue
+            bounds = _bounds_error(spec, value)
+            if bounds is not None:
+                violations.append(
+                    Violation(index=index, feature=spec.name, code=bounds[0], message=bounds[1])
+                )
         if not schema.allow_extra_features:
             for name in instance:
                 if name not in known:
                     violations.append(
                         Violation(
                             index=index,
-                            feature=str(name),
+                            feature=printable_name(name),
                             code="unexpected",
                             message="feature is not in the model's input schema",
                         )

@@ -85,9 +85,27 @@ class ModelList(BaseModel):
     models: list[ModelInfo]
 
 
+class ModelHealth(BaseModel):
+    """What one served model is doing (reasons are codes: error details are in the service log)."""
+
+    state: Literal["ready", "degraded", "unavailable", "no_manifest"] = Field(
+        description=(
+            "ready: serving the published version; degraded: serving an earlier version because the "
+            "published one cannot be taken; unavailable: nothing to serve; no_manifest: none published."
+        )
+    )
+    serving_version: str | None = None
+    failed_version: str | None = Field(None, description="The published version that could not be taken.")
+    reason: (
+        Literal["manifest_unreadable", "manifest_for_another_model", "artifact_unloadable", "scoring_failed"]
+        | None
+    ) = None
+    message: str
+
+
 class Health(BaseModel):
-    status: Literal["ok", "degraded"]
-    models: dict[str, str] = Field(description="Per served model: 'ready' or why it is not.")
+    status: Literal["ok", "degraded"] = Field(description="ok when every served model is ready.")
+    models: dict[str, ModelHealth]
 
 
 class ErrorDetail(BaseModel):

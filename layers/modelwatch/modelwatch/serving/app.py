@@ -25,6 +25,7 @@ from modelwatch.serving.api_models import (
     FeedbackAccepted,
     FeedbackRequest,
     Health,
+    ModelHealth,
     ModelInfo,
     ModelList,
     PredictRequest,
@@ -80,7 +81,10 @@ Context = Annotated[ServingContext, Depends(get_context)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "Unknown model."},
     413: {"model": ErrorResponse, "description": "More instances than the configured maximum."},
-    422: {"model": ErrorResponse, "description": "Malformed body, or instances violating the schema."},
+    422: {
+        "model": ErrorResponse,
+        "description": "Malformed body, instances violating the schema, or instances the model cannot score.",
+    },
     503: {"model": ErrorResponse, "description": "Model not loadable yet (see Retry-After)."},
 }
 
@@ -207,7 +211,7 @@ def create_app(context: ServingContext) -> FastAPI:
             raise Rejection(
                 503,
                 "model_unavailable",
-                f"model {model!r} is not available: {error}",
+                f"model {model!r} is not available: {error}",  # a reason, never the error's text
                 model=model,
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
                 body=raw,
@@ -234,7 +238,18 @@ def create_app(context: ServingContext) -> FastAPI:
                 violations=violations,
                 body=raw,
             )
-        predictions = loaded.predictor.predict(instances)
+        try:
+            predictions = loaded.predictor.predict(instances)
+        except Exception:  # valid instances the model cannot score: answered, counted, captured
+            logger.exception("model failed to score", extra={"model": model, "version": version})
+            raise Rejection(
+                422,
+                "prediction_failed",
+                f"version {version} of {model!r} could not score these instances",
+                model=model,
+                version=version,
+                body=raw,
+            ) from None
         latency_ms = (time.perf_counter() - started) * 1000.0
         ctx.metrics.predictions(model, len(predictions))
         deadline = capture_deadline(ctx, request.scope.get("aws.context"))
@@ -306,17 +321,28 @@ def create_app(context: ServingContext) -> FastAPI:
     @app.get(
         "/health",
         response_model=Health,
-        responses={503: {"model": Health}},
-        summary="Readiness: every served model loaded",
+        responses={503: {"model": Health, "description": "A served model has no version to serve."}},
+        summary="Readiness: the version each served model serves, and any it failed to take",
     )
     async def health(ctx: Context) -> JSONResponse:
         for name in ctx.models.served_models:
             with contextlib.suppress(UnknownModel, ModelUnavailable):
                 ctx.models.get(name)
-        status = ctx.models.status()
-        ready = all(state == "ready" for state in status.values())
-        payload = Health(status="ok" if ready else "degraded", models=status)
-        return JSONResponse(payload.model_dump(), status_code=200 if ready else 503)
+        states = ctx.models.status()
+        models = {
+            name: ModelHealth(
+                state=state.state,
+                serving_version=state.serving_version,
+                failed_version=state.failed_version,
+                reason=state.reason,
+                message=state.message,
+            )
+            for name, state in states.items()
+        }
+        ready = all(state.state == "ready" for state in states.values())
+        serving = all(state.serving_version is not None for state in states.values())
+        payload = Health(status="ok" if ready else "degraded", models=models)
+        return JSONResponse(payload.model_dump(mode="json"), status_code=200 if serving else 503)
 
     return app
 

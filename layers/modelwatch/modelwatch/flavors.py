@@ -1,4 +1,4 @@
-"""Model flavours: how a model file of each kind is loaded and called.
+"""Model flavours: how a model file of each kind is loaded, checked and called (serving and promotion).
 
 Every flavour answers the same contract: rows of feature values in, one JSON
 value per row out. Runtimes are imported only when a model of that flavour is
@@ -7,6 +7,7 @@ loaded, so a function bundles (and imports) only its own flavour's runtime.
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -145,8 +146,6 @@ _LOADERS: dict[str, Callable[[Path, InputSchema, PredictionType], Predictor]] = 
     "onnx": OnnxPredictor,
 }
 
-ARTIFACT_SUFFIX: dict[str, str] = {"sklearn": ".joblib", "onnx": ".onnx"}
-
 
 def load_predictor(
     flavor: Flavor, path: Path, schema: InputSchema, prediction_type: PredictionType
@@ -166,3 +165,29 @@ def load_predictor(
         return loader(path, schema, prediction_type)
     except ImportError as error:
         raise ModelLoadError(f"the {flavor} runtime is not installed in this function: {error}") from error
+
+
+def check_predictor(predictor: Predictor, schema: InputSchema, prediction_type: PredictionType) -> None:
+    """Score the schema's example instance and check the answer: one JSON value, a probability in [0, 1].
+
+    A model that loads may still not score (fitted on other features, a broken pipeline): this is
+    what tells, before the version replaces the one serving or is published.
+
+    Raises
+    ------
+    ModelLoadError
+        Scoring failed or gave something serving could not answer with.
+    """
+    try:
+        predictions = predictor.predict([schema.example_instance()])
+        json.dumps(predictions, allow_nan=False)
+    except Exception as error:  # any runtime error: the version cannot serve
+        raise ModelLoadError(
+            f"scoring an example instance failed: {type(error).__name__}: {error}"
+        ) from error
+    if len(predictions) != 1:
+        raise ModelLoadError(f"scoring one instance gave {len(predictions)} predictions")
+    if prediction_type == "probability" and not (
+        isinstance(predictions[0], int | float) and 0.0 <= predictions[0] <= 1.0
+    ):
+        raise ModelLoadError(f"a probability model answered {predictions[0]!r}")
