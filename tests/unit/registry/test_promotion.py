@@ -32,8 +32,24 @@ SERVABLE = {
 }
 
 
+def model_bytes(label: str) -> bytes:
+    """A real one-feature classifier, different for each label (promotion loads and scores it)."""
+    import io
+
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    seed = sum(label.encode())
+    amounts = np.array([[0.0], [1.0], [2.0], [3.0 + seed % 7]])
+    model = LogisticRegression().fit(amounts, [0, 0, 1, 1])
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    return buffer.getvalue()
+
+
 def files(label: str) -> dict[str, bytes]:
-    return {"model.joblib": label.encode(), "input_schema.json": SCHEMA.model_dump_json().encode()}
+    return {"model.joblib": model_bytes(label), "input_schema.json": SCHEMA.model_dump_json().encode()}
 
 
 @pytest.fixture
@@ -73,7 +89,7 @@ def test_development_to_staging_publishes_then_moves_the_alias(
 
     assert result.manifest is not None and result.manifest.alias == "staging"
     assert result.manifest_uri == f"s3://{BUCKET}/manifests/fraud/staging.json"
-    assert storage.body(BUCKET, "models/fraud/1/model.joblib") == b"v1"
+    assert storage.body(BUCKET, "models/fraud/1/model.joblib") == model_bytes("v1")
     assert served(storage, "staging") == "1"
     assert backend.get_model("fraud").aliases == {"staging": "1"}
     assert stage_of(backend, "1") == "staging"
@@ -277,3 +293,46 @@ def test_mlflow_down_changes_nothing(
 
     backend.down = False
     assert served(storage) == "1" and backend.get_model("fraud").aliases == {"production": "1"}
+
+
+def test_a_version_that_does_not_score_is_never_published(
+    registry: ModelRegistry, backend: InMemoryRegistryBackend, storage: InMemoryStorage
+) -> None:
+    # Given a version whose model was fitted on two features, registered with a one-feature schema
+    import io
+
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    wide = LogisticRegression().fit(np.array([[0.0, 1.0], [1.0, 0.0]]), [0, 1])
+    buffer = io.BytesIO()
+    joblib.dump(wide, buffer)
+    backend.add_version(
+        "fraud",
+        "5",
+        {**SERVABLE, "modelwatch.stage": "development"},
+        {"model.joblib": buffer.getvalue(), "input_schema.json": SCHEMA.model_dump_json().encode()},
+    )
+    # When it is promoted to staging, then nothing moves and nothing is published
+    with pytest.raises(
+        NotServableError, match="version 5 of model 'fraud' would not serve: scoring an example"
+    ):
+        registry.promote("fraud", "5", "staging")
+    assert stage_of(backend, "5") == "development" and backend.get_model("fraud").aliases == {}
+    assert storage.keys(BUCKET) == []
+    # Unless told not to check: it is then published (serving will check again, and keep the old version)
+    registry.promote("fraud", "5", "staging", check_serves=False)
+    assert served(storage, "staging") == "5"
+
+
+def test_a_corrupt_artifact_is_refused_before_anything_moves(
+    backend: InMemoryRegistryBackend, storage: InMemoryStorage
+) -> None:
+    corrupt = {**files("v6"), "model.joblib": b"not a pickle"}
+    backend.add_version("fraud", "6", {**SERVABLE, "modelwatch.stage": "development"}, corrupt)
+    registry = ModelRegistry(backend=backend, storage=storage)  # no bucket: the check still runs
+
+    with pytest.raises(NotServableError, match="cannot load scikit-learn model"):
+        registry.promote("fraud", "6", "staging")
+    assert stage_of(backend, "6") == "development"

@@ -270,7 +270,13 @@ def format_comparison_table(table: Any) -> str:
 def _promote(args: argparse.Namespace) -> int:
     registry = _registry(args)
     result = registry.promote(
-        args.name, args.version, args.to, reason=args.reason or "", force=args.force, actor=args.actor
+        args.name,
+        args.version,
+        args.to,
+        reason=args.reason or "",
+        force=args.force,
+        actor=args.actor,
+        check_serves=not args.no_check,
     )
     if args.json:
         _print_json(result.model_dump(mode="json"))
@@ -346,5 +352,10 @@ def add_commands(sub: Any) -> None:
     promote.add_argument("--reason", help="why (recorded in the version's history)")
     promote.add_argument("--force", action="store_true", help="allow a move the rules refuse")
     promote.add_argument("--actor", help="who (default: $MODELWATCH_USER or the OS user)")
+    promote.add_argument(
+        "--no-check",
+        action="store_true",
+        help="publish without first loading the model here and scoring an example instance",
+    )
     promote.add_argument("--bucket", help="models bucket (default: $MODELWATCH_MODELS_BUCKET)")
     promote.set_defaults(run=_guard(_promote))

@@ -300,6 +300,7 @@ class ModelRegistry:
         reason: str = "",
         force: bool = False,
         actor: str | None = None,
+        check_serves: bool = True,
     ) -> PromotionResult:
         """Move a version to ``stage``; for a served alias, publish its serving manifest first.
 
@@ -315,6 +316,10 @@ class ModelRegistry:
             Allow a move the rules refuse (e.g. development straight to production).
         actor:
             Who (default: ``MODELWATCH_USER`` or the OS user).
+        check_serves:
+            For a served stage, first load the model file with its flavour's runtime (which
+            must be installed here: ``modelwatch[sklearn]`` or ``[onnx]``) and score the
+            schema's example instance, so a version that cannot serve is never published.
 
         Returns
         -------
@@ -344,6 +349,7 @@ class ModelRegistry:
             artifacts=ArtifactStore(self.storage) if bucket else None,
             reason=reason,
             force=force,
+            check_serves=check_serves,
         )
 
     def sync_serving(self, models: Sequence[str] | None = None) -> SyncReport:

@@ -11,14 +11,16 @@ the same displacement to aliases moved outside modelwatch.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
 from modelwatch.contracts.manifest import ServingManifest
 from modelwatch.registry.backend import ModelRecord, RegistryBackend
 from modelwatch.registry.errors import IllegalTransitionError, VersionNotFoundError
-from modelwatch.registry.publishing import publish_version, serving_details
+from modelwatch.registry.publishing import download_servable, publish_version, serving_details, try_serving
 from modelwatch.registry.stages import (
     ALIASED_STAGES,
     DISPLACED_TO,
@@ -60,6 +62,7 @@ def promote_version(
     artifacts: ArtifactStore | None,
     reason: str = "",
     force: bool = False,
+    check_serves: bool = True,
 ) -> PromotionResult:
     """Move ``version`` of ``name`` to ``target``; for a served alias, publish its manifest first.
 
@@ -78,6 +81,9 @@ def promote_version(
     manifests, artifacts:
         The models bucket's stores; without them a served alias moves with no manifest
         published (the result's ``note`` says so), but only a servable version may take it.
+    check_serves:
+        For a served alias, load the model file with its flavour's runtime and score the
+        schema's example instance before publishing (needs the runtime in this process).
 
     Returns
     -------
@@ -88,7 +94,8 @@ def promote_version(
     IllegalTransitionError
         The move breaks the rules, or ``version`` is an alias.
     NotServableError
-        The stage is served and the version lacks a flavour, model file or schema.
+        The stage is served and the version lacks a flavour, model file or schema, or
+        (checked) does not load or score.
     PromotionError
         Publishing the manifest failed: nothing was changed, the previous manifest serves.
     ModelNotFoundError, VersionNotFoundError, TrackingServerUnavailable
@@ -104,9 +111,15 @@ def promote_version(
     note = ""
     if target.value in served_aliases:
         if manifests is not None and artifacts is not None:
-            manifest, manifest_uri = publish_version(backend, record, target.value, manifests, artifacts)
+            manifest, manifest_uri = publish_version(
+                backend, record, target.value, manifests, artifacts, check_serves=check_serves
+            )
         else:
-            serving_details(record)  # a served stage takes only servable versions
+            flavor, prediction_type, _, _ = serving_details(record)  # only servable versions
+            if check_serves:
+                with tempfile.TemporaryDirectory(prefix="modelwatch-check-") as tmp:
+                    model_path, schema = download_servable(backend, record, Path(tmp))
+                    try_serving(record, flavor, model_path, schema, prediction_type)
             note = NO_BUCKET_NOTE
     displaced = _move_aliases(backend, model, record.version, target)
     transition = TransitionRecord(

@@ -60,17 +60,42 @@ def serving_details(record: VersionRecord) -> tuple[Flavor, PredictionType, str,
     return flavor, prediction_type, model_file, schema_file  # type: ignore[return-value]
 
 
-def build_manifest(
-    backend: RegistryBackend,
+def try_serving(
     record: VersionRecord,
-    alias: str,
-    artifacts: ArtifactStore,
-    bucket: str,
-    workdir: Path,
-    publisher: str = PUBLISHER,
-) -> ServingManifest:
-    """Copy the version's model file into the models bucket; return its (unpublished) manifest."""
-    flavor, prediction_type, model_file, schema_file = serving_details(record)
+    flavor: Flavor,
+    model_path: Path,
+    schema: InputSchema,
+    prediction_type: PredictionType,
+) -> None:
+    """Load the model file as serving would (its flavour's loader) and score the schema's example instance.
+
+    Raises
+    ------
+    NotServableError
+        It does not load, or does not score (a model fitted on other features, a missing runtime).
+    """
+    from modelwatch.flavors import ModelLoadError, check_predictor, load_predictor
+
+    try:
+        check_predictor(load_predictor(flavor, model_path, schema, prediction_type), schema, prediction_type)
+    except ModelLoadError as error:
+        raise NotServableError(
+            f"version {record.version} of model {record.name!r} would not serve: {error} "
+            "(promote with check_serves=False, or --no-check, to publish it anyway)"
+        ) from None
+
+
+def download_servable(
+    backend: RegistryBackend, record: VersionRecord, workdir: Path
+) -> tuple[Path, InputSchema]:
+    """Download the version's model file and input schema; return the file's path and the schema.
+
+    Raises
+    ------
+    NotServableError
+        The version lacks what serving needs, or its schema is invalid.
+    """
+    _, _, model_file, schema_file = serving_details(record)
     schema_path = backend.download_version_artifact(
         record.name, record.version, schema_file, workdir / "schema"
     )
@@ -82,6 +107,27 @@ def build_manifest(
             f"{error.errors()[0].get('msg', error)}"
         ) from None
     model_path = backend.download_version_artifact(record.name, record.version, model_file, workdir / "model")
+    return model_path, schema
+
+
+def build_manifest(
+    backend: RegistryBackend,
+    record: VersionRecord,
+    alias: str,
+    artifacts: ArtifactStore,
+    bucket: str,
+    workdir: Path,
+    publisher: str = PUBLISHER,
+    check_serves: bool = False,
+) -> ServingManifest:
+    """Copy the version's model file into the models bucket; return its (unpublished) manifest.
+
+    With ``check_serves``, the model file is first loaded and made to score (:func:`try_serving`).
+    """
+    flavor, prediction_type, _, _ = serving_details(record)
+    model_path, schema = download_servable(backend, record, workdir)
+    if check_serves:
+        try_serving(record, flavor, model_path, schema, prediction_type)
     model_uri = _upload(
         artifacts, model_path, bucket, layout.model_file_key(record.name, record.version, flavor), record
     )
@@ -125,20 +171,27 @@ def publish_version(
     manifests: ManifestStore,
     artifacts: ArtifactStore,
     publisher: str = PUBLISHER,
+    check_serves: bool = False,
 ) -> tuple[ServingManifest, str]:
     """Publish ``record`` as the manifest of ``alias``; return the manifest and its S3 URI.
+
+    ``check_serves`` loads the model file with its flavour's runtime and scores the schema's
+    example instance before anything is copied (the registry-sync function has no runtime
+    and publishes without it; serving checks again before it swaps a version in).
 
     Raises
     ------
     NotServableError
-        The version lacks a flavour, model file or input schema.
+        The version lacks a flavour, model file or input schema (or, checked, does not serve).
     PromotionError
         Copying the artifact or writing the manifest failed; the previous manifest still serves.
     TrackingServerUnavailable
         MLflow did not answer while the artifact was read.
     """
     with tempfile.TemporaryDirectory(prefix="modelwatch-publish-") as tmp:
-        manifest = build_manifest(backend, record, alias, artifacts, manifests.bucket, Path(tmp), publisher)
+        manifest = build_manifest(
+            backend, record, alias, artifacts, manifests.bucket, Path(tmp), publisher, check_serves
+        )
     try:
         uri = manifests.write(manifest)
     except Exception as error:
