@@ -400,7 +400,7 @@ def test_openapi_documents_every_endpoint_with_examples(api: Api) -> None:
     }
     predict = spec["paths"]["/v1/models/{model}/predict"]["post"]
     assert predict["summary"]
-    assert set(predict["responses"]) == {"200", "404", "413", "422", "503"}
+    assert set(predict["responses"]) == {"200", "404", "413", "422", "500", "503"}
     for status in ["404", "413", "422", "503"]:
         schema = predict["responses"][status]["content"]["application/json"]["schema"]
         assert schema == {"$ref": "#/components/schemas/ErrorResponse"}

@@ -29,6 +29,9 @@ RejectionReason = Literal[
     "invalid_body",
     "model_unavailable",
     "prediction_failed",
+    "body_too_large",
+    "not_found",
+    "method_not_allowed",
 ]
 
 

@@ -10,15 +10,18 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelwatch import __version__
 from modelwatch.contracts.events import RejectionReason
-from modelwatch.contracts.schema import Violation, validate_instances
+from modelwatch.contracts.schema import Violation, printable_name, validate_instances
 from modelwatch.observability import logger
 from modelwatch.serving.api_models import (
     ErrorResponse,
@@ -78,15 +81,46 @@ async def get_context(request: Request) -> ServingContext:
 
 Context = Annotated[ServingContext, Depends(get_context)]
 
+_INTERNAL: dict[int | str, dict[str, Any]] = {
+    500: {"model": ErrorResponse, "description": "A defect of the service (see its log)."}
+}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "Unknown model."},
-    413: {"model": ErrorResponse, "description": "More instances than the configured maximum."},
+    413: {
+        "model": ErrorResponse,
+        "description": "More instances than the maximum, or a body over its limit.",
+    },
     422: {
         "model": ErrorResponse,
-        "description": "Malformed body, instances violating the schema, or instances the model cannot score.",
+        "description": (
+            "Malformed body (not JSON, not UTF-8, nested too deep, numbers too long), instances "
+            "violating the schema, or instances the model cannot score."
+        ),
     },
     503: {"model": ErrorResponse, "description": "Model not loadable yet (see Retry-After)."},
+    **_INTERNAL,
 }
+
+
+class _BoundedBodyRoute(APIRoute):
+    """A route that refuses a body over ``max_body_bytes`` before reading it (413 ``body_too_large``)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def bounded(request: Request) -> Response:
+            limit = request.app.state.context.settings.max_body_bytes
+            length = request.headers.get("content-length", "")
+            if length.isdigit() and int(length) > limit:
+                raise Rejection(
+                    413,
+                    "body_too_large",
+                    f"request body of {int(length)} bytes; at most {limit}",
+                    model=_model_from_path(request.url.path),
+                )
+            return await handler(request)
+
+        return bounded
 
 
 def _body_text(body: Any) -> str:
@@ -105,7 +139,7 @@ def _body_text(body: Any) -> str:
 def _model_from_path(path: str) -> str:
     parts = path.strip("/").split("/")
     if len(parts) >= 3 and parts[0] == "v1" and parts[1] == "models":
-        return parts[2][:128]
+        return printable_name(parts[2])
     return ""
 
 
@@ -116,9 +150,12 @@ def create_app(context: ServingContext) -> FastAPI:
         version=__version__,
         description=(
             "Predictions from the models served by modelwatch. Every instance is validated "
-            "against the model's input schema and captured as an event."
+            "against the model's input schema and captured as an event. Every error is "
+            '`{"error": {"code", "message", ...}, "request_id"}` with a status listed here.'
         ),
+        redirect_slashes=False,  # a trailing slash is a 404 in the envelope, not a 307
     )
+    app.router.route_class = _BoundedBodyRoute
     app.state.context = context
     app.add_middleware(RequestIdMiddleware)
 
@@ -141,22 +178,14 @@ def create_app(context: ServingContext) -> FastAPI:
             _body_text(body),
             deadline=capture_deadline(context, request.scope.get("aws.context")),
         )
-        error = ErrorResponse.model_validate(
-            {
-                "error": {
-                    "code": rejection.reason,
-                    "message": rejection.message,
-                    "violations": rejection.violations,
-                    "fields": rejection.fields,
-                },
-                "request_id": request_id,
-            }
-        )
-        return JSONResponse(
-            error.model_dump(exclude_none=True, mode="json"),
-            status_code=rejection.status_code,
-            headers=rejection.headers,
-        )
+        detail: dict[str, Any] = {"code": rejection.reason, "message": rejection.message}
+        if rejection.violations is not None:  # kept whole: a violation's feature may be null
+            detail["violations"] = [v.model_dump(mode="json") for v in rejection.violations]
+        if rejection.fields is not None:
+            detail["fields"] = rejection.fields
+        answer = {"error": detail, "request_id": request_id}
+        ErrorResponse.model_validate(answer)  # the documented shape, checked
+        return JSONResponse(answer, status_code=rejection.status_code, headers=rejection.headers)
 
     @app.exception_handler(Rejection)
     async def _on_rejection(request: Request, rejection: Rejection) -> JSONResponse:
@@ -176,6 +205,37 @@ def create_app(context: ServingContext) -> FastAPI:
             fields=fields,
         )
         return await reject(request, rejection, error.body)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _on_framework_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        path = request.url.path
+        model = _model_from_path(path)
+        body = await request.body()
+        if error.status_code == 400:  # FastAPI could not read the body: not UTF-8, nested too deep, ...
+            rejection = Rejection(
+                422,
+                "invalid_body",
+                "request body could not be parsed as JSON",
+                model=model,
+                fields=[{"loc": ["body"], "message": str(error.detail), "type": "json_invalid"}],
+            )
+        elif error.status_code == 405:
+            rejection = Rejection(
+                405,
+                "method_not_allowed",
+                f"{request.method} is not allowed on {printable_name(path)}",
+                model=model,
+                headers=dict(error.headers or {}),
+            )
+        elif error.status_code == 404:
+            rejection = Rejection(404, "not_found", f"no such path: {printable_name(path)}", model=model)
+        else:  # no other framework error is raised by this app; answered in the envelope all the same
+            answer = {
+                "error": {"code": "http_error", "message": str(error.detail)},
+                "request_id": request_id_of(request.state),
+            }
+            return JSONResponse(answer, status_code=error.status_code)
+        return await reject(request, rejection, body)
 
     @app.exception_handler(Exception)
     async def _on_unexpected(request: Request, error: Exception) -> JSONResponse:
@@ -205,7 +265,11 @@ def create_app(context: ServingContext) -> FastAPI:
             loaded = ctx.models.get(model)
         except UnknownModel:
             raise Rejection(
-                404, "unknown_model", f"model {model!r} is not served here", model=model[:128], body=raw
+                404,
+                "unknown_model",
+                f"model {printable_name(model)!r} is not served here",
+                model=printable_name(model),
+                body=raw,
             ) from None
         except ModelUnavailable as error:
             raise Rejection(
@@ -265,6 +329,7 @@ def create_app(context: ServingContext) -> FastAPI:
             413: _ERRORS[413],
             422: _ERRORS[422],
             501: {"model": ErrorResponse, "description": "No labels stream configured."},
+            **_INTERNAL,
         },
         summary="Send the true outcomes (labels) of earlier predictions",
     )
@@ -275,8 +340,8 @@ def create_app(context: ServingContext) -> FastAPI:
             raise Rejection(
                 404,
                 "unknown_model",
-                f"model {model!r} is not served here",
-                model=model[:128],
+                f"model {printable_name(model)!r} is not served here",
+                model=printable_name(model),
                 body={"labels": labels},
             )
         if ctx.settings.labels_stream is None:
@@ -299,7 +364,12 @@ def create_app(context: ServingContext) -> FastAPI:
         capture_labels(ctx, ctx.settings.labels_stream, model, labels, deadline)
         return FeedbackAccepted(accepted=len(labels), request_id=request_id)
 
-    @app.get("/v1/models", response_model=ModelList, summary="Models served and their input schemas")
+    @app.get(
+        "/v1/models",
+        response_model=ModelList,
+        responses=_INTERNAL,
+        summary="Models served and their input schemas",
+    )
     async def list_models(ctx: Context) -> ModelList:
         infos = []
         for name in ctx.settings.catalog_models:
@@ -321,7 +391,10 @@ def create_app(context: ServingContext) -> FastAPI:
     @app.get(
         "/health",
         response_model=Health,
-        responses={503: {"model": Health, "description": "A served model has no version to serve."}},
+        responses={
+            503: {"model": Health, "description": "A served model has no version to serve."},
+            **_INTERNAL,
+        },
         summary="Readiness: the version each served model serves, and any it failed to take",
     )
     async def health(ctx: Context) -> JSONResponse:

@@ -63,6 +63,12 @@ class ServingSettings(ModelwatchSettings):
         ),
     )
     max_instances: int = Field(1000, ge=1, le=10_000)
+    max_body_bytes: int = Field(
+        6 * 1024 * 1024,
+        ge=1024,
+        le=100 * 1024 * 1024,
+        description="Largest request body read (Lambda's synchronous payload limit is 6 MB); larger is 413.",
+    )
     manifest_ttl_seconds: float = Field(
         30.0, ge=0, description="How long a manifest is trusted before a conditional re-read."
     )
