@@ -38,11 +38,17 @@ class IamAuth(_Strict):
 
 
 class JwtAuth(_Strict):
-    """Callers present a JWT issued by ``issuer`` for one of ``audience``."""
+    """Callers present a JWT issued by ``issuer`` for one of ``audience``.
+
+    ``predict_scopes`` and ``feedback_scopes``: the token must carry one of them to call the
+    predict routes, or to send labels (so a caller who may score cannot relabel its results).
+    """
 
     type: Literal["jwt"]
     issuer: str = Field(pattern=r"^https://\S+$")
     audience: list[str] = Field(min_length=1)
+    predict_scopes: list[str] = Field(default_factory=list)
+    feedback_scopes: list[str] = Field(default_factory=list)
 
 
 class Throttle(_Strict):

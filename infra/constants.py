@@ -113,6 +113,10 @@ def predict_path(model: str) -> str:
     return f"/v1/models/{model}/predict"
 
 
+# The feedback route of every model (the catalog function answers it).
+FEEDBACK_ROUTE_PATH = "/v1/models/{model}/feedback"
+
+
 # Observability: AMP, alerts, Grafana, the metrics export (see infra/stacks/observability_stack.py).
 DASHBOARDS_DIR = REPO_ROOT / "dashboards"
 RULES_DIR = DASHBOARDS_DIR / "rules"

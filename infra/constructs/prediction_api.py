@@ -57,6 +57,7 @@ class PredictionApi(Construct):
         self.access_logs = self._build_access_log_group()
         self.stage = self._build_stage()
         self._build_predict_routes(model_functions)
+        self._build_feedback_route(catalog_function)
 
     @property
     def url(self) -> str:
@@ -106,10 +107,28 @@ class PredictionApi(Construct):
             access_log_settings=_AccessLogSettings(self.access_logs),
         )
 
+    def _scopes(self, route: str) -> list[str] | None:
+        """The JWT scopes a route needs (None: any valid token, or IAM, where policies name routes)."""
+        auth = self._config.auth
+        if isinstance(auth, JwtAuth):
+            scopes = auth.predict_scopes if route == "predict" else auth.feedback_scopes
+            return list(scopes) or None
+        return None
+
     def _build_predict_routes(self, model_functions: Mapping[str, lambda_.IFunction]) -> None:
         for name, function in model_functions.items():
             self.api.add_routes(
                 path=constants.predict_path(name),
                 methods=[apigw.HttpMethod.POST],
                 integration=integrations.HttpLambdaIntegration(f"Predict-{name}", function),
+                authorization_scopes=self._scopes("predict"),
             )
+
+    def _build_feedback_route(self, catalog_function: lambda_.IFunction) -> None:
+        # A route of its own (not $default), so it can need its own scopes or IAM grant.
+        self.api.add_routes(
+            path=constants.FEEDBACK_ROUTE_PATH,
+            methods=[apigw.HttpMethod.POST],
+            integration=integrations.HttpLambdaIntegration("Feedback", catalog_function),
+            authorization_scopes=self._scopes("feedback"),
+        )

@@ -48,7 +48,13 @@ def template(assembly: Assembly) -> Template:
 
 @pytest.fixture(scope="module")
 def jwt_template(assembly_factory: Callable[..., Assembly]) -> Template:
-    auth = {"type": "jwt", "issuer": "https://login.example.com/", "audience": ["modelwatch-api"]}
+    auth = {
+        "type": "jwt",
+        "issuer": "https://login.example.com/",
+        "audience": ["modelwatch-api"],
+        "predict_scopes": ["modelwatch/predict"],
+        "feedback_scopes": ["modelwatch/feedback"],
+    }
     return Template.from_stack(assembly_factory({"auth": auth}).serving)
 
 
@@ -214,9 +220,14 @@ def test_routes_send_each_model_to_its_function_and_the_rest_to_the_catalog(temp
     assert set(routes) == {
         "POST /v1/models/fraud_detection/predict",
         "POST /v1/models/churn.v2/predict",
+        "POST /v1/models/{model}/feedback",
         "$default",
     }
     assert _integration_function(template, routes["$default"]) == functions["catalog"]["id"]
+    assert (
+        _integration_function(template, routes["POST /v1/models/{model}/feedback"])
+        == functions["catalog"]["id"]
+    )
     assert (
         _integration_function(template, routes["POST /v1/models/churn.v2/predict"])
         == functions["churn.v2"]["id"]
@@ -236,9 +247,16 @@ def test_every_route_requires_a_jwt_when_configured(jwt_template: Template) -> N
             "JwtConfiguration": {"Issuer": "https://login.example.com/", "Audience": ["modelwatch-api"]},
         },
     )
-    routes = _routes(jwt_template).values()
-    assert {route["AuthorizationType"] for route in routes} == {"JWT"}
-    assert all("AuthorizerId" in route for route in routes)
+    routes = _routes(jwt_template)
+    assert {route["AuthorizationType"] for route in routes.values()} == {"JWT"}
+    assert all("AuthorizerId" in route for route in routes.values())
+    # Scoring and labelling need different scopes: a caller who may score cannot relabel.
+    scopes = {key: route.get("AuthorizationScopes") for key, route in routes.items()}
+    assert scopes == {
+        "POST /v1/models/fraud_detection/predict": ["modelwatch/predict"],
+        "POST /v1/models/{model}/feedback": ["modelwatch/feedback"],
+        "$default": None,
+    }
 
 
 def test_stage_throttles_logs_and_auto_deploys(template: Template) -> None:

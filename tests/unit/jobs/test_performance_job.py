@@ -86,3 +86,17 @@ def test_an_empty_window_is_no_data(world: JobWorld) -> None:
     outcome = run_performance(world.context, MODEL, WINDOW)
 
     assert outcome.status == "no_data" and outcome.reason == "no captured predictions in the window"
+
+
+def test_labels_stored_before_labels_were_bounded_do_not_break_the_job(world: JobWorld) -> None:
+    # A label of 10**400 made the job raise (and dead-letter) before; now it is an unusable label.
+    world.publish("1")
+    events = world.predictions(rows(20, seed=4))
+    world.deliver("events", events)
+    stored = labels(events, online, WINDOW.end)
+    stored[0]["label"] = 10**400
+    world.deliver("labels", stored, at=WINDOW.end)
+
+    outcome = run_performance(world.context, MODEL, WINDOW)
+
+    assert outcome.status == "ok" and outcome.summary["metrics"]["1"]["auc"] == 1.0

@@ -103,3 +103,19 @@ def test_a_10_kb_model_name_is_not_echoed_whole(api: Api) -> None:
     assert len(response.text) < 600 and envelope(response)["code"] == "unknown_model"
     [rejected] = api.rejected()
     assert len(rejected.model) <= 128
+
+
+def test_a_model_answering_nan_is_a_prediction_failed_not_a_500(
+    tmp_path: Path, make_manifest: Any, garbage_file: Path
+) -> None:
+    class NanModel:
+        def predict(self, rows: Any) -> list[Any]:
+            return [0.5 if row.get("amount") == 0.0 else float("nan") for row in rows]
+
+    api = build_api(tmp_path, loader=lambda manifest, path: NanModel())
+    api.manifests.publish(make_manifest(artifact_uri=str(garbage_file)))
+
+    response = api.predict([GOOD])
+
+    assert response.status_code == 422 and envelope(response)["code"] == "prediction_failed"
+    assert [r.reason for r in api.rejected()] == ["prediction_failed"] and api.predictions() == []

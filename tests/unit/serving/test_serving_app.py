@@ -539,6 +539,56 @@ def test_malformed_feedback_is_422_naming_the_field(tmp_path: Path, body: dict[s
     assert "labels" not in api.sink.lines
 
 
+@pytest.mark.parametrize(
+    ("raw_label", "why"),
+    [
+        ('{"request_id": "r", "index": 0, "label": NaN}', "NaN"),
+        ('{"request_id": "r", "index": 0, "label": Infinity}', "Infinity"),
+        ('{"request_id": "r", "index": 0, "label": -Infinity}', "-Infinity"),
+        ('{"request_id": "r", "index": 0, "label": 1e400}', "1e400 (read as inf)"),
+        ('{"request_id": "r", "index": 0, "label": ' + "9" * 400 + "}", "an integer of 400 digits"),
+        ('{"request_id": "r", "index": 1000000000000000000000000000000, "label": 1}', "index 10**30"),
+        ('{"request_id": "r", "index": false, "label": 1}', "index false"),
+        ('{"request_id": "r", "index": 1.0, "label": 1}', "index 1.0"),
+        ('{"request_id": "r", "index": 0, "label": "' + "x" * 300 + '"}', "a 300-character label"),
+        ('{"request_id": "has space", "index": 0, "label": 1}', "a request id no request has"),
+        ('{"request_id": "r", "index": 0, "label": [1]}', "a list"),
+    ],
+)
+def test_labels_that_would_poison_the_data_are_refused(tmp_path: Path, raw_label: str, why: str) -> None:
+    api = build_api(tmp_path)
+    response = api.client.post(
+        "/v1/models/fraud/feedback",
+        content='{"labels": [' + raw_label + "]}",
+        headers={"content-type": "application/json"},
+    )
+
+    assert response.status_code == 422, why
+    assert response.json()["error"]["code"] == "invalid_body"
+    assert "labels" not in api.sink.lines
+    [rejected] = api.rejected()
+    assert rejected.reason == "invalid_body"
+
+
+def test_every_kind_of_valid_label_is_accepted_as_valid_json(tmp_path: Path) -> None:
+    api = build_api(tmp_path)
+    labels = [
+        {"request_id": "r", "index": 0, "label": True},
+        {"request_id": "r", "index": 1, "label": 3},
+        {"request_id": "r", "index": 2, "label": 0.25},
+        {"request_id": "r", "index": 3, "label": "fraud"},
+    ]
+
+    response = api.client.post("/v1/models/fraud/feedback", json={"labels": labels})
+
+    assert response.status_code == 202
+    stored = [
+        json.loads(line, parse_constant=lambda token: pytest.fail(token)) for line in api.sink.lines["labels"]
+    ]
+    assert [s["label"] for s in stored] == [True, 3, 0.25, "fraud"]
+    assert [type(s["label"]) for s in stored] == [bool, int, float, str]
+
+
 def test_feedback_for_an_unknown_model_is_404(tmp_path: Path) -> None:
     api = build_api(tmp_path)
     response = api.client.post(

@@ -192,7 +192,10 @@ def _binary(value: Any) -> int | None:
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits, stored before labels were bounded
+        return None
     return number if math.isfinite(number) else None
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from modelwatch.contracts.schema import Violation
+
+# The most instances a request may carry under any configuration (settings cap max_instances here).
+MAX_INSTANCES_LIMIT: Final = 10_000
 
 _EXAMPLE_INSTANCE = {
     "amount": 125.5,
@@ -49,12 +52,31 @@ class PredictResponse(BaseModel):
     request_id: str
 
 
+# Labels are data the performance job computes with: only finite numbers, bounded integers,
+# short text. NaN, Infinity and 1e400 (read as inf) would be written as invalid JSON or break
+# the job; an index of 10**30 or false names no instance.
+LabelValue = (
+    Annotated[bool, Strict()]
+    | Annotated[int, Strict(), Field(ge=-(2**53), le=2**53)]
+    | Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
+    | Annotated[str, Field(min_length=1, max_length=256)]
+)
+
+
 class Label(BaseModel):
     """The observed outcome of instance ``index`` of request ``request_id``."""
 
-    request_id: str = Field(min_length=1, max_length=128, examples=["4f1c2a..."])
-    index: int = Field(ge=0, description="Position of the instance in its predict request.")
-    label: float | int | str | bool = Field(examples=[1])
+    request_id: str = Field(
+        pattern=r"^[\x21-\x7e]{1,128}$",
+        description="The request id of the prediction (printable ASCII, as the API issues them).",
+        examples=["4f1c2a..."],
+    )
+    index: Annotated[int, Strict()] = Field(
+        ge=0, le=MAX_INSTANCES_LIMIT, description="Position of the instance in its predict request."
+    )
+    label: LabelValue = Field(
+        description="A finite number, an integer, a boolean or a short text.", examples=[1]
+    )
 
 
 class FeedbackRequest(BaseModel):

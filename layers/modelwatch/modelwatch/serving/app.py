@@ -304,6 +304,7 @@ def create_app(context: ServingContext) -> FastAPI:
             )
         try:
             predictions = loaded.predictor.predict(instances)
+            json.dumps(predictions, allow_nan=False)  # NaN or inf could neither be answered nor captured
         except Exception:  # valid instances the model cannot score: answered, counted, captured
             logger.exception("model failed to score", extra={"model": model, "version": version})
             raise Rejection(
