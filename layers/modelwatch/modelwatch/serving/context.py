@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Final
 
 from modelwatch.serving.metrics import PowertoolsServingMetrics, ServingMetrics
 from modelwatch.serving.model_cache import ModelCache
@@ -15,6 +16,10 @@ from modelwatch.stores.capture import EventSink, FirehoseSink
 from modelwatch.stores.dead_letters import SqsDeadLetter
 from modelwatch.stores.manifests import ManifestStore
 from modelwatch.stores.objects import ObjectStorage, S3Storage
+
+# Manifest reads and artifact downloads: bounded, so S3 throttling (SlowDown) costs seconds, not a
+# request's whole timeout; botocore retries once (standard mode), the cache retries after its TTL.
+STORAGE_CALL_LIMITS: Final = aws.CallLimits(connect_timeout=1.0, read_timeout=5.0, attempts=2)
 
 
 def utc_now() -> datetime:
@@ -59,7 +64,7 @@ def build_context(
     metrics: ServingMetrics | None = None,
 ) -> ServingContext:
     """Wire the production implementations (S3, Firehose and its dead-letter queue), or the ones given."""
-    storage = storage or S3Storage(aws.client("s3"))
+    storage = storage or S3Storage(aws.client("s3", STORAGE_CALL_LIMITS))
     if sink is None:
         sink = capture_sink(settings)
     serving_metrics = metrics or PowertoolsServingMetrics()
