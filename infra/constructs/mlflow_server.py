@@ -1,8 +1,11 @@
 """The MLflow tracking server: Fargate tasks behind an internal ALB, artifacts in S3, basic auth.
 
 The container image is built at deploy time from ``infra/docker/mlflow`` (pinned MLflow);
-synthesis only stages the directory. MLflow's basic-auth app refuses anonymous requests:
-the initial admin password is generated into Secrets Manager (``MlflowAdminSecretArn``).
+synthesis only stages the directory. MLflow's basic-auth app refuses anonymous requests.
+Three generated secrets reach the tasks as ECS secrets (never as plain environment or in
+the template): the initial admin password (``MlflowAdminSecretArn``), the registry sync's
+user (created at each start by the image's entrypoint, with least privilege) and the static
+Flask secret key the auth app's CSRF protection needs, the same in every task and worker.
 The load balancer is internal (reachable from the VPC only) and forwards HTTP to the
 tasks; ``/health`` is its health check and the one unauthenticated path.
 """
@@ -47,6 +50,8 @@ class MlflowServer(Construct):
         self._database = database
         self.artifact_bucket = self._build_artifact_bucket(access_logs_bucket)
         self.admin_secret = self._build_admin_secret()
+        self.sync_secret = self._build_sync_secret()
+        self.flask_secret_key = self._build_flask_secret_key()
         self.service = self._build_service()
         self.tracking_uri = f"http://{self.service.load_balancer.load_balancer_dns_name}"
         self._build_autoscaling()
@@ -77,6 +82,44 @@ class MlflowServer(Construct):
             "AwsSolutions-SMG4",
             "MLflow keeps its users' password hashes in its own database; the admin password is "
             "changed through MLflow's update-password API, then written here (docs/registry.md).",
+        )
+        return secret
+
+    def _build_sync_secret(self) -> secretsmanager.Secret:
+        secret = secretsmanager.Secret(
+            self,
+            "SyncSecret",
+            description="MLflow basic-auth user of the registry sync (created and kept in line by the "
+            "MLflow tasks at start, with the least privilege MLflow can express)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=f'{{"username": "{constants.MLFLOW_SYNC_USER}"}}',
+                generate_string_key="password",
+                exclude_punctuation=True,
+                password_length=32,
+            ),
+        )
+        acknowledge(
+            secret,
+            "AwsSolutions-SMG4",
+            "The MLflow tasks set the sync user's password from this secret when they start: to "
+            "change it, put a new value and force a new deployment of the service (docs/registry.md).",
+        )
+        return secret
+
+    def _build_flask_secret_key(self) -> secretsmanager.Secret:
+        secret = secretsmanager.Secret(
+            self,
+            "FlaskSecretKey",
+            description="MLflow server's static Flask secret key (CSRF protection of the basic-auth app)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                exclude_punctuation=True, password_length=constants.MLFLOW_FLASK_SECRET_KEY_LENGTH
+            ),
+        )
+        acknowledge(
+            secret,
+            "AwsSolutions-SMG4",
+            "A signing key for CSRF tokens of the MLflow UI's forms, read by the tasks at start; it "
+            "protects no stored data, so it is not rotated (a new value and a new deployment replace it).",
         )
         return secret
 
@@ -160,6 +203,9 @@ class MlflowServer(Construct):
                     "MLFLOW_AUTH_ADMIN_PASSWORD": ecs.Secret.from_secrets_manager(
                         self.admin_secret, "password"
                     ),
+                    "MLFLOW_SYNC_USERNAME": ecs.Secret.from_secrets_manager(self.sync_secret, "username"),
+                    "MLFLOW_SYNC_PASSWORD": ecs.Secret.from_secrets_manager(self.sync_secret, "password"),
+                    "MLFLOW_FLASK_SERVER_SECRET_KEY": ecs.Secret.from_secrets_manager(self.flask_secret_key),
                 },
             ),
         )

@@ -49,7 +49,7 @@ class RegistryStack(Stack):
             layer=layer,
             models_bucket=models_bucket,
             tracking_uri=server.tracking_uri,
-            credentials=server.admin_secret,
+            credentials=server.sync_secret,
         )
         self.network = network
         self.database = database
@@ -68,6 +68,12 @@ class RegistryStack(Stack):
             "MlflowAdminSecretArn",
             value=server.admin_secret.secret_arn,
             description="Secret with the MLflow admin user name and password (basic auth)",
+        )
+        CfnOutput(
+            self,
+            "MlflowSyncSecretArn",
+            value=server.sync_secret.secret_arn,
+            description="Secret with the registry sync's MLflow user (least privilege, docs/registry.md)",
         )
         CfnOutput(self, "ArtifactBucketName", value=server.artifact_bucket.bucket_name)
         CfnOutput(
