@@ -6,18 +6,27 @@ Three generated secrets reach the tasks as ECS secrets (never as plain environme
 the template): the initial admin password (``MlflowAdminSecretArn``), the registry sync's
 user (created at each start by the image's entrypoint, with least privilege) and the static
 Flask secret key the auth app's CSRF protection needs, the same in every task and worker.
-The load balancer is internal (reachable from the VPC only) and forwards HTTP to the
-tasks; ``/health`` is its health check and the one unauthenticated path.
+The load balancer is internal (reachable from the VPC only); ``/health`` is its health
+check and the one unauthenticated path. With ``registry.certificate_arn`` (and
+``registry.domain_name``, resolved by a private hosted zone in the VPC) it terminates TLS
+on 443, port 80 only redirects there, and the tracking URI is ``https://<domain_name>``.
+Without one it listens on plain HTTP and the synthesis warns: ACM cannot issue a
+certificate for the load balancer's own name, so the default deployment has none.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from typing import Any
+
+from aws_cdk import Annotations, Duration, RemovalPolicy
+from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_ecs_patterns as ecs_patterns
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -53,7 +62,12 @@ class MlflowServer(Construct):
         self.sync_secret = self._build_sync_secret()
         self.flask_secret_key = self._build_flask_secret_key()
         self.service = self._build_service()
-        self.tracking_uri = f"http://{self.service.load_balancer.load_balancer_dns_name}"
+        registry = config.registry
+        self.tracking_uri = (
+            f"https://{registry.domain_name}"
+            if registry.https
+            else f"http://{self.service.load_balancer.load_balancer_dns_name}"
+        )
         self._build_autoscaling()
 
     def _build_artifact_bucket(self, access_logs_bucket: s3.IBucket) -> s3.Bucket:
@@ -170,7 +184,7 @@ class MlflowServer(Construct):
             desired_count=1,
             public_load_balancer=False,
             open_listener=False,
-            listener_port=constants.MLFLOW_LISTENER_PORT,
+            **self._listener_options(),
             task_subnets=self._network.private_subnets,
             circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
             min_healthy_percent=100,
@@ -215,14 +229,48 @@ class MlflowServer(Construct):
             interval=Duration.seconds(30),
             timeout=Duration.seconds(5),
         )
-        service.load_balancer.connections.allow_from(
-            ec2.Peer.ipv4(self._network.vpc.vpc_cidr_block),
-            ec2.Port.tcp(constants.MLFLOW_LISTENER_PORT),
-            "MLflow clients inside the VPC",
-        )
+        ports = [constants.MLFLOW_LISTENER_PORT]
+        if registry.https:
+            ports.insert(0, constants.MLFLOW_HTTPS_LISTENER_PORT)
+        for port in ports:
+            service.load_balancer.connections.allow_from(
+                ec2.Peer.ipv4(self._network.vpc.vpc_cidr_block),
+                ec2.Port.tcp(port),
+                "MLflow clients inside the VPC" + (" (redirected to HTTPS)" if port != ports[0] else ""),
+            )
         db.instance.connections.allow_default_port_from(service.service, "MLflow tasks")
         self._acknowledge(service)
         return service
+
+    def _listener_options(self) -> dict[str, Any]:
+        """HTTPS on 443 with the configured certificate and name, HTTP redirected; else plain HTTP."""
+        registry = self._config.registry
+        if registry.certificate_arn is None or registry.domain_name is None:
+            Annotations.of(self).add_warning_v2(
+                "modelwatch:registry-plain-http",
+                "registry.certificate_arn is not set: the MLflow load balancer listens on plain HTTP, so "
+                "basic-auth credentials (the registry sync's and every user's) cross the VPC unencrypted. "
+                "Set registry.certificate_arn and registry.domain_name in cdk.json (docs/registry.md).",
+            )
+            return {"listener_port": constants.MLFLOW_LISTENER_PORT}
+        zone = route53.PrivateHostedZone(
+            self,
+            "Zone",
+            zone_name=registry.domain_name,
+            vpc=self._network.vpc,
+            comment="MLflow tracking server: the name its TLS certificate covers, inside the registry VPC",
+        )
+        return {
+            "listener_port": constants.MLFLOW_HTTPS_LISTENER_PORT,
+            "protocol": elbv2.ApplicationProtocol.HTTPS,
+            "certificate": acm.Certificate.from_certificate_arn(
+                self, "Certificate", registry.certificate_arn
+            ),
+            "ssl_policy": elbv2.SslPolicy.RECOMMENDED_TLS,
+            "redirect_http": True,
+            "domain_name": registry.domain_name,
+            "domain_zone": zone,
+        }
 
     def _acknowledge(self, service: ecs_patterns.ApplicationLoadBalancedFargateService) -> None:
         acknowledge(
@@ -245,7 +293,7 @@ class MlflowServer(Construct):
         acknowledge(
             service.load_balancer,
             "AwsSolutions-EC23",
-            "The internal load balancer accepts HTTP only from the VPC's CIDR, not from anywhere.",
+            "The internal load balancer accepts connections only from the VPC's CIDR, not from anywhere.",
         )
 
     def _build_autoscaling(self) -> None:

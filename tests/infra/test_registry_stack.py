@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Annotations, Match, Template
 from cfnlint.api import lint_file
 from packaging.requirements import Requirement
 
@@ -315,3 +315,103 @@ def test_the_image_ships_both_entrypoint_files() -> None:
         p.name for p in constants.MLFLOW_DOCKER_DIR.iterdir() if p.name != "Dockerfile"
     )
     assert f'ENTRYPOINT ["{destination}entrypoint.sh"]' in dockerfile
+
+
+# -- the load balancer: HTTPS with a certificate, plain HTTP (with a warning) without ----------------
+
+CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+DOMAIN = "mlflow.internal.example.com"
+
+
+@pytest.fixture(scope="module")
+def https_assembly(assembly_factory: Callable[..., Assembly]) -> Assembly:
+    return assembly_factory({"registry": {"certificate_arn": CERTIFICATE_ARN, "domain_name": DOMAIN}})
+
+
+@pytest.fixture(scope="module")
+def https_template(https_assembly: Assembly) -> Template:
+    assert https_assembly.registry is not None
+    return Template.from_stack(https_assembly.registry)
+
+
+def _listeners(template: Template) -> dict[int, dict[str, Any]]:
+    return {
+        listener["Properties"]["Port"]: listener["Properties"]
+        for listener in template.find_resources("AWS::ElasticLoadBalancingV2::Listener").values()
+    }
+
+
+def _ingress_ports(template: Template) -> set[int]:
+    (group,) = [
+        g["Properties"]
+        for i, g in template.find_resources("AWS::EC2::SecurityGroup").items()
+        if i.startswith("MlflowServiceLBSecurityGroup")
+    ]
+    rules = group["SecurityGroupIngress"]
+    assert all(r["CidrIp"] == {"Fn::GetAtt": [r["CidrIp"]["Fn::GetAtt"][0], "CidrBlock"]} for r in rules)
+    return {r["FromPort"] for r in rules}
+
+
+def _sync_tracking_uri(template: Template) -> Any:
+    (function,) = [
+        f["Properties"]
+        for i, f in template.find_resources("AWS::Lambda::Function").items()
+        if i.startswith("SyncFunction")
+    ]
+    return function["Environment"]["Variables"]["MODELWATCH_MLFLOW_TRACKING_URI"]
+
+
+def test_with_a_certificate_the_alb_speaks_tls_on_443_and_http_only_redirects(
+    https_template: Template,
+) -> None:
+    listeners = _listeners(https_template)
+
+    assert set(listeners) == {443, 80}
+    secure = listeners[443]
+    assert secure["Protocol"] == "HTTPS"
+    assert secure["Certificates"] == [{"CertificateArn": CERTIFICATE_ARN}]
+    assert secure["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.2 and 1.3 only
+    assert [a["Type"] for a in secure["DefaultActions"]] == ["forward"]
+    plain = listeners[80]
+    assert plain["DefaultActions"] == [
+        {"Type": "redirect", "RedirectConfig": {"Port": "443", "Protocol": "HTTPS", "StatusCode": "HTTP_301"}}
+    ]
+    assert _ingress_ports(https_template) == {443, 80}
+
+
+def test_with_a_certificate_the_tracking_uri_and_the_sync_use_https_by_its_name(
+    https_assembly: Assembly, https_template: Template
+) -> None:
+    assert https_template.find_outputs("TrackingUri")["TrackingUri"]["Value"] == f"https://{DOMAIN}"
+    assert _sync_tracking_uri(https_template) == f"https://{DOMAIN}"
+    (zone,) = https_template.find_resources("AWS::Route53::HostedZone").values()
+    assert zone["Properties"]["Name"] == f"{DOMAIN}."
+    assert zone["Properties"]["VPCs"][0]["VPCId"]["Ref"].startswith("NetworkVpc")  # private, in the VPC
+    (record,) = https_template.find_resources("AWS::Route53::RecordSet").values()
+    assert (record["Properties"]["Name"], record["Properties"]["Type"]) == (f"{DOMAIN}.", "A")
+    assert "MlflowServiceLB" in json.dumps(record["Properties"]["AliasTarget"])
+    assert https_assembly.registry is not None
+    assert not Annotations.from_stack(https_assembly.registry).find_warning("*", Match.any_value())
+
+
+def test_without_a_certificate_it_stays_plain_http_and_the_synth_warns(
+    assembly: Assembly, template: Template
+) -> None:
+    listeners = _listeners(template)
+
+    assert set(listeners) == {80}
+    assert listeners[80]["Protocol"] == "HTTP" and "Certificates" not in listeners[80]
+    assert _ingress_ports(template) == {80}
+    assert "http://" in json.dumps(template.find_outputs("TrackingUri")["TrackingUri"]["Value"])
+    assert "http://" in json.dumps(_sync_tracking_uri(template))
+    template.resource_count_is("AWS::Route53::HostedZone", 0)
+    assert assembly.registry is not None
+    (warning,) = Annotations.from_stack(assembly.registry).find_warning("*", Match.any_value())
+    message = warning.entry.data
+    assert "registry.certificate_arn is not set" in message and "unencrypted" in message
+
+
+def test_the_https_template_has_no_cfn_lint_errors(https_assembly: Assembly) -> None:
+    assert https_assembly.registry is not None
+    path = Path(https_assembly.app.outdir) / f"{https_assembly.registry.artifact_id}.template.json"
+    assert [str(m) for m in lint_file(path) if m.rule.id.startswith("E")] == []
