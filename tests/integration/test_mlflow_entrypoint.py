@@ -14,7 +14,6 @@ The registry sync's user is checked against what the sync does: the sync itself 
 from __future__ import annotations
 
 import base64
-import configparser
 import glob
 import json
 import os
@@ -454,59 +453,51 @@ def test_what_mlflow_cannot_narrow_edit_on_a_model_also_moves_its_aliases(server
     admin.create_or_tag_model(name, {})
     admin.create_version(name, f"{run.artifact_uri}/model", run.run_id, {})
 
-    MlflowRestClient(server.url, username=SYNC[0], password=SYNC[1], max_attempts=1).set_alias(
-        name, "canary", "1"
-    )
+    sync = MlflowRestClient(server.url, username=SYNC[0], password=SYNC[1], max_attempts=1)
+
+    sync.set_alias(name, "canary", "1")
+    sync.create_or_tag_model(f"{name}_new", {})  # creation is not gated without MLflow workspaces
 
     assert admin.get_model(name).aliases == {"canary": "1"}
+    assert admin.get_model(f"{name}_new").name == f"{name}_new"
 
 
-def _database_uri(server: Server) -> str:
-    config = configparser.ConfigParser()
-    config.read(Path(server.environment["HOME"]) / "basic_auth.ini")
-    return config["mlflow"]["database_uri"]
+def test_the_entrypoint_created_the_sync_user_before_the_server_started(server: Server) -> None:
+    log = server.log.read_text()
+
+    created = log.index(f"sync user '{SYNC[0]}' created; grants: EDIT registered_model")
+    assert created < log.index("Application startup complete")
 
 
-# The in-process store imports MLflow's server (starlette's and alembic's deprecation warnings).
-@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:starlette.middleware.wsgi is deprecated")
 def test_a_restart_brings_the_sync_user_back_in_line_with_its_secret(server: Server) -> None:
-    from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
-
-    # As at a task's start: the script against the running server's database, for a user of its own.
-    username, first, second = (
-        f"rotation-{uuid.uuid4().hex[:6]}",
-        "first-password-0123",
-        "second-password-0123",
+    # A user whose password and admin flag drifted from its secret (made here through the API,
+    # never logged in with, so no worker has cached a credential check of it) ...
+    username, old, new = f"rotation-{uuid.uuid4().hex[:6]}", "old-password-0123", "new-password-0123"
+    created = call(
+        server, "POST", "/api/2.0/mlflow/users/create", {"username": username, "password": old}, ADMIN
     )
-    environment = {
-        **server.environment,
-        "MLFLOW_AUTH_CONFIG_PATH": str(Path(server.environment["HOME"]) / "basic_auth.ini"),
-        "MLFLOW_SYNC_USERNAME": username,
-    }
+    made_admin = call(
+        server, "PATCH", "/api/2.0/mlflow/users/update-admin", {"username": username, "is_admin": True}, ADMIN
+    )
+    assert (created[0], made_admin[0]) == (200, 200)
 
-    def provision(password: str) -> str:
-        result = subprocess.run(
-            [sys.executable, str(SYNC_USER_SCRIPT)],
-            env={**environment, "MLFLOW_SYNC_PASSWORD": password},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stderr
+    # ... is brought in line by the script, as at a task's start, against the server's database.
+    result = subprocess.run(
+        [sys.executable, str(SYNC_USER_SCRIPT)],
+        env={
+            **server.environment,
+            "MLFLOW_AUTH_CONFIG_PATH": str(Path(server.environment["HOME"]) / "basic_auth.ini"),
+            "MLFLOW_SYNC_USERNAME": username,
+            "MLFLOW_SYNC_PASSWORD": new,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
-    assert f"sync user '{username}' created" in provision(first)
-    assert call(server, "GET", SEARCH, auth=(username, first))[0] == 200
-    made_admin = {"username": username, "is_admin": True}
-    assert call(server, "PATCH", "/api/2.0/mlflow/users/update-admin", made_admin, auth=ADMIN)[0] == 200
-
-    assert "password updated, admin flag cleared" in provision(second)
-
-    assert call(server, "GET", SEARCH, auth=(username, second))[0] == 200
-    # The old password is refused by the store; a worker that checked it in the last
-    # auth_cache_ttl_seconds keeps accepting it until then (a new task starts with no cache).
-    store = SqlAlchemyStore()
-    store.init_db(_database_uri(server))
-    assert not store.authenticate_user(username, first) and store.authenticate_user(username, second)
+    assert result.returncode == 0, result.stderr
+    assert f"sync user '{username}' password updated, admin flag cleared" in result.stderr
+    assert call(server, "GET", SEARCH, auth=(username, old))[0] == 401
+    assert call(server, "GET", SEARCH, auth=(username, new))[0] == 200
     mallory = {"username": f"m-{username}", "password": "p" * 16}
-    assert call(server, "POST", "/api/2.0/mlflow/users/create", mallory, auth=(username, second))[0] == 403
+    assert call(server, "POST", "/api/2.0/mlflow/users/create", mallory, auth=(username, new))[0] == 403
