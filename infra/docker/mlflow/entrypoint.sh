@@ -3,8 +3,8 @@
 #
 # ECS injects, from Secrets Manager: DB_USERNAME, DB_PASSWORD, MLFLOW_AUTH_ADMIN_PASSWORD,
 # MLFLOW_FLASK_SERVER_SECRET_KEY (the static key of the auth app's CSRF protection, the same in
-# every task and worker) and MLFLOW_SYNC_PASSWORD; as plain settings: DB_HOST, DB_PORT, DB_NAME,
-# ARTIFACTS_DESTINATION, MLFLOW_AUTH_ADMIN_USERNAME, MLFLOW_SYNC_USERNAME and ALLOWED_HOSTS.
+# every task and worker), MLFLOW_SYNC_USERNAME and MLFLOW_SYNC_PASSWORD; as plain settings:
+# DB_HOST, DB_PORT, DB_NAME, ARTIFACTS_DESTINATION, MLFLOW_AUTH_ADMIN_USERNAME and ALLOWED_HOSTS.
 # LISTEN_HOST (0.0.0.0), LISTEN_PORT (5000) and MLFLOW_WORKERS (2) are for running it elsewhere.
 #
 # Before the server starts, sync_user.py creates or updates the registry sync's user (least
@@ -28,9 +28,9 @@ urlencode() { python -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.
 DB_URI="postgresql+psycopg2://$(urlencode "$DB_USERNAME"):$(urlencode "$DB_PASSWORD")@${DB_HOST}:${DB_PORT}/${DB_NAME}?sslmode=require"
 
 # The basic-auth app keeps users and permissions in the same database. Without its credential
-# cache every authenticated request costs several scrypt checks (~1.7 s of CPU measured here, against
-# ~0.2 s with the cache); a changed or deleted password then stays valid on the other workers for
-# at most auth_cache_ttl_seconds.
+# cache every authenticated request re-checks the password hash (scrypt) several times: ~1.7 s per
+# request measured in the entrypoint test, ~0.1 s with the cache. The price: a password changed or a
+# user deleted through the API stays valid on the other workers for at most auth_cache_ttl_seconds.
 AUTH_CONFIG="$HOME/basic_auth.ini"
 umask 077
 cat > "$AUTH_CONFIG" <<INI
