@@ -150,6 +150,17 @@ class RegistryConfig(_Strict):
     db_storage_gb: int = Field(constants.DEFAULT_MLFLOW_DB_STORAGE_GB, ge=20, le=1000)
     db_multi_az: bool = False
     served_aliases: list[str] = Field(default_factory=lambda: list(DEFAULT_SERVED_ALIASES), min_length=1)
+    certificate_arn: str | None = Field(
+        None,
+        pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$",
+        description="ACM certificate (in the stack's region) for domain_name: the load balancer then "
+        "listens on 443 with TLS and port 80 only redirects. Without one it listens on plain HTTP.",
+    )
+    domain_name: str | None = Field(
+        None,
+        description="The name clients reach MLflow by (a private hosted zone for it is created in the "
+        "registry's VPC); the certificate must cover it. Required with certificate_arn.",
+    )
 
     @field_validator("served_aliases")
     @classmethod
@@ -158,6 +169,28 @@ class RegistryConfig(_Strict):
             if not re.fullmatch(MODEL_NAME_PATTERN, alias):
                 raise ValueError(f"alias {alias!r} breaks the naming rule {MODEL_NAME_PATTERN}")
         return aliases
+
+    @field_validator("domain_name")
+    @classmethod
+    def _check_domain_name(cls, name: str | None) -> str | None:
+        label = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+        if name is not None and (len(name) > 253 or not re.fullmatch(rf"({label}\.)+[a-z]{{2,63}}", name)):
+            raise ValueError(f"{name!r} is not a lower-case DNS name such as mlflow.internal.example.com")
+        return name
+
+    @model_validator(mode="after")
+    def _check_https(self) -> RegistryConfig:
+        if (self.certificate_arn is None) != (self.domain_name is None):
+            raise ValueError(
+                "certificate_arn and domain_name go together: clients must reach MLflow by a name the "
+                "certificate covers (ACM cannot issue one for the load balancer's own DNS name)"
+            )
+        return self
+
+    @property
+    def https(self) -> bool:
+        """Whether the load balancer terminates TLS (a certificate is configured)."""
+        return self.certificate_arn is not None
 
 
 class ModelwatchConfig(_Strict):

@@ -1,7 +1,8 @@
 """The registry-sync function: every minute (and on demand) it reconciles MLflow aliases with manifests.
 
 It runs in the VPC's private subnets (it reaches MLflow's internal load balancer), talks
-to MLflow's REST API with the basic-auth credentials from Secrets Manager, and may write
+to MLflow's REST API as its own basic-auth user (not the admin: read models, versions and
+their artifacts, set their tags; credentials from Secrets Manager), and may write
 only the models bucket's ``manifests/`` and ``models/`` prefixes. Model files are read
 through MLflow's ``model-versions/get-artifact`` route, so it needs no access to the
 artifact bucket. Its bundle holds no MLflow (sizes are printed at synth).

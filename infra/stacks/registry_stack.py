@@ -49,7 +49,7 @@ class RegistryStack(Stack):
             layer=layer,
             models_bucket=models_bucket,
             tracking_uri=server.tracking_uri,
-            credentials=server.admin_secret,
+            credentials=server.sync_secret,
         )
         self.network = network
         self.database = database
@@ -60,14 +60,21 @@ class RegistryStack(Stack):
             self,
             "TrackingUri",
             value=server.tracking_uri,
-            description="MLflow tracking URI (internal load balancer): reachable from inside the VPC, "
-            "e.g. through an SSM port forward or a VPN (docs/registry.md)",
+            description="MLflow tracking URI: https://<registry.domain_name> with a certificate, else the "
+            "internal load balancer over plain HTTP; reachable from inside the VPC, e.g. through an SSM "
+            "port forward or a VPN (docs/registry.md)",
         )
         CfnOutput(
             self,
             "MlflowAdminSecretArn",
             value=server.admin_secret.secret_arn,
             description="Secret with the MLflow admin user name and password (basic auth)",
+        )
+        CfnOutput(
+            self,
+            "MlflowSyncSecretArn",
+            value=server.sync_secret.secret_arn,
+            description="Secret with the registry sync's MLflow user (least privilege, docs/registry.md)",
         )
         CfnOutput(self, "ArtifactBucketName", value=server.artifact_bucket.bucket_name)
         CfnOutput(

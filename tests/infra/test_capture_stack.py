@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -162,3 +164,101 @@ def test_resources_are_tagged(template: Template) -> None:
             tags = {tag["Key"]: tag["Value"] for tag in resource["Properties"]["Tags"]}
             assert tags["project"] == "modelwatch"
             assert tags["team"] == "ml"
+
+
+def _allowed_statements(template: Template) -> list[tuple[str, dict[str, Any]]]:
+    """Every Allow statement of the stack's IAM policies, with the role(s) it is attached to."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    for policy in _resources(template, "AWS::IAM::Policy").values():
+        roles = json.dumps(policy["Properties"].get("Roles", []))
+        found += [(roles, s) for s in policy["Properties"]["PolicyDocument"]["Statement"]]
+    for logical_id, role in _resources(template, "AWS::IAM::Role").items():
+        for inline in role["Properties"].get("Policies", []):
+            found += [(logical_id, s) for s in inline["PolicyDocument"]["Statement"]]
+    return [(owner, s) for owner, s in found if s["Effect"] == "Allow"]
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return action if isinstance(action, list) else [action]
+
+
+def test_no_capture_role_may_delete_an_object(template: Template) -> None:
+    statements = _allowed_statements(template)
+    managed = {
+        json.dumps(arn)
+        for role in _resources(template, "AWS::IAM::Role").values()
+        for arn in role["Properties"].get("ManagedPolicyArns", [])
+    }
+
+    assert statements
+    for owner, statement in statements:
+        for action in _actions(statement):
+            for forbidden in ("s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutLifecycleConfiguration"):
+                assert not fnmatch.fnmatchcase(forbidden, action), (owner, action)
+    # The one managed policy (CDK's bucket-notifications handler) writes logs only.
+    assert all("service-role/AWSLambdaBasicExecutionRole" in arn for arn in managed), managed
+
+
+def _delivery_policies(template: Template) -> dict[str, list[dict[str, Any]]]:
+    streams = _resources(template, "AWS::KinesisFirehose::DeliveryStream")
+    roles = {
+        s["Properties"]["ExtendedS3DestinationConfiguration"]["Prefix"]: s["Properties"][
+            "ExtendedS3DestinationConfiguration"
+        ]["RoleARN"]["Fn::GetAtt"][0]
+        for s in streams.values()
+    }
+    policies = _resources(template, "AWS::IAM::Policy").values()
+    return {
+        prefix: [
+            statement
+            for policy in policies
+            if {"Ref": role} in policy["Properties"]["Roles"]
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        ]
+        for prefix, role in roles.items()
+    }
+
+
+def test_each_stream_delivers_with_its_own_role_limited_to_what_firehose_needs(template: Template) -> None:
+    events = _bucket_id(template, "Events")
+    by_stream = _delivery_policies(template)
+
+    assert len(by_stream) == 4
+    assert len({json.dumps(s, sort_keys=True) for s in by_stream.values()}) == 4  # one role each
+    for prefix, statements in by_stream.items():
+        actions = {a for s in statements for a in _actions(s)}
+        assert actions == {
+            "s3:PutObject",
+            "s3:GetObject",
+            "s3:AbortMultipartUpload",
+            "s3:GetBucketLocation",
+            "s3:ListBucket",
+            "s3:ListBucketMultipartUploads",
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+        }, prefix
+        (objects,) = [s for s in statements if "s3:PutObject" in _actions(s)]
+        assert sorted(_actions(objects)) == ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"]
+        keys = sorted(part["Fn::Join"][1][1] for part in objects["Resource"])
+        assert all(part["Fn::Join"][1][0] == {"Fn::GetAtt": [events, "Arn"]} for part in objects["Resource"])
+        static = prefix.split("!{", 1)[0]
+        assert f"/{static}*" in keys, (prefix, keys)
+        (errors,) = [k for k in keys if k != f"/{static}*"]
+        assert errors.startswith("/errors/") and errors.endswith("/*") and "!{" not in errors
+        (bucket,) = [s for s in statements if "s3:ListBucket" in _actions(s)]
+        assert bucket["Resource"] == {"Fn::GetAtt": [events, "Arn"]}
+
+
+def test_delivery_role_prefixes_come_from_the_layout(template: Template) -> None:
+    from modelwatch.contracts import layout
+
+    by_stream = _delivery_policies(template)
+    churn = by_stream[layout.firehose_prefix("events", "churn.v2")]
+    (objects,) = [s for s in churn if "s3:PutObject" in _actions(s)]
+    keys = {part["Fn::Join"][1][1].lstrip("/") for part in objects["Resource"]}
+
+    assert keys == {
+        layout.firehose_prefix("events", "churn.v2").split("!{", 1)[0] + "*",
+        layout.firehose_error_prefix("events", "churn.v2").split("!{", 1)[0] + "*",
+    }

@@ -7,6 +7,8 @@ import pytest
 from infra.assembly import cdk_json_context
 from infra.config import ConfigError, JwtAuth, parse_config
 
+ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+
 
 def test_defaults_apply_to_empty_context() -> None:
     config = parse_config(None)
@@ -33,6 +35,17 @@ def test_jwt_auth_is_parsed() -> None:
     assert config.auth.audience == ["api"]
 
 
+def test_registry_https_is_off_by_default_and_on_with_a_certificate_and_a_name() -> None:
+    assert parse_config(None).registry.https is False
+
+    registry = parse_config(
+        {"registry": {"certificate_arn": ARN, "domain_name": "mlflow.internal.example.com"}}
+    ).registry
+
+    assert registry.https is True
+    assert (registry.certificate_arn, registry.domain_name) == (ARN, "mlflow.internal.example.com")
+
+
 @pytest.mark.parametrize(
     ("raw", "named"),
     [
@@ -45,6 +58,19 @@ def test_jwt_auth_is_parsed() -> None:
         (
             {"models": [{"name": "a.b", "flavor": "onnx"}, {"name": "a_b", "flavor": "onnx"}]},
             "modelwatch.models",
+        ),
+        ({"registry": {"certificate_arn": "arn:aws:acm:x"}}, "modelwatch.registry.certificate_arn"),
+        (
+            {"registry": {"domain_name": "MLflow_host", "certificate_arn": ARN}},
+            "modelwatch.registry.domain_name",
+        ),
+        (
+            {"registry": {"certificate_arn": ARN}},
+            "modelwatch.registry: Value error, certificate_arn and domain_name",
+        ),
+        (
+            {"registry": {"domain_name": "mlflow.example.com"}},
+            "modelwatch.registry: Value error, certificate_arn",
         ),
     ],
 )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from modelwatch.registry import (
     ModelRegistry,
     RegistryConfigurationError,
     TrackingServerUnavailable,
+    rest,
 )
 from modelwatch.registry.rest import MlflowRestClient
 from modelwatch.stores.manifests import ManifestStore
@@ -33,7 +33,7 @@ def _no_mlflow_variables(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> FakeServer:
     fake = FakeServer([])
-    monkeypatch.setattr(urllib.request, "urlopen", fake)
+    monkeypatch.setattr(rest, "urlopen", fake)
     return fake
 
 

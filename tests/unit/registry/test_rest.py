@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import io
 import json
 import urllib.error
 import urllib.request
@@ -17,6 +19,7 @@ from modelwatch.registry import (
     TrackingServerUnavailable,
     VersionNotFoundError,
 )
+from modelwatch.registry import rest as rest_module
 from modelwatch.registry.errors import RegistryConfigurationError
 from modelwatch.registry.rest import MlflowRestClient
 from tests.unit.registry.fakes import FakeServer, Response, http_error, ok
@@ -29,7 +32,7 @@ def sleeps() -> list[float]:
 
 def client(monkeypatch: pytest.MonkeyPatch, answers: list[Any], sleeps: list[float], **kwargs: Any) -> Any:
     server = FakeServer(answers)
-    monkeypatch.setattr(urllib.request, "urlopen", server)
+    monkeypatch.setattr(rest_module, "urlopen", server)
     rest = MlflowRestClient("http://ana:s3cret@mlflow.test:5000/", sleep=sleeps.append, **kwargs)
     return rest, server
 
@@ -297,7 +300,7 @@ def test_create_version_gives_up_after_the_wait(monkeypatch: pytest.MonkeyPatch,
         now[0] += seconds
 
     server = FakeServer([ok({"model_version": pending}) for _ in range(10)])
-    monkeypatch.setattr(urllib.request, "urlopen", server)
+    monkeypatch.setattr(rest_module, "urlopen", server)
     rest = MlflowRestClient(
         "http://mlflow.test:5000", sleep=tick, clock=lambda: now[0], await_creation_for=5, poll_interval=2
     )
@@ -506,9 +509,60 @@ def test_version_files_come_from_the_version_download_uri(
 
 def test_a_bearer_token(monkeypatch: pytest.MonkeyPatch) -> None:
     server = FakeServer([ok({"registered_models": []})])
-    monkeypatch.setattr(urllib.request, "urlopen", server)
+    monkeypatch.setattr(rest_module, "urlopen", server)
 
     MlflowRestClient("https://mlflow.test", token="t0k", timeout=2.5).list_models()
 
     assert server.requests[0].get_header("Authorization") == "Bearer t0k"
     assert server.timeouts == [2.5]
+
+
+# -- redirects: credentials stay on their origin ---------------------------------------------------
+
+
+def _redirect(url: str, to: str, code: int = 302) -> urllib.request.Request | None:
+    request = urllib.request.Request(url, headers={"Authorization": "Basic YW5hOnMzY3JldA=="})
+    handler = rest_module.SameOriginCredentials()
+    return handler.redirect_request(request, io.BytesIO(), code, "Found", http.client.HTTPMessage(), to)
+
+
+@pytest.mark.parametrize(
+    "to",
+    [
+        "http://mlflow.test:5000/other",
+        "http://MLFLOW.test:5000/other",
+    ],
+)
+def test_a_same_origin_redirect_keeps_the_credentials(to: str) -> None:
+    redirected = _redirect("http://mlflow.test:5000/api", to)
+
+    assert redirected is not None
+    assert redirected.get_header("Authorization") == "Basic YW5hOnMzY3JldA=="
+
+
+def test_default_ports_are_the_same_origin() -> None:
+    redirected = _redirect("https://mlflow.test/api", "https://mlflow.test:443/other", 307)
+
+    assert redirected is not None and redirected.has_header("Authorization")
+
+
+@pytest.mark.parametrize(
+    "to",
+    [
+        "http://elsewhere.test:5000/api",  # host
+        "http://mlflow.test:5001/api",  # port
+        "https://mlflow.test:5000/api",  # scheme
+        "https://mlflow.test/api",  # an upgrade is another origin too
+    ],
+)
+def test_a_redirect_to_another_origin_drops_the_credentials(to: str) -> None:
+    redirected = _redirect("http://mlflow.test:5000/api", to)
+
+    assert redirected is not None
+    assert redirected.full_url == to
+    assert not redirected.has_header("Authorization")
+
+
+def test_an_https_to_http_redirect_is_refused() -> None:
+    with pytest.raises(rest_module.InsecureRedirectError, match="never downgraded"):
+        _redirect("https://mlflow.test/api", "http://mlflow.test/api")

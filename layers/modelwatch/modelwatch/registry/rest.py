@@ -13,11 +13,19 @@ server's ``model-versions/get-artifact`` route, which works wherever the server 
 
 Connection errors, timeouts, 429 and 5xx answers are retried with exponential
 backoff; then ``TrackingServerUnavailable`` names the URI.
+
+Redirects are followed as ``urllib`` follows them, with two exceptions: the
+``Authorization`` header (the basic-auth credentials or the token) is dropped on a
+redirect to another origin (scheme, host or port), and a redirect from ``https`` to
+``http`` is refused (``InsecureRedirectError``) before anything is sent. ``urllib``'s own
+handler copies every header to wherever the server points.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
+import http.client
 import json
 import mimetypes
 import posixpath
@@ -62,6 +70,10 @@ class MlflowApiError(RegistryError):
         super().__init__(message)
         self.status = status
         self.error_code = error_code
+
+
+class InsecureRedirectError(RegistryError):
+    """The server redirected an ``https`` request to ``http``; nothing was sent there."""
 
 
 class _Absent(RegistryError):
@@ -164,7 +176,7 @@ class MlflowRestClient:
             try:
                 with _payload(data, upload) as payload:
                     request = urllib.request.Request(url, data=payload, method=method, headers=headers)
-                    return urllib.request.urlopen(request, timeout=self._timeout)
+                    return urlopen(request, timeout=self._timeout)
             except urllib.error.HTTPError as error:
                 if error.code not in _RETRIED_STATUS:
                     return error
@@ -487,6 +499,61 @@ class MlflowRestClient:
             else:
                 self._download(_artifact_url(f"{path}/{entry}"), None, target / entry, f"{path}/{entry}")
         return target
+
+
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` of ``url``, the port made explicit (RFC 6454)."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+
+
+class SameOriginCredentials(urllib.request.HTTPRedirectHandler):
+    """``urllib``'s redirect handling, but credentials stay on their origin and https stays https.
+
+    A hop to another origin is made without ``Authorization`` (and every later hop of
+    the chain too, since each copies the headers of the one before); an ``https`` to
+    ``http`` hop raises ``InsecureRedirectError`` instead of being made.
+    """
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        redirected = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if redirected is None:
+            return None
+        before, after = _origin(req.full_url), _origin(redirected.full_url)
+        if before[0] == "https" and after[0] != "https":
+            fp.close()
+            raise InsecureRedirectError(
+                f"MLflow at {redact_uri(req.full_url)} redirected (HTTP {code}) to "
+                f"{redact_uri(redirected.full_url)}: an https request is never downgraded to http"
+            )
+        if after != before:
+            redirected.remove_header("Authorization")
+        return redirected
+
+
+@functools.cache
+def _opener() -> urllib.request.OpenerDirector:
+    return urllib.request.build_opener(SameOriginCredentials())
+
+
+def urlopen(request: urllib.request.Request, timeout: float) -> Any:
+    """Send ``request``, following redirects by the rule of ``SameOriginCredentials``.
+
+    The one place the client touches the network: unit tests replace it.
+    """
+    return _opener().open(request, timeout=timeout)
 
 
 @contextmanager
