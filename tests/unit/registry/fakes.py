@@ -47,7 +47,7 @@ def http_error(url: str, status: int, payload: dict[str, Any]) -> urllib.error.H
 
 
 class FakeServer:
-    """Stands in for the REST client's ``urlopen`` (``modelwatch.registry.rest.urlopen``): answers from a script, records every request.
+    """Stands in for ``modelwatch.registry.rest.urlopen``: answers from a script, records every request.
 
     ``bodies`` holds what each request sent (an uploaded file is read, as urllib would).
     """
