@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     )
     from modelwatch.registry.errors import (
         ArtifactNotFoundError,
+        CredentialsRefused,
         IllegalTransitionError,
         MetricNotFoundError,
         ModelNotFoundError,
@@ -59,6 +60,7 @@ _MODULE_OF: Final = {
     "compare_versions": "comparison",
     "metric_direction": "comparison",
     "ArtifactNotFoundError": "errors",
+    "CredentialsRefused": "errors",
     "IllegalTransitionError": "errors",
     "MetricNotFoundError": "errors",
     "ModelNotFoundError": "errors",
@@ -80,6 +82,7 @@ _MODULE_OF: Final = {
 __all__ = [
     "ArtifactNotFoundError",
     "ComparisonTable",
+    "CredentialsRefused",
     "Gate",
     "IllegalTransitionError",
     "InMemoryRegistryBackend",

@@ -28,6 +28,10 @@ class TrackingServerUnavailable(RegistryError, ConnectionError):
         super().__init__(message)
 
 
+class CredentialsRefused(RegistryError, PermissionError):
+    """The tracking server refused the credentials (HTTP 401 or 403)."""
+
+
 class ModelNotFoundError(RegistryError, LookupError):
     """No registered model has this name."""
 

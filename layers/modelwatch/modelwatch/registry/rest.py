@@ -49,6 +49,7 @@ from modelwatch.registry.backend import (
 )
 from modelwatch.registry.errors import (
     ArtifactNotFoundError,
+    CredentialsRefused,
     ModelNotFoundError,
     RegistryConfigurationError,
     RegistryError,
@@ -215,7 +216,7 @@ class MlflowRestClient:
         if not_found is not None and _is_not_found(status, code, message):
             raise not_found()
         if status in (401, 403):
-            raise RegistryError(f"MLflow at {self._base} refused the credentials (HTTP {status})")
+            raise CredentialsRefused(f"MLflow at {self._base} refused the credentials (HTTP {status})")
         raise MlflowApiError(
             f"MLflow at {self._base} answered HTTP {status} {code}: {message}".strip(), status, code
         )

@@ -31,7 +31,12 @@ from modelwatch.contracts import layout
 from modelwatch.contracts.manifest import DEFAULT_SERVED_ALIASES, ServingManifest
 from modelwatch.registry import tags as tag
 from modelwatch.registry.backend import ModelRecord, RegistryBackend
-from modelwatch.registry.errors import PromotionError, RegistryError, TrackingServerUnavailable
+from modelwatch.registry.errors import (
+    CredentialsRefused,
+    PromotionError,
+    RegistryError,
+    TrackingServerUnavailable,
+)
 from modelwatch.registry.promotion import displace_previous_holder
 from modelwatch.registry.publishing import PUBLISHER, publish_version
 from modelwatch.registry.stages import Stage, TransitionRecord, current_stage, record_transition
@@ -108,8 +113,10 @@ class SyncFailed(RegistryError):
 class SyncRunner:
     """What the registry-sync function does on each invocation, set up once per environment.
 
-    The MLflow credentials are read from Secrets Manager on the first run and kept; the
-    REST client (standard library only: no MLflow in the bundle) is built per run.
+    The MLflow credentials are read from Secrets Manager on the first run and kept; when
+    MLflow refuses them (the secret was rotated or reset), they are read again once and the
+    run retried. The REST client (standard library only: no MLflow in the bundle) is built
+    per run.
     """
 
     def __init__(
@@ -148,14 +155,24 @@ class SyncRunner:
             MLflow cannot be reached (every manifest stays as it was).
         """
         settings = self._settings
-        return sync_models_bucket(
-            self._backend(),
-            self._storage,
-            settings.models_bucket,
-            manifest_prefix=settings.manifest_prefix,
-            aliases=settings.served_aliases,
-            models=models,
-        )
+
+        def reconcile() -> SyncReport:
+            return sync_models_bucket(
+                self._backend(),
+                self._storage,
+                settings.models_bucket,
+                manifest_prefix=settings.manifest_prefix,
+                aliases=settings.served_aliases,
+                models=models,
+            )
+
+        try:
+            return reconcile()
+        except CredentialsRefused:
+            if self._credentials is None:
+                raise
+            self._credentials = None  # read the secret again: it may have changed since
+            return reconcile()
 
 
 def _up_to_date(manifest: ServingManifest | None, version: str) -> bool:
