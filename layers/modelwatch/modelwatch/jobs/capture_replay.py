@@ -227,7 +227,10 @@ class CaptureReplay:
         ------
         modelwatch.stores.dead_letter_queue.QueueNotFound
             The queue does not exist.
+        Exception
+            The claims' bucket cannot be read (missing, or no permission): before anything is read.
         """
+        self.claims.check()
         run = _Run(self, dry_run=dry_run, deadline=deadline, resend_in_doubt=resend_in_doubt)
         started = self.clock()
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="replay-claims") as pool:

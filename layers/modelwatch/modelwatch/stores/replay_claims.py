@@ -118,6 +118,14 @@ class ReplayClaims:
                 continue  # someone changed it since we read it: look again
         return Claim(event_id, "busy")
 
+    def check(self) -> None:
+        """Raise unless the claims can be read: the bucket exists and this role may read it.
+
+        One read of a key no event has (an unreadable bucket is a setting to fix, not a
+        failure of each message).
+        """
+        self.lookup("-")
+
     def lookup(self, event_id: str) -> Claim | None:
         """The event's claim as it stands (no write), classified as :meth:`claim` would; None if none."""
         try:
