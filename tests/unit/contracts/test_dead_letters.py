@@ -13,6 +13,7 @@ from modelwatch.contracts.dead_letters import (
     LinesMessage,
     decode_message,
     encode_message,
+    fragment_set_id,
     join_fragments,
     line_event_id,
     missing_fragments,
@@ -124,3 +125,9 @@ def test_a_line_is_known_by_its_event_id_or_else_by_its_digest() -> None:
     assert line_event_id("not json") != digest
     # an event id unfit for a key (a path, say) is not trusted as one
     assert line_event_id('{"event_id": "../state/x"}').startswith("sha256-")
+
+
+def test_a_fragment_set_has_an_id_of_its_own_distinct_from_any_event_id() -> None:
+    assert fragment_set_id("ab12cd") == "fragments-ab12cd"
+    assert fragment_set_id("../x").startswith("fragments-sha256-")
+    assert fragment_set_id("ab12cd") != line_event_id('{"event_id": "ab12cd"}')

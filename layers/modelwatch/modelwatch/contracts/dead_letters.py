@@ -183,3 +183,13 @@ def line_event_id(line: str) -> str:
     if isinstance(event_id, str) and _KEY_SAFE_ID.match(event_id):
         return event_id
     return "sha256-" + hashlib.sha256(line.encode()).hexdigest()
+
+
+def fragment_set_id(line_id: str) -> str:
+    """What identifies a fragmented line as a whole (the replay marks it replayed under this id).
+
+    A stray copy of one fragment, received after its line was replayed, is recognised by it.
+    """
+    if _KEY_SAFE_ID.match(line_id) and len(line_id) <= 100:
+        return f"fragments-{line_id}"
+    return "fragments-sha256-" + hashlib.sha256(line_id.encode()).hexdigest()

@@ -48,16 +48,23 @@ with the events bucket's lifecycle rule on ``state/capture_replay/``, a day afte
 own retention, when no copy of a message can come back.
 
 Fragments: the fragments of one line (``line_id``) are collected across the messages a run
-receives; a complete set is replayed as its line and its messages deleted together. An
-incomplete set is left in the queue and reported: either its other fragments are still to
-be received, or serving ran out of time sending them and logged the whole line instead (so
-it is not an error). Every message a run leaves in the queue is made visible again when the
-run ends, so the next replay sees it at once; a dry run reads, looks up claims, reports what
-it would do, and leaves every message there without sending, claiming or deleting anything.
+receives; a complete set is replayed as its line and its messages deleted together, and the
+set itself is marked replayed (``fragment_set_id``), so a stray copy of one of its fragments
+received later is deleted rather than left as an incomplete set. An incomplete set is left in
+the queue and reported: either its other fragments are still to be received, or serving ran
+out of time sending them and logged the whole line instead (so it is not an error).
+
+The messages of one receive (up to ten) are replayed at once, each on its own thread, and the
+claims of a message ``concurrency`` at a time: what bounds a replay is S3's latency, two PUTs
+per event. Copies of one message received together are one unit, deleted together. Every
+message a run leaves in the queue is made visible again when the run ends, so the next replay
+sees it at once; a dry run reads, looks up claims, reports what it would do, and leaves every
+message there without sending, claiming or deleting anything.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -72,6 +79,7 @@ from modelwatch.contracts.dead_letters import (
     InvalidDeadLetter,
     LinesMessage,
     decode_message,
+    fragment_set_id,
     join_fragments,
     line_event_id,
     missing_fragments,
@@ -145,8 +153,34 @@ class ReplayReport(BaseModel):
 @dataclass
 class _FragmentSet:
     stream: str
+    line_id: str
     fragments: list[Fragment] = field(default_factory=list)
     messages: list[ReceivedMessage] = field(default_factory=list)
+
+
+@dataclass
+class _Unit:
+    """Lines deleted together: one message (every copy of it received), or a complete fragment set."""
+
+    stream: str
+    lines: list[str]
+    messages: list[ReceivedMessage]
+    marker: str | None = None  # a fragment set's own id, marked replayed with its line
+
+
+@dataclass
+class _Outcome:
+    """What replaying one unit did; the reading thread adds it to the report."""
+
+    stream: str
+    replayed: int = 0
+    duplicates: int = 0
+    in_progress: int = 0
+    in_doubt: list[str] = field(default_factory=list)
+    failed: bool = False
+    deleted: int = 0
+    held: list[ReceivedMessage] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
 
 class CaptureReplay:
@@ -164,6 +198,8 @@ class CaptureReplay:
         Seconds a received message stays hidden from other readers; longer than a run.
     concurrency
         Claims written at once.
+    parallel_messages
+        Messages (of one receive) replayed at once.
     reserve_seconds
         With a deadline: stop reading this long before it, to finish what was read.
     receive_wait_seconds
@@ -182,6 +218,7 @@ class CaptureReplay:
         *,
         visibility_timeout: int = 360,
         concurrency: int = 16,
+        parallel_messages: int = MAX_RECEIVE,
         reserve_seconds: float = 30.0,
         receive_wait_seconds: int = RECEIVE_WAIT_SECONDS,
         stop_after_failures: int = 3,
@@ -192,6 +229,7 @@ class CaptureReplay:
         self.sink = sink
         self.visibility_timeout = visibility_timeout
         self.concurrency = concurrency
+        self.parallel_messages = parallel_messages
         self.reserve_seconds = reserve_seconds
         self.receive_wait_seconds = receive_wait_seconds
         self.stop_after_failures = stop_after_failures
@@ -233,8 +271,11 @@ class CaptureReplay:
         self.claims.check()
         run = _Run(self, dry_run=dry_run, deadline=deadline, resend_in_doubt=resend_in_doubt)
         started = self.clock()
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="replay-claims") as pool:
-            run.pool = pool
+        with (
+            ThreadPoolExecutor(self.concurrency, thread_name_prefix="replay-claims") as claims_pool,
+            ThreadPoolExecutor(self.parallel_messages, thread_name_prefix="replay-messages") as unit_pool,
+        ):
+            run.claims_pool, run.unit_pool = claims_pool, unit_pool
             try:
                 run.read(max_messages)
             finally:
@@ -245,7 +286,7 @@ class CaptureReplay:
 
 
 class _Run:
-    """The state of one replay: what was read, what is held back, the report."""
+    """One replay: the reading thread reads and merges; units are replayed on the pools."""
 
     def __init__(
         self, replay: CaptureReplay, *, dry_run: bool, deadline: float | None, resend_in_doubt: bool
@@ -256,14 +297,16 @@ class _Run:
         self.resend_in_doubt = resend_in_doubt
         self.run_id = uuid.uuid4().hex
         self.report = ReplayReport(dry_run=dry_run, run_id=self.run_id)
-        self.pool: ThreadPoolExecutor | None = None
+        self.claims_pool: ThreadPoolExecutor | None = None
+        self.unit_pool: ThreadPoolExecutor | None = None
         self.held: list[ReceivedMessage] = []  # read, not deleted: made visible again at the end
         self.fragment_sets: dict[tuple[str, str], _FragmentSet] = {}
         self.seen: set[str] = set()
         self.would_replay: set[str] = set()  # dry run: event ids counted as to be replayed
+        self.would_replay_lock = threading.Lock()
         self.failures_in_a_row = 0
 
-    # --- reading -----------------------------------------------------------------------------------
+    # --- reading (one thread) ----------------------------------------------------------------------
 
     def read(self, max_messages: int) -> None:
         replay = self.replay
@@ -285,8 +328,9 @@ class _Run:
             if not fresh:  # only messages this run left in the queue came back: nothing new to read
                 self.held.extend(batch)
                 return
-            for message in batch:
-                self._handle(message)
+            assert self.unit_pool is not None
+            for outcome in self.unit_pool.map(self._replay, self._units(batch)):
+                self._merge(outcome)
 
     def _stop_reason(self, max_messages: int) -> StopReason | None:
         if self.report.messages >= max_messages:
@@ -297,131 +341,169 @@ class _Run:
             return "deadline"
         return None
 
-    def _handle(self, message: ReceivedMessage) -> None:
-        try:
-            decoded = decode_message(message.body)
-        except InvalidDeadLetter as error:
-            self._invalid(message, str(error))
-            return
-        if isinstance(decoded, LinesMessage):
-            self._replay(decoded.stream, decoded.lines, [message])
-            return
-        fragment = decoded.fragment
-        key = (decoded.stream, fragment.line_id)
-        found = self.fragment_sets.get(key) or _FragmentSet(decoded.stream)
-        try:
-            missing = missing_fragments([*found.fragments, fragment])
-        except InvalidDeadLetter as error:
-            self._invalid(message, str(error))
-            return
-        found.fragments.append(fragment)
-        found.messages.append(message)
-        self.fragment_sets[key] = found
-        if not missing:
-            del self.fragment_sets[key]
-            self._replay(found.stream, [join_fragments(found.fragments)], found.messages)
+    def _units(self, batch: Sequence[ReceivedMessage]) -> list[_Unit]:
+        """The batch's messages as units: copies of one message together, fragment sets once complete."""
+        units: list[_Unit] = []
+        by_id: dict[str, _Unit] = {}
+        for message in batch:
+            if message.message_id in by_id:  # a copy of a message of this batch: deleted with it
+                by_id[message.message_id].messages.append(message)
+                continue
+            try:
+                decoded = decode_message(message.body)
+            except InvalidDeadLetter as error:
+                self._invalid(message, str(error))
+                continue
+            if isinstance(decoded, LinesMessage):
+                by_id[message.message_id] = _Unit(decoded.stream, decoded.lines, [message])
+                units.append(by_id[message.message_id])
+                continue
+            fragment = decoded.fragment
+            key = (decoded.stream, fragment.line_id)
+            found = self.fragment_sets.get(key) or _FragmentSet(decoded.stream, fragment.line_id)
+            try:
+                missing = missing_fragments([*found.fragments, fragment])
+            except InvalidDeadLetter as error:
+                self._invalid(message, str(error))
+                continue
+            found.fragments.append(fragment)
+            found.messages.append(message)
+            self.fragment_sets[key] = found
+            if not missing:
+                del self.fragment_sets[key]
+                line = join_fragments(found.fragments)
+                units.append(_Unit(found.stream, [line], found.messages, fragment_set_id(found.line_id)))
+        return units
 
     def _invalid(self, message: ReceivedMessage, error: str) -> None:
         self.report.invalid += 1
         self.report.add_error(f"message {message.message_id}: {error}")
         self.held.append(message)
 
-    # --- replaying ---------------------------------------------------------------------------------
+    def _merge(self, outcome: _Outcome) -> None:
+        report = self.report
+        if outcome.replayed:
+            report.replayed[outcome.stream] = report.replayed.get(outcome.stream, 0) + outcome.replayed
+        report.duplicates += outcome.duplicates
+        report.in_progress += outcome.in_progress
+        report.in_doubt += len(outcome.in_doubt)
+        room = MAX_LISTED - len(report.in_doubt_event_ids)
+        report.in_doubt_event_ids.extend(outcome.in_doubt[: max(0, room)])
+        report.deleted += outcome.deleted
+        self.held.extend(outcome.held)
+        for error in outcome.errors:
+            report.add_error(error)
+        if outcome.failed:
+            report.failures += len(outcome.held)
+            self.failures_in_a_row += 1
+        else:
+            self.failures_in_a_row = 0
 
-    def _replay(self, stream: str, lines: Sequence[str], messages: list[ReceivedMessage]) -> None:
-        """Replay the lines of ``messages`` (one message, or a complete fragment set); delete them if done."""
+    # --- replaying one unit (on the unit pool) -------------------------------------------------------
+
+    def _replay(self, unit: _Unit) -> _Outcome:
+        """Replay a unit's lines; delete its messages once all are in Firehose."""
+        outcome = _Outcome(unit.stream)
         unique: dict[str, str] = {}
-        for line in lines:
+        for line in unit.lines:
             unique.setdefault(line_event_id(line), line)
-        self.report.duplicates += len(lines) - len(unique)
+        outcome.duplicates += len(unit.lines) - len(unique)
         if self.dry_run:
-            self._look_up(stream, unique)
-            self.held.extend(messages)
-            return
+            self._look_up(unique, outcome)
+            outcome.held.extend(unit.messages)
+            return outcome
+        ids = [*unique, *([unit.marker] if unit.marker else [])]
         claims, errors = self._map(
             lambda event_id: self.replay.claims.claim(
-                event_id, stream, self.run_id, take_over_in_doubt=self.resend_in_doubt
+                event_id, unit.stream, self.run_id, take_over_in_doubt=self.resend_in_doubt
             ),
-            list(unique),
+            ids,
         )
         ours = [claim for claim in claims if claim.outcome == "ours"]
-        if errors:  # the claims' storage failed: give back what we got and leave the message
-            self._settle(ours, confirm=False)
-            self._failed(messages, f"claims not written: {errors[0]}")
-            return
-        self._count_others(claims)
-        if not self._put(stream, [(claim, unique[claim.event_id]) for claim in ours]):
-            self._failed(messages, None)
-            return
-        self.failures_in_a_row = 0
-        if any(claim.outcome in ("busy", "in_doubt") for claim in claims):
-            self.held.extend(messages)
-            return
+        if errors:  # the claims' storage failed: give back what we got and leave the messages
+            self._settle(ours, outcome, confirm=False)
+            return self._failed(unit, outcome, f"claims not written: {errors[0]}")
+        lines = [claim for claim in ours if claim.event_id in unique]
+        others = [claim for claim in claims if claim.event_id in unique and claim.outcome != "ours"]
+        self._count_others(others, outcome)
+        if not self._put(unit.stream, [(claim, unique[claim.event_id]) for claim in lines], outcome):
+            self._settle([claim for claim in ours if claim.event_id not in unique], outcome, confirm=False)
+            return self._failed(unit, outcome, None)
+        self._settle([claim for claim in ours if claim.event_id not in unique], outcome, confirm=True)
+        if any(claim.outcome in ("busy", "in_doubt") for claim in others):
+            outcome.held.extend(unit.messages)
+            return outcome
+        self._delete(unit.messages, outcome)
+        return outcome
+
+    def _look_up(self, unique: dict[str, str], outcome: _Outcome) -> None:
+        found, errors = self._map(self.replay.claims.lookup, list(unique))
+        outcome.errors.extend(f"claim not read: {error}" for error in errors)
+        for event_id, claim in zip(unique, found, strict=False):
+            if claim is not None:
+                self._count_others([claim], outcome)
+                continue
+            with self.would_replay_lock:
+                new = event_id not in self.would_replay
+                self.would_replay.add(event_id)
+            if new:
+                outcome.replayed += 1
+            else:
+                outcome.duplicates += 1
+
+    @staticmethod
+    def _count_others(claims: Iterable[Claim], outcome: _Outcome) -> None:
+        for claim in claims:
+            if claim.outcome == "replayed":
+                outcome.duplicates += 1
+            elif claim.outcome == "busy":
+                outcome.in_progress += 1
+            elif claim.outcome == "in_doubt":
+                outcome.in_doubt.append(claim.event_id)
+
+    def _put(self, stream: str, claimed: list[tuple[Claim, str]], outcome: _Outcome) -> bool:
+        """Put the claimed lines, one Firehose record per call; confirm or release each record's claims."""
+        groups = _record_groups(claimed)
+        for position, group in enumerate(groups):
+            sent = self.replay.sink.emit(stream, [line for _, line in group], deadline=self.deadline)
+            if sent.records and sent.delivered == sent.records:
+                self._settle([claim for claim, _ in group], outcome, confirm=True)
+                outcome.replayed += len(group)
+                continue
+            rest = [claim for later in groups[position:] for claim, _ in later]
+            self._settle(rest, outcome, confirm=False)
+            outcome.errors.append(f"{stream}: {sent.errors[-1] if sent.errors else 'Firehose took nothing'}")
+            return False
+        return True
+
+    def _settle(self, claims: list[Claim], outcome: _Outcome, *, confirm: bool) -> None:
+        settle = self.replay.claims.confirm if confirm else self.replay.claims.release
+        _, errors = self._map(settle, claims)
+        for error in errors:  # a claim left "claimed" goes in doubt: never a second put
+            outcome.errors.append(f"claim not {'confirmed' if confirm else 'released'}: {error}")
+
+    def _delete(self, messages: list[ReceivedMessage], outcome: _Outcome) -> None:
         for message in messages:
             try:
                 self.replay.queue.delete(message)
             except Exception as error:  # its lines are in Firehose and confirmed: the next run deletes it
-                self.report.add_error(f"message {message.message_id} not deleted: {error}")
-                self.held.append(message)
+                outcome.errors.append(f"message {message.message_id} not deleted: {error}")
+                outcome.held.append(message)
             else:
-                self.report.deleted += 1
+                outcome.deleted += 1
 
-    def _look_up(self, stream: str, unique: dict[str, str]) -> None:
-        for event_id in unique:
-            if event_id in self.would_replay:
-                self.report.duplicates += 1
-                continue
-            claim = self.replay.claims.lookup(event_id)
-            if claim is None:
-                self.would_replay.add(event_id)
-                self.report.replayed[stream] = self.report.replayed.get(stream, 0) + 1
-            else:
-                self._count_others([claim])
-
-    def _count_others(self, claims: Iterable[Claim]) -> None:
-        for claim in claims:
-            if claim.outcome == "replayed":
-                self.report.duplicates += 1
-            elif claim.outcome == "busy":
-                self.report.in_progress += 1
-            elif claim.outcome == "in_doubt":
-                self.report.in_doubt += 1
-                if len(self.report.in_doubt_event_ids) < MAX_LISTED:
-                    self.report.in_doubt_event_ids.append(claim.event_id)
-
-    def _put(self, stream: str, claimed: list[tuple[Claim, str]]) -> bool:
-        """Put the claimed lines, one Firehose record per call; confirm or release each record's claims."""
-        groups = _record_groups(claimed)
-        for position, group in enumerate(groups):
-            outcome = self.replay.sink.emit(stream, [line for _, line in group], deadline=self.deadline)
-            if outcome.records and outcome.delivered == outcome.records:
-                self._settle([claim for claim, _ in group], confirm=True)
-                self.report.replayed[stream] = self.report.replayed.get(stream, 0) + len(group)
-                continue
-            rest = [claim for later in groups[position:] for claim, _ in later]
-            self._settle(rest, confirm=False)
-            reason = outcome.errors[-1] if outcome.errors else "Firehose took nothing"
-            self.report.add_error(f"{stream}: {reason}")
-            return False
-        return True
-
-    def _settle(self, claims: list[Claim], *, confirm: bool) -> None:
-        settle = self.replay.claims.confirm if confirm else self.replay.claims.release
-        _, errors = self._map(settle, claims)
-        for error in errors:  # a claim left "claimed" goes in doubt: never a second put
-            self.report.add_error(f"claim not {'confirmed' if confirm else 'released'}: {error}")
-
-    def _failed(self, messages: list[ReceivedMessage], error: str | None) -> None:
+    @staticmethod
+    def _failed(unit: _Unit, outcome: _Outcome, error: str | None) -> _Outcome:
         if error is not None:
-            self.report.add_error(error)
-        self.report.failures += len(messages)
-        self.failures_in_a_row += 1
-        self.held.extend(messages)
+            outcome.errors.append(error)
+        outcome.failed = True
+        outcome.held.extend(unit.messages)
+        return outcome
 
     def _map(self, function: Callable[[Item], Result], items: list[Item]) -> tuple[list[Result], list[str]]:
-        """``function`` over ``items`` on the pool; the results, and the errors as text."""
-        assert self.pool is not None
-        futures = [self.pool.submit(function, item) for item in items]
+        """``function`` over ``items`` on the claims pool; the results, and the errors as text."""
+        assert self.claims_pool is not None
+        futures = [self.claims_pool.submit(function, item) for item in items]
         results: list[Result] = []
         errors: list[str] = []
         for future in futures:
@@ -431,14 +513,28 @@ class _Run:
                 errors.append(f"{type(error).__name__}: {error}")
         return results, errors
 
-    # --- the end -----------------------------------------------------------------------------------
+    # --- the end (the reading thread) ----------------------------------------------------------------
 
     def finish(self) -> None:
-        """Count the incomplete fragment sets and make every message left in the queue visible again."""
+        """Settle what is left: stray fragments of lines already replayed go; the rest is made visible."""
+        for key, found in list(self.fragment_sets.items()):
+            if not self.dry_run and self._line_replayed(found):
+                del self.fragment_sets[key]
+                outcome = _Outcome(found.stream)
+                self._delete(found.messages, outcome)
+                self._merge(outcome)
         self.report.incomplete_fragment_sets = len(self.fragment_sets)
         left = [*self.held, *(m for found in self.fragment_sets.values() for m in found.messages)]
         if left:
             self.replay.queue.release(left)
+
+    def _line_replayed(self, found: _FragmentSet) -> bool:
+        try:
+            claim = self.replay.claims.lookup(fragment_set_id(found.line_id))
+        except Exception as error:
+            self.report.add_error(f"fragment set {found.line_id} not looked up: {error}")
+            return False
+        return claim is not None and claim.outcome == "replayed"
 
 
 def _record_groups(claimed: list[tuple[Claim, str]]) -> list[list[tuple[Claim, str]]]:
