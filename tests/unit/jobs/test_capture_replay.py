@@ -364,6 +364,25 @@ def test_a_dry_run_reports_what_it_would_do_and_changes_nothing(rig: Rig) -> Non
     assert report.deleted == 0 and rig.queue.depth().visible == 3
 
 
+def test_a_dry_run_counts_every_other_line_when_one_claim_cannot_be_read(rig: Rig) -> None:
+    # Given a line whose claim cannot be read, and an event that two messages hold
+    rig.queue.send(lines_body(EVENTS, [event_line(1), event_line(2)]))
+    rig.queue.send(lines_body(EVENTS, [event_line(2)]))
+    real_get = rig.storage.get
+
+    def get(bucket: str, key: str, if_none_match: str | None = None) -> Any:
+        if key == layout.replay_claim_key("e00001"):
+            raise ConnectionError("S3 hiccup")
+        return real_get(bucket, key, if_none_match)
+
+    rig.storage.get = get  # type: ignore[method-assign]
+    # When dry-run
+    report = rig.replay().run(dry_run=True)
+    # Then the unreadable line is an error, and the shared event would be replayed once
+    assert report.replayed == {EVENTS: 1} and report.duplicates == 1
+    assert any("S3 hiccup" in error for error in report.errors)
+
+
 def test_when_firehose_refuses_the_message_stays_and_the_next_replay_puts_it(rig: Rig) -> None:
     # Given Firehose failing every attempt of the first replay (three attempts)
     lines = [event_line(i) for i in range(3)]

@@ -437,9 +437,11 @@ class _Run:
         return outcome
 
     def _look_up(self, unique: dict[str, str], outcome: _Outcome) -> None:
-        found, errors = self._map(self.replay.claims.lookup, list(unique))
+        found, errors = self._map(
+            lambda event_id: (event_id, self.replay.claims.lookup(event_id)), list(unique)
+        )
         outcome.errors.extend(f"claim not read: {error}" for error in errors)
-        for event_id, claim in zip(unique, found, strict=False):
+        for event_id, claim in found:
             if claim is not None:
                 self._count_others([claim], outcome)
                 continue
@@ -561,12 +563,15 @@ def build_capture_replay(settings: CaptureReplaySettings) -> CaptureReplay:
     connect, read = settings.replay_connect_timeout_seconds, settings.replay_read_timeout_seconds
     firehose_limits = aws.CallLimits(connect, read)
     retried = aws.CallLimits(connect, read + RECEIVE_WAIT_SECONDS, attempts=3)
+    threads = MAX_RECEIVE + 1  # the messages of a receive at once, and the reading thread
     sink = FirehoseSink(
-        aws.client("firehose", firehose_limits), None, attempt_seconds=firehose_limits.longest_call_seconds
+        aws.client("firehose", firehose_limits, max_pool_connections=threads),
+        None,
+        attempt_seconds=firehose_limits.longest_call_seconds,
     )
     storage = S3Storage(aws.client("s3", retried, max_pool_connections=settings.replay_concurrency))
     return CaptureReplay(
-        SqsQueue(aws.client("sqs", retried), settings.capture_dlq_url),
+        SqsQueue(aws.client("sqs", retried, max_pool_connections=threads), settings.capture_dlq_url),
         ReplayClaims(storage, settings.events_bucket, lease_seconds=settings.replay_claim_lease_seconds),
         sink,
         visibility_timeout=settings.replay_visibility_timeout_seconds,
