@@ -80,6 +80,7 @@ def build_app(app: cdk.App | None = None) -> Assembly:
         f"{prefix}{constants.OBSERVABILITY_STACK_ID}",
         config=config,
         events_bucket=capture.events_bucket,
+        capture_dlq=capture.capture_dlq,
         layer=serving.functions.layer,
         description="modelwatch observability: AMP metrics, rules and alerts, Grafana, metrics export",
     )
@@ -93,7 +94,12 @@ def build_app(app: cdk.App | None = None) -> Assembly:
         platform_bus=observability.event_bus,
         metrics_environment=observability.metrics_environment,
         grant_metrics=observability.grant_remote_write,
-        description="modelwatch monitoring: profile function, scheduled drift/quality/performance jobs",
+        capture_dlq=capture.capture_dlq,
+        capture_streams=[*capture.events_streams.values(), capture.rejected_stream, capture.labels_stream],
+        description=(
+            "modelwatch monitoring: profile function, scheduled drift/quality/performance jobs, "
+            "capture replay"
+        ),
     )
     registry = None
     if config.registry.enabled:

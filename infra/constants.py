@@ -41,6 +41,8 @@ ACCESS_LOGS_RETENTION_DAYS = 90
 MODEL_CACHE_DIR = "/tmp/modelwatch-models"
 CAPTURE_DLQ_NAME = "capture-dlq"
 CAPTURE_DLQ_RETENTION_DAYS = 14
+# The capture replay's claims (state/capture_replay/) outlive every message they could match.
+CAPTURE_REPLAY_CLAIMS_RETENTION_DAYS = CAPTURE_DLQ_RETENTION_DAYS + 1
 
 # Firehose delivery to S3.
 FIREHOSE_BUFFER_INTERVAL_S = 60
@@ -58,6 +60,18 @@ MONITORING_TIMEOUT_S = 300
 PROFILE_TIMEOUT_S = 60
 MONITORING_RETRY_ATTEMPTS = 2
 MONITORING_DLQ_RETENTION_DAYS = 14
+
+# The capture replay function (monitoring stack), invoked on demand: the capture DLQ back into Firehose.
+CAPTURE_REPLAY_FUNCTION_NAME = "capture-replay"
+CAPTURE_REPLAY_FUNCTION_DIR = REPO_ROOT / "functions" / "capture_replay"
+CAPTURE_REPLAY_MEMORY_MB = 512
+CAPTURE_REPLAY_TIMEOUT_S = 300
+# A received message stays hidden longer than one invocation runs.
+CAPTURE_REPLAY_VISIBILITY_TIMEOUT_S = CAPTURE_REPLAY_TIMEOUT_S + 60
+
+# CloudWatch alarms on the capture DLQ (observability stack), to the alert topic.
+CAPTURE_DLQ_VISIBLE_ALARM_MINUTES = 5  # messages visible for this long
+CAPTURE_DLQ_AGE_ALARM_SECONDS = 3600  # the oldest message older than this
 
 # Lambda functions.
 PYTHON_RUNTIME_VERSION = "3.11"

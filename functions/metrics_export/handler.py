@@ -2,7 +2,8 @@
 
 EventBridge schedules it each minute. It lists the event objects Firehose delivered in the
 last hours, counts the new ones into cumulative counters (state in the events bucket), and
-remote-writes every serving series (plus custom metrics and its own job health) to AMP.
+remote-writes every serving series (plus custom metrics, its own job health and the capture
+dead-letter queue's depth) to AMP.
 Settings and custom-metric declarations are validated here, at initialisation.
 """
 
@@ -15,19 +16,23 @@ from modelwatch.metrics.serving_metrics import CloudWatchCaptureFailures, run_me
 from modelwatch.observability import METRICS_NAMESPACE, logger, metrics, tracer
 from modelwatch.settings import ExportSettings, load_settings
 from modelwatch.stores import aws
+from modelwatch.stores.dead_letter_queue import SqsQueue
 from modelwatch.stores.objects import S3Storage
 
 settings = load_settings(ExportSettings)
 sink = sink_from_settings(settings)
 storage = S3Storage(aws.client("s3"))
 capture_failures = CloudWatchCaptureFailures(aws.client("cloudwatch"), namespace=METRICS_NAMESPACE)
+dead_letters = SqsQueue(aws.client("sqs"), settings.capture_dlq_url) if settings.capture_dlq_url else None
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    outcome = run_metrics_export(settings, storage=storage, sink=sink, capture_failures=capture_failures)
+    outcome = run_metrics_export(
+        settings, storage=storage, sink=sink, capture_failures=capture_failures, dead_letters=dead_letters
+    )
     metrics.add_metric(name="ExportedObjects", unit="Count", value=outcome.objects)
     return {
         "objects": outcome.objects,

@@ -11,6 +11,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import bundling, constants
@@ -74,7 +75,10 @@ class ObservabilityFunctions(Construct):
 
 
 class MetricsExport(Construct):
-    """The ``metrics_export`` function, every minute: serving metrics from captured events to AMP."""
+    """The ``metrics_export`` function, every minute: serving metrics from captured events to AMP.
+
+    It also reads the capture dead-letter queue's depth (``sqs:GetQueueAttributes``).
+    """
 
     def __init__(
         self,
@@ -84,6 +88,7 @@ class MetricsExport(Construct):
         config: ModelwatchConfig,
         functions: ObservabilityFunctions,
         events_bucket: s3.IBucket,
+        capture_dlq: sqs.IQueue,
         workspace_arn: str,
         remote_write_url: str,
     ) -> None:
@@ -102,9 +107,13 @@ class MetricsExport(Construct):
                 "MODELWATCH_EXPORT_SCHEDULE_SECONDS": str(constants.METRICS_EXPORT_SCHEDULE_MINUTES * 60),
                 "MODELWATCH_REMOTE_WRITE_URL": remote_write_url,
                 "MODELWATCH_CUSTOM_METRICS": json.dumps(config.observability.custom_metrics),
+                "MODELWATCH_CAPTURE_DLQ_URL": capture_dlq.queue_url,
             },
         )
         self._grant(events_bucket, workspace_arn)
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(actions=["sqs:GetQueueAttributes"], resources=[capture_dlq.queue_arn])
+        )
         events.Rule(
             self,
             "Schedule",

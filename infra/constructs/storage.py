@@ -118,6 +118,12 @@ class Storage(Construct):
                     prefix=layout.REJECTED_PREFIX,
                     expiration=Duration.days(self._config.rejected_retention_days),
                 ),
+                # The capture replay's claims: kept until no message they could match can come back.
+                s3.LifecycleRule(
+                    id="capture-replay-claims-expiry",
+                    prefix=layout.CAPTURE_REPLAY_PREFIX,
+                    expiration=Duration.days(constants.CAPTURE_REPLAY_CLAIMS_RETENTION_DAYS),
+                ),
             ],
         )
 

@@ -1,17 +1,24 @@
-"""Monitoring: the profile function and the scheduled drift, quality and performance jobs.
+"""Monitoring: the profile function, the scheduled drift, quality and performance jobs, the capture replay.
 
 The platform bus and the AMP workspace belong to the observability stack (built first):
 the jobs put their events on that bus and remote-write their metrics to that workspace.
+
+The capture replay (on demand: the capture dead-letter queue back into Firehose) lives here
+because this stack already takes what it needs from the stacks built before it: the layer
+from serving, the events bucket, and now the DLQ and the streams from capture. In the
+capture stack it would need serving's layer, and serving depends on capture (a cycle), or a
+second layer of its own; the serving stack is the request path and stays that.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
@@ -19,13 +26,14 @@ from constructs import Construct
 
 from infra import constants
 from infra.config import ModelwatchConfig
+from infra.constructs.capture_replay import CaptureReplay
 from infra.constructs.monitoring_functions import MonitoringFunctions
 from infra.nag import acknowledge
 from modelwatch.contracts import layout
 
 
 class MonitoringStack(Stack):
-    """Jobs over the captured events; results under ``reports/``; alerts on the platform bus."""
+    """Jobs over the captured events; results under ``reports/``; alerts on the platform bus; the replay."""
 
     def __init__(
         self,
@@ -39,6 +47,8 @@ class MonitoringStack(Stack):
         platform_bus: events.IEventBus,
         metrics_environment: Mapping[str, str],
         grant_metrics: Callable[[iam.IGrantable], None],
+        capture_dlq: sqs.IQueue,
+        capture_streams: Sequence[firehose.IDeliveryStream],
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -68,8 +78,23 @@ class MonitoringStack(Stack):
         )
         for function in [self.functions.profile_function, *self.functions.job_functions.values()]:
             grant_metrics(function)
+        self.capture_replay = CaptureReplay(
+            self,
+            "CaptureReplay",
+            config=config,
+            layer=layer,
+            events_bucket=events_bucket,
+            capture_dlq=capture_dlq,
+            capture_streams=capture_streams,
+        )
         CfnOutput(self, "PlatformEventBusName", value=self.platform_bus.event_bus_name)
         CfnOutput(self, "MonitoringDlqUrl", value=self.dead_letter_queue.queue_url)
+        CfnOutput(
+            self,
+            "CaptureReplayFunctionName",
+            value=self.capture_replay.function.function_name,
+            description="Invoke on demand to replay the capture dead-letter queue into Firehose",
+        )
         CfnOutput(
             self,
             "ReportsLocation",

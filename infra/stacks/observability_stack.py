@@ -1,4 +1,8 @@
-"""Observability: AMP (metrics, rules, alert manager), alert channels, Grafana, the metrics export."""
+"""Observability: AMP (metrics, rules, alert manager), alert channels, Grafana, the metrics export.
+
+Also the CloudWatch alarms on the capture dead-letter queue (capture's, built before this stack),
+which notify the alert topic directly, whether or not AMP and the metrics export work.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,11 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import ModelwatchConfig
-from infra.constructs.alerting import AlertChannels, AlertTopic, RetrainingTrigger
+from infra.constructs.alerting import AlertChannels, AlertTopic, DeadLetterAlarms, RetrainingTrigger
 from infra.constructs.amp import AmpWorkspace
 from infra.constructs.amp_functions import MetricsExport, ObservabilityFunctions
 from infra.constructs.grafana import GrafanaWorkspace
@@ -20,6 +25,9 @@ from infra.constructs.grafana import GrafanaWorkspace
 
 class ObservabilityStack(Stack):
     """Metrics to AMP, alerts to SNS and its channels, dashboards in Grafana, retraining on alerts.
+
+    ``capture_dlq`` is the capture dead-letter queue: the metrics export reads its depth and two
+    CloudWatch alarms watch it.
 
     ``event_bus`` is the platform bus the monitoring jobs put their events on; without one, the
     stack creates it (``self.event_bus``) for the monitoring stack to use. ``layer`` is the
@@ -34,6 +42,7 @@ class ObservabilityStack(Stack):
         *,
         config: ModelwatchConfig,
         events_bucket: s3.IBucket,
+        capture_dlq: sqs.IQueue,
         layer: lambda_.ILayerVersion | None = None,
         event_bus: events.IEventBus | None = None,
         **kwargs: Any,
@@ -50,8 +59,12 @@ class ObservabilityStack(Stack):
             config=config,
             functions=functions,
             events_bucket=events_bucket,
+            capture_dlq=capture_dlq,
             workspace_arn=amp.workspace_arn,
             remote_write_url=amp.remote_write_url,
+        )
+        self.dead_letter_alarms = DeadLetterAlarms(
+            self, "CaptureDlqAlarms", project=config.project, queue=capture_dlq, topic=topic.topic
         )
         self.event_bus: events.IEventBus = event_bus or events.EventBus(
             self, "PlatformBus", event_bus_name=f"{config.project}-platform"

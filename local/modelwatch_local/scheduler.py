@@ -71,6 +71,7 @@ class LocalScheduler:
         from modelwatch.metrics import DiscardingSink, MetricsSink, RemoteWriteSink
         from modelwatch.metrics.serving_metrics import run_metrics_export
         from modelwatch.settings import ExportSettings
+        from modelwatch.stores.dead_letter_queue import SqsQueue
 
         sink: MetricsSink = (
             RemoteWriteSink.from_url(self._stack.remote_write_url)
@@ -81,8 +82,16 @@ class LocalScheduler:
             events_bucket=EVENTS_BUCKET,
             served_models=self._stack.models,
             export_schedule_seconds=EXPORT_EVERY_SECONDS,
+            capture_dlq_url=self._stack.dlq_url or None,
         )
-        return run_metrics_export(settings, storage=self._stack.storage(), sink=sink)
+        dead_letters = (
+            SqsQueue(self._stack.boto3_client("sqs"), settings.capture_dlq_url)
+            if settings.capture_dlq_url
+            else None
+        )
+        return run_metrics_export(
+            settings, storage=self._stack.storage(), sink=sink, dead_letters=dead_letters
+        )
 
     def start_metrics_export(self, every: float = EXPORT_EVERY_SECONDS) -> Callable[[], None]:
         """Run the export every ``every`` seconds in a daemon thread; return what stops it.

@@ -5,8 +5,9 @@ import needs (unique uids and panel ids, a Prometheus data-source variable, no u
 and each query is sent, with the variables substituted as Grafana would, to a local Prometheus after
 representative samples were written through the remote-write client: serving counters from captured
 events (nine export runs a minute apart, two models, two versions, rejections, capture
-failures), and one run of each monitoring job (drift with a drifted feature, quality with a failed
-check, performance below threshold, job health). With that data every panel returns data.
+failures), the capture dead-letter queue's depth, and one run of each monitoring job (drift with a
+drifted feature, quality with a failed check, performance below threshold, job health). With that
+data every panel returns data.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from modelwatch.metrics import (
     performance_samples,
     quality_samples,
 )
-from modelwatch.metrics.serving_metrics import ServingState, export_serving_metrics
+from modelwatch.metrics.serving_metrics import ServingState, dead_letter_samples, export_serving_metrics
+from modelwatch.stores.dead_letter_queue import InMemoryQueue
 from modelwatch.stores.events import EventStore
 from modelwatch.stores.objects import InMemoryStorage
 from modelwatch.stores.state import StateStore
@@ -197,6 +199,10 @@ def write_representative_samples(prometheus: LocalPrometheus, now: float) -> Non
             )
         outcome = sink.push(samples)
         assert outcome.ok, outcome.errors
+    dead_letters = InMemoryQueue()
+    dead_letters.send("a dead letter", copies=2)
+    outcome = sink.push(dead_letter_samples(dead_letters, now))
+    assert outcome.ok, outcome.errors
 
 
 @pytest.fixture(scope="module")

@@ -77,6 +77,8 @@ def test_events_bucket_tiers_and_expires_events_labels_and_rejected(template: Te
         assert by_prefix[tiered]["Transitions"] == by_prefix["events/"]["Transitions"]
         assert by_prefix[tiered]["ExpirationInDays"] == 400
     assert by_prefix["rejected/"]["ExpirationInDays"] == 90
+    # the capture replay's claims outlive the capture DLQ's messages (14 days), by a day
+    assert by_prefix["state/capture_replay/"]["ExpirationInDays"] == 15
     assert by_prefix[None]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
 
 

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from infra import constants
 from infra.assembly import Assembly
+from modelwatch.contracts import layout
 
 pytestmark = pytest.mark.infra
 
@@ -146,3 +148,86 @@ def test_dlq_is_encrypted_and_outputs_name_bus_and_reports(template: Template) -
     )
     outputs = template.find_outputs("*")
     assert {"PlatformEventBusName", "MonitoringDlqUrl", "ReportsLocation"} <= set(outputs)
+
+
+def _replay_function(template: Template) -> tuple[str, dict[str, Any]]:
+    (found,) = [
+        (logical_id, resource["Properties"])
+        for logical_id, resource in template.find_resources("AWS::Lambda::Function").items()
+        if resource["Properties"].get("Description", "").startswith("modelwatch capture replay")
+    ]
+    return found
+
+
+def _role_statements(template: Template, function: dict[str, Any]) -> list[dict[str, Any]]:
+    role = function["Role"]["Fn::GetAtt"][0]
+    return [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _actions(statement: dict[str, Any]) -> set[str]:
+    action = statement["Action"]
+    return set(action) if isinstance(action, list) else {action}
+
+
+def test_the_capture_replay_function_is_sized_from_the_constants_and_named_in_an_output(
+    template: Template,
+) -> None:
+    logical_id, function = _replay_function(template)
+    env = function["Environment"]["Variables"]
+
+    assert function["Runtime"] == "python3.11" and function["TracingConfig"] == {"Mode": "Active"}
+    assert function["Timeout"] == constants.CAPTURE_REPLAY_TIMEOUT_S
+    assert function["MemorySize"] == constants.CAPTURE_REPLAY_MEMORY_MB
+    assert "CaptureDlq" in json.dumps(env["MODELWATCH_CAPTURE_DLQ_URL"])
+    assert "StorageEvents" in json.dumps(env["MODELWATCH_EVENTS_BUCKET"])
+    assert int(env["MODELWATCH_REPLAY_VISIBILITY_TIMEOUT_SECONDS"]) > constants.CAPTURE_REPLAY_TIMEOUT_S
+    assert template.find_outputs("CaptureReplayFunctionName")["CaptureReplayFunctionName"]["Value"] == {
+        "Ref": logical_id
+    }
+
+
+def test_the_capture_replay_may_drain_the_dlq_put_to_the_capture_streams_and_touch_only_its_claims(
+    template: Template,
+) -> None:
+    _, function = _replay_function(template)
+    statements = _role_statements(template, function)
+    by_action = {action: s for s in statements for action in _actions(s)}
+
+    # Exactly these actions, and X-Ray's for tracing
+    assert set(by_action) == {
+        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+        "firehose:PutRecordBatch", "s3:GetObject", "s3:PutObject", "s3:ListBucket",
+        "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+    }  # fmt: skip
+    # on the capture DLQ only
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"):
+        assert "CaptureDlqQueue" in json.dumps(by_action[action]["Resource"])
+        assert not isinstance(by_action[action]["Resource"], list)
+    # on every capture stream (two models' events, rejected, labels) and nothing else
+    streams = by_action["firehose:PutRecordBatch"]["Resource"]
+    assert len(streams) == len(MODELS) + 2
+    assert all("ExportsOutputFnGetAttStreams" in json.dumps(s) for s in streams)
+    # objects: the claims only
+    for action in ("s3:GetObject", "s3:PutObject"):
+        (resource,) = [by_action[action]["Resource"]]
+        assert resource["Fn::Join"][1][1] == f"/{layout.CAPTURE_REPLAY_CLAIMS_PREFIX}*"
+    assert "StorageEvents" in json.dumps(by_action["s3:ListBucket"]["Resource"])
+
+
+def test_the_replay_bundle_is_its_handler_only(assembly: Assembly) -> None:
+    from infra import bundling
+
+    spec = bundling.function_spec(
+        constants.CAPTURE_REPLAY_FUNCTION_NAME,
+        assembly.config.architecture,
+        source_dir=constants.CAPTURE_REPLAY_FUNCTION_DIR,
+    )
+    bundle = bundling.build_bundle(spec)
+
+    assert sorted(p.name for p in bundle.iterdir() if p.suffix == ".py") == ["handler.py"]
+    assert spec.requirements == ()

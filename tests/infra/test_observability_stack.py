@@ -263,3 +263,55 @@ def test_bad_observability_configuration_fails_the_synth_naming_the_entry(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_config({"observability": observability})
+
+
+def _alarms(template: Template) -> dict[str, dict[str, Any]]:
+    return {
+        alarm["Properties"]["MetricName"]: alarm["Properties"]
+        for alarm in template.find_resources("AWS::CloudWatch::Alarm").values()
+    }
+
+
+def test_cloudwatch_alarms_watch_the_capture_dlq_depth_and_age_and_notify_the_alert_topic(
+    template: Template,
+) -> None:
+    alarms = _alarms(template)
+    topic = {"Ref": next(iter(template.find_resources("AWS::SNS::Topic")))}
+
+    visible = alarms["ApproximateNumberOfMessagesVisible"]
+    assert (visible["Threshold"], visible["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert visible["Period"] * visible["EvaluationPeriods"] == 5 * 60
+    assert visible["DatapointsToAlarm"] == visible["EvaluationPeriods"]
+    age = alarms["ApproximateAgeOfOldestMessage"]
+    assert (age["Threshold"], age["ComparisonOperator"]) == (3600, "GreaterThanThreshold")
+    for alarm in (visible, age):
+        assert alarm["Namespace"] == "AWS/SQS" and alarm["Statistic"] == "Maximum"
+        (dimension,) = alarm["Dimensions"]
+        assert dimension["Name"] == "QueueName" and "CaptureDlqQueue" in json.dumps(dimension["Value"])
+        assert alarm["AlarmActions"] == [topic] and alarm["OKActions"] == [topic]
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert (
+            "docs/alerts.md#cloudwatch-alarms-on-the-capture-dead-letter-queue" in alarm["AlarmDescription"]
+        )
+
+
+def test_cloudwatch_alarms_of_this_account_may_publish_to_the_encrypted_topic(template: Template) -> None:
+    topic_statements = _one(template, "AWS::SNS::TopicPolicy")["PolicyDocument"]["Statement"]
+    publish = next(s for s in topic_statements if s.get("Sid") == "AllowCloudWatchAlarmsToPublish")
+    assert publish["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert _actions(publish) == ["sns:Publish"]
+    assert ":alarm:*" in json.dumps(publish["Condition"]["ArnLike"]["aws:SourceArn"])
+    assert "aws:SourceAccount" in publish["Condition"]["StringEquals"]
+    key_statements = _one(template, "AWS::KMS::Key")["KeyPolicy"]["Statement"]
+    (key_use,) = [s for s in key_statements if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert set(_actions(key_use)) == {"kms:GenerateDataKey*", "kms:Decrypt"}
+    assert "aws:SourceAccount" in key_use["Condition"]["StringEquals"]
+
+
+def test_the_metrics_export_reads_the_capture_dlq_depth(template: Template) -> None:
+    export = _function(template, "modelwatch metrics export")
+
+    assert "CaptureDlq" in json.dumps(export["Environment"]["Variables"]["MODELWATCH_CAPTURE_DLQ_URL"])
+    (statement,) = [s for s in _statements(template) if "sqs:GetQueueAttributes" in _actions(s)]
+    assert _actions(statement) == ["sqs:GetQueueAttributes"]
+    assert "CaptureDlqQueue" in json.dumps(statement["Resource"])

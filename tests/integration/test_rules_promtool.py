@@ -26,6 +26,7 @@ REQUIRED_ALERTS = {
     "ModelwatchPerformanceBelowThreshold",
     "ModelwatchMonitoringJobLate",
     "ModelwatchCaptureFailures",
+    "ModelwatchCaptureDeadLetters",
 }
 
 

@@ -84,6 +84,8 @@ def test_monitoring_keys_of_the_events_bucket() -> None:
         "reports/model=fraud/job=quality/window=W/report-version=3.html"
     )
     assert layout.METRICS_EXPORT_STATE_KEY == "state/metrics_export/serving.json"
+    assert layout.replay_claim_key("9f2c") == "state/capture_replay/claims/9f2c.json"
+    assert layout.replay_claim_key("9f2c").startswith(layout.CAPTURE_REPLAY_PREFIX)
 
 
 def test_keys_of_the_models_bucket() -> None:

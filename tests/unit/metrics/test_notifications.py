@@ -146,3 +146,27 @@ def test_notify_handler_posts_each_record(monkeypatch: pytest.MonkeyPatch) -> No
 
     assert result == {"delivered": 2}
     assert [url for url, _ in posted] == ["https://hooks.example.com/abc"] * 2
+
+
+def _alarm_record(state: str) -> dict[str, Any]:
+    alarm = {
+        "AlarmName": "modelwatch-capture-dlq-messages-visible",
+        "AlarmDescription": "Events have waited in the capture dead-letter queue for 5 minutes.",
+        "NewStateValue": state,
+        "NewStateReason": "Threshold Crossed: 5 datapoints [3.0, 3.0, 3.0, 3.0, 3.0] were greater than 0.0",
+        "StateChangeTime": "2027-01-15T08:05:00.000+0000",
+        "Trigger": {"MetricName": "ApproximateNumberOfMessagesVisible", "Namespace": "AWS/SQS"},
+    }
+    record = sns_record(subject=f'{state}: "modelwatch-capture-dlq-messages-visible" in EU (Ireland)')
+    record["Sns"]["Message"] = json.dumps(alarm)
+    return record
+
+
+def test_a_cloudwatch_alarm_becomes_a_readable_notification() -> None:
+    firing = notification_from_sns(_alarm_record("ALARM"))
+    resolved = notification_from_sns(_alarm_record("OK"))
+
+    assert firing.alertname == "modelwatch-capture-dlq-messages-visible"
+    assert (firing.status, firing.severity, resolved.status) == ("firing", "warning", "resolved")
+    assert firing.message.startswith("Events have waited") and "Threshold Crossed" in firing.message
+    assert "{" not in webhook_payload(firing)["text"]  # the description, not the alarm's JSON

@@ -14,11 +14,13 @@ from modelwatch.metrics.provider import InMemorySink
 from modelwatch.metrics.serving_metrics import (
     ServingState,
     apply_records,
+    dead_letter_samples,
     export_serving_metrics,
     run_metrics_export,
     serving_samples_from_events,
 )
 from modelwatch.settings import ExportSettings
+from modelwatch.stores.dead_letter_queue import InMemoryQueue, QueueDepth
 from modelwatch.stores.events import EventStore
 from modelwatch.stores.objects import InMemoryStorage
 from modelwatch.stores.state import StateConflict, StateStore
@@ -286,3 +288,45 @@ def test_a_run_counts_the_objects_delivered_in_its_lookback_hours_and_reports_it
     assert sink.last(cat.REJECTIONS_TOTAL.name, reason="schema_violation") == 1.0
     assert sink.last(cat.JOB_LAST_SUCCESS.name, job="metrics_export") == NOW
     assert bucket.storage.keys(BUCKET, "state/") == [STATE_KEY]
+
+
+def test_a_run_writes_the_depth_of_the_capture_dead_letter_queue() -> None:
+    # Given three dead letters, one of them received by a replay and not yet deleted
+    queue = InMemoryQueue(clock=lambda: 0.0)
+    for body in ("a", "b", "c"):
+        queue.send(body)
+    queue.receive(1, visibility_timeout=300)
+    settings = ExportSettings(events_bucket=BUCKET, served_models=["fraud"])
+    sink = InMemorySink()
+
+    # When the export runs
+    outcome = run_metrics_export(
+        settings, storage=Delivered().storage, sink=sink, dead_letters=queue, clock=lambda: NOW
+    )
+
+    # Then the gauge says two wait and one is in flight, written with the job's health
+    name = cat.CAPTURE_DEAD_LETTER_MESSAGES.name
+    assert sink.last(name, state="visible") == 2.0 and sink.last(name, state="in_flight") == 1.0
+    assert outcome.write.ok
+
+
+def test_a_queue_that_cannot_be_read_writes_no_depth_and_fails_nothing() -> None:
+    class Unreachable:
+        def depth(self) -> QueueDepth:
+            raise ConnectionError("sqs is down")
+
+    sink = InMemorySink()
+    settings = ExportSettings(events_bucket=BUCKET, served_models=["fraud"])
+
+    outcome = run_metrics_export(
+        settings, storage=Delivered().storage, sink=sink, dead_letters=Unreachable(), clock=lambda: NOW
+    )
+
+    assert sink.values(cat.CAPTURE_DEAD_LETTER_MESSAGES.name) == []
+    assert sink.last(cat.JOB_LAST_RUN_SUCCESS.name, job="metrics_export") == 1.0 and outcome.write.ok
+
+
+def test_an_empty_queue_reads_zero_not_absent() -> None:
+    samples = dead_letter_samples(InMemoryQueue(), NOW)
+
+    assert {(s.label_dict["state"], s.value) for s in samples} == {("visible", 0.0), ("in_flight", 0.0)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from modelwatch.contracts.dead_letters import FragmentMessage, LinesMessage, decode_message, join_fragments
 from modelwatch.stores.capture import pack_lines
 from modelwatch.stores.dead_letters import MAX_DLQ_MESSAGE_BYTES, SqsDeadLetter
 from tests.unit.fakes import FakeClock, FakeSqs, client_error
@@ -121,3 +122,16 @@ def test_after_a_refused_message_the_rest_comes_back_unsent_without_more_calls()
     # The queue is failing: the lines go to the log at once instead of each waiting out a timeout.
     assert unsent == ["refuse-me" + "x" * 600, "fine"]
     assert sqs.messages == []
+
+
+def test_every_message_sent_is_a_dead_letter_of_the_contract() -> None:
+    # Given lines that fit one message and one line that needs fragments
+    big = '{"event_id": "big", "body": "' + "x" * 600_000 + '"}'
+    sqs = FakeSqs()
+    # When dead-lettered
+    SqsDeadLetter(sqs, "q").send("s", [b"a\nb\n", big.encode() + b"\n"], "r")
+    # Then each body parses as a lines message or a fragment, and the fragments join back to the line
+    messages = [decode_message(m["MessageBody"]) for m in sqs.messages]
+    assert [m.lines for m in messages if isinstance(m, LinesMessage)] == [["a", "b"]]
+    fragments = [m.fragment for m in messages if isinstance(m, FragmentMessage)]
+    assert len(fragments) > 1 and join_fragments(fragments) == big

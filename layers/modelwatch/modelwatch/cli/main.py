@@ -2,7 +2,7 @@
 
 Errors a user can fix (bad arguments, missing files, unreachable endpoints) are
 one line on stderr and exit code 2, never a traceback. Subcommands live beside
-this module, one per group (``publish``, ``monitoring``, ``registry``); each exposes
+this module, one per group (``publish``, ``monitoring``, ``registry``, ``capture``); each exposes
 ``add_commands(subparsers)``, which adds its subparsers and sets ``run`` (a function
 of the parsed arguments returning an exit code) on each, and imports its heavy
 dependencies inside ``run``, so ``modelwatch --help`` stays fast.
@@ -20,7 +20,12 @@ from pydantic import ValidationError
 
 from modelwatch.cli.errors import EXIT_USAGE, CliError, validation_message
 
-COMMAND_MODULES = ("modelwatch.cli.publish", "modelwatch.cli.monitoring", "modelwatch.cli.registry")
+COMMAND_MODULES = (
+    "modelwatch.cli.publish",
+    "modelwatch.cli.monitoring",
+    "modelwatch.cli.registry",
+    "modelwatch.cli.capture",
+)
 
 
 class _Parser(argparse.ArgumentParser):

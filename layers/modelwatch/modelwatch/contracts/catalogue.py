@@ -152,6 +152,8 @@ PERF_METRIC = LabelSpec(
 JOB = LabelSpec("job", "closed set: " + ", ".join(f"`{j}`" for j in JOBS))
 STREAM = LabelSpec("stream", "capture streams: one per served model plus the rejected stream")
 OUTCOME = LabelSpec("outcome", "closed set: `dead_lettered`, `logged`")
+QUEUE_STATE = LabelSpec("state", "closed set: `visible`, `in_flight`")
+DEAD_LETTER_STATES: Final = ("visible", "in_flight")
 
 LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -248,6 +250,12 @@ JOB_SCHEDULE = MetricSpec(
     "modelwatch_job_schedule_seconds", MetricType.GAUGE, (JOB, MODEL), "seconds",
     "The job's schedule period, so rules can tell how late a success is.", "every job",
 )  # fmt: skip
+CAPTURE_DEAD_LETTER_MESSAGES = MetricSpec(
+    "modelwatch_capture_dead_letter_messages", MetricType.GAUGE, (QUEUE_STATE,), "1",
+    "Messages in the capture dead-letter queue: waiting (`visible`), or received by a replay and not yet "
+    "deleted (`in_flight`); events there are missing from S3 until `modelwatch capture replay` runs.",
+    "metrics_export (SQS queue attributes)",
+)  # fmt: skip
 
 CATALOGUE: Final[tuple[MetricSpec, ...]] = (
     PREDICTIONS_TOTAL,
@@ -271,6 +279,7 @@ CATALOGUE: Final[tuple[MetricSpec, ...]] = (
     JOB_LAST_SUCCESS,
     JOB_LAST_RUN_SUCCESS,
     JOB_SCHEDULE,
+    CAPTURE_DEAD_LETTER_MESSAGES,
 )
 BY_NAME: Final[dict[str, MetricSpec]] = {spec.name: spec for spec in CATALOGUE}
 

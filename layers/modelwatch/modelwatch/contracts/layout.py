@@ -14,6 +14,7 @@ Events bucket (Firehose delivers; the jobs and the metrics export read and write
     profiles/<events key>.json                          one profile per delivered events object
     reports/model=<m>/job=<job>/window=<start>/         result.json and report-version=<v>.html
     state/metrics_export/serving.json                   the metrics export's cumulative counters
+    state/capture_replay/claims/<event id>.json         the capture replay's claim on one event
 
 Models bucket (publishing writes; serving and the jobs read)::
 
@@ -46,6 +47,8 @@ PROFILES_PREFIX: Final = "profiles/"
 REPORTS_PREFIX: Final = "reports/"
 STATE_PREFIX: Final = "state/"
 METRICS_EXPORT_STATE_KEY: Final = f"{STATE_PREFIX}metrics_export/serving.json"
+CAPTURE_REPLAY_PREFIX: Final = f"{STATE_PREFIX}capture_replay/"
+CAPTURE_REPLAY_CLAIMS_PREFIX: Final = f"{CAPTURE_REPLAY_PREFIX}claims/"
 
 # What serving captures, one Firehose stream (and one prefix) per kind.
 CaptureKind = Literal["events", "rejected", "labels"]
@@ -125,6 +128,11 @@ def hourly_prefixes(prefix: str, start: datetime, end: datetime) -> Iterator[str
         for partition in hour_partitions(hour):
             yield prefix + partition
         hour += timedelta(hours=1)
+
+
+def replay_claim_key(event_id: str) -> str:
+    """Where the capture replay records that one event is being, or was, put back into Firehose."""
+    return f"{CAPTURE_REPLAY_CLAIMS_PREFIX}{event_id}.json"
 
 
 def profile_key(events_key: str) -> str:

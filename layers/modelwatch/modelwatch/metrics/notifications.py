@@ -2,10 +2,12 @@
 
 AMP's alert manager publishes to SNS with a subject (``[FIRING] ModelwatchDatasetDrift fraud``),
 a plain-text message (one block per alert; see ``dashboards/alertmanager.yml``) and the
-message attributes ``severity``, ``status`` and ``alertname``. :func:`notification_from_sns`
-reads one SNS record; :func:`webhook_payload` shapes it as Slack's incoming-webhook JSON
-(``text`` for any endpoint, plus ``blocks``); :func:`post_webhook` sends it over HTTPS
-with bounded retries on 5xx, 429 and connection errors.
+message attributes ``severity``, ``status`` and ``alertname``. CloudWatch alarms (those on the
+capture dead-letter queue) publish a JSON message instead, read for its alarm name, state,
+description and reason. :func:`notification_from_sns` reads one SNS record;
+:func:`webhook_payload` shapes it as Slack's incoming-webhook JSON (``text`` for any endpoint,
+plus ``blocks``); :func:`post_webhook` sends it over HTTPS with bounded retries on 5xx, 429 and
+connection errors.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ def notification_from_sns(record: Mapping[str, Any]) -> AlertNotification:
     sns = record.get("Sns")
     if not isinstance(sns, Mapping) or "Message" not in sns:
         raise ValueError("not an SNS record: no Sns.Message")
+    alarm = _cloudwatch_alarm(sns["Message"])
+    if alarm is not None:
+        return _alarm_notification(sns, alarm)
     attributes = sns.get("MessageAttributes") or {}
     subject = str(sns.get("Subject") or "modelwatch alert")
     status = _attribute(attributes, "status", "resolved" if subject.startswith("[RESOLVED]") else "firing")
@@ -65,6 +70,36 @@ def notification_from_sns(record: Mapping[str, Any]) -> AlertNotification:
         status=status.lower(),
         alertname=_attribute(attributes, "alertname", subject.split()[1] if len(subject.split()) > 1 else ""),
         timestamp=str(sns.get("Timestamp", "")),
+        topic_arn=str(sns.get("TopicArn", "")),
+    )
+
+
+def _cloudwatch_alarm(message: object) -> Mapping[str, Any] | None:
+    """The state change of a CloudWatch alarm, when ``message`` is one (JSON with an AlarmName)."""
+    if not isinstance(message, str) or not message.lstrip().startswith("{"):
+        return None
+    try:
+        document = json.loads(message)
+    except ValueError:
+        return None
+    if isinstance(document, dict) and "AlarmName" in document and "NewStateValue" in document:
+        return document
+    return None
+
+
+def _alarm_notification(sns: Mapping[str, Any], alarm: Mapping[str, Any]) -> AlertNotification:
+    state = str(alarm["NewStateValue"])
+    name = str(alarm["AlarmName"])
+    text = "\n".join(
+        str(part) for part in (alarm.get("AlarmDescription"), alarm.get("NewStateReason")) if part
+    )
+    return AlertNotification(
+        subject=str(sns.get("Subject") or f"{state}: {name}"),
+        message=text or name,
+        severity="warning",
+        status="resolved" if state == "OK" else "firing" if state == "ALARM" else state.lower(),
+        alertname=name,
+        timestamp=str(alarm.get("StateChangeTime") or sns.get("Timestamp", "")),
         topic_arn=str(sns.get("TopicArn", "")),
     )
 

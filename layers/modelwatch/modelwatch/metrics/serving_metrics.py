@@ -37,6 +37,7 @@ from modelwatch.metrics.provider import MetricsSink
 from modelwatch.metrics.remote_write import WriteOutcome
 from modelwatch.observability import logger
 from modelwatch.settings.export import ExportSettings
+from modelwatch.stores.dead_letter_queue import QueueDepthSource
 from modelwatch.stores.events import EventStore
 from modelwatch.stores.objects import ObjectStorage
 from modelwatch.stores.state import StateConflict, StateStore
@@ -276,6 +277,27 @@ class CloudWatchCaptureFailures:
         return found
 
 
+# --- the capture dead-letter queue (SQS) ------------------------------------------------------------
+
+
+def dead_letter_samples(source: QueueDepthSource, now: float) -> list[Sample]:
+    """``modelwatch_capture_dead_letter_messages`` by state, now; none when the queue cannot be read.
+
+    A gauge of what SQS says at the time of the run, not kept in the state: a failed read
+    writes nothing, so the series goes stale rather than repeating an old depth.
+    """
+    try:
+        depth = source.depth()
+    except Exception as error:  # SQS unavailable: the next run reads it again
+        logger.warning("capture dead-letter queue not read", extra={"error": str(error)})
+        return []
+    spec = cat.CAPTURE_DEAD_LETTER_MESSAGES
+    return [
+        spec.sample(depth.visible, now, state="visible"),
+        spec.sample(depth.in_flight, now, state="in_flight"),
+    ]
+
+
 # --- the export -----------------------------------------------------------------------------------
 
 
@@ -405,12 +427,14 @@ def run_metrics_export(
     storage: ObjectStorage,
     sink: MetricsSink,
     capture_failures: CaptureFailureSource | None = None,
+    dead_letters: QueueDepthSource | None = None,
     clock: Callable[[], float] = time.time,
 ) -> ExportOutcome:
     """One run of the ``metrics_export`` job: list recent event objects, export, report the job's health.
 
     The job's own samples (``modelwatch_job_*{job="metrics_export"}``) are pushed with the
-    serving series, so ``ModelwatchMonitoringJobLate`` fires if the export stops.
+    serving series, so ``ModelwatchMonitoringJobLate`` fires if the export stops; so is the
+    capture dead-letter queue's depth, read from ``dead_letters`` (``None``: not read).
     """
     started = clock()
     models = settings.served_models
@@ -439,8 +463,11 @@ def run_metrics_export(
         )
         for model in models
     ]
-    if health:
-        outcome.write.merge(sink.push([sample for samples in health for sample in samples]))
+    extra = [sample for samples in health for sample in samples]
+    if dead_letters is not None:
+        extra += dead_letter_samples(dead_letters, finished)
+    if extra:
+        outcome.write.merge(sink.push(extra))
     logger.info(
         "serving metrics exported",
         extra={

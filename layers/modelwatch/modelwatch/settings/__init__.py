@@ -9,6 +9,7 @@ Endpoints are not settings of ours: boto3 reads ``AWS_ENDPOINT_URL`` itself (mot
 """
 
 from modelwatch.settings.base import JsonSetting, ModelwatchSettings, SettingsError, load_settings
+from modelwatch.settings.capture_replay import CaptureReplaySettings
 from modelwatch.settings.export import ExportSettings
 from modelwatch.settings.monitoring import MonitoringSettings
 from modelwatch.settings.notify import NotifySettings
@@ -18,6 +19,7 @@ from modelwatch.settings.remote_write import RemoteWriteSettings
 from modelwatch.settings.serving import ServingSettings
 
 __all__ = [
+    "CaptureReplaySettings",
     "ExportSettings",
     "JsonSetting",
     "ModelwatchSettings",

@@ -28,6 +28,9 @@ class ExportSettings(RemoteWriteSettings):
     )
     export_lookback_hours: int = Field(DEFAULT_LOOKBACK_HOURS, ge=1, le=24)
     export_schedule_seconds: float = Field(EXPORT_SCHEDULE_SECONDS, gt=0)
+    capture_dlq_url: str | None = Field(
+        None, description="The capture dead-letter queue, whose depth is exported (unset: not read)."
+    )
     custom_metrics: Annotated[list[CustomMetric], NoDecode, BeforeValidator(parse_custom_metrics)] = Field(
         default_factory=list,
         description="Custom counters over the prediction events: a JSON or YAML list of declarations.",

@@ -29,20 +29,27 @@ class CallLimits:
         return self.attempts * (self.connect_timeout + self.read_timeout)
 
 
-def client(service: str, limits: CallLimits | None = None) -> Any:
-    """A boto3 client of ``service`` in the environment's region and credentials, within ``limits``."""
+def client(service: str, limits: CallLimits | None = None, max_pool_connections: int | None = None) -> Any:
+    """A boto3 client of ``service`` in the environment's region and credentials, within ``limits``.
+
+    ``max_pool_connections``: for a client shared by that many threads (botocore keeps 10).
+    """
     import boto3
 
-    if limits is None:
+    if limits is None and max_pool_connections is None:
         return boto3.client(service)  # type: ignore[call-overload]  # the service is a run-time name
     from botocore.config import Config
 
-    config = Config(
-        connect_timeout=limits.connect_timeout,
-        read_timeout=limits.read_timeout,
-        retries={"mode": "standard", "total_max_attempts": limits.attempts},
-    )
-    return boto3.client(service, config=config)  # type: ignore[call-overload]
+    options: dict[str, Any] = {}
+    if limits is not None:
+        options = {
+            "connect_timeout": limits.connect_timeout,
+            "read_timeout": limits.read_timeout,
+            "retries": {"mode": "standard", "total_max_attempts": limits.attempts},
+        }
+    if max_pool_connections is not None:
+        options["max_pool_connections"] = max_pool_connections
+    return boto3.client(service, config=Config(**options))  # type: ignore[call-overload]
 
 
 class LazyClient:

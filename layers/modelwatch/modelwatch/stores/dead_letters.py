@@ -1,4 +1,8 @@
-"""The capture's dead-letter queue: where records go when Firehose still refuses them after the retries."""
+"""The capture's dead-letter queue: where records go when Firehose still refuses them after the retries.
+
+The messages are ``modelwatch.contracts.dead_letters``'s two kinds; the replay
+(``modelwatch.jobs.capture_replay``) reads them back through ``stores.dead_letter_queue``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from modelwatch.contracts.dead_letters import DeadLetterMessage, LinesMessage, encode_message, split_line
 from modelwatch.observability import logger
 
 # SQS's message limit was 256 KiB until 2025 (1 MiB since); stay under the older one.
@@ -31,17 +36,17 @@ class DeadLetter(Protocol):
 class _Delivery:
     """Messages that go together (one batch of lines, or every fragment of one line)."""
 
-    messages: list[dict[str, Any]]
+    messages: list[DeadLetterMessage]
     lines: list[str]
 
 
 class SqsDeadLetter:
     """Dead-letter records to an SQS queue, in messages that fit SQS's size limit.
 
-    A message is ``{"stream", "reason", "lines": [...]}``: records are split back into
-    their JSON lines and packed by *encoded* size. A line too long for one message (a
-    large rejected body) is sent in fragments,
-    ``{"stream", "reason", "fragment": {"line_id", "index", "count", "text"}}``, so nothing is cut.
+    A message is a ``LinesMessage`` (``{"stream", "reason", "lines": [...]}``): records are split
+    back into their JSON lines and packed by *encoded* size. A line too long for one message (a
+    large rejected body) is sent in fragments, one ``FragmentMessage`` each
+    (``{"stream", "reason", "fragment": {"line_id", "index", "count", "text"}}``), so nothing is cut.
     Within a deadline, a batch (or a line's fragments) is sent only if it can be sent whole
     in time; what is left is returned, for the caller to log.
 
@@ -76,7 +81,7 @@ class SqsDeadLetter:
                 continue
             try:
                 for message in delivery.messages:
-                    self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=json.dumps(message))
+                    self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=encode_message(message))
             except (ClientError, BotoCoreError) as error:
                 logger.warning(
                     "dead-letter queue refused a message", extra={"stream": stream, "error": str(error)}
@@ -94,24 +99,17 @@ class SqsDeadLetter:
                     yield self._fragments(stream, line, reason)
                     continue
                 if chunk and size + cost > self._budget:
-                    yield _Delivery([{"stream": stream, "reason": reason, "lines": chunk}], chunk)
+                    yield _Delivery([LinesMessage(stream=stream, reason=reason, lines=chunk)], chunk)
                     chunk, size = [], 0
                 chunk.append(line)
                 size += cost
         if chunk:
-            yield _Delivery([{"stream": stream, "reason": reason, "lines": chunk}], chunk)
+            yield _Delivery([LinesMessage(stream=stream, reason=reason, lines=chunk)], chunk)
 
     def _fragments(self, stream: str, line: str, reason: str) -> _Delivery:
         # JSON escaping at most sextuples a character (\uXXXX), so this step always fits.
         step = max(1, self._budget // 6)
-        pieces = [line[i : i + step] for i in range(0, len(line), step)]
-        line_id = uuid.uuid4().hex
-        messages = [
-            {
-                "stream": stream,
-                "reason": reason,
-                "fragment": {"line_id": line_id, "index": index, "count": len(pieces), "text": piece},
-            }
-            for index, piece in enumerate(pieces)
+        messages: list[DeadLetterMessage] = [
+            *split_line(stream, reason, line, max_chars=step, line_id=uuid.uuid4().hex)
         ]
         return _Delivery(messages, [line])

@@ -10,6 +10,7 @@ modified") and conditional writes (``If-Match`` / ``If-None-Match: *``).
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,6 +172,7 @@ class InMemoryStorage:
     """``ObjectStorage`` in a dictionary, with S3's ETag and condition semantics (tests, notebooks).
 
     ``fail_with`` makes every call raise it (an outage); ``calls`` counts calls by operation.
+    Calls are atomic, as S3's are: threads racing on a conditional write see one winner.
     """
 
     def __init__(self) -> None:
@@ -178,6 +180,7 @@ class InMemoryStorage:
         self.content_types: dict[tuple[str, str], str] = {}
         self.calls: dict[str, int] = {}
         self.fail_with: Exception | None = None
+        self._lock = threading.RLock()
 
     def _call(self, operation: str) -> None:
         self.calls[operation] = self.calls.get(operation, 0) + 1
@@ -185,6 +188,10 @@ class InMemoryStorage:
             raise self.fail_with
 
     def get(self, bucket: str, key: str, if_none_match: str | None = None) -> StoredObject | None:
+        with self._lock:
+            return self._get(bucket, key, if_none_match)
+
+    def _get(self, bucket: str, key: str, if_none_match: str | None) -> StoredObject | None:
         self._call("get")
         found = self.objects.get((bucket, key))
         if found is None:
@@ -204,6 +211,18 @@ class InMemoryStorage:
         if_match: str | None = None,
         if_none_match: str | None = None,
     ) -> str:
+        with self._lock:
+            return self._put(bucket, key, body, content_type, if_match, if_none_match)
+
+    def _put(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes,
+        content_type: str,
+        if_match: str | None,
+        if_none_match: str | None,
+    ) -> str:
         self._call("put")
         current = self.objects.get((bucket, key))
         if if_none_match == "*" and current is not None:
@@ -216,8 +235,10 @@ class InMemoryStorage:
         return etag
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
-        self._call("list_objects")
-        for (name, key), (body, etag) in sorted(self.objects.items()):
+        with self._lock:
+            self._call("list_objects")
+            listed = sorted(self.objects.items())
+        for (name, key), (body, etag) in listed:
             if name == bucket and key.startswith(prefix):
                 yield ObjectInfo(key, len(body), etag)
 
