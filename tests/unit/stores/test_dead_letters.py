@@ -135,3 +135,21 @@ def test_every_message_sent_is_a_dead_letter_of_the_contract() -> None:
     assert [m.lines for m in messages if isinstance(m, LinesMessage)] == [["a", "b"]]
     fragments = [m.fragment for m in messages if isinstance(m, FragmentMessage)]
     assert len(fragments) > 1 and join_fragments(fragments) == big
+
+
+def test_a_plain_text_line_needs_few_fragments_an_escaped_one_more() -> None:
+    # A 600 KB rejected body of plain text: 3 fragments (the worst-case sizing needed 15).
+    plain = '{"body": "' + "x" * 600_000 + '"}'
+    escaped = '{"body": "' + '\\"' * 300_000 + '"}'  # every character escaped once (2 bytes in JSON)
+    sqs = FakeSqs()
+
+    SqsDeadLetter(sqs, "q").send("rejected", [plain.encode() + b"\n"], "r")
+    plain_messages = len(sqs.messages)
+    SqsDeadLetter(sqs, "q").send("rejected", [escaped.encode() + b"\n"], "r")
+    escaped_messages = len(sqs.messages) - plain_messages
+
+    assert plain_messages == 3 and 3 <= escaped_messages <= 6
+    assert all(len(m["MessageBody"].encode()) <= SQS_MESSAGE_LIMIT for m in sqs.messages)
+    for first, count, line in ((0, plain_messages, plain), (plain_messages, escaped_messages, escaped)):
+        fragments = [json.loads(m["MessageBody"])["fragment"] for m in sqs.messages[first : first + count]]
+        assert "".join(f["text"] for f in fragments) == line

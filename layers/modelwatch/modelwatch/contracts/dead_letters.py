@@ -110,6 +110,39 @@ def split_line(stream: str, reason: str, line: str, max_chars: int, line_id: str
     if max_chars < 1:
         raise ValueError("max_chars must be at least 1")
     pieces = [line[i : i + max_chars] for i in range(0, len(line), max_chars)] or [""]
+    return fragment_messages(stream, reason, pieces, line_id)
+
+
+def split_line_to_fit(
+    stream: str, reason: str, line: str, max_text_bytes: int, line_id: str
+) -> list[FragmentMessage]:
+    """Cut ``line`` into as few fragments as fit: each piece's JSON-encoded text at most ``max_text_bytes``.
+
+    Pieces are sized from the line's own escaping (a body of plain text needs a sixth of the
+    fragments the worst case, every character escaped as ``\\uXXXX``, would), then checked.
+    """
+    if max_text_bytes < 6:
+        raise ValueError("max_text_bytes must hold at least one escaped character")
+    ratio = max(1.0, _encoded_size(line) / max(1, len(line)))
+    step = max(1, int(max_text_bytes / ratio * 0.9))
+    pieces: list[str] = []
+    start = 0
+    while start < len(line):
+        end = min(len(line), start + step)
+        while end > start + 1 and _encoded_size(line[start:end]) > max_text_bytes:
+            end = start + (end - start) * 3 // 4
+        pieces.append(line[start:end])
+        start = end
+    return fragment_messages(stream, reason, pieces or [""], line_id)
+
+
+def _encoded_size(text: str) -> int:
+    """Bytes of ``text`` as a JSON string in a message body (``json.dumps``'s escaping)."""
+    return len(json.dumps(text).encode())
+
+
+def fragment_messages(stream: str, reason: str, pieces: list[str], line_id: str) -> list[FragmentMessage]:
+    """The fragment messages of one line cut into ``pieces``, in order."""
     return [
         FragmentMessage(
             stream=stream,

@@ -15,7 +15,12 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from modelwatch.contracts.dead_letters import DeadLetterMessage, LinesMessage, encode_message, split_line
+from modelwatch.contracts.dead_letters import (
+    DeadLetterMessage,
+    LinesMessage,
+    encode_message,
+    split_line_to_fit,
+)
 from modelwatch.observability import logger
 
 # SQS's message limit was 256 KiB until 2025 (1 MiB since); stay under the older one.
@@ -107,9 +112,7 @@ class SqsDeadLetter:
             yield _Delivery([LinesMessage(stream=stream, reason=reason, lines=chunk)], chunk)
 
     def _fragments(self, stream: str, line: str, reason: str) -> _Delivery:
-        # JSON escaping at most sextuples a character (\uXXXX), so this step always fits.
-        step = max(1, self._budget // 6)
         messages: list[DeadLetterMessage] = [
-            *split_line(stream, reason, line, max_chars=step, line_id=uuid.uuid4().hex)
+            *split_line_to_fit(stream, reason, line, max_text_bytes=self._budget, line_id=uuid.uuid4().hex)
         ]
         return _Delivery(messages, [line])
