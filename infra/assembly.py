@@ -80,6 +80,7 @@ def build_app(app: cdk.App | None = None) -> Assembly:
         f"{prefix}{constants.OBSERVABILITY_STACK_ID}",
         config=config,
         events_bucket=capture.events_bucket,
+        models_bucket=capture.models_bucket,
         capture_dlq=capture.capture_dlq,
         layer=serving.functions.layer,
         description="modelwatch observability: AMP metrics, rules and alerts, Grafana, metrics export",

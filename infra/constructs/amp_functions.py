@@ -77,7 +77,8 @@ class ObservabilityFunctions(Construct):
 class MetricsExport(Construct):
     """The ``metrics_export`` function, every minute: serving metrics from captured events to AMP.
 
-    It also reads the capture dead-letter queue's depth (``sqs:GetQueueAttributes``).
+    It also reads the capture dead-letter queue's depth (``sqs:GetQueueAttributes``) and the
+    serving manifests (which version each model should be served at).
     """
 
     def __init__(
@@ -88,6 +89,7 @@ class MetricsExport(Construct):
         config: ModelwatchConfig,
         functions: ObservabilityFunctions,
         events_bucket: s3.IBucket,
+        models_bucket: s3.IBucket,
         capture_dlq: sqs.IQueue,
         workspace_arn: str,
         remote_write_url: str,
@@ -108,9 +110,19 @@ class MetricsExport(Construct):
                 "MODELWATCH_REMOTE_WRITE_URL": remote_write_url,
                 "MODELWATCH_CUSTOM_METRICS": json.dumps(config.observability.custom_metrics),
                 "MODELWATCH_CAPTURE_DLQ_URL": capture_dlq.queue_url,
+                "MODELWATCH_MODELS_BUCKET": models_bucket.bucket_name,
+                "MODELWATCH_SERVING_ALIAS": config.serving_alias,
             },
         )
         self._grant(events_bucket, workspace_arn)
+        models_arn = _bucket_arn(self, models_bucket)
+        manifests = [
+            f"{models_arn}/{layout.manifest_key(model.name, config.serving_alias)}" for model in config.models
+        ]
+        if manifests:  # the served alias's manifest of each model, nothing else of the bucket
+            self.function.add_to_role_policy(
+                iam.PolicyStatement(actions=["s3:GetObject"], resources=manifests)
+            )
         self.function.add_to_role_policy(
             iam.PolicyStatement(actions=["sqs:GetQueueAttributes"], resources=[capture_dlq.queue_arn])
         )

@@ -26,8 +26,9 @@ from infra.constructs.grafana import GrafanaWorkspace
 class ObservabilityStack(Stack):
     """Metrics to AMP, alerts to SNS and its channels, dashboards in Grafana, retraining on alerts.
 
-    ``capture_dlq`` is the capture dead-letter queue: the metrics export reads its depth and two
-    CloudWatch alarms watch it.
+    ``models_bucket`` holds the serving manifests, which the metrics export reads (the version
+    each model is published at). ``capture_dlq`` is the capture dead-letter queue: the metrics
+    export reads its depth and two CloudWatch alarms watch it.
 
     ``event_bus`` is the platform bus the monitoring jobs put their events on; without one, the
     stack creates it (``self.event_bus``) for the monitoring stack to use. ``layer`` is the
@@ -42,6 +43,7 @@ class ObservabilityStack(Stack):
         *,
         config: ModelwatchConfig,
         events_bucket: s3.IBucket,
+        models_bucket: s3.IBucket,
         capture_dlq: sqs.IQueue,
         layer: lambda_.ILayerVersion | None = None,
         event_bus: events.IEventBus | None = None,
@@ -59,6 +61,7 @@ class ObservabilityStack(Stack):
             config=config,
             functions=functions,
             events_bucket=events_bucket,
+            models_bucket=models_bucket,
             capture_dlq=capture_dlq,
             workspace_arn=amp.workspace_arn,
             remote_write_url=amp.remote_write_url,

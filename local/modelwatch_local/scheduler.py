@@ -19,7 +19,7 @@ from typing import Any
 
 from modelwatch.observability import logger
 from modelwatch_local.paths import FUNCTIONS_DIR
-from modelwatch_local.stack import EVENTS_BUCKET, LocalStack
+from modelwatch_local.stack import EVENTS_BUCKET, MODELS_BUCKET, LocalStack
 
 # The export runs every minute in AWS; locally more often, so the demo's figures fill in.
 EXPORT_EVERY_SECONDS = 5.0
@@ -83,6 +83,7 @@ class LocalScheduler:
             served_models=self._stack.models,
             export_schedule_seconds=EXPORT_EVERY_SECONDS,
             capture_dlq_url=self._stack.dlq_url or None,
+            models_bucket=MODELS_BUCKET,
         )
         dead_letters = (
             SqsQueue(self._stack.boto3_client("sqs"), settings.capture_dlq_url)

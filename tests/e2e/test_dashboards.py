@@ -5,8 +5,9 @@ import needs (unique uids and panel ids, a Prometheus data-source variable, no u
 and each query is sent, with the variables substituted as Grafana would, to a local Prometheus after
 representative samples were written through the remote-write client: serving counters from captured
 events (nine export runs a minute apart, two models, two versions, rejections, capture
-failures), the capture dead-letter queue's depth, and one run of each monitoring job (drift with a
-drifted feature, quality with a failed check, performance below threshold, job health). With that
+failures), the capture dead-letter queue's depth, the published versions, and one run of each
+monitoring job (drift with a drifted feature, quality with a failed check, performance below
+threshold, job health). With that
 data every panel returns data.
 """
 
@@ -17,6 +18,7 @@ import shutil
 import socket
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,8 @@ from modelwatch_local.dashboard_queries import (
 )
 from modelwatch_local.prometheus_server import LocalPrometheus, start_prometheus, stop_prometheus
 
+from modelwatch.contracts.manifest import ServingManifest
+from modelwatch.contracts.schema import FeatureSpec, InputSchema
 from modelwatch.metrics import (
     FeatureDrift,
     PerformanceValue,
@@ -41,9 +45,15 @@ from modelwatch.metrics import (
     performance_samples,
     quality_samples,
 )
-from modelwatch.metrics.serving_metrics import ServingState, dead_letter_samples, export_serving_metrics
+from modelwatch.metrics.serving_metrics import (
+    ServingState,
+    dead_letter_samples,
+    export_serving_metrics,
+    published_samples,
+)
 from modelwatch.stores.dead_letter_queue import InMemoryQueue
 from modelwatch.stores.events import EventStore
+from modelwatch.stores.manifests import ManifestStore
 from modelwatch.stores.objects import InMemoryStorage
 from modelwatch.stores.state import StateStore
 
@@ -203,6 +213,22 @@ def write_representative_samples(prometheus: LocalPrometheus, now: float) -> Non
     dead_letters.send("a dead letter", copies=2)
     outcome = sink.push(dead_letter_samples(dead_letters, now))
     assert outcome.ok, outcome.errors
+    manifests = ManifestStore(storage, "models")
+    for model, version in (("fraud", "2"), ("churn", "5")):
+        manifests.write(_manifest(model, version, published=now - 600))
+    outcome = sink.push(published_samples(manifests, ["fraud", "churn"], "production", now))
+    assert outcome.ok and outcome.series == 2, outcome.errors
+
+
+def _manifest(model: str, version: str, published: float) -> ServingManifest:
+    return ServingManifest(
+        model=model,
+        version=version,
+        flavor="sklearn",
+        artifact_uri=f"s3://models/models/{model}/{version}/model.joblib",
+        input_schema=InputSchema(features=[FeatureSpec(name="amount", type="number")]),
+        created_at=datetime.fromtimestamp(published, UTC),
+    )
 
 
 @pytest.fixture(scope="module")

@@ -315,3 +315,29 @@ def test_the_metrics_export_reads_the_capture_dlq_depth(template: Template) -> N
     (statement,) = [s for s in _statements(template) if "sqs:GetQueueAttributes" in _actions(s)]
     assert _actions(statement) == ["sqs:GetQueueAttributes"]
     assert "CaptureDlqQueue" in json.dumps(statement["Resource"])
+
+
+def test_the_metrics_export_reads_only_the_served_alias_manifest_of_each_model(
+    full: Assembly, template: Template
+) -> None:
+    export = _function(template, "modelwatch metrics export")
+    variables = export["Environment"]["Variables"]
+    expected = {f"/{layout.manifest_key(m.name, full.config.serving_alias)}" for m in full.config.models}
+    # CDK merges statements of one action: look at each resource of the models bucket.
+    on_models_bucket = [
+        json.dumps(resource)
+        for statement in _statements(template)
+        for resource in _resources(statement)
+        if "StorageModels" in json.dumps(resource)
+    ]
+
+    assert variables["MODELWATCH_SERVING_ALIAS"] == full.config.serving_alias
+    assert "StorageModels" in json.dumps(variables["MODELWATCH_MODELS_BUCKET"])
+    assert on_models_bucket and all("*" not in r for r in on_models_bucket)
+    assert {key for key in expected if any(key in r for r in on_models_bucket)} == expected
+    assert all(any(key in r for key in expected) for r in on_models_bucket)
+
+
+def _resources(statement: dict[str, Any]) -> list[Any]:
+    resource = statement["Resource"]
+    return resource if isinstance(resource, list) else [resource]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from modelwatch.contracts import catalogue as cat
+from modelwatch.contracts import layout
 from modelwatch.contracts.custom_metrics import parse_custom_metrics
 from modelwatch.metrics.provider import InMemorySink
 from modelwatch.metrics.serving_metrics import (
@@ -22,6 +24,7 @@ from modelwatch.metrics.serving_metrics import (
 from modelwatch.settings import ExportSettings
 from modelwatch.stores.dead_letter_queue import InMemoryQueue, QueueDepth
 from modelwatch.stores.events import EventStore
+from modelwatch.stores.manifests import ManifestStore
 from modelwatch.stores.objects import InMemoryStorage
 from modelwatch.stores.state import StateConflict, StateStore
 
@@ -330,3 +333,51 @@ def test_an_empty_queue_reads_zero_not_absent() -> None:
     samples = dead_letter_samples(InMemoryQueue(), NOW)
 
     assert {(s.label_dict["state"], s.value) for s in samples} == {("visible", 0.0), ("in_flight", 0.0)}
+
+
+MODELS_BUCKET = "models-bucket"
+
+
+def test_a_run_writes_the_version_each_model_is_published_at(make_manifest: Any) -> None:
+    # Given fraud published at version 3 under production (and 2 under staging), churn unpublished,
+    # and a manifest of credit that does not parse
+    published = datetime(2027, 1, 15, 7, 30, tzinfo=UTC)
+    delivered = Delivered()
+    manifests = ManifestStore(delivered.storage, MODELS_BUCKET)
+    manifests.write(make_manifest(model="fraud", version="3", alias="production", created_at=published))
+    manifests.write(make_manifest(model="fraud", version="2", alias="staging"))
+    delivered.storage.put(MODELS_BUCKET, layout.manifest_key("credit", "production"), b"{not json")
+    settings = ExportSettings(
+        events_bucket=BUCKET, served_models=["fraud", "churn", "credit"], models_bucket=MODELS_BUCKET
+    )
+    sink = InMemorySink()
+
+    # When the export runs
+    outcome = run_metrics_export(settings, storage=delivered.storage, sink=sink, clock=lambda: NOW)
+
+    # Then fraud has one series, its production version and publication time; the others none
+    name = cat.MODEL_PUBLISHED_TIMESTAMP.name
+    assert [(s.label_dict, s.value) for s in sink.samples if s.name == name] == [
+        ({"model": "fraud", "version": "3"}, published.timestamp())
+    ]
+    assert outcome.write.ok
+    assert sink.last(cat.JOB_LAST_RUN_SUCCESS.name, job="metrics_export", model="credit") == 1.0
+
+
+def test_without_a_models_bucket_no_manifest_is_read() -> None:
+    class Refusing(InMemoryStorage):
+        def get(self, bucket: str, key: str, if_none_match: str | None = None) -> Any:
+            assert bucket != MODELS_BUCKET, "the models bucket was read"
+            return super().get(bucket, key, if_none_match)
+
+    sink = InMemorySink()
+    settings = ExportSettings(events_bucket=BUCKET, served_models=["fraud"])
+
+    run_metrics_export(settings, storage=Refusing(), sink=sink, clock=lambda: NOW)
+
+    assert sink.values(cat.MODEL_PUBLISHED_TIMESTAMP.name) == []
+
+
+def test_the_serving_alias_is_checked_like_a_model_name() -> None:
+    with pytest.raises(ValueError, match="serving_alias"):
+        ExportSettings(events_bucket=BUCKET, serving_alias="../prod")

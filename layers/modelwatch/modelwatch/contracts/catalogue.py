@@ -256,6 +256,12 @@ CAPTURE_DEAD_LETTER_MESSAGES = MetricSpec(
     "deleted (`in_flight`); events there are missing from S3 until `modelwatch capture replay` runs.",
     "metrics_export (SQS queue attributes)",
 )  # fmt: skip
+MODEL_PUBLISHED_TIMESTAMP = MetricSpec(
+    "modelwatch_model_published_timestamp_seconds", MetricType.GAUGE, (MODEL, VERSION), "seconds",
+    "Unix time the version published under the serving alias was published (its manifest's `created_at`): "
+    "one series per model, the version serving should answer with.",
+    "metrics_export (serving manifests)",
+)  # fmt: skip
 
 CATALOGUE: Final[tuple[MetricSpec, ...]] = (
     PREDICTIONS_TOTAL,
@@ -280,6 +286,7 @@ CATALOGUE: Final[tuple[MetricSpec, ...]] = (
     JOB_LAST_RUN_SUCCESS,
     JOB_SCHEDULE,
     CAPTURE_DEAD_LETTER_MESSAGES,
+    MODEL_PUBLISHED_TIMESTAMP,
 )
 BY_NAME: Final[dict[str, MetricSpec]] = {spec.name: spec for spec in CATALOGUE}
 

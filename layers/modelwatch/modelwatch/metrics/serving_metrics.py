@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 
 from modelwatch.contracts import catalogue as cat
 from modelwatch.contracts.custom_metrics import CustomMetric, custom_metric_updates
+from modelwatch.contracts.manifest import ServingManifest
 from modelwatch.contracts.sample import Sample
 from modelwatch.metrics.monitoring_metrics import job_samples
 from modelwatch.metrics.provider import MetricsSink
@@ -39,6 +40,7 @@ from modelwatch.observability import logger
 from modelwatch.settings.export import ExportSettings
 from modelwatch.stores.dead_letter_queue import QueueDepthSource
 from modelwatch.stores.events import EventStore
+from modelwatch.stores.manifests import ManifestStore
 from modelwatch.stores.objects import ObjectStorage
 from modelwatch.stores.state import StateConflict, StateStore
 
@@ -298,6 +300,42 @@ def dead_letter_samples(source: QueueDepthSource, now: float) -> list[Sample]:
     ]
 
 
+# --- what serving should answer with (the serving manifests) ------------------------------------------
+
+
+class PublishedManifests(Protocol):
+    """Reads the manifest published under an alias (:class:`~modelwatch.stores.manifests.ManifestStore`)."""
+
+    def current(self, model: str, alias: str) -> ServingManifest | None: ...
+
+
+def published_samples(
+    manifests: PublishedManifests, models: Iterable[str], alias: str, now: float
+) -> list[Sample]:
+    """``modelwatch_model_published_timestamp_seconds{model, version}``: one per model with a manifest.
+
+    Read at every run, not kept in the state: a model without a manifest, or whose manifest
+    cannot be read, gets no sample (its series goes stale) and the others still do. With
+    ``modelwatch_last_event_timestamp_seconds`` it tells when serving still answers with an
+    older version than the one published (``ModelwatchPublishedVersionNotServed``).
+    """
+    spec = cat.MODEL_PUBLISHED_TIMESTAMP
+    samples = []
+    for model in models:
+        try:
+            manifest = manifests.current(model, alias)
+        except Exception as error:  # S3 unavailable or a manifest that does not parse: next run
+            logger.warning(
+                "serving manifest not read", extra={"model": model, "alias": alias, "error": str(error)}
+            )
+            continue
+        if manifest is not None:
+            samples.append(
+                spec.sample(manifest.created_at.timestamp(), now, model=model, version=manifest.version)
+            )
+    return samples
+
+
 # --- the export -----------------------------------------------------------------------------------
 
 
@@ -434,7 +472,8 @@ def run_metrics_export(
 
     The job's own samples (``modelwatch_job_*{job="metrics_export"}``) are pushed with the
     serving series, so ``ModelwatchMonitoringJobLate`` fires if the export stops; so is the
-    capture dead-letter queue's depth, read from ``dead_letters`` (``None``: not read).
+    capture dead-letter queue's depth, read from ``dead_letters`` (``None``: not read), and the
+    version each model's serving manifest names (when ``settings.models_bucket`` is set).
     """
     started = clock()
     models = settings.served_models
@@ -466,6 +505,9 @@ def run_metrics_export(
     extra = [sample for samples in health for sample in samples]
     if dead_letters is not None:
         extra += dead_letter_samples(dead_letters, finished)
+    if settings.models_bucket:
+        manifests = ManifestStore(storage, settings.models_bucket)
+        extra += published_samples(manifests, models, settings.serving_alias, finished)
     if extra:
         outcome.write.merge(sink.push(extra))
     logger.info(

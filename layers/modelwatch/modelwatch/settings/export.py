@@ -9,6 +9,7 @@ from pydantic_settings import NoDecode
 
 from modelwatch.contracts import layout
 from modelwatch.contracts.custom_metrics import CustomMetric, parse_custom_metrics
+from modelwatch.contracts.names import check_model_name
 from modelwatch.settings.base import split_comma_list
 from modelwatch.settings.remote_write import RemoteWriteSettings
 
@@ -31,9 +32,19 @@ class ExportSettings(RemoteWriteSettings):
     capture_dlq_url: str | None = Field(
         None, description="The capture dead-letter queue, whose depth is exported (unset: not read)."
     )
+    models_bucket: str | None = Field(
+        None,
+        description="Bucket of the serving manifests: their versions are exported (unset: not read).",
+    )
+    serving_alias: str = Field("production", description="Alias the predict functions serve.")
     custom_metrics: Annotated[list[CustomMetric], NoDecode, BeforeValidator(parse_custom_metrics)] = Field(
         default_factory=list,
         description="Custom counters over the prediction events: a JSON or YAML list of declarations.",
     )
 
     _split_models = field_validator("served_models", mode="before")(split_comma_list)
+
+    @field_validator("serving_alias")
+    @classmethod
+    def _alias_name(cls, value: str) -> str:
+        return check_model_name(value, "serving_alias")
