@@ -1,4 +1,4 @@
-"""Promotion on the in-memory registry: the stage rules, displacement, and the manifest published first."""
+"""Promotion on the in-memory registry: the stage rules, displacement, and what a failure leaves."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def served(storage: InMemoryStorage, alias: str = "production") -> str | None:
     return None if manifest is None else manifest.version
 
 
-def test_development_to_staging_publishes_then_moves_the_alias(
+def test_development_to_staging_moves_the_alias_and_publishes(
     registry: ModelRegistry, backend: InMemoryRegistryBackend, storage: InMemoryStorage
 ) -> None:
     result = registry.promote("fraud", "1", "staging", reason="first candidate", actor="ana")
@@ -217,15 +217,101 @@ class RecordingStorage(InMemoryStorage):
         return super().put(bucket, key, body, *args, **options)
 
 
-def test_the_manifest_is_written_before_the_alias_moves(backend: InMemoryRegistryBackend) -> None:
+def test_the_alias_moves_before_the_manifest_serving_reads_is_written(
+    backend: InMemoryRegistryBackend,
+) -> None:
     storage = RecordingStorage(backend)
     registry = ModelRegistry(backend=backend, models_bucket=BUCKET, storage=storage)
     registry.promote("fraud", "1", "production", force=True)
 
     registry.promote("fraud", "2", "production", force=True)
 
-    assert storage.aliases_at_manifest_write == [{}, {"production": "1"}]
+    assert storage.aliases_at_manifest_write == [{"production": "1"}, {"production": "2"}]
     assert backend.get_model("fraud").aliases == {"production": "2"}
+
+
+class FailingManifestWrites(InMemoryStorage):
+    """Takes the model files, refuses the serving manifests (S3 throttling that one prefix)."""
+
+    def put(self, bucket: str, key: str, body: bytes, *args: Any, **options: Any) -> str:
+        if key.startswith("manifests/"):
+            raise OSError("SlowDown")
+        return super().put(bucket, key, body, *args, **options)
+
+
+def test_mlflow_dying_at_the_alias_move_leaves_serving_on_the_previous_version(
+    registry: ModelRegistry, backend: InMemoryRegistryBackend, storage: InMemoryStorage
+) -> None:
+    # Given version 1 in production, and MLflow that dies when the alias is moved
+    registry.promote("fraud", "1", "production", force=True)
+    real_set_alias = backend.set_alias
+
+    def dies(*args: Any) -> None:
+        backend.down = True
+        real_set_alias(*args)
+
+    backend.set_alias = dies  # type: ignore[method-assign]
+
+    # When version 2 is promoted
+    with pytest.raises(TrackingServerUnavailable):
+        registry.promote("fraud", "2", "production", force=True)
+
+    # Then serving still reads version 1, as MLflow says once it is back
+    backend.down = False
+    assert served(storage) == "1" and backend.get_model("fraud").aliases == {"production": "1"}
+
+
+def test_a_failed_manifest_write_puts_the_aliases_back(
+    registry: ModelRegistry, backend: InMemoryRegistryBackend, storage: InMemoryStorage
+) -> None:
+    # Given 1 in production, 2 in staging, and a bucket that now refuses manifest writes
+    registry.promote("fraud", "1", "production", force=True)
+    registry.promote("fraud", "2", "staging")
+    failing = FailingManifestWrites()
+    failing.objects = storage.objects
+    broken = ModelRegistry(backend=backend, models_bucket=BUCKET, storage=failing)
+
+    # When 2 is promoted to production
+    with pytest.raises(PromotionError, match=r"SlowDown.*production alias was put back \(version 1\)"):
+        broken.promote("fraud", "2", "production")
+
+    # Then MLflow and serving are as before: 1 in production, 2 in staging, stages unchanged
+    assert backend.get_model("fraud").aliases == {"production": "1", "staging": "2"}
+    assert served(storage) == "1" and served(storage, "staging") == "2"
+    assert stage_of(backend, "1") == "production" and stage_of(backend, "2") == "staging"
+
+
+def test_a_first_promotion_whose_manifest_fails_leaves_no_alias(backend: InMemoryRegistryBackend) -> None:
+    broken = ModelRegistry(backend=backend, models_bucket=BUCKET, storage=FailingManifestWrites())
+
+    with pytest.raises(PromotionError, match=r"put back \(no version\)"):
+        broken.promote("fraud", "1", "production", force=True)
+
+    assert backend.get_model("fraud").aliases == {}
+
+
+def test_aliases_that_cannot_be_put_back_are_left_for_the_sync_and_the_error_says_so(
+    registry: ModelRegistry, backend: InMemoryRegistryBackend, storage: InMemoryStorage
+) -> None:
+    registry.promote("fraud", "1", "production", force=True)
+    failing = FailingManifestWrites()
+    failing.objects = storage.objects
+    broken = ModelRegistry(backend=backend, models_bucket=BUCKET, storage=failing)
+    real_set_alias = backend.set_alias
+    calls: list[tuple[Any, ...]] = []
+
+    def first_call_only(*args: Any) -> None:
+        calls.append(args)
+        if len(calls) > 1:
+            raise TrackingServerUnavailable("mlflow.test went away")
+        real_set_alias(*args)
+
+    backend.set_alias = first_call_only  # type: ignore[method-assign]
+
+    with pytest.raises(PromotionError, match=r"could not be put back.*registry sync publishes it"):
+        broken.promote("fraud", "2", "production", force=True)
+
+    assert backend.get_model("fraud").aliases == {"production": "2"} and served(storage) == "1"
 
 
 class FailingUploads(InMemoryStorage):

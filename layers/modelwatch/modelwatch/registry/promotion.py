@@ -1,26 +1,41 @@
 """Promotion: moving a version between stages, publishing first what serving will read.
 
 A move follows the rules of ``stages``. For a served alias (``staging``, ``production``
-by default) the version's serving manifest is published (``publishing``) *before* the
-alias moves: if publishing fails, MLflow and serving are left as they were. Then the
-alias moves, the version's other stage alias is dropped, the transition is recorded,
-and the version that held the stage is displaced (:func:`displace_previous_holder`: to
-``archived`` from production, to ``development`` from staging). The registry sync applies
-the same displacement to aliases moved outside modelwatch.
+by default) the steps are ordered so that a promotion reported as failed leaves serving on
+the version it had:
+
+1. the version's model file is test-loaded and copied into the models bucket and its
+   manifest built (``publishing``), which serving does not read yet: a failure changes nothing;
+2. the alias moves in MLflow and the version's other stage alias is dropped: a failure
+   (MLflow down) leaves the manifest, so serving, as it was;
+3. the manifest is written: from here serving takes the version. A failed write puts the
+   aliases back (best effort; if MLflow refuses that too, the registry sync publishes what
+   the alias names, as it does for a move made in the MLflow UI);
+4. the transition is recorded and the version that held the stage is displaced
+   (:func:`displace_previous_holder`: to ``archived`` from production, to ``development``
+   from staging). The registry sync applies the same displacement to aliases moved outside
+   modelwatch.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
 from modelwatch.contracts.manifest import ServingManifest
 from modelwatch.registry.backend import ModelRecord, RegistryBackend
-from modelwatch.registry.errors import IllegalTransitionError, VersionNotFoundError
-from modelwatch.registry.publishing import download_servable, publish_version, serving_details, try_serving
+from modelwatch.registry.errors import IllegalTransitionError, PromotionError, VersionNotFoundError
+from modelwatch.registry.publishing import (
+    download_servable,
+    prepare_manifest,
+    serving_details,
+    try_serving,
+    write_manifest,
+)
 from modelwatch.registry.stages import (
     ALIASED_STAGES,
     DISPLACED_TO,
@@ -97,8 +112,12 @@ def promote_version(
         The stage is served and the version lacks a flavour, model file or schema, or
         (checked) does not load or score.
     PromotionError
-        Publishing the manifest failed: nothing was changed, the previous manifest serves.
-    ModelNotFoundError, VersionNotFoundError, TrackingServerUnavailable
+        Copying the version or writing its manifest failed: the previous manifest serves, and
+        the message says whether the aliases were put back.
+    TrackingServerUnavailable
+        MLflow did not answer. Before or while the alias moved, serving is unchanged; after it
+        (recording the transition), the version is published and serves.
+    ModelNotFoundError, VersionNotFoundError
     """
     if not version.isdigit():
         raise IllegalTransitionError(f"promote a version number, not an alias ({version!r})")
@@ -111,7 +130,7 @@ def promote_version(
     note = ""
     if target.value in served_aliases:
         if manifests is not None and artifacts is not None:
-            manifest, manifest_uri = publish_version(
+            manifest = prepare_manifest(
                 backend, record, target.value, manifests, artifacts, check_serves=check_serves
             )
         else:
@@ -121,7 +140,13 @@ def promote_version(
                     model_path, schema = download_servable(backend, record, Path(tmp))
                     try_serving(record, flavor, model_path, schema, prediction_type)
             note = NO_BUCKET_NOTE
-    displaced = _move_aliases(backend, model, record.version, target)
+    moves = _move_aliases(backend, model, record.version, target)
+    if manifest is not None and manifests is not None:
+        try:
+            manifest_uri = write_manifest(manifests, manifest)
+        except PromotionError as error:
+            raise _put_aliases_back(backend, name, moves, error) from error
+    displaced = moves.displaced
     transition = TransitionRecord(
         version=record.version, from_stage=current, to_stage=target, actor=actor, reason=reason, forced=force
     )
@@ -139,18 +164,53 @@ def promote_version(
     )
 
 
-def _move_aliases(backend: RegistryBackend, model: ModelRecord, version: str, target: Stage) -> str | None:
-    """Point ``target``'s alias at ``version`` and drop its other stage alias; return who held ``target``."""
-    displaced: str | None = None
+@dataclass
+class _AliasMoves:
+    """What :func:`_move_aliases` changed in MLflow, so a failed promotion can put it back."""
+
+    target: str
+    version: str
+    moved: bool = False  # ``target`` is an alias (not development or archived) and was set
+    previous: str | None = None  # who held ``target`` before
+    dropped: dict[str, str] = field(default_factory=dict)  # other stage aliases deleted: alias -> version
+
+    @property
+    def displaced(self) -> str | None:
+        return self.previous if self.previous and self.previous != self.version else None
+
+
+def _move_aliases(backend: RegistryBackend, model: ModelRecord, version: str, target: Stage) -> _AliasMoves:
+    """Point ``target``'s alias at ``version`` and drop its other stage alias; say what changed."""
+    moves = _AliasMoves(target=target.value, version=version)
     if target in ALIASED_STAGES:
-        previous = model.aliases.get(target.value)
+        moves.previous = model.aliases.get(target.value)
         backend.set_alias(model.name, target.value, version)
-        if previous and previous != version:
-            displaced = previous
+        moves.moved = True
     for other in ALIASED_STAGES:
         if other is not target and model.aliases.get(other.value) == version:
             backend.delete_alias(model.name, other.value)
-    return displaced
+            moves.dropped[other.value] = version
+    return moves
+
+
+def _put_aliases_back(
+    backend: RegistryBackend, name: str, moves: _AliasMoves, error: PromotionError
+) -> PromotionError:
+    """Undo ``moves`` after the manifest write failed; the error to raise says how that went."""
+    try:
+        for alias, version in moves.dropped.items():
+            backend.set_alias(name, alias, version)
+        if moves.moved and moves.previous is not None:
+            backend.set_alias(name, moves.target, moves.previous)
+        elif moves.moved:
+            backend.delete_alias(name, moves.target)
+    except Exception as undo_error:  # MLflow refused too: the sync publishes what the alias names
+        return PromotionError(
+            f"{error}; the {moves.target} alias now names version {moves.version} and could not be put "
+            f"back ({undo_error}): the registry sync publishes it once S3 takes writes, or promote again"
+        )
+    before = f"version {moves.previous}" if moves.previous else "no version"
+    return PromotionError(f"{error}; the {moves.target} alias was put back ({before}), serving is unchanged")
 
 
 def displace_previous_holder(

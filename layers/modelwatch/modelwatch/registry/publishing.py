@@ -188,17 +188,41 @@ def publish_version(
     TrackingServerUnavailable
         MLflow did not answer while the artifact was read.
     """
+    manifest = prepare_manifest(backend, record, alias, manifests, artifacts, publisher, check_serves)
+    return manifest, write_manifest(manifests, manifest)
+
+
+def prepare_manifest(
+    backend: RegistryBackend,
+    record: VersionRecord,
+    alias: str,
+    manifests: ManifestStore,
+    artifacts: ArtifactStore,
+    publisher: str = PUBLISHER,
+    check_serves: bool = False,
+) -> ServingManifest:
+    """Everything of :func:`publish_version` but the manifest write: serving does not see it yet."""
     with tempfile.TemporaryDirectory(prefix="modelwatch-publish-") as tmp:
-        manifest = build_manifest(
+        return build_manifest(
             backend, record, alias, artifacts, manifests.bucket, Path(tmp), publisher, check_serves
         )
+
+
+def write_manifest(manifests: ManifestStore, manifest: ServingManifest) -> str:
+    """Write ``manifest`` (serving takes it from here); return its URI.
+
+    Raises
+    ------
+    PromotionError
+        The write failed; the previous manifest still serves.
+    """
     try:
-        uri = manifests.write(manifest)
+        return manifests.write(manifest)
     except Exception as error:
         raise PromotionError(
-            f"writing the {alias} manifest of {record.name!r} to s3://{manifests.bucket} failed: {error}"
+            f"writing the {manifest.alias} manifest of {manifest.model!r} to s3://{manifests.bucket} "
+            f"failed: {error}"
         ) from error
-    return manifest, uri
 
 
 def publish_model(
