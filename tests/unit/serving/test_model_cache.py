@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from modelwatch.contracts.schema import InputSchema
-from modelwatch.serving.model_cache import ModelCache, ModelUnavailable, UnknownModel
+from modelwatch.serving.model_cache import ModelCache, ModelState, ModelUnavailable, UnknownModel
 from tests.unit.fakes import FakeClock, FakeLoader, FakeManifestSource, RecordingFetcher
 
 TTL = 30.0
@@ -258,7 +258,17 @@ def test_manifest_read_error_keeps_serving(
     clock.advance(TTL)
     cache.get("fraud")
     assert len(manifests.reads) == reads + 1
-    assert cache.state("fraud").state == "ready"
+    # And the state says serving cannot see the manifest (200 in /health: the model serves)
+    state = cache.state("fraud")
+    assert (state.state, state.serving_version, state.reason) == ("degraded", "1", "manifest_unreadable")
+    assert state.message == (
+        "serving version 1, but its manifest cannot be read: a version published since is not seen"
+    )
+    # Once a read succeeds again (unchanged: a 304), it is ready again
+    manifests.error = None
+    clock.advance(TTL)
+    cache.get("fraud")
+    assert cache.state("fraud") == ModelState("ready", "1")
 
 
 def test_manifest_read_error_before_first_load(cache: ModelCache, manifests: FakeManifestSource) -> None:

@@ -73,6 +73,8 @@ class ModelState:
             return "no manifest is published"
         why = _REASON_TEXT[self.reason] if self.reason else "it is not loaded yet"
         failed = f"version {self.failed_version}" if self.failed_version else "the published version"
+        if self.state == "degraded" and self.failed_version is None:  # only the manifest fails
+            return f"serving version {self.serving_version}, but {why}: a version published since is not seen"
         if self.state == "degraded":
             return f"serving version {self.serving_version}: {failed} is not served because {why}"
         return f"{failed} is not served because {why}"
@@ -85,7 +87,8 @@ class _Entry:
     checked_at: float = float("-inf")
     missing: bool = False  # no manifest is published (answered as an unknown model)
     failed_version: str | None = None  # the newest version that could not be taken
-    reason: FailureReason | None = None
+    reason: FailureReason | None = None  # why failed_version could not be taken
+    unreadable: bool = False  # the last manifest read failed (S3 unreachable, or not a manifest)
 
 
 @dataclass(frozen=True)
@@ -202,13 +205,14 @@ class ModelCache:
         """What ``model`` is serving now, and what it failed to take (KeyError when not served here)."""
         entry = self._entries[model]
         serving = entry.loaded.manifest.version if entry.loaded is not None else None
+        reason: FailureReason | None = "manifest_unreadable" if entry.unreadable else entry.reason
         if entry.loaded is not None:
-            if entry.failed_version is not None:
-                return ModelState("degraded", serving, entry.failed_version, entry.reason)
+            if entry.failed_version is not None or entry.unreadable:
+                return ModelState("degraded", serving, entry.failed_version, reason)
             return ModelState("ready", serving)
         if entry.missing:
             return ModelState("no_manifest")
-        return ModelState("unavailable", None, entry.failed_version, entry.reason)
+        return ModelState("unavailable", None, entry.failed_version, reason)
 
     def status(self) -> dict[str, ModelState]:
         """The state of every served model."""
@@ -218,15 +222,16 @@ class ModelCache:
         try:
             read = self._manifests.read(model, self._alias, if_none_match=entry.etag)
         except ManifestNotFound:
+            entry.unreadable = False
             entry.missing = entry.loaded is None
             if not entry.missing:  # removed after a load: keep serving what is loaded, say so
                 logger.warning("manifest disappeared; serving the loaded version", extra={"model": model})
             return
         except Exception as error:  # S3 unreachable, or not a manifest: keep serving, retry after the TTL
-            entry.reason = "manifest_unreadable"
+            entry.unreadable = True
             logger.warning("manifest read failed", extra={"model": model, "error": str(error)})
             return
-        entry.missing = False
+        entry.unreadable = entry.missing = False
         if read is None:  # 304: unchanged
             return
         if entry.loaded is not None and entry.loaded.manifest == read.manifest:
