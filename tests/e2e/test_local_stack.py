@@ -88,7 +88,9 @@ def test_listing_health_and_docs_over_http(served: LocalStack) -> None:
 
     assert [m["name"] for m in models] == [MODEL]
     assert models[0]["input_schema"]["features"][0]["name"] == FRAUD_SCHEMA.features[0].name
-    assert health.status_code == 200 and health.json()["models"] == {MODEL: "ready"}
+    assert health.status_code == 200
+    assert health.json()["models"][MODEL]["state"] == "ready"
+    assert health.json()["models"][MODEL]["serving_version"] == "1"
     assert docs.status_code == 200 and "swagger-ui" in docs.text
     assert set(spec["paths"]) == {
         "/v1/models/{model}/predict",

@@ -117,8 +117,8 @@ def _serve_with_firehose_down(
             )
         )
         assert response["statusCode"] == 200
-    # A rejected request whose body (about 400 KB) does not fit one SQS message: its ten fragments
-    # take up to 25 s to send with serving's call limits, so the function has two minutes here
+    # A rejected request whose body (about 400 KB) does not fit one SQS message (256 KiB): it goes
+    # in two fragments, each sent within serving's call limits, so the function has two minutes here
     assert deployment.handler is not None
     huge = deployment.handler.handler(
         http_api_event("POST", PREDICT, raw_body="{" + "x" * 400_000, headers={"x-request-id": "huge"}),
@@ -134,7 +134,7 @@ def test_events_dead_lettered_while_firehose_was_down_reach_s3_exactly_once(
     # Given serving ran while Firehose refused everything: 100 events and 2 rejections dead-lettered
     _serve_with_firehose_down(deployment, monkeypatch, tmp_path, rows)
     waiting = _queue_depth(deployment)
-    assert waiting == 20 + 10 + 1  # a message per request, the huge body's in ten fragments
+    assert waiting == 20 + 2 + 1  # a message per request, the huge body's in two fragments
     assert deployment.objects("events/") == [] and deployment.objects("rejected/") == []
     # And Firehose is back
     _create_streams()
