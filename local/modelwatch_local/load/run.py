@@ -310,7 +310,7 @@ def parse_options(argv: list[str]) -> LoadOptions:
     parser.add_argument(
         "--ramp-users", default="1,2,4,8,16", help="clients at each ramp step (default 1,2,4,8,16)"
     )
-    parser.add_argument("--ramp-step-seconds", type=float, default=4.0, help="seconds per ramp step (default 4)")
+    parser.add_argument("--ramp-step-seconds", type=float, default=4.0, help="seconds per ramp step")
     parser.add_argument("--report", type=Path, default=Path(".load/report.json"))
     parser.add_argument("--state-dir", type=Path, default=Path(".load"))
     parser.add_argument("--host", help="a deployed API's URL instead of the local stack")
