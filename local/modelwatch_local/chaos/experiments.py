@@ -179,9 +179,9 @@ class CaptureHung(Experiment):
         "serving recovers by itself once moto_server resumes."
     )
     fault = "SIGSTOP to moto_server's process group, then SIGCONT"
-    # Longer than a manifest re-read's bounds (2 attempts x (1 s connect + 5 s read)) plus two
-    # Firehose attempts (2.5 s each) and a DLQ attempt, so the hang reaches the log.
-    min_fault_seconds = 20.0
+    # Longer than a manifest re-read's bounds (2 attempts x (1 s connect + 5 s read)), so the hang
+    # reaches capture's Firehose calls and their timeouts; the long form (30 s) reaches the log.
+    min_fault_seconds = 14.0
 
     def inject(self, ctx: ChaosContext) -> None:
         faults.pause(ctx.stack.pids["moto"])
@@ -254,6 +254,7 @@ class ManifestReadErrors(Experiment):
     )
     fault = "the fault proxy answers GET manifests/* with 503 SlowDown; version 11 is published meanwhile"
     recovery_means = "seconds from the fault's end to the first prediction answered by version 11"
+    min_fault_seconds = 3.0  # longer than the chaos stack's manifest TTL (2 s): a re-read meets the fault
 
     def inject(self, ctx: ChaosContext) -> None:
         self.observed["serving_before"] = ctx.manifest_version()
