@@ -9,8 +9,9 @@ of the ledger the events its answer implies are looked for in that order, by req
 - labels answered 202: one label event per label, ``(request_id of the prediction, index)``.
 
 What is in none of the three is *lost*. A request that got no answer (status 0) was not accepted
-and is only counted. An event found twice is a *duplicate*: capture is at-least-once (a put that
-timed out may still have been delivered, and was dead-lettered or logged too).
+and is only counted. An event found more often than it was sent is a *duplicate*: capture is
+at-least-once (a put that timed out may still have been delivered, and was dead-lettered or logged
+too). The profile may label the same prediction twice: each label sent is looked for.
 """
 
 from __future__ import annotations
@@ -154,20 +155,19 @@ class Tally:
     duplicates: int = 0
     lost_examples: list[str] = field(default_factory=list)
 
-    def place(self, key: Any, s3: Counter[Any], dlq: Counter[Any], log: Counter[Any]) -> None:
-        self.expected += 1
-        seen = s3[key] + dlq[key] + log[key]
-        if s3[key]:
-            self.captured += 1
-        elif dlq[key]:
-            self.dead_lettered += 1
-        elif log[key]:
-            self.logged += 1
-        else:
-            self.lost += 1
+    def place(self, key: Any, s3: Counter[Any], dlq: Counter[Any], log: Counter[Any], times: int = 1) -> None:
+        """Look for ``times`` copies of ``key`` (a label may be sent twice for the same prediction)."""
+        self.expected += times
+        left = times
+        for found, where in ((s3[key], "captured"), (dlq[key], "dead_lettered"), (log[key], "logged")):
+            taken = min(left, found)
+            setattr(self, where, getattr(self, where) + taken)
+            left -= taken
+        if left:
+            self.lost += left
             if len(self.lost_examples) < 5:
                 self.lost_examples.append(str(key))
-        self.duplicates += max(0, seen - 1)
+        self.duplicates += max(0, s3[key] + dlq[key] + log[key] - times)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -186,6 +186,7 @@ def reconcile(entries: Sequence[LedgerEntry], s3: Captured, dlq: Captured, log: 
     predictions, rejections, labels = Tally(), Tally(), Tally()
     unanswered = 0
     internal_errors = 0
+    sent_labels: Counter[PredictionKey] = Counter()
     for entry in entries:
         if entry.status == 0:
             unanswered += 1
@@ -193,12 +194,13 @@ def reconcile(entries: Sequence[LedgerEntry], s3: Captured, dlq: Captured, log: 
             for index in range(entry.instances):
                 predictions.place((entry.request_id, index), s3.predictions, dlq.predictions, log.predictions)
         elif entry.status == 202 and entry.kind == "feedback":
-            for key in entry.labels:
-                labels.place(key, s3.labels, dlq.labels, log.labels)
+            sent_labels.update(entry.labels)
         elif entry.status == 500:
             internal_errors += 1  # a defect's answer: not captured by design, counted apart
         elif entry.status >= 400:
             rejections.place(entry.request_id, s3.rejections, dlq.rejections, log.rejections)
+    for key, times in sent_labels.items():
+        labels.place(key, s3.labels, dlq.labels, log.labels, times)
     lost = predictions.lost + rejections.lost + labels.lost
     return {
         "lost": lost,
