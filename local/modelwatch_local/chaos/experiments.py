@@ -260,12 +260,15 @@ class ManifestReadErrors(Experiment):
         self.observed["serving_before"] = ctx.manifest_version()
         prefix = f"/{MODELS_BUCKET}/{layout.MANIFESTS_PREFIX}/"
         ctx.proxy.set_rule(FaultRule("GET", prefix))
-        self.observed["faults_before"] = sum(ctx.proxy.faults.values())
+        self.observed["faults_before"] = sum(n for what, n in ctx.proxy.faults.items() if "SlowDown" in what)
         ctx.publish("11", ctx.artifacts["b"])
 
     def clear(self, ctx: ChaosContext) -> None:
         ctx.proxy.set_rule(None)
-        self.observed["fault_answers"] = sum(ctx.proxy.faults.values()) - self.observed["faults_before"]
+        self.observed["fault_answers"] = (
+            sum(n for what, n in ctx.proxy.faults.items() if "SlowDown" in what)
+            - self.observed["faults_before"]
+        )
 
     def verify(
         self, ctx: ChaosContext, entries: Sequence[LedgerEntry], window: dict[str, float]

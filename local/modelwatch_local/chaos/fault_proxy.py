@@ -62,6 +62,13 @@ class FaultProxy:
                 return
 
             def _handle(self) -> None:
+                try:
+                    self._answer()
+                except (BrokenPipeError, ConnectionResetError):  # the caller timed out and left
+                    proxy.count("caller gone before the answer")
+                    self.close_connection = True
+
+            def _answer(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 rule = proxy.rule

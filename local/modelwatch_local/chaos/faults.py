@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from modelwatch_local.processes import HOST, StackError, spawn, terminate, wait_http
+from modelwatch_local.processes import spawn, terminate, wait_http
 from modelwatch_local.stack import LocalStack, moto_command
 
 RECORDING_FILE = "moto-recording.jsonl"
@@ -127,22 +127,3 @@ class KillSwitch:
             return attribute(*args, **kwargs)
 
         return call
-
-
-def require(condition: bool, message: str) -> None:
-    if not condition:
-        raise StackError(message)
-
-
-__all__ = [
-    "HOST",
-    "KillSwitch",
-    "kill",
-    "pause",
-    "process_command",
-    "recording_env",
-    "restart_moto",
-    "restart_process",
-    "resume",
-    "wait_until",
-]

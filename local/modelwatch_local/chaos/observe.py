@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,9 +147,6 @@ def alerts_now(prometheus: LocalPrometheus | None) -> dict[str, Any]:
     if prometheus is None:
         return {"available": False}
     try:
-        import json
-        import urllib.request
-
         with urllib.request.urlopen(f"{prometheus.url}/api/v1/alerts", timeout=5) as response:
             active = json.loads(response.read())["data"]["alerts"]
     except OSError as error:

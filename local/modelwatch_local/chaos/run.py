@@ -331,6 +331,7 @@ def run_chaos(options: ChaosOptions) -> dict[str, Any]:
             "manifest_ttl_seconds": MANIFEST_TTL_SECONDS,
         },
         "events": overall,
+        "fault_proxy": {"forwarded": proxy.forwarded, "answered_by_faults": dict(proxy.faults)},
         "summary": {
             "experiments": len(results),
             "passed": sum(1 for r in results if r["verdict"] == "passed"),
