@@ -152,7 +152,9 @@ def judge(
         },
         "events": capture,
         "serving_recovery_seconds": recovery,
-        "recovery_seconds": experiment.recovery_seconds,
+        "recovery_seconds": recovery
+        if experiment.recovery_means == Experiment.recovery_means
+        else (experiment.recovery_seconds),
         "recovery_means": experiment.recovery_means,
         "health": {
             "before": ctx.health.between(start, window["fault_start"]),
