@@ -227,7 +227,8 @@ class CaptureKilled(Experiment):
     def verify(
         self, ctx: ChaosContext, entries: Sequence[LedgerEntry], window: dict[str, float]
     ) -> list[Check]:
-        after = [e for e in entries if e.t >= window["fault_end"] + (self.recovery_seconds or 0)]
+        restarted = window["fault_end"] + (self.recovery_seconds or 0)
+        after = [e for e in entries if restarted <= e.t < window["end"]]
         manifest = ctx.manifest()
         return [
             Check(
@@ -304,6 +305,7 @@ class CorruptArtifact(Experiment):
         "degraded naming the failed version, and the next good version is taken."
     )
     fault = "version 12 published with an artifact of random bytes; cleared by publishing version 13"
+    min_fault_seconds = 4.0  # two manifest TTLs: the failed load is seen by /health's 1 s probe
     recovery_means = "seconds from publishing version 13 to its first prediction"
 
     def inject(self, ctx: ChaosContext) -> None:
@@ -368,8 +370,10 @@ class ExportStateDeleted(Experiment):
         self.recovery_seconds = round(waited, 2) if waited is not None else None
 
     def clear(self, ctx: ChaosContext) -> None:
-        ctx.export.run_once()
-        total, keys = ctx.export_state_total()
+        with ctx.export.paused():
+            ctx.export.run_once()
+            total, keys = ctx.export_state_total()
+            counter = ctx.prometheus_value()
         events = ctx.stack.events()
         recount = 0
         for key in keys:
@@ -378,7 +382,7 @@ class ExportStateDeleted(Experiment):
             except Exception:
                 continue
             recount += sum(1 for r in records if "prediction" in r and "reason" not in r)
-        self.observed.update(state_total=total, recount=recount, counter_after=ctx.prometheus_value())
+        self.observed.update(state_total=total, recount=recount, counter_after=counter)
 
     def verify(
         self, ctx: ChaosContext, entries: Sequence[LedgerEntry], window: dict[str, float]
@@ -421,6 +425,7 @@ class PrometheusDown(Experiment):
 
     def inject(self, ctx: ChaosContext) -> None:
         faults.kill(ctx.stack.pids["prometheus"])
+        ctx.export.run_once()  # one export meets the outage, whatever the schedule's phase
         now = datetime.now(UTC)
         start = now.replace(minute=0, second=0, microsecond=0)
         try:
@@ -444,8 +449,10 @@ class PrometheusDown(Experiment):
 
         waited = faults.wait_until(written, timeout=30.0, every=0.5)
         self.recovery_seconds = round(time.time() - restarted, 2) if waited is not None else None
-        total, _ = ctx.export_state_total()
-        self.observed.update(state_total=total, counter_after=ctx.prometheus_value())
+        with ctx.export.paused():
+            ctx.export.run_once()
+            total, _ = ctx.export_state_total()
+            self.observed.update(state_total=total, counter_after=ctx.prometheus_value())
 
     def verify(
         self, ctx: ChaosContext, entries: Sequence[LedgerEntry], window: dict[str, float]
@@ -631,7 +638,7 @@ class MlflowKilledDuringPromotion(Experiment):
         self, ctx: ChaosContext, entries: Sequence[LedgerEntry], window: dict[str, float]
     ) -> list[Check]:
         first, second = ctx.registry_versions
-        served = versions_served([e for e in entries if e.t >= window["fault_start"]])
+        served = versions_served([e for e in entries if window["fault_start"] <= e.t < window["end"]])
         after_sync = self.observed["after_sync"]
         failed = self.observed["promotion"] != "completed"
         flapped = failed and second in served[: max(1, len(served) - 1)]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,7 +84,7 @@ class ExportLoop:
     runs: list[dict[str, Any]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def start(self) -> ExportLoop:
         self._thread = threading.Thread(target=self._loop, name="metrics-export", daemon=True)
@@ -93,6 +95,12 @@ class ExportLoop:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=120)
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """No scheduled run while the block runs (to compare the state with what was exported)."""
+        with self._lock:
+            yield
 
     def run_once(self) -> dict[str, Any]:
         """One export now (serialised with the loop's)."""

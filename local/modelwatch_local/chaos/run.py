@@ -115,7 +115,7 @@ def judge(
     five_xx = {s: n for s, n in summarize(mine)["statuses"].items() if s.startswith("5")}
     unanswered = sum(1 for e in mine if e.status == 0)
     try:
-        own = experiment.verify(ctx, mine, window)
+        own = experiment.verify(ctx, entries, window)
     except Exception as error:  # a check that cannot be made is a failed check, with the reason
         own = [Check("the experiment's own checks could be made", False, f"{type(error).__name__}: {error}")]
     checks = [
