@@ -12,7 +12,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: help install prometheus demo up down test test-fast lint typecheck synth bench clean
+.PHONY: help install prometheus demo up down load chaos test test-fast lint typecheck synth bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,6 +45,17 @@ up: $(STAMP) prometheus  ## start the local stack in the background and print it
 down:  ## stop the local stack
 	$(BIN)/python -m modelwatch_local down
 
+# Both start a stack of their own on free ports (a running `make up` is left alone) and stop it.
+# Long forms: docs/reliability.md (e.g. make load LOAD_ARGS="--duration 120 --ramp-step-seconds 15").
+LOAD_ARGS ?=
+CHAOS_ARGS ?=
+
+load: $(STAMP)  ## bounded Locust load test + knee vs a bare app; capture reconciled; .load/report.json
+	$(BIN)/python -m modelwatch_local load --ramp $(LOAD_ARGS)
+
+chaos: $(STAMP) prometheus  ## chaos experiments on the local stack under load; .chaos/report.json
+	$(BIN)/python -m modelwatch_local chaos $(CHAOS_ARGS)
+
 test: $(STAMP) prometheus  ## lint, type-check, check the dependency rule and run every test tier
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -71,4 +82,4 @@ bench: $(STAMP)  ## run the benchmarks; results in .bench/results.json
 	$(BIN)/python tests/benchmarks/bench_drift.py --output .bench/drift.json
 
 clean:  ## remove build outputs (keeps .venv)
-	rm -rf cdk.out .build .bench .local .pytest_cache .mypy_cache
+	rm -rf cdk.out .build .bench .local .load .chaos .pytest_cache .mypy_cache

@@ -14,6 +14,7 @@ from cdk_nag import AwsSolutionsChecks
 from infra import constants
 from infra.config import ModelwatchConfig, parse_config
 from infra.stacks.capture_stack import CaptureStack
+from infra.stacks.chaos_stack import ChaosStack
 from infra.stacks.monitoring_stack import MonitoringStack
 from infra.stacks.observability_stack import ObservabilityStack
 from infra.stacks.registry_stack import RegistryStack
@@ -31,6 +32,7 @@ class Assembly:
     monitoring: MonitoringStack
     observability: ObservabilityStack
     registry: RegistryStack | None = None
+    chaos: ChaosStack | None = None
 
 
 def cdk_json_context(path: Path = constants.REPO_ROOT / "cdk.json") -> dict[str, Any]:
@@ -113,6 +115,20 @@ def build_app(app: cdk.App | None = None) -> Assembly:
             layer=serving.functions.layer,
             description="modelwatch registry: MLflow on ECS Fargate (RDS PostgreSQL, S3), registry sync",
         )
+    chaos = None
+    if config.chaos.enabled:
+        chaos = ChaosStack(
+            app,
+            f"{prefix}{constants.CHAOS_STACK_ID}",
+            config=config,
+            api=serving.api.api,
+            predict_functions=serving.functions.model_functions,
+            job_functions=monitoring.functions.job_functions,
+            capture_streams=[*capture.events_streams.values(), capture.rejected_stream],
+            models_bucket=capture.models_bucket,
+            access_logs_bucket=capture.access_logs_bucket,
+            description="modelwatch chaos (optional): AWS FIS experiment templates, stop alarms",
+        )
     for key, value in config.all_tags.items():
         cdk.Tags.of(app).add(key, value)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
@@ -124,4 +140,5 @@ def build_app(app: cdk.App | None = None) -> Assembly:
         monitoring=monitoring,
         observability=observability,
         registry=registry,
+        chaos=chaos,
     )

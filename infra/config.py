@@ -193,6 +193,36 @@ class RegistryConfig(_Strict):
         return self.certificate_arn is not None
 
 
+class ChaosConfig(_Strict):
+    """Optional AWS FIS experiment templates (the chaos stack); off by default, never started by a deploy.
+
+    ``lambda_extension_layer_arn`` is the AWS FIS Lambda extension layer of the region and of the
+    functions' architecture: when set, it is attached to the predict and job functions (with
+    ``AWS_LAMBDA_EXEC_WRAPPER`` and ``AWS_FIS_CONFIGURATION_LOCATION``), which the
+    ``aws:lambda:invocation-*`` actions need; without it those templates synthesise but do nothing.
+    """
+
+    enabled: bool = False
+    lambda_extension_layer_arn: str | None = Field(
+        None, pattern=r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$"
+    )
+    duration_minutes: int = Field(constants.DEFAULT_CHAOS_DURATION_MINUTES, ge=1, le=60)
+    delay_ms: int = Field(constants.DEFAULT_CHAOS_DELAY_MS, ge=1, le=900_000)
+    delay_percentage: int = Field(constants.DEFAULT_CHAOS_DELAY_PERCENTAGE, ge=1, le=100)
+    error_percentage: int = Field(constants.DEFAULT_CHAOS_ERROR_PERCENTAGE, ge=1, le=100)
+    max_5xx_percent: float = Field(constants.DEFAULT_CHAOS_MAX_5XX_PERCENT, gt=0, le=100)
+    max_p99_latency_ms: int = Field(constants.DEFAULT_CHAOS_MAX_P99_LATENCY_MS, ge=100, le=30_000)
+
+    @model_validator(mode="after")
+    def _check_errors_under_stop(self) -> ChaosConfig:
+        if self.error_percentage >= self.max_5xx_percent:
+            raise ValueError(
+                f"error_percentage ({self.error_percentage}) must stay under max_5xx_percent "
+                f"({self.max_5xx_percent:g}): the injected errors alone would stop the experiment"
+            )
+        return self
+
+
 class ModelwatchConfig(_Strict):
     """Everything a deployment can set; defaults live in ``infra.constants``."""
 
@@ -211,6 +241,7 @@ class ModelwatchConfig(_Strict):
     observability: ObservabilityConfig = ObservabilityConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     registry: RegistryConfig = RegistryConfig()
+    chaos: ChaosConfig = ChaosConfig()
 
     @field_validator("log_retention_days")
     @classmethod

@@ -175,3 +175,19 @@ REGISTRY_SYNC_FUNCTION_DIR = FUNCTIONS_DIR / "registry_sync"
 REGISTRY_SYNC_MEMORY_MB = 512
 REGISTRY_SYNC_TIMEOUT_S = 55  # under the one-minute schedule
 REGISTRY_SYNC_SCHEDULE_MINUTES = 1
+
+# Chaos: AWS FIS experiment templates, optional (cdk.json "chaos": {"enabled": true}); see
+# infra/stacks/chaos_stack.py and docs/reliability.md. Never started by a deployment: templates only.
+CHAOS_STACK_ID = "Chaos"
+DEFAULT_CHAOS_DURATION_MINUTES = 5
+DEFAULT_CHAOS_DELAY_MS = 3000
+DEFAULT_CHAOS_DELAY_PERCENTAGE = 25
+DEFAULT_CHAOS_ERROR_PERCENTAGE = 10
+DEFAULT_CHAOS_MAX_5XX_PERCENT = 20.0  # stop: callers see more server errors than the faults explain
+DEFAULT_CHAOS_MAX_P99_LATENCY_MS = 12_000  # stop: p99 near the predict functions' timeout
+CHAOS_ALARM_PERIOD_S = 60
+CHAOS_ALARM_EVALUATION_PERIODS = 2
+# The AWS FIS Lambda extension: its wrapper script and where FIS leaves its fault configuration.
+FIS_EXTENSION_EXEC_WRAPPER = "/opt/aws-fis/bootstrap"
+FIS_CONFIG_PREFIX = "FisConfigs/"
+FIS_AUTOMATION_MARGIN_MINUTES = 5  # the automation's maxDuration beyond its hold, for its rollback

@@ -1,4 +1,4 @@
-"""``python -m modelwatch_local up|down|demo``: the local stack from the Makefile."""
+"""``python -m modelwatch_local up|down|demo|load|chaos``: the local stack from the Makefile."""
 
 from __future__ import annotations
 
@@ -11,6 +11,15 @@ from modelwatch_local.stack import load_running_stack, start_stack, start_ticker
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "load":
+        from modelwatch_local.load.run import main as load_main
+
+        return load_main(argv[1:])
+    if argv and argv[0] == "chaos":
+        from modelwatch_local.chaos.run import main as chaos_main
+
+        return chaos_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m modelwatch_local")
     parser.add_argument("command", choices=["up", "down", "demo", "tick"])
     parser.add_argument("--state-dir", default=".local")

@@ -34,6 +34,14 @@ def port_free(port: int) -> bool:
     return True
 
 
+def free_port() -> int:
+    """A TCP port on ``HOST`` that nothing listens on now (the kernel's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """Start ``args`` in a new session, output appended to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)

@@ -62,6 +62,10 @@ class LocalScheduler:
             self._handlers[name] = module
         return self._handlers[name]
 
+    def preload(self, name: str) -> None:
+        """Load the handler ``name`` now (its cold start), before the first invocation."""
+        self._handler(name)
+
     def invoke(self, name: str, event: dict[str, Any]) -> Any:
         context = _LambdaContext(function_name=f"modelwatch-{name}", aws_request_id=uuid.uuid4().hex)
         return self._handler(name).handler(event, context)

@@ -133,7 +133,8 @@ class LocalStack:
         )
 
 
-def _create_resources(stack: LocalStack) -> None:
+def create_resources(stack: LocalStack) -> None:
+    """Create the buckets, the dead-letter queue, the platform bus and the Firehose streams in moto."""
     s3 = stack.boto3_client("s3")
     for bucket in (EVENTS_BUCKET, MODELS_BUCKET):
         s3.create_bucket(Bucket=bucket)
@@ -159,6 +160,22 @@ def _create_resources(stack: LocalStack) -> None:
         )
 
 
+def moto_command(port: int) -> list[str]:
+    """The command line of the stack's ``moto_server`` on 127.0.0.1:``port``."""
+    return [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)]
+
+
+def api_command(port: int, app: str = "modelwatch_local.asgi:app") -> list[str]:
+    """The command line of the prediction API (``app``) under uvicorn on 127.0.0.1:``port``."""
+    return [
+        sys.executable, "-m", "uvicorn", app,
+        "--host", HOST,
+        "--port", str(port),
+        "--no-access-log",
+        "--log-level", "warning",
+    ]  # fmt: skip
+
+
 def start_stack(
     models: list[str],
     state_dir: str | Path = ".local",
@@ -167,12 +184,16 @@ def start_stack(
     timeout: float = 60.0,
     prometheus_port: int | None = 9090,
     mlflow_port: int | None = 5000,
+    moto_env: dict[str, str] | None = None,
+    api_env: dict[str, str] | None = None,
 ) -> LocalStack:
     """Start moto_server, the API, Prometheus and MLflow; create the buckets, streams, queue and bus.
 
     ``prometheus_port=None`` leaves Prometheus out (metrics are then discarded);
     ``mlflow_port=None`` leaves the MLflow server out (no registry). MLflow keeps its
-    database under ``<state_dir>/mlflow`` between runs.
+    database under ``<state_dir>/mlflow`` between runs. ``moto_env`` and ``api_env`` add to
+    the environment of moto_server and of the API (the chaos experiments record moto's
+    requests, and send the API's S3 calls through a fault-injecting proxy).
 
     Raises
     ------
@@ -198,28 +219,14 @@ def start_stack(
         (state / "mlflow").mkdir(exist_ok=True)
         mlflow = spawn(mlflow_server_command(state / "mlflow", mlflow_port), MLFLOW_ENV, state / "mlflow.log")
         stack.pids["mlflow"] = mlflow.pid
-    moto = spawn(
-        [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(moto_port)], {}, state / "moto.log"
-    )
+    moto = spawn(moto_command(moto_port), dict(moto_env or {}), state / "moto.log")
     stack.pids["moto"] = moto.pid
     try:
         wait_http(f"{stack.moto_url}/moto-api/", moto, "moto_server", timeout, state / "moto.log")
-        _create_resources(stack)
+        create_resources(stack)
         api = spawn(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "modelwatch_local.asgi:app",
-                "--host",
-                HOST,
-                "--port",
-                str(api_port),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            {**stack.aws_env(), **stack.serving_env()},
+            api_command(api_port),
+            {**stack.aws_env(), **stack.serving_env(), **(api_env or {})},
             state / "api.log",
         )
         stack.pids["api"] = api.pid
