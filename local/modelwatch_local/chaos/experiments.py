@@ -250,12 +250,13 @@ class ManifestReadErrors(Experiment):
     name = "manifest-read-errors"
     hypothesis = (
         "With every manifest read answered 503 SlowDown, the loaded version keeps serving with no "
-        "error and no lost event; a version published during the fault is served within the "
-        "manifest TTL once reads succeed again."
+        "error and no lost event, /health says degraded (manifest_unreadable) with status 200; a "
+        "version published during the fault is served within the manifest TTL once reads succeed "
+        "again."
     )
     fault = "the fault proxy answers GET manifests/* with 503 SlowDown; version 11 is published meanwhile"
     recovery_means = "seconds from the fault's end to the first prediction answered by version 11"
-    min_fault_seconds = 3.0  # longer than the chaos stack's manifest TTL (2 s): a re-read meets the fault
+    min_fault_seconds = 4.0  # two manifest TTLs (2 s): a re-read meets the fault and /health's 1 s probe sees it
 
     def inject(self, ctx: ChaosContext) -> None:
         self.observed["serving_before"] = ctx.manifest_version()
@@ -278,7 +279,14 @@ class ManifestReadErrors(Experiment):
         versions = sorted({e.version for e in during if e.version})
         self.recovery_seconds = first_answer_by(entries, "11", window["fault_end"])
         bound = ctx.manifest_ttl + 10.0
+        health = ctx.health.between(window["fault_start"], window["fault_end"])
+        unreadable = [text for text in health if "degraded" in text and "manifest_unreadable" in text]
         return [
+            Check(
+                "/health said degraded (manifest_unreadable) with status 200 during the fault",
+                bool(unreadable) and all(text.startswith("200 ") for text in unreadable),
+                f"/health during the fault: {health}",
+            ),
             Check(
                 "the fault was exercised (manifest reads answered 503)",
                 self.observed["fault_answers"] > 0,
@@ -583,19 +591,13 @@ class MlflowKilledDuringPromotion(Experiment):
     name = "mlflow-killed-during-promotion"
     needs_mlflow = True
     hypothesis = (
-        "With MLflow killed in the middle of a promotion (after the manifest is published, as the "
+        "With MLflow killed in the middle of a promotion (the manifest prepared, as the first "
         "alias moves), serving answers throughout with no lost event; a promotion reported as "
         "failed leaves serving on the previous version; once MLflow is back one sync makes serving "
         "agree with MLflow, and the retried promotion completes."
     )
     fault = "MLflow SIGKILLed at the promotion's first alias move (registry backend wrapped); restarted"
     recovery_means = "seconds from MLflow answering again to the retried promotion's version serving"
-    known_defect = (
-        "modelwatch.registry.promotion.promote_version publishes the serving manifest, then moves the "
-        "MLflow alias, and does not put the previous manifest back when the alias move fails: the "
-        "promotion raises TrackingServerUnavailable, yet serving switches to the new version until the "
-        "next registry sync restores the alias's version (then the retried promotion switches it again)."
-    )
 
     def prepare(self, ctx: ChaosContext) -> None:
         first, second = ctx.registry_versions

@@ -29,6 +29,8 @@ def health_summary(status: int, body: dict[str, Any]) -> str:
             text = f"{name}={state.get('state')}@{state.get('serving_version')}"
             if state.get("failed_version"):
                 text += f" failed={state['failed_version']}:{state.get('reason')}"
+            elif state.get("reason"):
+                text += f" {state['reason']}"
         else:
             text = f"{name}={state}"
         parts.append(text)
