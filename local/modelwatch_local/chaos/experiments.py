@@ -256,7 +256,7 @@ class ManifestReadErrors(Experiment):
     )
     fault = "the fault proxy answers GET manifests/* with 503 SlowDown; version 11 is published meanwhile"
     recovery_means = "seconds from the fault's end to the first prediction answered by version 11"
-    min_fault_seconds = 4.0  # two manifest TTLs (2 s): a re-read meets the fault and /health's 1 s probe sees it
+    min_fault_seconds = 4.0  # two manifest TTLs (2 s): a re-read meets the fault, /health's 1 s probe sees it
 
     def inject(self, ctx: ChaosContext) -> None:
         self.observed["serving_before"] = ctx.manifest_version()
