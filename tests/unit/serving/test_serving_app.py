@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from modelwatch.contracts.events import LabelEvent, PredictionEvent, RejectedRequest
-from modelwatch.serving.app import RETRY_AFTER_SECONDS, create_app
+from modelwatch.serving.app import create_app
 from modelwatch.serving.context import ServingContext
 from modelwatch.serving.metrics import InMemoryServingMetrics
 from modelwatch.serving.model_cache import ModelCache
@@ -286,7 +286,7 @@ def test_model_unavailable_503_with_retry_after(
     response = api.predict([GOOD])
     # Then 503 with Retry-After, counted, captured, and the load failure counted too
     assert response.status_code == 503
-    assert response.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
+    assert response.headers["retry-after"] == str(int(TTL))  # the next load attempt
     error = response.json()["error"]
     assert error["code"] == "model_unavailable"
     assert error["message"] == (
@@ -327,17 +327,20 @@ def test_list_models(tmp_path: Path, make_manifest: Any, sklearn_classifier: Any
     assert response.status_code == 200
     models = response.json()["models"]
     assert [(m["name"], m["version"], m["flavor"], m["prediction_type"]) for m in models] == [
-        ("fraud", "1", "sklearn", "probability"),
         ("churn", "4", "onnx", "value"),
+        ("fraud", "1", "sklearn", "probability"),
     ]
-    assert [f["name"] for f in models[0]["input_schema"]["features"]] == ["amount", "hour", "is_foreign"]
-    assert datetime.fromisoformat(models[0]["created_at"]).tzinfo is not None
+    assert [f["name"] for f in models[1]["input_schema"]["features"]] == ["amount", "hour", "is_foreign"]
+    assert datetime.fromisoformat(models[1]["created_at"]).tzinfo is not None
 
 
 def test_health_ok(api: Api) -> None:
+    assert api.predict([GOOD]).status_code == 200  # loaded on first use
     response = api.client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    assert body.pop("cache")["models_loaded"] == 1
+    assert body == {
         "status": "ok",
         "models": {
             "fraud": {
@@ -352,7 +355,7 @@ def test_health_ok(api: Api) -> None:
 
 
 def test_health_degraded_503(tmp_path: Path, make_manifest: Any, garbage_file: Path) -> None:
-    api = build_api(tmp_path)
+    api = build_api(tmp_path, catalog=["fraud"])  # a function for this model: /health loads it
     api.manifests.publish(make_manifest(artifact_uri=str(garbage_file)))
     response = api.client.get("/health")
     assert response.status_code == 503
@@ -367,9 +370,11 @@ def test_health_degraded_503(tmp_path: Path, make_manifest: Any, garbage_file: P
 
 
 def test_health_degraded_when_no_manifest(tmp_path: Path) -> None:
-    response = build_api(tmp_path).client.get("/health")
+    response = build_api(tmp_path, catalog=["fraud"]).client.get("/health")
     assert response.status_code == 503
-    assert response.json() == {
+    body = response.json()
+    assert body.pop("cache")["models_loaded"] == 0
+    assert body == {
         "status": "degraded",
         "models": {
             "fraud": {
@@ -503,8 +508,8 @@ def test_a_raising_sink_never_fails_the_request_and_is_counted(
 
 
 def test_feedback_is_accepted_and_each_label_captured(tmp_path: Path) -> None:
-    # Given the API with a labels stream
-    api = build_api(tmp_path)
+    # Given the API with a labels stream, on a function that serves the model
+    api = build_api(tmp_path, catalog=["fraud"])
     labels = [{"request_id": "r-1", "index": 0, "label": 1}, {"request_id": "r-1", "index": 3, "label": 0}]
 
     # When labels arrive (days after their predictions, possibly)
@@ -571,7 +576,7 @@ def test_labels_that_would_poison_the_data_are_refused(tmp_path: Path, raw_label
 
 
 def test_every_kind_of_valid_label_is_accepted_as_valid_json(tmp_path: Path) -> None:
-    api = build_api(tmp_path)
+    api = build_api(tmp_path, catalog=["fraud"])
     labels = [
         {"request_id": "r", "index": 0, "label": True},
         {"request_id": "r", "index": 1, "label": 3},
@@ -600,7 +605,7 @@ def test_feedback_for_an_unknown_model_is_404(tmp_path: Path) -> None:
 
 
 def test_feedback_without_a_labels_stream_is_501(tmp_path: Path) -> None:
-    api = build_api(tmp_path, labels_stream=None)
+    api = build_api(tmp_path, labels_stream=None, catalog=["fraud"])
     response = api.client.post(
         "/v1/models/fraud/feedback", json={"labels": [{"request_id": "r", "index": 0, "label": 1}]}
     )
