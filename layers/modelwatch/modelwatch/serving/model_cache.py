@@ -270,8 +270,7 @@ class ModelCache:
         self._on_eviction = on_eviction
         self._measure = measure
         self._memory = memory
-        # A filtered function knows its models from the start (reported by /health before a request).
-        self._entries: dict[str, _Entry] = {name: _Entry() for name in served_models or ()}
+        self._entries: dict[str, _Entry] = {}
         self._recent: OrderedDict[str, None] = OrderedDict()  # loaded models, least recently used first
         self._negative: OrderedDict[str, None] = OrderedDict()  # negative entries, oldest first
         self._listed: dict[str, _Listed] = {}
@@ -284,8 +283,8 @@ class ModelCache:
 
     @property
     def served_models(self) -> list[str]:
-        """What /health reports: the filter's models, and every model loaded or failed here."""
-        return [name for name, entry in self._entries.items() if entry.tracked or name in self._only]
+        """What /health reports: every model loaded here, or whose published version failed here."""
+        return [name for name, entry in self._entries.items() if entry.tracked]
 
     @property
     def served_flavors(self) -> frozenset[str] | None:
@@ -331,7 +330,7 @@ class ModelCache:
         return loaded
 
     def refresh_tracked(self) -> None:
-        """Re-read the manifest of every model /health reports that is due (loading a filtered one).
+        """Re-read the manifest of every model /health reports that is due (retrying a failed load).
 
         The least-recently-used order is left as requests made it.
         """
@@ -441,7 +440,7 @@ class ModelCache:
         self._negative.move_to_end(model)
         while len(self._negative) > MAX_NEGATIVE_ENTRIES:
             oldest, _ = self._negative.popitem(last=False)
-            if (old := self._entries.get(oldest)) is not None and old.missing and oldest not in self._only:
+            if (old := self._entries.get(oldest)) is not None and old.missing:
                 del self._entries[oldest]
 
     def _refresh(self, model: str, entry: _Entry) -> None:
@@ -546,8 +545,6 @@ class ModelCache:
     def _evict(self, model: str) -> None:
         entry = self._entries.pop(model)
         del self._recent[model]
-        if model in self._only:
-            self._entries[model] = _Entry()
         self._evictions += 1
         logger.info(
             "model evicted to make room",
