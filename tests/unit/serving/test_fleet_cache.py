@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -387,3 +389,36 @@ def test_manifest_key_and_its_inverse() -> None:
     assert layout.model_of_manifest_key(key, "staging") is None
     assert layout.model_of_manifest_key("models/fraud/1/manifest.json", "production") is None
     assert layout.model_of_manifest_key("manifests/a/b/production.json", "production") is None
+
+
+def test_memory_growth_is_charged_unless_the_load_imported_code(
+    manifests: FakeManifestSource,
+    loader: FakeLoader,
+    clock: FakeClock,
+    make_manifest: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a process whose resident memory grows 5 MB across every load
+    resident = [100 * MB]
+
+    def growing_loader(manifest: ServingManifest, path: Path) -> Any:
+        resident[0] += 5 * MB
+        if manifest.model == "first":  # the first model of its kind imports its runtime's modules
+            monkeypatch.setitem(sys.modules, "fake_runtime_submodule", ModuleType("fake_runtime_submodule"))
+        return loader(manifest, path)
+
+    cache = ModelCache(
+        manifests,
+        RecordingFetcher(),
+        loader=growing_loader,
+        check=loader.check,
+        clock=clock,
+        budget_bytes=100 * MB,
+        memory=lambda: resident[0],
+    )
+    for model in ("first", "second"):
+        manifests.publish(make_manifest(model=model, artifact_uri="/nonexistent/model.joblib"))
+    cache.get("first")
+    assert cache.stats().used_mb == 0.0  # the growth was the runtime's: only the (absent) file counts
+    cache.get("second")
+    assert cache.stats().used_mb == 5.0  # no import: the growth is the model's
