@@ -422,3 +422,13 @@ def test_memory_growth_is_charged_unless_the_load_imported_code(
     assert cache.stats().used_mb == 0.0  # the growth was the runtime's: only the (absent) file counts
     cache.get("second")
     assert cache.stats().used_mb == 5.0  # no import: the growth is the model's
+
+
+def test_names_asked_for_while_s3_is_down_are_bounded_too(
+    cache: ModelCache, manifests: FakeManifestSource
+) -> None:
+    manifests.error = ConnectionError("SlowDown")
+    for index in range(MAX_NEGATIVE_ENTRIES + 5):
+        with pytest.raises(ModelUnavailable):
+            cache.get(f"name-{index}")
+    assert len(cache._entries) == MAX_NEGATIVE_ENTRIES

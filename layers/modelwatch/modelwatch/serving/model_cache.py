@@ -53,7 +53,8 @@ FailureReason = Literal[
 ]
 ModelStateName = Literal["ready", "degraded", "unavailable", "no_manifest"]
 
-# Negative entries kept at most (oldest dropped first): made-up names cannot grow memory.
+# Entries of models neither loaded nor failed here (negative entries first of all) kept at most,
+# oldest dropped first: made-up names cannot grow memory.
 MAX_NEGATIVE_ENTRIES: Final = 4096
 MB: Final = 1024 * 1024
 
@@ -435,14 +436,16 @@ class ModelCache:
         return sum(self._entries[name].cost for name in self._recent)
 
     def _remember_negative(self, model: str, entry: _Entry) -> None:
-        if not entry.missing:
+        # Entries of models not loaded nor failed here (no manifest, another flavour, a manifest that
+        # could not be read) are bounded together, so made-up names cannot grow memory.
+        if entry.tracked:
             self._negative.pop(model, None)
             return
         self._negative[model] = None
         self._negative.move_to_end(model)
         while len(self._negative) > MAX_NEGATIVE_ENTRIES:
             oldest, _ = self._negative.popitem(last=False)
-            if (old := self._entries.get(oldest)) is not None and old.missing:
+            if (old := self._entries.get(oldest)) is not None and not old.tracked:
                 del self._entries[oldest]
 
     def _refresh(self, model: str, entry: _Entry) -> None:
