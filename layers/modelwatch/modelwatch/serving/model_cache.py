@@ -305,10 +305,11 @@ class ModelCache:
         ModelUnavailable
             Its artifact cannot be loaded (or cannot score) and nothing was loaded before.
         """
-        if not is_valid_model_name(model) or (self._only and model not in self._only):
-            raise UnknownModel(model)
         entry = self._entries.get(model)
         if entry is None or self._due(entry):
+            # Only names that pass both checks ever get an entry: a hit skips them.
+            if not is_valid_model_name(model) or (self._only and model not in self._only):
+                raise UnknownModel(model)
             with self._lock:
                 entry = self._entries.setdefault(model, _Entry())
                 if self._due(entry):
@@ -328,8 +329,11 @@ class ModelCache:
             if entry.reason == "flavor_not_served":
                 raise FlavorNotServed(model, entry.failed_flavor or "", entry.failed_version or "")
             raise ModelUnavailable(model, self.state(model))
-        if model in self._recent:
+        # Not contextlib.suppress: on every request it would cost more than the rest of a hit.
+        try:  # noqa: SIM105
             self._recent.move_to_end(model)
+        except KeyError:  # evicted meanwhile by another thread's load
+            pass
         return loaded
 
     def refresh_tracked(self) -> None:
