@@ -34,6 +34,7 @@ class FakeManifestSource:
         self._manifests: dict[tuple[str, str], ManifestRead] = {}
         self._etags = itertools.count(1)
         self.reads: list[tuple[str, str, str | None]] = []
+        self.listings = 0
         self.error: Exception | None = None
 
     def publish(self, manifest: ServingManifest, at: tuple[str, str] | None = None) -> str:
@@ -44,6 +45,12 @@ class FakeManifestSource:
 
     def remove(self, model: str, alias: str = "production") -> None:
         del self._manifests[(model, alias)]
+
+    def models(self, alias: str) -> list[str]:
+        self.listings += 1
+        if self.error is not None:
+            raise self.error
+        return sorted(model for model, at in self._manifests if at == alias)
 
     def read(self, model: str, alias: str, if_none_match: str | None = None) -> ManifestRead | None:
         self.reads.append((model, alias, if_none_match))

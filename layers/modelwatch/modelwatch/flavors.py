@@ -147,6 +147,17 @@ _LOADERS: dict[str, Callable[[Path, InputSchema, PredictionType], Predictor]] = 
 }
 
 
+# The module each flavour's runtime is imported from (found without being imported).
+RUNTIME_MODULES: dict[Flavor, str] = {"sklearn": "sklearn", "onnx": "onnxruntime"}
+
+
+def installed_flavors() -> list[Flavor]:
+    """The flavours whose runtime is installed here (looked up, not imported: no cold-start cost)."""
+    import importlib.util
+
+    return [flavor for flavor, module in RUNTIME_MODULES.items() if importlib.util.find_spec(module)]
+
+
 def load_predictor(
     flavor: Flavor, path: Path, schema: InputSchema, prediction_type: PredictionType
 ) -> Predictor:

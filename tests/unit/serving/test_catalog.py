@@ -40,7 +40,7 @@ def test_listing_reads_each_manifest_once_per_ttl(tmp_path: Path, make_manifest:
     second = client.get("/v1/models")
 
     assert first.status_code == 200 and first.json() == second.json()
-    assert [(m["name"], m["version"]) for m in first.json()["models"]] == [("fraud", "3"), ("churn", "1")]
+    assert [(m["name"], m["version"]) for m in first.json()["models"]] == [("churn", "1"), ("fraud", "3")]
     assert storage.calls["get"] == reads  # within the TTL, answered from memory
 
 

@@ -154,7 +154,7 @@ def test_broken_new_version_keeps_the_previous_one_serving(
     degraded = cache.state("fraud")
     assert (degraded.state, degraded.serving_version, degraded.failed_version) == ("degraded", "1", "2")
     assert degraded.reason == "artifact_unloadable" and "secret-bucket" not in degraded.message
-    assert cache.state("churn").state == "unavailable"
+    assert "churn" not in cache.status()  # never asked for: nothing to report
     # And the load is not retried within the TTL ...
     cache.get("fraud")
     assert loader.attempts == ["1", "2"]
@@ -359,15 +359,16 @@ def test_manifest_for_listing(
 
 
 def test_status_and_served_models(
-    cache: ModelCache, manifests: FakeManifestSource, make_manifest: Any
+    cache: ModelCache, manifests: FakeManifestSource, loader: FakeLoader, make_manifest: Any
 ) -> None:
-    assert cache.served_models == ["fraud", "churn"]
-    assert {name: state.state for name, state in cache.status().items()} == {
-        "fraud": "unavailable",
-        "churn": "unavailable",
-    }
+    assert cache.served_models == [] and cache.status() == {}
     manifests.publish(make_manifest())
+    manifests.publish(make_manifest(model="churn", version="5"))
+    loader.broken.add("5")
     cache.get("fraud")
+    with pytest.raises(ModelUnavailable):
+        cache.get("churn")
+    assert cache.served_models == ["fraud", "churn"]
     assert {name: state.state for name, state in cache.status().items()} == {
         "fraud": "ready",
         "churn": "unavailable",

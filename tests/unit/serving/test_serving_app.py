@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from modelwatch.contracts.events import LabelEvent, PredictionEvent, RejectedRequest
-from modelwatch.serving.app import RETRY_AFTER_SECONDS, create_app
+from modelwatch.contracts.manifest import ServingManifest
+from modelwatch.contracts.schema import InputSchema
+from modelwatch.serving.app import create_app
 from modelwatch.serving.context import ServingContext
 from modelwatch.serving.metrics import InMemoryServingMetrics
 from modelwatch.serving.model_cache import ModelCache
@@ -34,6 +36,14 @@ TTL = 30.0
 EVENTS = "fraud-events"
 REJECTED = "rejected-events"
 GOOD = {"amount": 12.5, "hour": 3, "is_foreign": False}
+MANIFEST = ServingManifest(
+    model="fraud",
+    version="1",
+    flavor="sklearn",
+    artifact_uri="/nonexistent/model.joblib",
+    input_schema=InputSchema.model_validate({"features": [{"name": "amount", "type": "number"}]}),
+    prediction_type="probability",
+)
 
 
 @dataclass
@@ -286,7 +296,7 @@ def test_model_unavailable_503_with_retry_after(
     response = api.predict([GOOD])
     # Then 503 with Retry-After, counted, captured, and the load failure counted too
     assert response.status_code == 503
-    assert response.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
+    assert response.headers["retry-after"] == str(int(TTL))  # the next load attempt
     error = response.json()["error"]
     assert error["code"] == "model_unavailable"
     assert error["message"] == (
@@ -327,17 +337,20 @@ def test_list_models(tmp_path: Path, make_manifest: Any, sklearn_classifier: Any
     assert response.status_code == 200
     models = response.json()["models"]
     assert [(m["name"], m["version"], m["flavor"], m["prediction_type"]) for m in models] == [
-        ("fraud", "1", "sklearn", "probability"),
         ("churn", "4", "onnx", "value"),
+        ("fraud", "1", "sklearn", "probability"),
     ]
-    assert [f["name"] for f in models[0]["input_schema"]["features"]] == ["amount", "hour", "is_foreign"]
-    assert datetime.fromisoformat(models[0]["created_at"]).tzinfo is not None
+    assert [f["name"] for f in models[1]["input_schema"]["features"]] == ["amount", "hour", "is_foreign"]
+    assert datetime.fromisoformat(models[1]["created_at"]).tzinfo is not None
 
 
 def test_health_ok(api: Api) -> None:
+    assert api.predict([GOOD]).status_code == 200  # loaded on first use
     response = api.client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    assert body.pop("cache")["models_loaded"] == 1
+    assert body == {
         "status": "ok",
         "models": {
             "fraud": {
@@ -354,6 +367,7 @@ def test_health_ok(api: Api) -> None:
 def test_health_degraded_503(tmp_path: Path, make_manifest: Any, garbage_file: Path) -> None:
     api = build_api(tmp_path)
     api.manifests.publish(make_manifest(artifact_uri=str(garbage_file)))
+    assert api.predict([GOOD]).status_code == 503  # its first request fails to load it
     response = api.client.get("/health")
     assert response.status_code == 503
     body = response.json()
@@ -366,21 +380,16 @@ def test_health_degraded_503(tmp_path: Path, make_manifest: Any, garbage_file: P
     assert str(garbage_file) not in response.text
 
 
-def test_health_degraded_when_no_manifest(tmp_path: Path) -> None:
-    response = build_api(tmp_path).client.get("/health")
-    assert response.status_code == 503
-    assert response.json() == {
-        "status": "degraded",
-        "models": {
-            "fraud": {
-                "state": "no_manifest",
-                "serving_version": None,
-                "failed_version": None,
-                "reason": None,
-                "message": "no manifest is published",
-            }
-        },
-    }
+def test_health_does_not_report_a_model_without_manifest(tmp_path: Path) -> None:
+    # Given a function asked for a model that has no manifest (a negative entry, not a model of it)
+    api = build_api(tmp_path)
+    assert api.predict([GOOD]).status_code == 404
+    # Then /health reports no model, and the request counted as a negative-cache entry
+    response = api.client.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["status"], body["models"]) == ("ok", {})
+    assert body["cache"]["models_loaded"] == 0
 
 
 def test_openapi_documents_every_endpoint_with_examples(api: Api) -> None:
@@ -503,8 +512,9 @@ def test_a_raising_sink_never_fails_the_request_and_is_counted(
 
 
 def test_feedback_is_accepted_and_each_label_captured(tmp_path: Path) -> None:
-    # Given the API with a labels stream
+    # Given the API with a labels stream, and the model's manifest
     api = build_api(tmp_path)
+    api.manifests.publish(MANIFEST)
     labels = [{"request_id": "r-1", "index": 0, "label": 1}, {"request_id": "r-1", "index": 3, "label": 0}]
 
     # When labels arrive (days after their predictions, possibly)
@@ -572,6 +582,7 @@ def test_labels_that_would_poison_the_data_are_refused(tmp_path: Path, raw_label
 
 def test_every_kind_of_valid_label_is_accepted_as_valid_json(tmp_path: Path) -> None:
     api = build_api(tmp_path)
+    api.manifests.publish(MANIFEST)
     labels = [
         {"request_id": "r", "index": 0, "label": True},
         {"request_id": "r", "index": 1, "label": 3},
@@ -601,6 +612,7 @@ def test_feedback_for_an_unknown_model_is_404(tmp_path: Path) -> None:
 
 def test_feedback_without_a_labels_stream_is_501(tmp_path: Path) -> None:
     api = build_api(tmp_path, labels_stream=None)
+    api.manifests.publish(MANIFEST)
     response = api.client.post(
         "/v1/models/fraud/feedback", json={"labels": [{"request_id": "r", "index": 0, "label": 1}]}
     )

@@ -32,20 +32,55 @@ def test_defaults(required_env: pytest.MonkeyPatch) -> None:
     )
 
 
-def test_events_streams_json_and_catalog_defaults_to_served(required_env: pytest.MonkeyPatch) -> None:
+def test_events_streams_json_do_not_limit_the_models_served(required_env: pytest.MonkeyPatch) -> None:
     required_env.setenv("MODELWATCH_EVENTS_STREAMS", '{"fraud": "fraud-events", "churn": "churn-events"}')
     settings = ServingSettings()
     assert settings.events_streams == {"fraud": "fraud-events", "churn": "churn-events"}
-    assert settings.served_models == ["fraud", "churn"]
-    assert settings.catalog_models == ["fraud", "churn"]
+    assert settings.served_models == []  # no filter: every model with a manifest
+    assert settings.catalog_models == []
 
 
-def test_catalog_models_comma_list(required_env: pytest.MonkeyPatch) -> None:
+def test_catalog_models_comma_list_is_the_optional_filter(required_env: pytest.MonkeyPatch) -> None:
     required_env.setenv("MODELWATCH_EVENTS_STREAMS", '{"fraud": "fraud-events"}')
     required_env.setenv("MODELWATCH_CATALOG_MODELS", " fraud, churn ,,ltv ")
     settings = ServingSettings()
     assert settings.catalog_models == ["fraud", "churn", "ltv"]
-    assert settings.served_models == ["fraud"]
+    assert settings.served_models == ["fraud", "churn", "ltv"]
+
+
+def test_fleet_cache_defaults(required_env: pytest.MonkeyPatch) -> None:
+    settings = ServingSettings()
+    assert settings.served_flavors == []  # resolved at start-up to the installed runtimes
+    assert settings.negative_ttl_seconds == 10.0
+    assert settings.model_cache_budget_mb == 1024.0  # outside Lambda
+
+
+def test_cache_budget_is_half_the_lambda_memory_unless_set(required_env: pytest.MonkeyPatch) -> None:
+    required_env.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
+    assert ServingSettings().model_cache_budget_mb == 1024.0
+    required_env.setenv("MODELWATCH_MODEL_CACHE_MB", "300")
+    assert ServingSettings().model_cache_budget_mb == 300.0
+
+
+def test_served_flavors_comma_list(required_env: pytest.MonkeyPatch) -> None:
+    required_env.setenv("MODELWATCH_SERVED_FLAVORS", "onnx, sklearn")
+    assert ServingSettings().served_flavors == ["onnx", "sklearn"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MODELWATCH_SERVED_FLAVORS", "sklearn,pytorch"),
+        ("MODELWATCH_MODEL_CACHE_MB", "0"),
+        ("MODELWATCH_NEGATIVE_TTL_SECONDS", "-1"),
+    ],
+)
+def test_bad_fleet_cache_settings_name_the_variable(
+    required_env: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    required_env.setenv(variable, value)
+    with pytest.raises(SettingsError, match=variable):
+        load_settings(ServingSettings)
 
 
 def test_numbers_and_optional_values_parsed(required_env: pytest.MonkeyPatch) -> None:

@@ -28,6 +28,7 @@ RejectionReason = Literal[
     "too_many_instances",
     "invalid_body",
     "model_unavailable",
+    "flavor_not_served",
     "prediction_failed",
     "body_too_large",
     "not_found",

@@ -168,6 +168,20 @@ def manifest_key(model: str, alias: str, prefix: str = MANIFESTS_PREFIX) -> str:
     return f"{prefix.strip('/')}/{model}/{alias}.json"
 
 
+def manifests_listing_prefix(prefix: str = MANIFESTS_PREFIX) -> str:
+    """The prefix under which every model's serving manifests are listed."""
+    return f"{prefix.strip('/')}/"
+
+
+def model_of_manifest_key(key: str, alias: str, prefix: str = MANIFESTS_PREFIX) -> str | None:
+    """The model whose ``alias`` manifest is at ``key`` (the inverse of ``manifest_key``), or None."""
+    head = manifests_listing_prefix(prefix)
+    if not key.startswith(head):
+        return None
+    model, _, rest = key[len(head) :].partition("/")
+    return model if model and rest == f"{alias}.json" else None
+
+
 def artifact_key(model: str, version: str, filename: str) -> str:
     """A file of one published version (model file, manifest, reference profile)."""
     return f"{ARTIFACTS_PREFIX}/{model}/{version}/{filename}"

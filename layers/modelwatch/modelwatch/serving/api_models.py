@@ -119,15 +119,39 @@ class ModelHealth(BaseModel):
     serving_version: str | None = None
     failed_version: str | None = Field(None, description="The published version that could not be taken.")
     reason: (
-        Literal["manifest_unreadable", "manifest_for_another_model", "artifact_unloadable", "scoring_failed"]
+        Literal[
+            "manifest_unreadable",
+            "manifest_for_another_model",
+            "artifact_unloadable",
+            "scoring_failed",
+            "flavor_not_served",
+        ]
         | None
     ) = None
     message: str
 
 
+class CacheHealth(BaseModel):
+    """The model cache of this execution environment."""
+
+    models_loaded: int
+    used_mb: float = Field(description="What the loaded models are charged for, in MB.")
+    budget_mb: float | None = Field(description="What they may take together (null: unbounded).")
+    evictions: int = Field(description="Models evicted to make room since the environment started.")
+    loads: int = Field(description="Versions loaded since the environment started (reloads included).")
+    negative_hits: int = Field(
+        description="Requests for a model with no manifest answered from the negative cache (no S3 read)."
+    )
+
+
 class Health(BaseModel):
-    status: Literal["ok", "degraded"] = Field(description="ok when every served model is ready.")
-    models: dict[str, ModelHealth]
+    status: Literal["ok", "degraded"] = Field(
+        description="ok when every model loaded (or failed to load) here is ready."
+    )
+    models: dict[str, ModelHealth] = Field(
+        description="Every model loaded here, or whose published version failed to load here."
+    )
+    cache: CacheHealth | None = None
 
 
 class ErrorDetail(BaseModel):

@@ -7,8 +7,8 @@ answered with a precise JSON error, counted, and captured to the rejected stream
 
 from __future__ import annotations
 
-import contextlib
 import json
+import math
 import time
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
@@ -24,6 +24,7 @@ from modelwatch.contracts.events import RejectionReason
 from modelwatch.contracts.schema import Violation, printable_name, validate_instances
 from modelwatch.observability import logger
 from modelwatch.serving.api_models import (
+    CacheHealth,
     ErrorResponse,
     FeedbackAccepted,
     FeedbackRequest,
@@ -41,10 +42,13 @@ from modelwatch.serving.event_capture import (
     capture_predictions,
     capture_rejection,
 )
-from modelwatch.serving.model_cache import ModelUnavailable, UnknownModel
+from modelwatch.serving.model_cache import FlavorNotServed, ModelUnavailable, UnknownModel
 from modelwatch.serving.request_id import RequestIdMiddleware, request_id_of
 
-RETRY_AFTER_SECONDS = 30
+
+def retry_after_seconds(context: ServingContext) -> str:
+    """``Retry-After`` of a 503: the manifest TTL (the next load attempt), at least a second."""
+    return str(max(1, math.ceil(context.settings.manifest_ttl_seconds)))
 
 
 class Rejection(Exception):
@@ -97,7 +101,13 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
             "violating the schema, or instances the model cannot score."
         ),
     },
-    503: {"model": ErrorResponse, "description": "Model not loadable yet (see Retry-After)."},
+    503: {
+        "model": ErrorResponse,
+        "description": (
+            "The model's published version cannot be loaded and none serves (model_unavailable), or "
+            "its flavour is served by another function (flavor_not_served); see Retry-After."
+        ),
+    },
     **_INTERNAL,
 }
 
@@ -162,10 +172,7 @@ def create_app(context: ServingContext) -> FastAPI:
     async def reject(request: Request, rejection: Rejection, body: Any) -> JSONResponse:
         request_id = request_id_of(request.state)
         # Metric labels stay bounded: a name the caller made up is counted as "unknown".
-        served = (
-            rejection.model in context.settings.catalog_models
-            or rejection.model in context.settings.served_models
-        )
+        served = context.models.is_known(rejection.model) or rejection.model in context.models.model_names()
         context.metrics.rejection(rejection.model if served else "unknown", rejection.reason)
         capture_rejection(
             context,
@@ -277,7 +284,19 @@ def create_app(context: ServingContext) -> FastAPI:
                 "model_unavailable",
                 f"model {model!r} is not available: {error}",  # a reason, never the error's text
                 model=model,
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                version=error.failed_version,
+                headers={"Retry-After": retry_after_seconds(ctx)},
+                body=raw,
+            ) from None
+        except FlavorNotServed as error:
+            raise Rejection(
+                503,
+                "flavor_not_served",
+                f"model {model!r} version {error.version} is a {error.flavor!r} model, which this "
+                "function does not serve; its route is being written, retry shortly",
+                model=model,
+                version=error.version,
+                headers={"Retry-After": retry_after_seconds(ctx)},
                 body=raw,
             ) from None
         version = loaded.manifest.version
@@ -337,7 +356,7 @@ def create_app(context: ServingContext) -> FastAPI:
     async def feedback(model: str, body: FeedbackRequest, request: Request, ctx: Context) -> FeedbackAccepted:
         request_id = request_id_of(request.state)
         labels = [label.model_dump() for label in body.labels]
-        if model not in ctx.settings.catalog_models:
+        if not (ctx.models.is_known(model) or model in ctx.models.model_names()):
             raise Rejection(
                 404,
                 "unknown_model",
@@ -369,11 +388,11 @@ def create_app(context: ServingContext) -> FastAPI:
         "/v1/models",
         response_model=ModelList,
         responses=_INTERNAL,
-        summary="Models served and their input schemas",
+        summary="Models served: those whose manifest is published under the serving alias",
     )
     async def list_models(ctx: Context) -> ModelList:
         infos = []
-        for name in ctx.settings.catalog_models:
+        for name in ctx.models.model_names():
             manifest = ctx.models.manifest(name)
             if manifest is None:
                 continue
@@ -393,16 +412,18 @@ def create_app(context: ServingContext) -> FastAPI:
         "/health",
         response_model=Health,
         responses={
-            503: {"model": Health, "description": "A served model has no version to serve."},
+            503: {
+                "model": Health,
+                "description": "A model whose published version failed to load here has none to serve.",
+            },
             **_INTERNAL,
         },
-        summary="Readiness: the version each served model serves, and any it failed to take",
+        summary="Readiness: the version each loaded model serves, any it failed to take, and the cache",
     )
     async def health(ctx: Context) -> JSONResponse:
-        for name in ctx.models.served_models:
-            with contextlib.suppress(UnknownModel, ModelUnavailable):
-                ctx.models.get(name)
+        ctx.models.refresh_tracked()
         states = ctx.models.status()
+        stats = ctx.models.stats()
         models = {
             name: ModelHealth(
                 state=state.state,
@@ -415,7 +436,15 @@ def create_app(context: ServingContext) -> FastAPI:
         }
         ready = all(state.state == "ready" for state in states.values())
         serving = all(state.serving_version is not None for state in states.values())
-        payload = Health(status="ok" if ready else "degraded", models=models)
+        cache = CacheHealth(
+            models_loaded=stats.models_loaded,
+            used_mb=stats.used_mb,
+            budget_mb=stats.budget_mb,
+            evictions=stats.evictions,
+            loads=stats.loads,
+            negative_hits=stats.negative_hits,
+        )
+        payload = Health(status="ok" if ready else "degraded", models=models, cache=cache)
         return JSONResponse(payload.model_dump(mode="json"), status_code=200 if serving else 503)
 
     return app

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 
+from modelwatch.flavors import installed_flavors
 from modelwatch.serving.metrics import PowertoolsServingMetrics, ServingMetrics
-from modelwatch.serving.model_cache import ModelCache
+from modelwatch.serving.model_cache import MB, ModelCache
 from modelwatch.settings.serving import ServingSettings
 from modelwatch.stores import aws
 from modelwatch.stores.artifacts import ArtifactStore
@@ -75,5 +76,9 @@ def build_context(
         alias=settings.serving_alias,
         ttl_seconds=settings.manifest_ttl_seconds,
         on_load_failure=lambda model, _error: serving_metrics.model_load_failure(model),
+        served_flavors=settings.served_flavors or installed_flavors(),
+        budget_bytes=int(settings.model_cache_budget_mb * MB),
+        negative_ttl_seconds=settings.negative_ttl_seconds,
+        on_eviction=serving_metrics.model_eviction,
     )
     return ServingContext(settings=settings, models=models, sink=sink, metrics=serving_metrics)

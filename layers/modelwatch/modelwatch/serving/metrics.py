@@ -24,6 +24,8 @@ class ServingMetrics(Protocol):
 
     def model_load_failure(self, model: str) -> None: ...
 
+    def model_eviction(self, model: str) -> None: ...
+
 
 class PowertoolsServingMetrics:
     """CloudWatch metrics in embedded metric format."""
@@ -53,6 +55,11 @@ class PowertoolsServingMetrics:
         ) as metric:
             metric.add_dimension(name="model", value=model)
 
+    def model_eviction(self, model: str) -> None:
+        # No model dimension: one metric per function, whatever the size of the fleet (the model
+        # evicted is in the log line beside it).
+        metrics.add_metric(name="ModelEvictions", unit=MetricUnit.Count, value=1)
+
 
 class InMemoryServingMetrics:
     """Counts kept in memory, keyed by metric name and labels."""
@@ -71,3 +78,6 @@ class InMemoryServingMetrics:
 
     def model_load_failure(self, model: str) -> None:
         self.counts[("model_load_failures", model)] += 1
+
+    def model_eviction(self, model: str) -> None:
+        self.counts[("model_evictions", model)] += 1

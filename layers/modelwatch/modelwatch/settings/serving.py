@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Final
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import NoDecode
 
 from modelwatch.contracts import layout
+from modelwatch.contracts.manifest import Flavor
 from modelwatch.contracts.names import check_model_name
 from modelwatch.settings.base import JsonSetting, ModelwatchSettings, split_comma_list
+
+# The cache's default budget: half a Lambda function's memory (the rest holds the interpreter, the
+# flavour runtimes, which take 150-250 MB with numpy and scikit-learn, and request buffers), or a
+# fixed 1 GiB outside Lambda.
+LAMBDA_CACHE_FRACTION: Final = 0.5
+LOCAL_CACHE_MB: Final = 1024.0
 
 
 class ServingSettings(ModelwatchSettings):
@@ -22,7 +29,7 @@ class ServingSettings(ModelwatchSettings):
         default_factory=dict,
         description=(
             "JSON object mapping each model this function serves to the Firehose stream "
-            "that captures its prediction events. A function predicts only for these models."
+            "that captures its prediction events."
         ),
     )
     rejected_stream: str = Field(description="Firehose stream capturing rejected requests.")
@@ -32,7 +39,41 @@ class ServingSettings(ModelwatchSettings):
     max_labels: int = Field(10_000, ge=1, le=100_000)
     catalog_models: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Comma-separated models listed by GET /v1/models (default: the served ones).",
+        description=(
+            "Optional filter, comma-separated: when set, only these models are served and listed. "
+            "Default: every model whose manifest is published under the serving alias."
+        ),
+    )
+    served_flavors: Annotated[list[Flavor], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Comma-separated flavours this function predicts for; a model of another flavour is "
+            "503 flavor_not_served. Default: every flavour whose runtime is installed."
+        ),
+    )
+    model_cache_mb: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "Memory the loaded models may take together, in MB; least recently used models are "
+            "evicted past it. Default: half the Lambda function's memory "
+            "(AWS_LAMBDA_FUNCTION_MEMORY_SIZE), or 1024 MB outside Lambda."
+        ),
+    )
+    function_memory_mb: int | None = Field(
+        None,
+        ge=128,
+        validation_alias=AliasChoices("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "function_memory_mb"),
+        description="The Lambda function's memory (set by Lambda), the base of the cache's default budget.",
+    )
+    negative_ttl_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=300,
+        description=(
+            "How long a model with no manifest is answered 404 without reading S3 again "
+            "(one manifest GET per this TTL, however many requests)."
+        ),
     )
     capture_dlq_url: str | None = Field(
         None, description="SQS queue receiving events that Firehose still refused after retries."
@@ -75,6 +116,7 @@ class ServingSettings(ModelwatchSettings):
     model_cache_dir: str = Field("/tmp/modelwatch-models")
 
     _split_catalog = field_validator("catalog_models", mode="before")(split_comma_list)
+    _split_flavors = field_validator("served_flavors", mode="before")(split_comma_list)
 
     @field_validator("events_streams")
     @classmethod
@@ -83,15 +125,23 @@ class ServingSettings(ModelwatchSettings):
             check_model_name(name)
         return value
 
-    @model_validator(mode="after")
-    def _default_catalog(self) -> ServingSettings:
-        if not self.catalog_models:
-            self.catalog_models = list(self.events_streams)
-        for name in self.catalog_models:
+    @field_validator("catalog_models")
+    @classmethod
+    def _check_catalog_names(cls, value: list[str]) -> list[str]:
+        for name in value:
             check_model_name(name)
-        return self
+        return value
 
     @property
     def served_models(self) -> list[str]:
-        """Models this function predicts for: those it has a capture stream for."""
-        return list(self.events_streams)
+        """The optional filter of served models (empty: every model with a manifest)."""
+        return list(self.catalog_models)
+
+    @property
+    def model_cache_budget_mb(self) -> float:
+        """The cache's budget: ``model_cache_mb``, or its default (see the field)."""
+        if self.model_cache_mb is not None:
+            return self.model_cache_mb
+        if self.function_memory_mb is not None:
+            return self.function_memory_mb * LAMBDA_CACHE_FRACTION
+        return LOCAL_CACHE_MB
