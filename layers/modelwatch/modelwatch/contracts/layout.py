@@ -168,6 +168,22 @@ def manifest_key(model: str, alias: str, prefix: str = MANIFESTS_PREFIX) -> str:
     return f"{prefix.strip('/')}/{model}/{alias}.json"
 
 
+def manifests_prefix(prefix: str = MANIFESTS_PREFIX) -> str:
+    """The key prefix under which every model's serving manifests live (with its slash)."""
+    return f"{prefix.strip('/')}/"
+
+
+def parse_manifest_key(key: str, prefix: str = MANIFESTS_PREFIX) -> tuple[str, str] | None:
+    """``(model, alias)`` of a serving manifest's key, or None for any other key."""
+    head = manifests_prefix(prefix)
+    if not key.startswith(head) or not key.endswith(".json"):
+        return None
+    parts = key[len(head) : -len(".json")].split("/")
+    if len(parts) != 2 or not all(parts):
+        return None
+    return parts[0], parts[1]
+
+
 def artifact_key(model: str, version: str, filename: str) -> str:
     """A file of one published version (model file, manifest, reference profile)."""
     return f"{ARTIFACTS_PREFIX}/{model}/{version}/{filename}"
