@@ -96,7 +96,7 @@ MODEL_ROUTES_FUNCTION_DIR = FUNCTIONS_DIR / "model_routes"
 MODEL_ROUTES_MEMORY_MB = 256
 MODEL_ROUTES_TIMEOUT_S = 60
 MODEL_ROUTES_RETRY_ATTEMPTS = 2
-MODEL_ROUTES_RECONCILE_HOURS = 24  # a full reconcile of every route, in case an event was lost
+MODEL_ROUTES_RECONCILE_HOURS = 1  # a full reconcile of every route, in case an event was lost
 
 # AWS quotas the fleet is checked against (tests/infra/test_fleet_quotas.py, docs/architecture.md).
 HTTP_API_ROUTES_QUOTA = 300

@@ -2,7 +2,7 @@
 
 Invoked by EventBridge for every Object Created or Object Deleted under the models bucket's
 ``manifests/`` (one rule), it writes, updates or deletes that model's route through the API
-Gateway v2 API; any other event (the daily schedule, ``aws lambda invoke`` with ``{}``)
+Gateway v2 API; any other event (the hourly schedule, ``aws lambda invoke`` with ``{}``)
 reconciles every route with every manifest. A model that could not be handled fails the
 invocation, naming it, so EventBridge retries it (and the next reconcile catches up).
 """

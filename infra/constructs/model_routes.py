@@ -1,7 +1,7 @@
 """The model-routes function: writes a literal predict route when a model's manifest is published.
 
 One EventBridge rule (Object Created / Object Deleted under the models bucket's ``manifests/``)
-starts it for one model; one daily schedule reconciles every route. It may only read the
+starts it for one model; one hourly schedule reconciles every route (a lost or failed event). It may only read the
 manifests and list, create, update and delete the routes of the prediction API.
 """
 
@@ -27,7 +27,7 @@ from modelwatch.contracts import layout
 
 
 class ModelRoutes(Construct):
-    """The function, its rule on manifests and its daily reconcile."""
+    """The function, its rule on manifests and its hourly reconcile."""
 
     def __init__(
         self,

@@ -314,7 +314,7 @@ def test_model_routes_function_is_started_by_manifest_writes_and_may_only_touch_
     assert pattern["detail-type"] == ["Object Created", "Object Deleted"]
     assert pattern["detail"]["object"] == {"key": [{"prefix": "manifests/"}]}
     assert "StorageModels" in _import_of(pattern["detail"]["bucket"]["name"][0])
-    assert [r["ScheduleExpression"] for r in rules if "ScheduleExpression" in r] == ["rate(1 day)"]
+    assert [r["ScheduleExpression"] for r in rules if "ScheduleExpression" in r] == ["rate(1 hour)"]
     # the models bucket sends its events to EventBridge
     Template.from_stack(assembly.capture).has_resource_properties(
         "Custom::S3BucketNotifications", {"NotificationConfiguration": {"EventBridgeConfiguration": {}}}
