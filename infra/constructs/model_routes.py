@@ -1,8 +1,8 @@
 """The model-routes function: writes a literal predict route when a model's manifest is published.
 
 One EventBridge rule (Object Created / Object Deleted under the models bucket's ``manifests/``)
-starts it for one model; one hourly schedule reconciles every route (a lost or failed event). It may only read the
-manifests and list, create, update and delete the routes of the prediction API.
+starts it for one model; one hourly schedule reconciles every route (a lost or failed event).
+It may only read the manifests and list, create, update and delete the routes of the prediction API.
 """
 
 from __future__ import annotations
