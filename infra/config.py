@@ -57,15 +57,37 @@ class Throttle(_Strict):
 
 
 class ModelConfig(_Strict):
-    """A served model: one predict function, one capture stream, one route."""
+    """A ``dedicated`` model: its own function (memory, timeout, concurrency) and its own route.
+
+    Models are data: a model arrives by being published through the registry (a serving
+    manifest), and the flavour functions serve it with no entry here. An entry under
+    ``models`` exists only to isolate a model, so it must say ``dedicated: true``; any other
+    entry is a configuration error naming it (it would otherwise be silently ignored).
+    """
 
     name: str = Field(pattern=MODEL_NAME_PATTERN)
     flavor: Literal["sklearn", "onnx"]
+    dedicated: bool = Field(
+        False, description="Must be true: the model gets its own function and a literal route."
+    )
     memory_mb: int = Field(constants.DEFAULT_MODEL_MEMORY_MB, ge=128, le=10240)
     timeout_s: int = Field(constants.DEFAULT_MODEL_TIMEOUT_S, ge=1, le=29)
+    reserved_concurrency: int | None = Field(
+        None, ge=1, le=10_000, description="Reserved concurrent executions of the dedicated function."
+    )
     monitoring_window_minutes: int | None = Field(
         None, ge=5, le=10_080, description="Schedule and window of this model's jobs (default: monitoring's)."
     )
+
+    @model_validator(mode="after")
+    def _check_dedicated(self) -> ModelConfig:
+        if not self.dedicated:
+            raise ValueError(
+                f"model {self.name!r} is not dedicated: models are data now (publish it through the "
+                "registry and the flavour functions serve it, no entry needed); keep an entry under "
+                "`models` only with `dedicated: true`, for a model that needs its own function"
+            )
+        return self
 
     @property
     def id_suffix(self) -> str:
@@ -236,7 +258,14 @@ class ModelwatchConfig(_Strict):
     events_retention_days: int = Field(constants.DEFAULT_EVENTS_RETENTION_DAYS, ge=1)
     rejected_retention_days: int = Field(constants.DEFAULT_REJECTED_RETENTION_DAYS, ge=1)
     log_retention_days: int = constants.DEFAULT_LOG_RETENTION_DAYS
-    models: list[ModelConfig] = Field(default_factory=list)
+    default_flavor: Literal["sklearn", "onnx"] = Field(
+        constants.DEFAULT_FLAVOR,
+        description="The flavour whose function takes POST /v1/models/{model}/predict; a model of another "
+        "flavour gets a literal route to its flavour's function when its manifest is published.",
+    )
+    models: list[ModelConfig] = Field(
+        default_factory=list, description="Dedicated models only (each with `dedicated: true`)."
+    )
     tags: dict[str, str] = Field(default_factory=dict)
     observability: ObservabilityConfig = ObservabilityConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
@@ -279,6 +308,17 @@ class ModelwatchConfig(_Strict):
         if any(m.id_suffix.lower() == constants.CATALOG_FUNCTION_NAME for m in self.models):
             raise ValueError(f"a model cannot be named {constants.CATALOG_FUNCTION_NAME!r} (reserved)")
         return self
+
+    @property
+    def dedicated_models(self) -> list[ModelConfig]:
+        """The models with a function of their own (every entry of ``models`` is one)."""
+        return [model for model in self.models if model.dedicated]
+
+    @property
+    def serving_flavors(self) -> tuple[str, ...]:
+        """The flavours with a serving function: every flavour with a runtime, the default first."""
+        others = [flavor for flavor in constants.FLAVOR_REQUIREMENTS if flavor != self.default_flavor]
+        return (self.default_flavor, *others)
 
     @property
     def all_tags(self) -> dict[str, str]:

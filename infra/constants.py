@@ -28,6 +28,11 @@ DEFAULT_REJECTED_RETENTION_DAYS = 90
 DEFAULT_LOG_RETENTION_DAYS = 30
 DEFAULT_MODEL_MEMORY_MB = 1024
 DEFAULT_MODEL_TIMEOUT_S = 15
+# The flavour whose function takes the route POST /v1/models/{model}/predict.
+DEFAULT_FLAVOR: Final = "sklearn"
+# A flavour function serves every model of its flavour from a cache bounded by its memory.
+FLAVOR_FUNCTION_MEMORY_MB = 1024
+FLAVOR_FUNCTION_TIMEOUT_S = 15
 
 # Catalog function (listings, health, docs, 404s): no model runtime.
 CATALOG_FUNCTION_NAME = "catalog"
@@ -84,6 +89,18 @@ POWERTOOLS_SERVICE_NAME = "modelwatch"
 POWERTOOLS_METRICS_NAMESPACE = "modelwatch"
 POWERTOOLS_LOG_LEVEL = "INFO"
 
+# The model-routes function: a literal predict route per model of a non-default flavour,
+# written through the API Gateway v2 API when the model's manifest is published.
+MODEL_ROUTES_FUNCTION_NAME = "model-routes"
+MODEL_ROUTES_FUNCTION_DIR = FUNCTIONS_DIR / "model_routes"
+MODEL_ROUTES_MEMORY_MB = 256
+MODEL_ROUTES_TIMEOUT_S = 60
+MODEL_ROUTES_RETRY_ATTEMPTS = 2
+MODEL_ROUTES_RECONCILE_HOURS = 1  # a full reconcile of every route, in case an event was lost
+
+# AWS quotas the fleet is checked against (tests/infra/test_fleet_quotas.py, docs/architecture.md).
+HTTP_API_ROUTES_QUOTA = 300
+
 # Runtime of each model flavour, bundled only into that flavour's predict functions.
 FLAVOR_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "sklearn": ("numpy>=1.26", "scikit-learn>=1.4", "joblib>=1.3"),
@@ -126,6 +143,10 @@ def predict_path(model: str) -> str:
     """Return the HTTP path of a model's predict route."""
     return f"/v1/models/{model}/predict"
 
+
+# The route of every model of the default flavour (a literal predict_path route wins over it).
+FLEET_PREDICT_ROUTE_PATH = "/v1/models/{model}/predict"
+FLEET_PREDICT_ROUTE_KEY = f"POST {FLEET_PREDICT_ROUTE_PATH}"
 
 # The feedback route of every model (the catalog function answers it).
 FEEDBACK_ROUTE_PATH = "/v1/models/{model}/feedback"

@@ -1,4 +1,9 @@
-"""The ``modelwatch`` layer and the predict functions: one per model, plus the catalog function."""
+"""The ``modelwatch`` layer and the serving functions: one per flavour, one per dedicated model, the catalog.
+
+Models are data: a flavour function serves every model whose serving manifest names its
+flavour, so nothing here grows with the number of published models. Only a model declared
+``dedicated`` in cdk.json gets a function of its own (its memory, timeout, concurrency).
+"""
 
 from __future__ import annotations
 
@@ -20,12 +25,17 @@ from infra.nag import acknowledge_wildcards, nag_resource
 from modelwatch.contracts import layout
 
 
-class PredictFunctions(Construct):
-    """Functions sharing one handler; each bundles only its model flavour's runtime.
+def _title(name: str) -> str:
+    return "".join(part.title() for part in name.replace(".", "_").replace("-", "_").split("_"))
 
-    Each function may read only its own model's manifests and artifacts (the catalog
-    function: every model's manifests, no artifacts), write only to its own events
-    stream and the rejected stream, and send to the capture dead-letter queue.
+
+class PredictFunctions(Construct):
+    """Functions sharing one handler; each bundles only its flavour's runtime.
+
+    A flavour function may read every model's manifests and artifacts (any model of its
+    flavour may be published after deployment); a dedicated function only its own model's;
+    the catalog function every manifest, no artifacts. Each writes only to the capture
+    streams and sends only to the capture dead-letter queue.
     """
 
     def __init__(
@@ -48,17 +58,49 @@ class PredictFunctions(Construct):
         self._labels_stream = labels_stream
         self._capture_dlq = capture_dlq
         self.layer = self._build_layer()
-        self.model_functions: dict[str, lambda_.Function] = {
-            model.name: self._build_model_function(model) for model in config.models
+        self.flavor_functions: dict[str, lambda_.Function] = {
+            flavor: self._build_flavor_function(flavor) for flavor in config.serving_flavors
+        }
+        self.dedicated_functions: dict[str, lambda_.Function] = {
+            model.name: self._build_dedicated_function(model) for model in config.dedicated_models
         }
         self.catalog_function = self._build_catalog_function()
+
+    @property
+    def model_functions(self) -> dict[str, lambda_.Function]:
+        """Every function that predicts: ``flavor:<flavour>`` and the dedicated models' names."""
+        return {
+            **{f"flavor:{flavor}": function for flavor, function in self.flavor_functions.items()},
+            **self.dedicated_functions,
+        }
 
     def _build_layer(self) -> lambda_.LayerVersion:
         return build_modelwatch_layer(
             self, self._config, "modelwatch library and its serving dependencies (no model runtimes)"
         )
 
-    def _build_model_function(self, model: ModelConfig) -> lambda_.Function:
+    def _build_flavor_function(self, flavor: str) -> lambda_.Function:
+        spec = bundling.function_spec(
+            f"{flavor}-function", self._config.architecture, constants.FLAVOR_REQUIREMENTS[flavor]
+        )
+        function = self._build_function(
+            f"Flavor{_title(flavor)}",
+            spec=spec,
+            memory_mb=constants.FLAVOR_FUNCTION_MEMORY_MB,
+            timeout_s=constants.FLAVOR_FUNCTION_TIMEOUT_S,
+            description=f"modelwatch predictions for every {flavor} model with a serving manifest",
+            environment={
+                "MODELWATCH_SERVED_FLAVORS": flavor,
+                "MODELWATCH_EVENTS_STREAMS": json.dumps({}),
+            },
+        )
+        self._grant_read(function, model_names=None, artifacts=True)
+        # The events stream of a fleet (one, partitioned by model) is the capture stack's to give;
+        # until then a flavour function writes rejected requests only.
+        self._grant_capture(function, [])
+        return function
+
+    def _build_dedicated_function(self, model: ModelConfig) -> lambda_.Function:
         spec = bundling.function_spec(
             model.name, self._config.architecture, constants.FLAVOR_REQUIREMENTS[model.flavor]
         )
@@ -68,13 +110,15 @@ class PredictFunctions(Construct):
             spec=spec,
             memory_mb=model.memory_mb,
             timeout_s=model.timeout_s,
-            description=f"modelwatch predictions for model {model.name} ({model.flavor})",
+            description=f"modelwatch predictions for dedicated model {model.name} ({model.flavor})",
             environment={
+                "MODELWATCH_SERVED_FLAVORS": model.flavor,
                 "MODELWATCH_EVENTS_STREAMS": Stack.of(self).to_json_string(
                     {model.name: stream.delivery_stream_name}
                 ),
                 "MODELWATCH_CATALOG_MODELS": model.name,
             },
+            reserved_concurrent_executions=model.reserved_concurrency,
         )
         self._grant_read(function, model_names=[model.name], artifacts=True)
         self._grant_capture(function, [stream])
@@ -82,7 +126,6 @@ class PredictFunctions(Construct):
 
     def _build_catalog_function(self) -> lambda_.Function:
         spec = bundling.function_spec(constants.CATALOG_FUNCTION_NAME, self._config.architecture)
-        names = [model.name for model in self._config.models]
         function = self._build_function(
             "Catalog",
             spec=spec,
@@ -91,12 +134,11 @@ class PredictFunctions(Construct):
             description="modelwatch catalog: model listing, health, docs and unknown routes",
             environment={
                 "MODELWATCH_EVENTS_STREAMS": json.dumps({}),
-                "MODELWATCH_CATALOG_MODELS": ",".join(names),
-                # POST /v1/models/<m>/feedback reaches the catalog function ($default route).
+                # POST /v1/models/<m>/feedback reaches the catalog function (its own route).
                 "MODELWATCH_LABELS_STREAM": self._labels_stream.delivery_stream_name,
             },
         )
-        self._grant_read(function, model_names=names, artifacts=False)
+        self._grant_read(function, model_names=None, artifacts=False)
         self._grant_capture(function, [self._labels_stream])
         return function
 
@@ -109,6 +151,7 @@ class PredictFunctions(Construct):
         timeout_s: int,
         description: str,
         environment: dict[str, str],
+        reserved_concurrent_executions: int | None = None,
     ) -> lambda_.Function:
         return build_python_function(
             self,
@@ -121,6 +164,7 @@ class PredictFunctions(Construct):
             timeout_s=timeout_s,
             description=description,
             environment={**self._common_environment(), **environment},
+            reserved_concurrent_executions=reserved_concurrent_executions,
         )
 
     def _common_environment(self) -> dict[str, str]:
@@ -136,19 +180,43 @@ class PredictFunctions(Construct):
             "MODELWATCH_MODEL_CACHE_DIR": constants.MODEL_CACHE_DIR,
         }
 
-    def _grant_read(self, function: lambda_.Function, *, model_names: list[str], artifacts: bool) -> None:
-        prefixes = [f"{layout.MANIFESTS_PREFIX}/{name}/*" for name in model_names]
-        if artifacts:
-            prefixes += [f"{layout.ARTIFACTS_PREFIX}/{name}/*" for name in model_names]
-        if not prefixes:
-            return
-        resources = [f"{self._models_bucket_arn()}/{prefix}" for prefix in prefixes]
+    def _grant_read(
+        self, function: lambda_.Function, *, model_names: list[str] | None, artifacts: bool
+    ) -> None:
+        """Object reads of the models bucket: these models' prefixes, or every model's (None).
+
+        A function that serves any model (None) may also list the manifests: the catalog and
+        ``/health`` come from what the manifests hold, not from a configured list.
+        """
+        bucket_arn = self._models_bucket_arn()
+        if model_names is None:
+            prefixes = [f"{layout.MANIFESTS_PREFIX}/*"]
+            if artifacts:
+                prefixes.append(f"{layout.ARTIFACTS_PREFIX}/*")
+        else:
+            prefixes = [f"{layout.MANIFESTS_PREFIX}/{name}/*" for name in model_names]
+            if artifacts:
+                prefixes += [f"{layout.ARTIFACTS_PREFIX}/{name}/*" for name in model_names]
+        resources = [f"{bucket_arn}/{prefix}" for prefix in prefixes]
         function.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=resources))
+        if model_names is None:
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["s3:ListBucket"],
+                    resources=[bucket_arn],
+                    conditions={"StringLike": {"s3:prefix": [f"{layout.MANIFESTS_PREFIX}/*"]}},
+                )
+            )
+        whose = (
+            "every model's prefixes (manifests/ and, for a flavour function, models/): any model may be "
+            "published after deployment, and models are data, not infrastructure"
+            if model_names is None
+            else "this dedicated model's own prefixes (manifests/<model>/ and models/<model>/)"
+        )
         acknowledge_wildcards(
             function,
-            "Object-level read limited to this function's own model prefixes of the models bucket "
-            "(manifests/<model>/ and, for a model function, models/<model>/); versions are not known "
-            "at deploy time.",
+            f"Object-level read of the models bucket limited to {whose}; versions are not known at "
+            "deploy time. Nothing is writable.",
             resources=tuple(nag_resource(self, resource) for resource in resources),
         )
 

@@ -1,15 +1,24 @@
-"""The HTTP API: a predict route per model, the catalog behind ``$default``, one authoriser on all."""
+"""The HTTP API: predict routes by flavour, the catalog behind ``$default``, one authoriser on all.
+
+``POST /v1/models/{model}/predict`` goes to the default flavour's function. A model of
+another flavour is reached by a literal route ``POST /v1/models/<name>/predict`` to its
+flavour's integration, which the model-routes function writes when the model's manifest
+is published (HTTP APIs match the most specific route first, so the literal route wins);
+the integrations those routes target are made here, one per non-default flavour. A
+``dedicated`` model has its literal route in the stack.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 import jsii
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw_v1
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -47,7 +56,8 @@ class PredictionApi(Construct):
         construct_id: str,
         *,
         config: ModelwatchConfig,
-        model_functions: Mapping[str, lambda_.IFunction],
+        flavor_functions: Mapping[str, lambda_.IFunction],
+        dedicated_functions: Mapping[str, lambda_.IFunction],
         catalog_function: lambda_.IFunction,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -56,13 +66,24 @@ class PredictionApi(Construct):
         self.api = self._build_api(catalog_function)
         self.access_logs = self._build_access_log_group()
         self.stage = self._build_stage()
-        self._build_predict_routes(model_functions)
+        self._build_flavor_route(flavor_functions[config.default_flavor])
+        self._build_dedicated_routes(dedicated_functions)
         self._build_feedback_route(catalog_function)
+        self.flavor_integrations: dict[str, apigw.CfnIntegration] = {
+            flavor: self._build_flavor_integration(flavor, function)
+            for flavor, function in flavor_functions.items()
+            if flavor != config.default_flavor
+        }
 
     @property
     def url(self) -> str:
         """Base URL of the API (the ``$default`` stage), with a trailing slash."""
         return self.api.api_endpoint + "/"
+
+    @property
+    def flavor_integration_ids(self) -> dict[str, str]:
+        """The integration id of each non-default flavour: what a route written at publish targets."""
+        return {flavor: integration.ref for flavor, integration in self.flavor_integrations.items()}
 
     def predict_url(self, model: str) -> str:
         """URL of a model's predict route."""
@@ -115,14 +136,45 @@ class PredictionApi(Construct):
             return list(scopes) or None
         return None
 
-    def _build_predict_routes(self, model_functions: Mapping[str, lambda_.IFunction]) -> None:
-        for name, function in model_functions.items():
+    def _build_flavor_route(self, function: lambda_.IFunction) -> None:
+        self.api.add_routes(
+            path=constants.FLEET_PREDICT_ROUTE_PATH,
+            methods=[apigw.HttpMethod.POST],
+            integration=integrations.HttpLambdaIntegration("PredictDefaultFlavor", function),
+            authorization_scopes=self._scopes("predict"),
+        )
+
+    def _build_dedicated_routes(self, dedicated_functions: Mapping[str, lambda_.IFunction]) -> None:
+        for name, function in dedicated_functions.items():
             self.api.add_routes(
                 path=constants.predict_path(name),
                 methods=[apigw.HttpMethod.POST],
                 integration=integrations.HttpLambdaIntegration(f"Predict-{name}", function),
                 authorization_scopes=self._scopes("predict"),
             )
+
+    def _build_flavor_integration(self, flavor: str, function: lambda_.IFunction) -> apigw.CfnIntegration:
+        """A Lambda proxy integration no stack route uses: the model-routes function points routes at it."""
+        integration = apigw.CfnIntegration(
+            self,
+            f"Flavor-{flavor}-Integration",
+            api_id=self.api.api_id,
+            integration_type="AWS_PROXY",
+            integration_uri=function.function_arn,
+            payload_format_version="2.0",
+            description=f"{flavor} serving function, for the predict routes written at publish",
+        )
+        # One permission for every route written later: any model's predict path, nothing else.
+        function.add_permission(
+            f"ApiInvoke-{flavor}",
+            principal=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            source_arn=Stack.of(self).format_arn(
+                service="execute-api",
+                resource=self.api.api_id,
+                resource_name=f"*/*{constants.predict_path('*')}",
+            ),
+        )
+        return integration
 
     def _build_feedback_route(self, catalog_function: lambda_.IFunction) -> None:
         # A route of its own (not $default), so it can need its own scopes or IAM grant.

@@ -134,4 +134,7 @@ class Storage(Construct):
             access_logs_bucket=self.access_logs_bucket,
             access_logs_prefix="models-bucket/",
             versioned=True,
+            # Manifest writes go to EventBridge, where the serving stack's rule starts the
+            # model-routes function (a route per model of a non-default flavour).
+            event_bridge_enabled=True,
         )

@@ -1,4 +1,9 @@
-"""Serving: the layer, the predict and catalog functions, and the HTTP API in front of them."""
+"""Serving: the layer, the flavour, dedicated and catalog functions, the HTTP API, the model routes.
+
+Nothing here grows with the number of published models: one function per flavour, the
+catalog, the model-routes function; only ``dedicated`` models add a function, a route and
+an output each.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import ModelwatchConfig
+from infra.constructs.model_routes import ModelRoutes
 from infra.constructs.predict_functions import PredictFunctions
 from infra.constructs.prediction_api import PredictionApi
 
@@ -47,17 +53,40 @@ class ServingStack(Stack):
             self,
             "Api",
             config=config,
-            model_functions=functions.model_functions,
+            flavor_functions=functions.flavor_functions,
+            dedicated_functions=functions.dedicated_functions,
             catalog_function=functions.catalog_function,
+        )
+        routes = ModelRoutes(
+            self,
+            "ModelRoutes",
+            config=config,
+            layer=functions.layer,
+            api=api.api,
+            flavor_integration_ids=api.flavor_integration_ids,
+            models_bucket=models_bucket,
         )
         self.functions = functions
         self.api = api
+        self.model_routes = routes
 
         CfnOutput(self, "ApiUrl", value=api.url)
-        for model in config.models:
+        CfnOutput(
+            self,
+            "PredictUrlTemplate",
+            value=api.predict_url("{model}"),
+            description="POST endpoint of every model ({model}: the model's name)",
+        )
+        CfnOutput(
+            self,
+            "ModelRoutesFunctionName",
+            value=routes.function.function_name,
+            description="Invoke with {} to reconcile every model's predict route with the manifests",
+        )
+        for model in config.dedicated_models:
             CfnOutput(
                 self,
                 f"PredictUrl{model.id_suffix}",
                 value=api.predict_url(model.name),
-                description=f"POST endpoint of model {model.name}",
+                description=f"POST endpoint of dedicated model {model.name}",
             )

@@ -14,7 +14,10 @@ from infra.assembly import Assembly
 
 pytestmark = pytest.mark.infra
 
-MODELS = [{"name": "fraud_detection", "flavor": "sklearn"}, {"name": "churn.v2", "flavor": "onnx"}]
+MODELS = [
+    {"name": "fraud_detection", "flavor": "sklearn", "dedicated": True},
+    {"name": "churn.v2", "flavor": "onnx", "dedicated": True},
+]
 
 
 @pytest.fixture(scope="module")

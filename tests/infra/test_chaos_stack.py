@@ -92,7 +92,7 @@ def test_lambda_templates_target_the_predict_and_the_job_functions(template: Tem
     predict = json.dumps(described["Predict"]["Targets"])
     jobs = json.dumps(described["Drift,"]["Targets"])
 
-    assert "Modelfrauddetection" in predict and "Catalog" not in predict
+    assert "FlavorSklearn" in predict and "FlavorOnnx" in predict and "Catalog" not in predict
     assert all(name in jobs for name in ("Drift", "Quality", "Performance")) and "Profile" not in jobs
 
 
@@ -186,7 +186,7 @@ def test_fis_extension_is_attached_to_the_targets_when_its_layer_is_named(assemb
     described = {
         p["Properties"].get("Description", ""): extended(p) for p in [*serving.values(), *monitoring.values()]
     }
-    assert described["modelwatch predictions for model fraud_detection (sklearn)"]
+    assert described["modelwatch predictions for every sklearn model with a serving manifest"]
     for job in ("drift", "quality", "performance"):
         assert described[f"modelwatch monitoring: {job}"]
     assert not described["modelwatch catalog: model listing, health, docs and unknown routes"]

@@ -20,12 +20,36 @@ def test_defaults_apply_to_empty_context() -> None:
     assert config.all_tags == {"project": "modelwatch"}
 
 
-def test_cdk_json_serves_fraud_detection_with_sklearn() -> None:
+def test_cdk_json_declares_no_model_models_are_published() -> None:
     config = parse_config(cdk_json_context()["modelwatch"])
 
-    assert [(m.name, m.flavor, m.memory_mb, m.timeout_s) for m in config.models] == [
-        ("fraud_detection", "sklearn", 1024, 15)
-    ]
+    assert config.models == [] and config.dedicated_models == []
+    assert config.default_flavor == "sklearn"
+    assert config.serving_flavors == ("sklearn", "onnx")
+
+
+def test_a_dedicated_model_keeps_its_memory_timeout_and_concurrency() -> None:
+    entry = {"name": "big", "flavor": "onnx", "dedicated": True, "memory_mb": 3008, "reserved_concurrency": 5}
+    config = parse_config({"models": [entry], "default_flavor": "onnx"})
+
+    ((model,),) = [config.dedicated_models]
+    assert (model.name, model.flavor, model.memory_mb, model.timeout_s, model.reserved_concurrency) == (
+        "big", "onnx", 3008, 15, 5,
+    )  # fmt: skip
+    assert config.serving_flavors == ("onnx", "sklearn")
+
+
+def test_a_model_entry_that_is_not_dedicated_is_refused_naming_it() -> None:
+    # Models are data: an entry that is not dedicated would otherwise be silently ignored.
+    with pytest.raises(ConfigError, match=r"modelwatch\.models\.1: .*'churn' is not dedicated.*registry"):
+        parse_config(
+            {
+                "models": [
+                    {"name": "big", "flavor": "onnx", "dedicated": True},
+                    {"name": "churn", "flavor": "onnx"},
+                ]
+            }
+        )
 
 
 def test_jwt_auth_is_parsed() -> None:
@@ -49,14 +73,24 @@ def test_registry_https_is_off_by_default_and_on_with_a_certificate_and_a_name()
 @pytest.mark.parametrize(
     ("raw", "named"),
     [
-        ({"models": [{"name": "-bad", "flavor": "sklearn"}]}, "modelwatch.models.0.name"),
-        ({"models": [{"name": "ok", "flavor": "torch"}]}, "modelwatch.models.0.flavor"),
+        ({"models": [{"name": "-bad", "flavor": "sklearn", "dedicated": True}]}, "modelwatch.models.0.name"),
+        ({"models": [{"name": "ok", "flavor": "torch", "dedicated": True}]}, "modelwatch.models.0.flavor"),
+        ({"default_flavor": "torch"}, "modelwatch.default_flavor"),
+        (
+            {"models": [{"name": "ok", "flavor": "onnx", "dedicated": True, "reserved_concurrency": 0}]},
+            "modelwatch.models.0.reserved_concurrency",
+        ),
         ({"architecture": "sparc"}, "modelwatch.architecture"),
         ({"auth": {"type": "jwt", "issuer": "https://x"}}, "modelwatch.auth.audience"),
         ({"log_retention_days": 31}, "modelwatch.log_retention_days"),
         ({"unknown": 1}, "modelwatch.unknown"),
         (
-            {"models": [{"name": "a.b", "flavor": "onnx"}, {"name": "a_b", "flavor": "onnx"}]},
+            {
+                "models": [
+                    {"name": "a.b", "flavor": "onnx", "dedicated": True},
+                    {"name": "a_b", "flavor": "onnx", "dedicated": True},
+                ]
+            },
             "modelwatch.models",
         ),
         ({"registry": {"certificate_arn": "arn:aws:acm:x"}}, "modelwatch.registry.certificate_arn"),

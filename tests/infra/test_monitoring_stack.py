@@ -16,8 +16,8 @@ from modelwatch.contracts import layout
 pytestmark = pytest.mark.infra
 
 MODELS = [
-    {"name": "fraud_detection", "flavor": "sklearn"},
-    {"name": "churn", "flavor": "onnx", "monitoring_window_minutes": 1440},
+    {"name": "fraud_detection", "flavor": "sklearn", "dedicated": True},
+    {"name": "churn", "flavor": "onnx", "dedicated": True, "monitoring_window_minutes": 1440},
 ]
 
 

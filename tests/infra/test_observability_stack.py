@@ -37,7 +37,13 @@ FULL = {
 
 @pytest.fixture(scope="module")
 def full(assembly_factory: Callable[..., Assembly]) -> Assembly:
-    return assembly_factory({"observability": FULL})
+    # A dedicated model: the metrics export still reads the manifests of config.models.
+    return assembly_factory(
+        {
+            "observability": FULL,
+            "models": [{"name": "fraud_detection", "flavor": "sklearn", "dedicated": True}],
+        }
+    )
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The serving stack: layer, one function per model plus the catalog, least privilege, the HTTP API."""
+"""The serving stack: a function per flavour and per dedicated model, the catalog, the API, model routes."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from infra.assembly import Assembly
 pytestmark = pytest.mark.infra
 
 MODELS = [
-    {"name": "fraud_detection", "flavor": "sklearn"},
-    {"name": "churn.v2", "flavor": "onnx", "memory_mb": 2048},
+    {"name": "fraud_detection", "flavor": "sklearn", "dedicated": True},
+    {"name": "churn.v2", "flavor": "onnx", "dedicated": True, "memory_mb": 2048, "reserved_concurrency": 3},
 ]
 CONTRACT_VARIABLES = {
     "MODELWATCH_MODELS_BUCKET",
@@ -23,7 +23,6 @@ CONTRACT_VARIABLES = {
     "MODELWATCH_SERVING_ALIAS",
     "MODELWATCH_EVENTS_STREAMS",
     "MODELWATCH_REJECTED_STREAM",
-    "MODELWATCH_CATALOG_MODELS",
     "MODELWATCH_CAPTURE_DLQ_URL",
     "MODELWATCH_MAX_INSTANCES",
     "MODELWATCH_MANIFEST_TTL_SECONDS",
@@ -59,11 +58,19 @@ def jwt_template(assembly_factory: Callable[..., Assembly]) -> Template:
 
 
 def _functions(template: Template) -> dict[str, dict[str, Any]]:
-    """Functions by description's model name ("catalog" for the catalog function)."""
+    """Functions by role: "flavor:<f>", a dedicated model's name, "catalog", "model-routes"."""
     found = {}
     for logical_id, resource in template.find_resources("AWS::Lambda::Function").items():
         props = resource["Properties"]
-        name = "catalog" if logical_id.startswith("FunctionsCatalog") else props["Description"].split()[4]
+        description = props["Description"]
+        if logical_id.startswith("FunctionsCatalog"):
+            name = "catalog"
+        elif logical_id.startswith("ModelRoutes"):
+            name = "model-routes"
+        elif logical_id.startswith("FunctionsFlavor"):
+            name = f"flavor:{description.split()[4]}"
+        else:
+            name = description.split()[5]
         found[name] = {"id": logical_id, **props}
     return found
 
@@ -78,10 +85,12 @@ def _stream_import(template: Template, env: dict[str, Any], model: str) -> str:
     return _import_of(join[1])
 
 
-def test_one_function_per_model_plus_catalog(template: Template) -> None:
+def test_one_function_per_flavour_and_per_dedicated_model_plus_catalog(template: Template) -> None:
     functions = _functions(template)
 
-    assert set(functions) == {"fraud_detection", "churn.v2", "catalog"}
+    assert set(functions) == {
+        "flavor:sklearn", "flavor:onnx", "fraud_detection", "churn.v2", "catalog", "model-routes",
+    }  # fmt: skip
     for props in functions.values():
         assert props["Runtime"] == "python3.11"
         assert props["Architectures"] == ["arm64"]
@@ -92,8 +101,18 @@ def test_one_function_per_model_plus_catalog(template: Template) -> None:
         ]
         assert "LogGroup" in props["LoggingConfig"]
     assert functions["churn.v2"]["MemorySize"] == 2048
+    assert functions["churn.v2"]["ReservedConcurrentExecutions"] == 3
+    assert "ReservedConcurrentExecutions" not in functions["flavor:onnx"]
     assert functions["fraud_detection"]["MemorySize"] == 1024
     assert functions["fraud_detection"]["Timeout"] == 15
+    assert functions["flavor:sklearn"]["MemorySize"] == 1024
+
+
+def test_functions_do_not_grow_with_published_models(assembly_factory: Callable[..., Assembly]) -> None:
+    # The default cdk.json declares no model: two flavour functions, the catalog, the route writer.
+    functions = _functions(Template.from_stack(assembly_factory().serving))
+
+    assert set(functions) == {"flavor:sklearn", "flavor:onnx", "catalog", "model-routes"}
 
 
 def test_function_logs_have_retention(template: Template) -> None:
@@ -109,32 +128,38 @@ def test_layer_is_for_python_311_on_the_configured_architecture(template: Templa
     )
 
 
-def test_model_function_environment_is_the_library_contract(template: Template) -> None:
-    env = _functions(template)["churn.v2"]["Environment"]["Variables"]
+def test_flavour_function_serves_its_flavour_for_any_model(template: Template) -> None:
+    env = _functions(template)["flavor:onnx"]["Environment"]["Variables"]
 
-    assert set(env) == CONTRACT_VARIABLES
+    assert set(env) == CONTRACT_VARIABLES | {"MODELWATCH_SERVED_FLAVORS"}
+    assert env["MODELWATCH_SERVED_FLAVORS"] == "onnx"
+    assert json.loads(env["MODELWATCH_EVENTS_STREAMS"]) == {}
     assert env["MODELWATCH_MANIFEST_PREFIX"] == "manifests"
     assert env["MODELWATCH_SERVING_ALIAS"] == "production"
-    assert env["MODELWATCH_CATALOG_MODELS"] == "churn.v2"
     assert env["MODELWATCH_MAX_INSTANCES"] == "1000"
     assert env["MODELWATCH_MANIFEST_TTL_SECONDS"] == "30"
     assert env["MODELWATCH_MODEL_CACHE_DIR"] == "/tmp/modelwatch-models"
     assert env["POWERTOOLS_SERVICE_NAME"] == "modelwatch"
-    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "modelwatch"
-    assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
     assert "RefStorageModels" in _import_of(env["MODELWATCH_MODELS_BUCKET"])
     assert "RefStreamsRejected" in _import_of(env["MODELWATCH_REJECTED_STREAM"])
     assert "RefCaptureDlq" in _import_of(env["MODELWATCH_CAPTURE_DLQ_URL"])
+
+
+def test_dedicated_function_environment_names_its_model(template: Template) -> None:
+    env = _functions(template)["churn.v2"]["Environment"]["Variables"]
+
+    assert set(env) == CONTRACT_VARIABLES | {"MODELWATCH_SERVED_FLAVORS", "MODELWATCH_CATALOG_MODELS"}
+    assert env["MODELWATCH_SERVED_FLAVORS"] == "onnx"
+    assert env["MODELWATCH_CATALOG_MODELS"] == "churn.v2"
     assert "RefStreamsEventschurnv2" in _stream_import(template, env, "churn.v2")
 
 
-def test_catalog_function_serves_no_model_and_lists_all(template: Template) -> None:
+def test_catalog_function_serves_no_model(template: Template) -> None:
     env = _functions(template)["catalog"]["Environment"]["Variables"]
 
     assert set(env) == CONTRACT_VARIABLES | {"MODELWATCH_LABELS_STREAM"}
     assert json.loads(env["MODELWATCH_EVENTS_STREAMS"]) == {}
-    assert env["MODELWATCH_CATALOG_MODELS"] == "fraud_detection,churn.v2"
-    # feedback (POST /v1/models/<m>/feedback) takes the $default route to the catalog function
+    # feedback (POST /v1/models/<m>/feedback) goes to the catalog function
     assert "RefStreamsLabels" in _import_of(env["MODELWATCH_LABELS_STREAM"])
 
 
@@ -170,7 +195,7 @@ def _object_suffixes(resources: list[Any]) -> set[str]:
     return suffixes
 
 
-def test_model_function_reads_only_its_model_and_writes_only_its_streams(template: Template) -> None:
+def test_dedicated_function_reads_only_its_model_and_writes_only_its_streams(template: Template) -> None:
     function = _functions(template)["churn.v2"]
     allowed = _by_action(_statements(template, function))
 
@@ -188,13 +213,22 @@ def test_model_function_reads_only_its_model_and_writes_only_its_streams(templat
     assert allowed["xray:PutTraceSegments"] == ["*"]
 
 
+def test_flavour_function_reads_every_model_and_lists_only_manifests(template: Template) -> None:
+    statements = _statements(template, _functions(template)["flavor:sklearn"])
+    allowed = _by_action(statements)
+
+    assert _object_suffixes(allowed["s3:GetObject"]) == {"/manifests/*", "/models/*"}
+    (listing,) = [s for s in statements if s["Action"] == "s3:ListBucket"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["manifests/*"]}}
+    assert not any(a.startswith("s3:Put") for a in allowed)
+    streams = [_import_of(r) for r in allowed["firehose:PutRecord"]]
+    assert len(streams) == 1 and "StreamsRejected" in streams[0]
+
+
 def test_catalog_reads_manifests_only_and_writes_rejected_and_labels_only(template: Template) -> None:
     allowed = _by_action(_statements(template, _functions(template)["catalog"]))
 
-    assert _object_suffixes(allowed["s3:GetObject"]) == {
-        "/manifests/fraud_detection/*",
-        "/manifests/churn.v2/*",
-    }
+    assert _object_suffixes(allowed["s3:GetObject"]) == {"/manifests/*"}
     streams = sorted(_import_of(r) for r in allowed["firehose:PutRecord"])
     assert len(streams) == 2
     assert "StreamsLabels" in streams[0] and "StreamsRejected" in streams[1]
@@ -213,25 +247,86 @@ def _integration_function(template: Template, route: dict[str, Any]) -> str:
     return integration["IntegrationUri"]["Fn::GetAtt"][0]
 
 
-def test_routes_send_each_model_to_its_function_and_the_rest_to_the_catalog(template: Template) -> None:
+def test_routes_send_models_to_the_default_flavour_and_dedicated_ones_to_their_function(
+    template: Template,
+) -> None:
     routes = _routes(template)
     functions = _functions(template)
 
     assert set(routes) == {
+        "POST /v1/models/{model}/predict",
         "POST /v1/models/fraud_detection/predict",
         "POST /v1/models/churn.v2/predict",
         "POST /v1/models/{model}/feedback",
         "$default",
     }
-    assert _integration_function(template, routes["$default"]) == functions["catalog"]["id"]
+    function_of = {key: _integration_function(template, route) for key, route in routes.items()}
+    assert function_of["POST /v1/models/{model}/predict"] == functions["flavor:sklearn"]["id"]
+    assert function_of["POST /v1/models/churn.v2/predict"] == functions["churn.v2"]["id"]
     assert (
-        _integration_function(template, routes["POST /v1/models/{model}/feedback"])
+        function_of["$default"]
+        == function_of["POST /v1/models/{model}/feedback"]
         == functions["catalog"]["id"]
     )
-    assert (
-        _integration_function(template, routes["POST /v1/models/churn.v2/predict"])
-        == functions["churn.v2"]["id"]
+
+
+def test_the_other_flavour_has_an_integration_for_routes_written_at_publish(template: Template) -> None:
+    functions = _functions(template)
+    used = {route["Target"]["Fn::Join"][1][1]["Ref"] for route in _routes(template).values()}
+    unused = {
+        logical_id: props["Properties"]
+        for logical_id, props in template.find_resources("AWS::ApiGatewayV2::Integration").items()
+        if logical_id not in used
+    }
+
+    ((integration_id, integration),) = unused.items()
+    assert integration["IntegrationUri"]["Fn::GetAtt"][0] == functions["flavor:onnx"]["id"]
+    assert (integration["IntegrationType"], integration["PayloadFormatVersion"]) == ("AWS_PROXY", "2.0")
+    # API Gateway may invoke the onnx function for any model's predict path, nothing else
+    permissions = [
+        p["Properties"]
+        for p in template.find_resources("AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [functions["flavor:onnx"]["id"], "Arn"]}
+    ]
+    assert [p["SourceArn"]["Fn::Join"][1][-1] for p in permissions] == ["/*/*/v1/models/*/predict"]
+    # and the model-routes function is told its id
+    env = functions["model-routes"]["Environment"]["Variables"]
+    assert env["MODELWATCH_FLAVOR_INTEGRATIONS"]["Fn::Join"][1] == [
+        '{"onnx":"',
+        {"Ref": integration_id},
+        '"}',
+    ]
+
+
+def test_model_routes_function_is_started_by_manifest_writes_and_may_only_touch_routes(
+    assembly: Assembly, template: Template
+) -> None:
+    function = _functions(template)["model-routes"]
+    env = function["Environment"]["Variables"]
+    assert env["MODELWATCH_DEFAULT_FLAVOR"] == "sklearn"
+    assert env["MODELWATCH_DEDICATED_MODELS"] == "fraud_detection,churn.v2"
+    assert env["MODELWATCH_API_ID"] == {"Ref": next(iter(template.find_resources("AWS::ApiGatewayV2::Api")))}
+    assert function["ReservedConcurrentExecutions"] == 1
+    # one rule on the models bucket's manifests, one daily reconcile
+    rules = [r["Properties"] for r in template.find_resources("AWS::Events::Rule").values()]
+    (on_manifests,) = [r for r in rules if "EventPattern" in r]
+    pattern = on_manifests["EventPattern"]
+    assert pattern["detail-type"] == ["Object Created", "Object Deleted"]
+    assert pattern["detail"]["object"] == {"key": [{"prefix": "manifests/"}]}
+    assert "StorageModels" in _import_of(pattern["detail"]["bucket"]["name"][0])
+    assert [r["ScheduleExpression"] for r in rules if "ScheduleExpression" in r] == ["rate(1 hour)"]
+    # the models bucket sends its events to EventBridge
+    Template.from_stack(assembly.capture).has_resource_properties(
+        "Custom::S3BucketNotifications", {"NotificationConfiguration": {"EventBridgeConfiguration": {}}}
     )
+    allowed = _by_action(_statements(template, function))
+    assert set(allowed) == {
+        "apigateway:GET", "apigateway:POST", "apigateway:PATCH", "apigateway:DELETE",
+        "s3:GetObject", "s3:ListBucket", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+    }  # fmt: skip
+    tails = sorted(r["Fn::Join"][1][-1] for r in allowed["apigateway:PATCH"])
+    assert tails == ["/routes", "/routes/*"]
+    assert _object_suffixes(allowed["s3:GetObject"]) == {"/manifests/*"}
 
 
 def test_every_route_requires_iam_by_default(template: Template) -> None:
@@ -253,7 +348,7 @@ def test_every_route_requires_a_jwt_when_configured(jwt_template: Template) -> N
     # Scoring and labelling need different scopes: a caller who may score cannot relabel.
     scopes = {key: route.get("AuthorizationScopes") for key, route in routes.items()}
     assert scopes == {
-        "POST /v1/models/fraud_detection/predict": ["modelwatch/predict"],
+        "POST /v1/models/{model}/predict": ["modelwatch/predict"],
         "POST /v1/models/{model}/feedback": ["modelwatch/feedback"],
         "$default": None,
     }
@@ -271,10 +366,14 @@ def test_stage_throttles_logs_and_auto_deploys(template: Template) -> None:
 
 
 def test_outputs_give_api_and_predict_urls(template: Template) -> None:
-    outputs = template.find_outputs("*")
+    outputs = {k: v for k, v in template.find_outputs("*").items() if not k.startswith("Export")}
 
-    assert {"ApiUrl", "PredictUrlfrauddetection", "PredictUrlchurnv2"} <= set(outputs)
+    assert set(outputs) == {
+        "ApiUrl", "PredictUrlTemplate", "PredictUrlfrauddetection", "PredictUrlchurnv2",
+        "ModelRoutesFunctionName",
+    }  # fmt: skip
     assert outputs["PredictUrlchurnv2"]["Value"]["Fn::Join"][1][1] == "/v1/models/churn.v2/predict"
+    assert outputs["PredictUrlTemplate"]["Value"]["Fn::Join"][1][1] == "/v1/models/{model}/predict"
 
 
 def test_resources_are_tagged(template: Template) -> None:

@@ -72,7 +72,7 @@ class ManifestStore:
         """Every model with a manifest published under ``alias`` (one LIST of the manifests prefix)."""
         found = (
             layout.model_of_manifest_key(item.key, alias, self._prefix)
-            for item in self._storage.list_objects(self.bucket, layout.manifests_listing_prefix(self._prefix))
+            for item in self._storage.list_objects(self.bucket, layout.manifests_prefix(self._prefix))
         )
         return sorted({model for model in found if model is not None})
 
