@@ -17,7 +17,7 @@ from typing import Any, get_args
 from pydantic import ValidationError
 
 from modelwatch.contracts import layout
-from modelwatch.contracts.manifest import Flavor, PredictionType, ServingManifest
+from modelwatch.contracts.manifest import Flavor, ManifestMonitoring, PredictionType, ServingManifest
 from modelwatch.contracts.schema import InputSchema
 from modelwatch.registry import tags as tag
 from modelwatch.registry.backend import RegistryBackend, VersionRecord
@@ -139,6 +139,15 @@ def build_manifest(
         )
         profile_key = layout.reference_profile_key(record.name, record.version)
         update["reference_profile_uri"] = _upload(artifacts, profile_path, bucket, profile_key, record)
+    window = record.tags.get(tag.MONITORING_WINDOW_MINUTES)
+    if window:
+        try:
+            update["monitoring"] = ManifestMonitoring(window_minutes=int(window))
+        except ValueError as error:
+            raise NotServableError(
+                f"version {record.version} of model {record.name!r}: tag {tag.MONITORING_WINDOW_MINUTES} "
+                f"is {window!r}, not a window length in minutes (5 to 10080)"
+            ) from error
     source = {"publisher": publisher, "registry": backend.uri, "registered_version": record.version}
     if record.run_id:
         source["run_id"] = record.run_id
@@ -238,6 +247,7 @@ def publish_model(
     storage: ObjectStorage | None = None,
     manifest_prefix: str = layout.MANIFESTS_PREFIX,
     reference_profile_json: str | None = None,
+    monitoring_window_minutes: int | None = None,
 ) -> ServingManifest:
     """Upload ``model_file`` and publish its manifest under ``alias``.
 
@@ -257,6 +267,9 @@ def publish_model(
         The version's reference data profile (``modelwatch profile`` output, or
         ``DatasetProfile.model_dump_json()`` of the training data), stored next to the
         artifact for the monitoring jobs.
+    monitoring_window_minutes:
+        This model's job window (default: the deployment's ``monitoring.window_minutes``);
+        the job dispatcher reads it from the manifest.
 
     Returns
     -------
@@ -282,6 +295,11 @@ def publish_model(
         input_schema=input_schema,
         prediction_type=prediction_type,
         source=source or {"publisher": "modelwatch publish"},
+        monitoring=(
+            ManifestMonitoring(window_minutes=monitoring_window_minutes)
+            if monitoring_window_minutes is not None
+            else None
+        ),
     )
     storage = storage or S3Storage(aws.client("s3"))
     artifacts = ArtifactStore(storage)
