@@ -63,9 +63,6 @@ class ModelConfig(_Strict):
     flavor: Literal["sklearn", "onnx"]
     memory_mb: int = Field(constants.DEFAULT_MODEL_MEMORY_MB, ge=128, le=10240)
     timeout_s: int = Field(constants.DEFAULT_MODEL_TIMEOUT_S, ge=1, le=29)
-    monitoring_window_minutes: int | None = Field(
-        None, ge=5, le=10_080, description="Schedule and window of this model's jobs (default: monitoring's)."
-    )
 
     @property
     def id_suffix(self) -> str:
@@ -74,7 +71,11 @@ class ModelConfig(_Strict):
 
 
 class MonitoringConfig(_Strict):
-    """The scheduled drift, quality and performance jobs."""
+    """The drift, quality and performance jobs, dispatched for every served model.
+
+    ``window_minutes`` is the window of a model whose serving manifest names none
+    (``monitoring.window_minutes`` in the manifest: a model's own window is data, not configuration).
+    """
 
     window_minutes: int = Field(constants.DEFAULT_MONITORING_WINDOW_MINUTES, ge=5, le=10_080)
     label_lag_minutes: int = Field(0, ge=0, le=60 * 24 * 30)

@@ -1,4 +1,4 @@
-"""Monitoring: the profile function, the scheduled drift, quality and performance jobs, the capture replay.
+"""Monitoring: the profile function, the job dispatcher, its queues and jobs, the capture replay.
 
 The platform bus and the AMP workspace belong to the observability stack (built first):
 the jobs put their events on that bus and remote-write their metrics to that workspace.
@@ -63,7 +63,7 @@ class MonitoringStack(Stack):
         acknowledge(
             self.dead_letter_queue,
             "AwsSolutions-SQS3",
-            "This queue is itself the dead-letter queue of the monitoring functions and rules.",
+            "This queue is itself the dead-letter queue of the monitoring functions, rules and job queues.",
         )
         self.functions = MonitoringFunctions(
             self,
