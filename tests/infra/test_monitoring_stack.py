@@ -207,6 +207,18 @@ def test_dlq_is_encrypted_and_outputs_name_bus_and_reports(template: Template) -
     assert {"PlatformEventBusName", "MonitoringDlqUrl", "ReportsLocation"} <= set(outputs)
 
 
+def test_anything_in_the_monitoring_dlq_notifies_the_alert_topic(template: Template) -> None:
+    (alarm,) = [
+        a["Properties"]
+        for a in template.find_resources("AWS::CloudWatch::Alarm").values()
+        if "MonitoringDlq" in json.dumps(a["Properties"]["Dimensions"])
+    ]
+
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["AlarmActions"] == alarm["OKActions"] and "AlertsTopic" in json.dumps(alarm["AlarmActions"])
+
+
 def _replay_function(template: Template) -> tuple[str, dict[str, Any]]:
     (found,) = [
         (logical_id, resource["Properties"])
