@@ -10,7 +10,7 @@ else the default) and each job: every window aligned on that length since the ep
 tick is due. The performance job's windows close ``label_lag_minutes`` later. "Since the last
 tick" is the saved ``dispatched_through`` (``layout.JOB_DISPATCH_STATE_KEY``), so a late or
 missed schedule catches up: at most ``max_catch_up_windows`` windows per model and job, the
-most recent ones; older missed windows are counted as skipped (``modelwatch run`` backfills).
+most recent ones; older missed windows are counted as skipped (an on-demand invocation backfills).
 
 Dispatching the same window twice doubles nothing: the job skips a window that already has
 a result (:func:`modelwatch.jobs.runner.run_job`), and result keys are named by the window.

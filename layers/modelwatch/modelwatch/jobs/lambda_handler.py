@@ -2,7 +2,7 @@
 
 Invoked by the job's queue (an SQS event: one :class:`JobRequest` per record, put there by
 the dispatcher) or on demand (``{"model": ..., "window_start": ..., "force": true}``, what
-``modelwatch run`` and the tests send; ``{"model": ..., "time": ...}`` runs the window before
+the demo and the tests send; ``{"model": ..., "time": ...}`` runs the window before
 ``time``). An empty window is a ``no_data`` result, not an error. An error is stored as a
 ``failed`` result and raised: on demand, the invocation fails; from the queue, the record is
 reported in ``batchItemFailures`` (the others of the batch are done), so SQS retries it and,
