@@ -110,6 +110,26 @@ def download_servable(
     return model_path, schema
 
 
+def monitoring_of(record: VersionRecord) -> ManifestMonitoring | None:
+    """The job window a version is tagged with (``modelwatch.monitoring_window_minutes``), if any.
+
+    Raises
+    ------
+    NotServableError
+        The tag is not a window length in minutes (5 to 10080).
+    """
+    window = record.tags.get(tag.MONITORING_WINDOW_MINUTES)
+    if not window:
+        return None
+    try:
+        return ManifestMonitoring(window_minutes=int(window))
+    except ValueError as error:
+        raise NotServableError(
+            f"version {record.version} of model {record.name!r}: tag {tag.MONITORING_WINDOW_MINUTES} "
+            f"is {window!r}, not a window length in minutes (5 to 10080)"
+        ) from error
+
+
 def build_manifest(
     backend: RegistryBackend,
     record: VersionRecord,
@@ -125,13 +145,14 @@ def build_manifest(
     With ``check_serves``, the model file is first loaded and made to score (:func:`try_serving`).
     """
     flavor, prediction_type, _, _ = serving_details(record)
+    monitoring = monitoring_of(record)
     model_path, schema = download_servable(backend, record, workdir)
     if check_serves:
         try_serving(record, flavor, model_path, schema, prediction_type)
     model_uri = _upload(
         artifacts, model_path, bucket, layout.model_file_key(record.name, record.version, flavor), record
     )
-    update: dict[str, Any] = {}
+    update: dict[str, Any] = {"monitoring": monitoring} if monitoring is not None else {}
     profile_file = record.tags.get(tag.PROFILE_FILE)
     if profile_file:
         profile_path = backend.download_version_artifact(
@@ -139,15 +160,6 @@ def build_manifest(
         )
         profile_key = layout.reference_profile_key(record.name, record.version)
         update["reference_profile_uri"] = _upload(artifacts, profile_path, bucket, profile_key, record)
-    window = record.tags.get(tag.MONITORING_WINDOW_MINUTES)
-    if window:
-        try:
-            update["monitoring"] = ManifestMonitoring(window_minutes=int(window))
-        except ValueError as error:
-            raise NotServableError(
-                f"version {record.version} of model {record.name!r}: tag {tag.MONITORING_WINDOW_MINUTES} "
-                f"is {window!r}, not a window length in minutes (5 to 10080)"
-            ) from error
     source = {"publisher": publisher, "registry": backend.uri, "registered_version": record.version}
     if record.run_id:
         source["run_id"] = record.run_id
