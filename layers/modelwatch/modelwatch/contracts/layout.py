@@ -171,19 +171,25 @@ def manifest_key(model: str, alias: str, prefix: str = MANIFESTS_PREFIX) -> str:
 
 
 def manifests_prefix(prefix: str = MANIFESTS_PREFIX) -> str:
-    """The folder of every serving manifest (what the job dispatcher lists)."""
+    """The key prefix under which every model's serving manifests live (with its slash)."""
     return f"{prefix.strip('/')}/"
 
 
-def manifest_of_key(key: str, prefix: str = MANIFESTS_PREFIX) -> tuple[str, str] | None:
+def parse_manifest_key(key: str, prefix: str = MANIFESTS_PREFIX) -> tuple[str, str] | None:
     """``(model, alias)`` of a serving manifest's key, or None for any other key."""
-    root = manifests_prefix(prefix)
-    if not key.startswith(root) or not key.endswith(".json"):
+    head = manifests_prefix(prefix)
+    if not key.startswith(head) or not key.endswith(".json"):
         return None
-    parts = key[len(root) : -len(".json")].split("/")
+    parts = key[len(head) : -len(".json")].split("/")
     if len(parts) != 2 or not all(parts):
         return None
     return parts[0], parts[1]
+
+
+def model_of_manifest_key(key: str, alias: str, prefix: str = MANIFESTS_PREFIX) -> str | None:
+    """The model whose ``alias`` manifest is at ``key`` (the inverse of ``manifest_key``), or None."""
+    parsed = parse_manifest_key(key, prefix)
+    return parsed[0] if parsed and parsed[1] == alias else None
 
 
 def artifact_key(model: str, version: str, filename: str) -> str:

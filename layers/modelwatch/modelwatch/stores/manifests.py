@@ -38,10 +38,14 @@ class ServedModels:
 
 
 class ManifestReader(Protocol):
-    """What serving needs of manifests: a conditional read (``ManifestStore``, or a fake in tests)."""
+    """What serving needs of manifests: a conditional read and a listing (``ManifestStore``, or a fake)."""
 
     def read(self, model: str, alias: str, if_none_match: str | None = None) -> ManifestRead | None:
         """The manifest, or None when it still has ETag ``if_none_match``; raise ``ManifestNotFound``."""
+        ...
+
+    def models(self, alias: str) -> list[str]:
+        """Every model with a manifest published under ``alias``."""
         ...
 
 
@@ -71,6 +75,14 @@ class ManifestStore:
         if found is None:
             return None
         return ManifestRead(ServingManifest.model_validate_json(found.body), found.etag)
+
+    def models(self, alias: str) -> list[str]:
+        """Every model with a manifest published under ``alias`` (one LIST of the manifests prefix)."""
+        found = (
+            layout.model_of_manifest_key(item.key, alias, self._prefix)
+            for item in self._storage.list_objects(self.bucket, layout.manifests_prefix(self._prefix))
+        )
+        return sorted({model for model in found if model is not None})
 
     def current(self, model: str, alias: str) -> ServingManifest | None:
         """The manifest published under ``alias`` now, or None."""
@@ -122,14 +134,11 @@ class ManifestStore:
         """
         found: list[ServingManifest] = []
         unreadable: dict[str, str] = {}
-        for info in self._storage.list_objects(self.bucket, layout.manifests_prefix(self._prefix)):
-            parsed = layout.manifest_of_key(info.key, self._prefix)
-            if parsed is None or parsed[1] != alias:
-                continue
+        for model in self.models(alias):
             try:
-                manifest = self.current(parsed[0], alias)
+                manifest = self.current(model, alias)
             except ValueError as error:  # pydantic's ValidationError, or JSON that is not JSON
-                unreadable[parsed[0]] = f"{type(error).__name__}: {error}".splitlines()[0]
+                unreadable[model] = f"{type(error).__name__}: {error}".splitlines()[0]
                 continue
             if manifest is not None:
                 found.append(manifest)
