@@ -13,13 +13,16 @@ from aws_cdk.assertions import Match, Template
 
 from infra import constants
 from infra.assembly import Assembly
+from infra.config import ModelConfig
 from modelwatch.contracts import layout
 
 pytestmark = pytest.mark.infra
 
+# Entries under `models` are dedicated models where the configuration knows the field (fleet-infra).
+DEDICATED: dict[str, Any] = {"dedicated": True} if "dedicated" in ModelConfig.model_fields else {}
 MODELS = [
-    {"name": "fraud_detection", "flavor": "sklearn"},
-    {"name": "churn", "flavor": "onnx"},
+    {"name": "fraud_detection", "flavor": "sklearn", **DEDICATED},
+    {"name": "churn", "flavor": "onnx", **DEDICATED},
 ]
 
 
@@ -323,7 +326,12 @@ def _standalone_monitoring_template(tmp_path: Path, models: int) -> dict[str, An
     raw = cdk_json_context()["modelwatch"]
     flavors = ("sklearn", "onnx")
     config = parse_config(
-        {**raw, "models": [{"name": f"model_{i:03d}", "flavor": flavors[i % 2]} for i in range(models)]}
+        {
+            **raw,
+            "models": [
+                {"name": f"model_{i:03d}", "flavor": flavors[i % 2], **DEDICATED} for i in range(models)
+            ],
+        }
     )
     app = cdk.App(outdir=str(tmp_path))
     stack = cdk.Stack(app, "Inputs")
