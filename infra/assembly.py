@@ -99,6 +99,7 @@ def build_app(app: cdk.App | None = None) -> Assembly:
         grant_metrics=observability.grant_remote_write,
         capture_dlq=capture.capture_dlq,
         capture_streams=[*capture.events_streams.values(), capture.rejected_stream, capture.labels_stream],
+        alert_topic=observability.alert_topic,
         description=(
             "modelwatch monitoring: profile function, scheduled drift/quality/performance jobs, "
             "capture replay"

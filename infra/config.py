@@ -75,9 +75,6 @@ class ModelConfig(_Strict):
     reserved_concurrency: int | None = Field(
         None, ge=1, le=10_000, description="Reserved concurrent executions of the dedicated function."
     )
-    monitoring_window_minutes: int | None = Field(
-        None, ge=5, le=10_080, description="Schedule and window of this model's jobs (default: monitoring's)."
-    )
 
     @model_validator(mode="after")
     def _check_dedicated(self) -> ModelConfig:
@@ -96,7 +93,11 @@ class ModelConfig(_Strict):
 
 
 class MonitoringConfig(_Strict):
-    """The scheduled drift, quality and performance jobs."""
+    """The drift, quality and performance jobs, dispatched for every served model.
+
+    ``window_minutes`` is the window of a model whose serving manifest names none
+    (``monitoring.window_minutes`` in the manifest: a model's own window is data, not configuration).
+    """
 
     window_minutes: int = Field(constants.DEFAULT_MONITORING_WINDOW_MINUTES, ge=5, le=10_080)
     label_lag_minutes: int = Field(0, ge=0, le=60 * 24 * 30)

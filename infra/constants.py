@@ -65,6 +65,19 @@ MONITORING_TIMEOUT_S = 300
 PROFILE_TIMEOUT_S = 60
 MONITORING_RETRY_ATTEMPTS = 2
 MONITORING_DLQ_RETENTION_DAYS = 14
+# The job dispatcher: one schedule for every model; one queue per job, consumed by the job's function.
+JOB_DISPATCH_FUNCTION_NAME = "job_dispatch"
+JOB_DISPATCH_EVERY_MINUTES = 5
+JOB_DISPATCH_MEMORY_MB = 256
+JOB_DISPATCH_TIMEOUT_S = 60
+JOB_DISPATCH_MAX_CATCH_UP_WINDOWS = 3
+# Idempotent jobs: a batch that times out is retried whole, and its finished windows are skipped.
+JOB_QUEUE_BATCH_SIZE = 5
+JOB_QUEUE_MAX_CONCURRENCY = 5
+# AWS's advice for an SQS event source: a visibility timeout of six times the function's timeout.
+JOB_QUEUE_VISIBILITY_TIMEOUT_S = 6 * MONITORING_TIMEOUT_S
+# A message is received once and retried MONITORING_RETRY_ATTEMPTS times, then dead-lettered.
+JOB_QUEUE_MAX_RECEIVE_COUNT = MONITORING_RETRY_ATTEMPTS + 1
 
 # The capture replay function (monitoring stack), invoked on demand: the capture DLQ back into Firehose.
 CAPTURE_REPLAY_FUNCTION_NAME = "capture-replay"

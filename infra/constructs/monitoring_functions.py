@@ -1,4 +1,11 @@
-"""Monitoring functions: profile (per delivered object) and the scheduled drift, quality, performance jobs."""
+"""Monitoring functions: profile, the job dispatcher, the drift, quality, performance jobs.
+
+No resource depends on the models: one schedule invokes the dispatcher, which lists the
+serving manifests and puts one message per due (model, window) on the queue of each job;
+each job's function consumes its queue (``ReportBatchItemFailures``), and a message that
+keeps failing moves to the one monitoring dead-letter queue (a redrive policy: no queue
+policy statement per model, rule or function).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -28,7 +36,8 @@ class MonitoringFunctions(Construct):
     Each may read the events bucket's ``events/``, ``rejected/``, ``labels/`` and
     ``profiles/``, write ``profiles/`` and ``reports/``, read the models bucket's
     ``models/`` (version manifests and reference profiles), and put events on the
-    platform bus. Failed invocations are retried, then sent to the monitoring DLQ.
+    platform bus. Failed invocations are retried, then sent to the monitoring DLQ; so are
+    failed queue messages (the queue's redrive policy).
     """
 
     def __init__(
@@ -57,8 +66,12 @@ class MonitoringFunctions(Construct):
             job: self._build_function(job, constants.MONITORING_TIMEOUT_S)
             for job in constants.MONITORING_JOBS
         }
+        self.job_queues = {
+            job: self._build_job_queue(job, function) for job, function in self.job_functions.items()
+        }
+        self.dispatch_function = self._build_dispatcher()
         self._build_object_created_rule()
-        self._build_schedules()
+        self._build_dispatch_schedule()
 
     def _environment(self) -> dict[str, str]:
         monitoring = self._config.monitoring
@@ -150,31 +163,97 @@ class MonitoringFunctions(Construct):
             ],
         )
 
-    def _build_schedules(self) -> None:
-        # Schedules live on the default bus; the platform's own events on the platform bus.
-        for model in self._config.models:
-            minutes = model.monitoring_window_minutes or self._config.monitoring.window_minutes
-            for job, function in self.job_functions.items():
-                events.Rule(
-                    self,
-                    f"Schedule{job.title()}{model.id_suffix}",
-                    description=f"{job} job of model {model.name}, every {minutes} minutes",
-                    schedule=events.Schedule.rate(Duration.minutes(minutes)),
-                    targets=[
-                        targets.LambdaFunction(
-                            function,
-                            event=events.RuleTargetInput.from_object(
-                                {
-                                    "model": model.name,
-                                    "time": events.EventField.time,
-                                    "window_minutes": minutes,
-                                }
-                            ),
-                            retry_attempts=constants.MONITORING_RETRY_ATTEMPTS,
-                            dead_letter_queue=self._dlq,
-                        )
-                    ],
+    def _build_job_queue(self, job: str, function: lambda_.Function) -> sqs.Queue:
+        queue = sqs.Queue(
+            self,
+            f"{job.title()}Queue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=Duration.seconds(constants.JOB_QUEUE_VISIBILITY_TIMEOUT_S),
+            retention_period=Duration.days(constants.MONITORING_DLQ_RETENTION_DAYS),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                max_receive_count=constants.JOB_QUEUE_MAX_RECEIVE_COUNT, queue=self._dlq
+            ),
+        )
+        function.add_event_source(
+            event_sources.SqsEventSource(
+                queue,
+                batch_size=constants.JOB_QUEUE_BATCH_SIZE,
+                max_concurrency=constants.JOB_QUEUE_MAX_CONCURRENCY,
+                report_batch_item_failures=True,
+            )
+        )
+        return queue
+
+    def _build_dispatcher(self) -> lambda_.Function:
+        name = constants.JOB_DISPATCH_FUNCTION_NAME
+        code_dir = constants.FUNCTIONS_DIR / name
+        monitoring = self._config.monitoring
+        environment = {
+            "MODELWATCH_MODELS_BUCKET": self._models_bucket.bucket_name,
+            "MODELWATCH_EVENTS_BUCKET": self._events_bucket.bucket_name,
+            "MODELWATCH_SERVED_ALIAS": self._config.serving_alias,
+            "MODELWATCH_JOB_QUEUE_URLS": json.dumps({job: q.queue_url for job, q in self.job_queues.items()}),
+            "MODELWATCH_WINDOW_MINUTES": str(monitoring.window_minutes),
+            "MODELWATCH_LABEL_LAG_MINUTES": str(monitoring.label_lag_minutes),
+            "MODELWATCH_DISPATCH_EVERY_MINUTES": str(constants.JOB_DISPATCH_EVERY_MINUTES),
+            "MODELWATCH_MAX_CATCH_UP_WINDOWS": str(constants.JOB_DISPATCH_MAX_CATCH_UP_WINDOWS),
+        }
+        function = build_python_function(
+            self,
+            "JobDispatch",
+            config=self._config,
+            spec=bundling.function_spec(f"monitoring-{name}", self._config.architecture, source_dir=code_dir),
+            code_dir=code_dir,
+            layer=self._layer,
+            memory_mb=constants.JOB_DISPATCH_MEMORY_MB,
+            timeout_s=constants.JOB_DISPATCH_TIMEOUT_S,
+            description="modelwatch monitoring: dispatch",
+            environment=environment,
+            retry_attempts=constants.MONITORING_RETRY_ATTEMPTS,
+            on_failure=destinations.SqsDestination(self._dlq),
+        )
+        models_arn = _bucket_arn(self, self._models_bucket)
+        events_arn = _bucket_arn(self, self._events_bucket)
+        manifests = f"{models_arn}/{layout.manifests_prefix()}*"
+        state = f"{events_arn}/{layout.JOB_DISPATCH_STATE_KEY}"
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[models_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{layout.manifests_prefix()}*"]}},
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[manifests, state])
+        )
+        function.add_to_role_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[state]))
+        for queue in self.job_queues.values():
+            queue.grant_send_messages(function)
+        acknowledge_wildcards(
+            function,
+            "Reads every serving manifest (models are data: their names are not known at deploy time).",
+            resources=(nag_resource(self, manifests),),
+        )
+        return function
+
+    def _build_dispatch_schedule(self) -> None:
+        # The schedule lives on the default bus; the platform's own events on the platform bus.
+        minutes = constants.JOB_DISPATCH_EVERY_MINUTES
+        events.Rule(
+            self,
+            "ScheduleJobDispatch",
+            description=f"Dispatch the due windows of every model's jobs, every {minutes} minutes",
+            schedule=events.Schedule.rate(Duration.minutes(minutes)),
+            targets=[
+                targets.LambdaFunction(
+                    self.dispatch_function,
+                    event=events.RuleTargetInput.from_object({"time": events.EventField.time}),
+                    retry_attempts=constants.MONITORING_RETRY_ATTEMPTS,
+                    dead_letter_queue=self._dlq,
                 )
+            ],
+        )
 
 
 def _bucket_arn(scope: Construct, bucket: s3.IBucket) -> str:

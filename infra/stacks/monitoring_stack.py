@@ -1,4 +1,4 @@
-"""Monitoring: the profile function, the scheduled drift, quality and performance jobs, the capture replay.
+"""Monitoring: the profile function, the job dispatcher, its queues and jobs, the capture replay.
 
 The platform bus and the AMP workspace belong to the observability stack (built first):
 the jobs put their events on that bus and remote-write their metrics to that workspace.
@@ -16,11 +16,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -49,6 +52,7 @@ class MonitoringStack(Stack):
         grant_metrics: Callable[[iam.IGrantable], None],
         capture_dlq: sqs.IQueue,
         capture_streams: Sequence[firehose.IDeliveryStream],
+        alert_topic: sns.ITopic | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -63,7 +67,7 @@ class MonitoringStack(Stack):
         acknowledge(
             self.dead_letter_queue,
             "AwsSolutions-SQS3",
-            "This queue is itself the dead-letter queue of the monitoring functions and rules.",
+            "This queue is itself the dead-letter queue of the monitoring functions, rules and job queues.",
         )
         self.functions = MonitoringFunctions(
             self,
@@ -78,6 +82,7 @@ class MonitoringStack(Stack):
         )
         for function in [self.functions.profile_function, *self.functions.job_functions.values()]:
             grant_metrics(function)
+        self.dead_letter_alarm = self._build_dead_letter_alarm(config.project, alert_topic)
         self.capture_replay = CaptureReplay(
             self,
             "CaptureReplay",
@@ -101,3 +106,29 @@ class MonitoringStack(Stack):
             value=f"s3://{events_bucket.bucket_name}/{layout.REPORTS_PREFIX}",
             description="Job results (result.json) and HTML reports, by model, job and window",
         )
+
+    def _build_dead_letter_alarm(self, project: str, topic: sns.ITopic | None) -> cloudwatch.Alarm:
+        """An alarm when anything reaches the monitoring DLQ: a job message that failed every receive,
+        a dispatcher or profile invocation that failed its retries (SQS's own metric, not AMP's)."""
+        alarm = cloudwatch.Alarm(
+            self,
+            "MonitoringDlqMessagesVisible",
+            alarm_name=f"{project}-monitoring-dlq-messages-visible",
+            metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5), statistic="Maximum"
+            ),
+            threshold=0,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=(
+                "A monitoring job, the job dispatcher or the profile function failed after its retries; "
+                "the message or event is in the monitoring dead-letter queue. "
+                "Runbook: docs/monitoring.md#scheduling-one-dispatcher-for-every-model"
+            ),
+        )
+        if topic is not None:
+            action = cloudwatch_actions.SnsAction(topic)
+            alarm.add_alarm_action(action)
+            alarm.add_ok_action(action)
+        return alarm

@@ -1,28 +1,46 @@
-"""The local stand-in for EventBridge: invokes the monitoring handlers with the events it would send.
+"""The local stand-in for EventBridge and Lambda's SQS event source: invokes the monitoring handlers.
 
 The handlers are the very ``functions/<job>/handler.py`` files Lambda runs, loaded in
 this process with the settings the CDK stack gives them and boto3 pointed at moto.
+The jobs run as in AWS: :meth:`LocalScheduler.dispatch` invokes the dispatcher, which
+puts one message per due (model, job, window) on a real moto SQS queue per job, and
+:meth:`LocalScheduler.drain_job_queues` delivers them to the job handlers in the SQS
+event shape Lambda's event source mapping sends, deleting the records the handler did
+not report in ``batchItemFailures``; a record that keeps failing moves to the
+monitoring dead-letter queue after ``JOB_QUEUE_MAX_RECEIVE_COUNT`` receives.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
 from modelwatch.observability import logger
 from modelwatch_local.paths import FUNCTIONS_DIR
-from modelwatch_local.stack import EVENTS_BUCKET, MODELS_BUCKET, LocalStack
+from modelwatch_local.stack import EVENTS_BUCKET, MODELS_BUCKET, REGION, LocalStack
 
 # The export runs every minute in AWS; locally more often, so the demo's figures fill in.
 EXPORT_EVERY_SECONDS = 5.0
+
+# The job queues and their dead-letter queue, as the monitoring stack makes them.
+JOBS = ("drift", "quality", "performance")
+DISPATCH_FUNCTION = "job_dispatch"
+JOB_QUEUE_BATCH_SIZE = 5
+JOB_QUEUE_MAX_RECEIVE_COUNT = 3
+MONITORING_DLQ_NAME = "modelwatch-monitoring-dlq"
+
+
+def job_queue_name(job: str) -> str:
+    return f"modelwatch-{job}-jobs"
 
 
 @dataclass
@@ -43,9 +61,11 @@ class LocalScheduler:
     def __init__(self, stack: LocalStack, window_minutes: int = 60) -> None:
         self._stack = stack
         self._env = {**stack.aws_env(), **stack.monitoring_env(window_minutes)}
+        self._window_minutes = window_minutes
         # The handlers log as in Lambda; in this process only warnings reach the terminal.
         logger.setLevel(self._env.get("POWERTOOLS_LOG_LEVEL", "WARNING"))
         self._handlers: dict[str, ModuleType] = {}
+        self._queue_urls: dict[str, str] = {}
 
     def _handler(self, name: str) -> ModuleType:
         if name not in self._handlers:
@@ -53,6 +73,8 @@ class LocalScheduler:
             if not path.is_file():
                 raise FileNotFoundError(f"no handler at {path} (set MODELWATCH_REPO_ROOT to the repository)")
             os.environ.update(self._env)
+            if name == DISPATCH_FUNCTION:
+                os.environ.update(self._dispatch_env())
             module_name = f"modelwatch_local_{name}_{uuid.uuid4().hex[:8]}"
             spec = importlib.util.spec_from_file_location(module_name, path)
             assert spec is not None and spec.loader is not None
@@ -132,3 +154,115 @@ class LocalScheduler:
                 "force": True,
             },
         )
+
+    # --- the jobs through the dispatcher and the job queues, as in AWS ---------------------------
+
+    def job_queue_urls(self) -> dict[str, str]:
+        """The URL of each job's queue (created on first use, redriving to the monitoring DLQ)."""
+        if not self._queue_urls:
+            sqs = self._stack.boto3_client("sqs")
+            dlq_url = sqs.create_queue(QueueName=MONITORING_DLQ_NAME)["QueueUrl"]
+            dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            redrive = json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": JOB_QUEUE_MAX_RECEIVE_COUNT}
+            )
+            for job in JOBS:
+                url = sqs.create_queue(QueueName=job_queue_name(job), Attributes={"RedrivePolicy": redrive})
+                self._queue_urls[job] = url["QueueUrl"]
+            self._queue_urls["dlq"] = dlq_url
+        return {job: url for job, url in self._queue_urls.items() if job in JOBS}
+
+    def dead_letter_queue_url(self) -> str:
+        self.job_queue_urls()
+        return self._queue_urls["dlq"]
+
+    def _dispatch_env(self) -> dict[str, str]:
+        """The dispatcher's settings, as the monitoring stack sets them."""
+        return {
+            "MODELWATCH_JOB_QUEUE_URLS": json.dumps(self.job_queue_urls()),
+            "MODELWATCH_SERVED_ALIAS": "production",
+            "MODELWATCH_WINDOW_MINUTES": str(self._window_minutes),
+        }
+
+    def dispatch(self, now: datetime | None = None) -> Any:
+        """One tick of the dispatch schedule at ``now``: the event EventBridge sends, ``{"time": ...}``."""
+        moment = (now or datetime.now(UTC)).astimezone(UTC)
+        return self.invoke(DISPATCH_FUNCTION, {"time": moment.strftime("%Y-%m-%dT%H:%M:%SZ")})
+
+    def drain_job_queues(self, max_batches: int = 100) -> dict[str, list[dict[str, Any]]]:
+        """Deliver every visible message to its job's handler, batch by batch, as the event source does.
+
+        Returns each job's answers (``{"batchItemFailures": [...]}``). A reported record is made
+        visible again (a retry); after ``JOB_QUEUE_MAX_RECEIVE_COUNT`` receives SQS moves it to
+        the dead-letter queue.
+        """
+        sqs = self._stack.boto3_client("sqs")
+        answers: dict[str, list[dict[str, Any]]] = {}
+        for job, url in self.job_queue_urls().items():
+            arn = f"arn:aws:sqs:{REGION}:123456789012:{job_queue_name(job)}"
+            for _ in range(max_batches):
+                messages = sqs.receive_message(
+                    QueueUrl=url,
+                    MaxNumberOfMessages=JOB_QUEUE_BATCH_SIZE,
+                    VisibilityTimeout=300,
+                    MessageSystemAttributeNames=["All"],
+                ).get("Messages", [])
+                if not messages:
+                    break
+                answer = self.invoke(job, sqs_event(messages, arn))
+                answers.setdefault(job, []).append(answer)
+                failed = {item["itemIdentifier"] for item in answer.get("batchItemFailures", [])}
+                for message in messages:
+                    handle = message["ReceiptHandle"]
+                    if message["MessageId"] in failed:
+                        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
+                    else:
+                        sqs.delete_message(QueueUrl=url, ReceiptHandle=handle)
+        return answers
+
+    def run_due_jobs(self, now: datetime | None = None) -> dict[str, Any]:
+        """One tick: dispatch, then run every job the dispatch put on the queues."""
+        dispatched = self.dispatch(now)
+        return {"dispatch": dispatched, "jobs": self.drain_job_queues()}
+
+    def start_job_schedule(self, every: float) -> Callable[[], None]:
+        """Run :meth:`run_due_jobs` every ``every`` seconds in a daemon thread; return what stops it."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(every):
+                try:
+                    self.run_due_jobs()
+                except Exception as error:  # the next tick dispatches what this one could not
+                    print(f"job dispatch failed: {error}", file=sys.stderr)
+
+        thread = threading.Thread(target=loop, name="job-dispatch", daemon=True)
+        thread.start()
+
+        def stop_and_wait() -> None:
+            stop.set()
+            thread.join(timeout=60)
+
+        return stop_and_wait
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """What Lambda's SQS event source mapping delivers for ``messages`` (boto3's receive_message)."""
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": message.get("Attributes", {}),
+                "messageAttributes": message.get("MessageAttributes", {}),
+                "md5OfBody": message.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            }
+            for message in messages
+        ]
+    }

@@ -1,9 +1,11 @@
-"""The monitoring stack: profile function on delivered objects, scheduled jobs per model, bus, DLQ, IAM."""
+"""The monitoring stack: profile function on delivered objects, one dispatch schedule, job queues, IAM."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,13 +13,16 @@ from aws_cdk.assertions import Match, Template
 
 from infra import constants
 from infra.assembly import Assembly
+from infra.config import ModelConfig
 from modelwatch.contracts import layout
 
 pytestmark = pytest.mark.infra
 
+# Entries under `models` are dedicated models where the configuration knows the field (fleet-infra).
+DEDICATED: dict[str, Any] = {"dedicated": True} if "dedicated" in ModelConfig.model_fields else {}
 MODELS = [
-    {"name": "fraud_detection", "flavor": "sklearn", "dedicated": True},
-    {"name": "churn", "flavor": "onnx", "dedicated": True, "monitoring_window_minutes": 1440},
+    {"name": "fraud_detection", "flavor": "sklearn", **DEDICATED},
+    {"name": "churn", "flavor": "onnx", **DEDICATED},
 ]
 
 
@@ -48,15 +53,15 @@ def _functions(template: Template) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_one_function_per_job_plus_profile_with_retries_and_dlq(template: Template) -> None:
+def test_one_function_per_job_plus_profile_and_dispatcher_with_retries_and_dlq(template: Template) -> None:
     functions = _functions(template)
 
-    assert set(functions) == {"profile", "drift", "quality", "performance"}
+    assert set(functions) == {"profile", "dispatch", "drift", "quality", "performance"}
     for props in functions.values():
         assert props["Runtime"] == "python3.11" and props["Architectures"] == ["arm64"]
         assert props["TracingConfig"] == {"Mode": "Active"}
     configs = template.find_resources("AWS::Lambda::EventInvokeConfig")
-    assert len(configs) == 4
+    assert len(configs) == 5
     for config in configs.values():
         assert config["Properties"]["MaximumRetryAttempts"] == 2
         assert "OnFailure" in config["Properties"]["DestinationConfig"]
@@ -84,26 +89,78 @@ def test_jobs_may_remote_write_to_the_amp_workspace(template: Template) -> None:
     assert all("Amp" in json.dumps(s["Resource"]) for s in writers)
 
 
-def test_each_model_has_a_schedule_per_job_at_its_own_rate(template: Template) -> None:
+def _logical_id(template: Template, description: str) -> str:
+    (found,) = [
+        logical_id
+        for logical_id, r in template.find_resources("AWS::Lambda::Function").items()
+        if r["Properties"].get("Description") == f"modelwatch monitoring: {description}"
+    ]
+    return found
+
+
+def test_one_schedule_invokes_the_dispatcher_with_its_time(template: Template) -> None:
     rules = [
         r["Properties"]
         for r in template.find_resources("AWS::Events::Rule").values()
         if "ScheduleExpression" in r["Properties"]
     ]
 
-    rates = sorted(
-        (r["Description"].split()[0], r["Description"].split()[4], r["ScheduleExpression"]) for r in rules
-    )
-    assert rates == sorted(
-        [(job, "fraud_detection,", "rate(1 hour)") for job in ("drift", "quality", "performance")]
-        + [(job, "churn,", "rate(1 day)") for job in ("drift", "quality", "performance")]
-    )
-    for rule in rules:
-        target = rule["Targets"][0]
-        assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2 and "DeadLetterConfig" in target
-        transformer = target["InputTransformer"]
-        assert transformer["InputPathsMap"] == {"time": "$.time"}
-        assert json.loads(transformer["InputTemplate"].replace("<time>", '"T"'))["time"] == "T"
+    (rule,) = rules
+    assert rule["ScheduleExpression"] == f"rate({constants.JOB_DISPATCH_EVERY_MINUTES} minutes)"
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [_logical_id(template, "dispatch"), "Arn"]}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2 and "DeadLetterConfig" in target
+    transformer = target["InputTransformer"]
+    assert transformer["InputPathsMap"] == {"time": "$.time"}
+    assert json.loads(transformer["InputTemplate"].replace("<time>", '"T"')) == {"time": "T"}
+
+
+def test_each_job_consumes_its_queue_in_batches_reporting_item_failures(template: Template) -> None:
+    queues = template.find_resources("AWS::SQS::Queue")
+    mappings = template.find_resources("AWS::Lambda::EventSourceMapping")
+
+    by_function = {m["Properties"]["FunctionName"]["Ref"]: m["Properties"] for m in mappings.values()}
+    assert set(by_function) == {_logical_id(template, job) for job in constants.MONITORING_JOBS}
+    (dlq_id,) = [q for q in queues if q.startswith("MonitoringDlq")]
+    for mapping in by_function.values():
+        assert mapping["BatchSize"] == constants.JOB_QUEUE_BATCH_SIZE
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert mapping["ScalingConfig"] == {"MaximumConcurrency": constants.JOB_QUEUE_MAX_CONCURRENCY}
+        queue = queues[mapping["EventSourceArn"]["Fn::GetAtt"][0]]["Properties"]
+        assert queue["VisibilityTimeout"] >= 6 * constants.MONITORING_TIMEOUT_S
+        assert queue["RedrivePolicy"] == {
+            "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+            "maxReceiveCount": constants.MONITORING_RETRY_ATTEMPTS + 1,
+        }
+        assert queue["SqsManagedSseEnabled"] is True
+
+
+def test_the_dispatcher_lists_manifests_keeps_its_state_and_sends_to_the_job_queues_only(
+    template: Template,
+) -> None:
+    (dispatcher,) = [
+        r["Properties"]
+        for r in template.find_resources("AWS::Lambda::Function").values()
+        if r["Properties"].get("Description") == "modelwatch monitoring: dispatch"
+    ]
+    statements = _role_statements(template, dispatcher)
+    by_action = {action: s for s in statements for action in _actions(s)}
+    env = dispatcher["Environment"]["Variables"]
+
+    assert {"sqs:SendMessage", "s3:ListBucket", "s3:GetObject", "s3:PutObject"} <= set(by_action)
+    assert not {"events:PutEvents", "aps:RemoteWrite"} & set(by_action)
+    sends = [
+        r["Fn::GetAtt"][0] for s in statements if "sqs:SendMessage" in _actions(s) for r in s["Resource"]
+    ]
+    # the three job queues, and the DLQ (its failed invocations' destination)
+    assert sorted(re.sub(r"[0-9A-F]{8}$", "", r) for r in sends) == [
+        "FunctionsDriftQueue", "FunctionsPerformanceQueue", "FunctionsQualityQueue", "MonitoringDlq",
+    ]  # fmt: skip
+    assert by_action["s3:ListBucket"]["Condition"] == {"StringLike": {"s3:prefix": ["manifests/*"]}}
+    state = json.dumps(by_action["s3:PutObject"]["Resource"])
+    assert state.endswith(f'/{layout.JOB_DISPATCH_STATE_KEY}"]]}}')
+    assert set(env["MODELWATCH_JOB_QUEUE_URLS"]) == {"Fn::Join"}
+    assert env["MODELWATCH_SERVED_ALIAS"] == "production" and env["MODELWATCH_WINDOW_MINUTES"] == "60"
 
 
 def test_delivered_events_objects_start_the_profile_function(template: Template) -> None:
@@ -129,7 +186,10 @@ def test_events_bucket_sends_notifications_to_eventbridge(assembly: Assembly) ->
 def test_jobs_write_only_reports_and_profiles_and_put_on_the_platform_bus(template: Template) -> None:
     policies = template.find_resources("AWS::IAM::Policy")
     statements = [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
-    writes = [s for s in statements if s["Action"] == "s3:PutObject"]
+    state = f"/{layout.JOB_DISPATCH_STATE_KEY}"
+    writes = [
+        s for s in statements if s["Action"] == "s3:PutObject" and state not in json.dumps(s["Resource"])
+    ]
     assert writes
     for statement in writes:
         suffixes = {json.dumps(r).rsplit("/", 1)[0].split("/")[-1] for r in statement["Resource"]}
@@ -148,6 +208,18 @@ def test_dlq_is_encrypted_and_outputs_name_bus_and_reports(template: Template) -
     )
     outputs = template.find_outputs("*")
     assert {"PlatformEventBusName", "MonitoringDlqUrl", "ReportsLocation"} <= set(outputs)
+
+
+def test_anything_in_the_monitoring_dlq_notifies_the_alert_topic(template: Template) -> None:
+    (alarm,) = [
+        a["Properties"]
+        for a in template.find_resources("AWS::CloudWatch::Alarm").values()
+        if "MonitoringDlq" in json.dumps(a["Properties"]["Dimensions"])
+    ]
+
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["AlarmActions"] == alarm["OKActions"] and "AlertsTopic" in json.dumps(alarm["AlarmActions"])
 
 
 def _replay_function(template: Template) -> tuple[str, dict[str, Any]]:
@@ -231,3 +303,75 @@ def test_the_replay_bundle_is_its_handler_only(assembly: Assembly) -> None:
 
     assert sorted(p.name for p in bundle.iterdir() if p.suffix == ".py") == ["handler.py"]
     assert spec.requirements == ()
+
+
+def _standalone_monitoring_template(tmp_path: Path, models: int) -> dict[str, Any]:
+    """The monitoring stack alone, its inputs imported, with ``models`` models in the configuration.
+
+    Only the configuration changes between two calls: the buckets, bus, layer, capture DLQ and
+    streams are the same imports (the capture streams belong to the capture stack).
+    """
+    import aws_cdk as cdk
+    from aws_cdk import aws_events as events
+    from aws_cdk import aws_iam as iam
+    from aws_cdk import aws_kinesisfirehose as firehose
+    from aws_cdk import aws_lambda as lambda_
+    from aws_cdk import aws_s3 as s3
+    from aws_cdk import aws_sqs as sqs
+
+    from infra.assembly import cdk_json_context
+    from infra.config import parse_config
+    from infra.stacks.monitoring_stack import MonitoringStack
+
+    raw = cdk_json_context()["modelwatch"]
+    flavors = ("sklearn", "onnx")
+    config = parse_config(
+        {
+            **raw,
+            "models": [
+                {"name": f"model_{i:03d}", "flavor": flavors[i % 2], **DEDICATED} for i in range(models)
+            ],
+        }
+    )
+    app = cdk.App(outdir=str(tmp_path))
+    stack = cdk.Stack(app, "Inputs")
+    account = "arn:aws:%s:us-east-1:123456789012:%s"
+    monitoring = MonitoringStack(
+        app,
+        "Monitoring",
+        config=config,
+        layer=lambda_.LayerVersion.from_layer_version_arn(stack, "Layer", account % ("lambda", "layer:mw:1")),
+        events_bucket=s3.Bucket(stack, "Events"),
+        models_bucket=s3.Bucket(stack, "Models"),
+        platform_bus=events.EventBus(stack, "Bus"),
+        metrics_environment={"MODELWATCH_REMOTE_WRITE_URL": "https://aps.example/api/v1/remote_write"},
+        grant_metrics=lambda grantee: iam.Grant.add_to_principal(
+            grantee=grantee, actions=["aps:RemoteWrite"], resource_arns=["*"]
+        ),
+        capture_dlq=sqs.Queue(stack, "CaptureDlq"),
+        capture_streams=[
+            firehose.DeliveryStream.from_delivery_stream_name(stack, "Stream", "events"),
+        ],
+    )
+    return Template.from_stack(monitoring).to_json()
+
+
+def test_the_monitoring_stack_is_the_same_for_1_and_100_models(tmp_path: Path) -> None:
+    one = _standalone_monitoring_template(tmp_path / "one", 1)
+    hundred = _standalone_monitoring_template(tmp_path / "hundred", 100)
+
+    # Every resource, rule, permission, queue policy and output: the same template
+    assert hundred == one
+    resources = one["Resources"].values()
+    kinds = [r["Type"] for r in resources]
+    assert kinds.count("AWS::Events::Rule") == 2  # the dispatch schedule and the profile's Object Created
+    assert kinds.count("AWS::Lambda::Permission") == 2  # one per rule target
+    assert kinds.count("AWS::Lambda::EventSourceMapping") == 3  # one per job
+    (dlq_policy,) = [
+        r["Properties"]["PolicyDocument"]["Statement"]
+        for r in resources
+        if r["Type"] == "AWS::SQS::QueuePolicy" and "MonitoringDlq" in json.dumps(r["Properties"]["Queues"])
+    ]
+    # enforce SSL, and one statement per rule that dead-letters here (the job queues redrive, no policy)
+    assert len(dlq_policy) == 3
+    print(f"monitoring stack: {len(one['Resources'])} resources for 1 and for 100 models")

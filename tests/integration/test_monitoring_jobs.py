@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -21,8 +23,10 @@ from modelwatch_local.fraud import (
     train_fraud_model,
 )
 
+from modelwatch.contracts import layout
 from modelwatch.contracts.events import PredictionEvent
 from modelwatch.contracts.results import JobResult
+from modelwatch.contracts.window import Window
 from modelwatch.metrics import InMemorySink
 from modelwatch.registry.publishing import publish_model
 from modelwatch.stores.objects import S3Storage
@@ -282,3 +286,131 @@ def test_a_window_already_reported_is_not_recomputed(platform: dict[str, Any]) -
     assert first == second
     captured = platform["deployment"].objects(f"events/model={MODEL}/")
     assert len([PredictionEvent.model_validate(e) for e in captured]) == 100
+
+
+class _MotoStack:
+    """What the local scheduler takes of a running stack, over the in-process moto of these tests."""
+
+    def __init__(self, monitoring_env: dict[str, str]) -> None:
+        self._monitoring_env = monitoring_env
+
+    def aws_env(self) -> dict[str, str]:
+        return {}
+
+    def monitoring_env(self, window_minutes: int = 60) -> dict[str, str]:
+        return {**self._monitoring_env, "MODELWATCH_WINDOW_MINUTES": str(window_minutes)}
+
+    def boto3_client(self, service: str) -> Any:
+        return boto3.client(service)  # type: ignore[call-overload]  # the service is a run-time name
+
+
+@pytest.fixture
+def scheduler(platform: dict[str, Any]) -> Iterator[Any]:
+    """The local scheduler (dispatcher, job queues, job handlers) over this test's moto."""
+    from modelwatch_local.scheduler import LocalScheduler
+
+    saved = dict(os.environ)  # the scheduler loads handlers as cold starts do, into os.environ
+    env = {
+        "MODELWATCH_EVENTS_BUCKET": EVENTS_BUCKET,
+        "MODELWATCH_MODELS_BUCKET": MODELS_BUCKET,
+        "MODELWATCH_EVENT_BUS_NAME": BUS,
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
+    yield LocalScheduler(_MotoStack(env))  # type: ignore[arg-type]  # a stand-in for LocalStack
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def _publish_second_model(platform: dict[str, Any], trained: tuple[TrainedModel, Path], minutes: int) -> None:
+    model, path = trained
+    publish_model(
+        path,
+        "churn",
+        "1",
+        "sklearn",
+        FRAUD_SCHEMA,
+        MODELS_BUCKET,
+        prediction_type="probability",
+        storage=S3Storage(platform["deployment"].s3),
+        reference_profile_json=model.reference_profile_json(),
+        monitoring_window_minutes=minutes,
+    )
+
+
+def test_the_dispatcher_queues_each_due_model_and_job_and_the_job_functions_write_their_results(
+    platform: dict[str, Any], scheduler: Any, trained: tuple[TrainedModel, Path]
+) -> None:
+    # Given traffic for the fraud model (hourly windows) and a second model watched every 15 minutes
+    send(platform, synthetic_transactions(300, seed=23)[0])
+    _publish_second_model(platform, trained, minutes=15)
+    hour_end = platform["stamp"].replace(minute=0) + timedelta(hours=1)
+
+    # When the schedule fires two minutes after the hour
+    dispatched = scheduler.dispatch(hour_end + timedelta(minutes=2))
+
+    # Then one message per (model, job) is on each job's queue
+    assert dispatched["models"] == 2 and dispatched["dispatched"] == {
+        "drift": 2,
+        "quality": 2,
+        "performance": 2,
+    }
+    sqs = platform["deployment"].sqs
+    depth = {
+        job: int(
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+                "Attributes"
+            ]["ApproximateNumberOfMessages"]
+        )
+        for job, url in scheduler.job_queue_urls().items()
+    }
+    assert depth == {"drift": 2, "quality": 2, "performance": 2}
+
+    # When the job functions consume their queues (SQS events, as the event source mapping sends)
+    answers = scheduler.drain_job_queues()
+
+    # Then every message succeeded and each (model, job, window) has its result
+    assert {job: [a["batchItemFailures"] for a in batch] for job, batch in answers.items()} == {
+        "drift": [[]], "quality": [[]], "performance": [[]],
+    }  # fmt: skip
+    s3 = platform["deployment"].s3
+    for job in ("drift", "quality", "performance"):
+        for model, start in (
+            (MODEL, hour_end - timedelta(hours=1)),
+            ("churn", hour_end - timedelta(minutes=15)),
+        ):
+            key = f"reports/model={model}/job={job}/window={start:%Y-%m-%dT%H:%MZ}/result.json"
+            result = JobResult.model_validate_json(
+                s3.get_object(Bucket=EVENTS_BUCKET, Key=key)["Body"].read()
+            )
+            assert (result.window_end - result.window_start) == (hour_end - start)
+    drift = _stored(s3, "drift", MODEL, hour_end - timedelta(hours=1))
+    assert drift.status == "ok" and drift.summary["n_current"] == 300
+    # and a second tick in the same hour dispatches nothing
+    assert scheduler.dispatch(hour_end + timedelta(minutes=7))["dispatched"] == {}
+
+
+def _stored(s3: Any, job: str, model: str, start: datetime) -> JobResult:
+    key = layout.result_key(job, model, Window(start, start + timedelta(minutes=1)).key)
+    return JobResult.model_validate_json(s3.get_object(Bucket=EVENTS_BUCKET, Key=key)["Body"].read())
+
+
+def test_a_failing_message_is_reported_retried_then_dead_lettered(
+    platform: dict[str, Any], scheduler: Any
+) -> None:
+    sqs = platform["deployment"].sqs
+    url = scheduler.job_queue_urls()["quality"]
+    good = json.dumps(
+        {"job": "quality", "model": MODEL, "window_start": platform["stamp"].replace(minute=0).isoformat()}
+    )
+    sqs.send_message(QueueUrl=url, MessageBody=good)
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"job": "quality", "model": "../etc"}))
+
+    first = scheduler.drain_job_queues(max_batches=1)["quality"][0]
+    for _ in range(3):  # SQS hands the failed record out again until its receive count is spent
+        scheduler.drain_job_queues(max_batches=1)
+
+    # The bad record was reported (only it), the good one was done and deleted
+    assert len(first["batchItemFailures"]) == 1
+    messages = sqs.receive_message(QueueUrl=scheduler.dead_letter_queue_url(), MaxNumberOfMessages=10)
+    assert [json.loads(m["Body"])["model"] for m in messages.get("Messages", [])] == ["../etc"]
+    assert sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []) == []

@@ -42,6 +42,7 @@ def _run(args: argparse.Namespace) -> int:
         alias=args.alias,
         prediction_type=args.prediction_type,
         reference_profile_json=profile_json,
+        monitoring_window_minutes=args.monitoring_window_minutes,
     )
     print(json.dumps({"published": manifest.model_dump(mode="json", exclude={"input_schema"})}, indent=2))
     return 0
@@ -60,4 +61,19 @@ def add_commands(sub: Any) -> None:
     publish.add_argument(
         "--reference-profile", help="reference data profile JSON (from `modelwatch profile`), for monitoring"
     )
+    publish.add_argument(
+        "--monitoring-window-minutes",
+        type=_window_minutes,
+        help="this model's monitoring window, 5 to 10080 (default: the deployment's window_minutes)",
+    )
     publish.set_defaults(run=_run)
+
+
+def _window_minutes(value: str) -> int:
+    try:
+        minutes = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of minutes: {value!r}") from None
+    if not 5 <= minutes <= 10_080:
+        raise argparse.ArgumentTypeError(f"must be 5 to 10080 minutes, got {minutes}")
+    return minutes

@@ -15,6 +15,7 @@ Events bucket (Firehose delivers; the jobs and the metrics export read and write
     reports/model=<m>/job=<job>/window=<start>/         result.json and report-version=<v>.html
     state/metrics_export/serving.json                   the metrics export's cumulative counters
     state/capture_replay/claims/<event id>.json         the capture replay's claim on one event
+    state/job_dispatch/dispatched.json                  how far the job dispatcher has dispatched
 
 Models bucket (publishing writes; serving and the jobs read)::
 
@@ -49,6 +50,7 @@ STATE_PREFIX: Final = "state/"
 METRICS_EXPORT_STATE_KEY: Final = f"{STATE_PREFIX}metrics_export/serving.json"
 CAPTURE_REPLAY_PREFIX: Final = f"{STATE_PREFIX}capture_replay/"
 CAPTURE_REPLAY_CLAIMS_PREFIX: Final = f"{CAPTURE_REPLAY_PREFIX}claims/"
+JOB_DISPATCH_STATE_KEY: Final = f"{STATE_PREFIX}job_dispatch/dispatched.json"
 
 # What serving captures, one Firehose stream (and one prefix) per kind.
 CaptureKind = Literal["events", "rejected", "labels"]

@@ -25,6 +25,19 @@ Flavor = Literal["sklearn", "onnx"]
 PredictionType = Literal["probability", "label", "value"]
 
 
+class ManifestMonitoring(BaseModel):
+    """How the monitoring jobs watch a model: read by the job dispatcher, so a model's schedule is data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    window_minutes: int | None = Field(
+        None,
+        ge=5,
+        le=10_080,
+        description="This model's job window (default: the deployment's monitoring.window_minutes).",
+    )
+
+
 class ServingManifest(BaseModel):
     """Which artifact serves ``model`` under ``alias``, and how to call it."""
 
@@ -46,6 +59,9 @@ class ServingManifest(BaseModel):
     )
     reference_profile_uri: str | None = Field(
         None, description="s3:// URI of the version's reference data profile (monitoring reads it)."
+    )
+    monitoring: ManifestMonitoring | None = Field(
+        None, description="How the drift, quality and performance jobs run (default: the deployment's)."
     )
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     source: dict[str, str] = Field(

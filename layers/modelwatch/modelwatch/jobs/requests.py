@@ -7,16 +7,19 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelwatch.contracts.names import MODEL_NAME_PATTERN
+from modelwatch.contracts.results import JobName
 
 
 class JobRequest(BaseModel):
-    """A scheduled run (``time`` from the EventBridge event) or an on-demand one (``window_start``).
+    """A dispatched run (a queue message), a timed one (``time``) or an on-demand one (``window_start``).
 
-    The schedule's rule target sends ``{"model": "<m>", "time": <event time>}``.
+    The dispatcher sends ``{"job": ..., "model": ..., "window_start": ..., "window_minutes": ...}``
+    (:meth:`modelwatch.jobs.dispatch.DueWindow.body`); the CLI and tests invoke with ``window_start``.
     """
 
     model_config = ConfigDict(extra="ignore", protected_namespaces=())
 
+    job: JobName | None = Field(None, description="The job a dispatched message is for.")
     model: str = Field(pattern=MODEL_NAME_PATTERN)
     time: datetime | None = Field(None, description="When the schedule fired; the window before it is run.")
     window_start: datetime | None = Field(None, description="Run this window instead (backfill).")

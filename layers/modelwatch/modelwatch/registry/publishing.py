@@ -17,7 +17,7 @@ from typing import Any, get_args
 from pydantic import ValidationError
 
 from modelwatch.contracts import layout
-from modelwatch.contracts.manifest import Flavor, PredictionType, ServingManifest
+from modelwatch.contracts.manifest import Flavor, ManifestMonitoring, PredictionType, ServingManifest
 from modelwatch.contracts.schema import InputSchema
 from modelwatch.registry import tags as tag
 from modelwatch.registry.backend import RegistryBackend, VersionRecord
@@ -110,6 +110,26 @@ def download_servable(
     return model_path, schema
 
 
+def monitoring_of(record: VersionRecord) -> ManifestMonitoring | None:
+    """The job window a version is tagged with (``modelwatch.monitoring_window_minutes``), if any.
+
+    Raises
+    ------
+    NotServableError
+        The tag is not a window length in minutes (5 to 10080).
+    """
+    window = record.tags.get(tag.MONITORING_WINDOW_MINUTES)
+    if not window:
+        return None
+    try:
+        return ManifestMonitoring(window_minutes=int(window))
+    except ValueError as error:
+        raise NotServableError(
+            f"version {record.version} of model {record.name!r}: tag {tag.MONITORING_WINDOW_MINUTES} "
+            f"is {window!r}, not a window length in minutes (5 to 10080)"
+        ) from error
+
+
 def build_manifest(
     backend: RegistryBackend,
     record: VersionRecord,
@@ -125,13 +145,14 @@ def build_manifest(
     With ``check_serves``, the model file is first loaded and made to score (:func:`try_serving`).
     """
     flavor, prediction_type, _, _ = serving_details(record)
+    monitoring = monitoring_of(record)
     model_path, schema = download_servable(backend, record, workdir)
     if check_serves:
         try_serving(record, flavor, model_path, schema, prediction_type)
     model_uri = _upload(
         artifacts, model_path, bucket, layout.model_file_key(record.name, record.version, flavor), record
     )
-    update: dict[str, Any] = {}
+    update: dict[str, Any] = {"monitoring": monitoring} if monitoring is not None else {}
     profile_file = record.tags.get(tag.PROFILE_FILE)
     if profile_file:
         profile_path = backend.download_version_artifact(
@@ -238,6 +259,7 @@ def publish_model(
     storage: ObjectStorage | None = None,
     manifest_prefix: str = layout.MANIFESTS_PREFIX,
     reference_profile_json: str | None = None,
+    monitoring_window_minutes: int | None = None,
 ) -> ServingManifest:
     """Upload ``model_file`` and publish its manifest under ``alias``.
 
@@ -257,6 +279,9 @@ def publish_model(
         The version's reference data profile (``modelwatch profile`` output, or
         ``DatasetProfile.model_dump_json()`` of the training data), stored next to the
         artifact for the monitoring jobs.
+    monitoring_window_minutes:
+        This model's job window (default: the deployment's ``monitoring.window_minutes``);
+        the job dispatcher reads it from the manifest.
 
     Returns
     -------
@@ -282,6 +307,11 @@ def publish_model(
         input_schema=input_schema,
         prediction_type=prediction_type,
         source=source or {"publisher": "modelwatch publish"},
+        monitoring=(
+            ManifestMonitoring(window_minutes=monitoring_window_minutes)
+            if monitoring_window_minutes is not None
+            else None
+        ),
     )
     storage = storage or S3Storage(aws.client("s3"))
     artifacts = ArtifactStore(storage)

@@ -22,6 +22,7 @@ PREDICTION_TYPE: Final = "modelwatch.prediction_type"
 MODEL_FILE: Final = "modelwatch.model_file"  # file name inside the version's artifact directory
 INPUT_SCHEMA_FILE: Final = "modelwatch.input_schema_file"
 PROFILE_FILE: Final = "modelwatch.reference_profile_file"
+MONITORING_WINDOW_MINUTES: Final = "modelwatch.monitoring_window_minutes"  # this model's job window
 
 # Model version: lifecycle.
 STAGE: Final = "modelwatch.stage"

@@ -11,6 +11,7 @@ Endpoints are not settings of ours: boto3 reads ``AWS_ENDPOINT_URL`` itself (mot
 from modelwatch.settings.base import JsonSetting, ModelwatchSettings, SettingsError, load_settings
 from modelwatch.settings.capture_replay import CaptureReplaySettings
 from modelwatch.settings.export import ExportSettings
+from modelwatch.settings.job_dispatch import JobDispatchSettings
 from modelwatch.settings.model_routes import ModelRoutesSettings
 from modelwatch.settings.monitoring import MonitoringSettings
 from modelwatch.settings.notify import NotifySettings
@@ -22,6 +23,7 @@ from modelwatch.settings.serving import ServingSettings
 __all__ = [
     "CaptureReplaySettings",
     "ExportSettings",
+    "JobDispatchSettings",
     "JsonSetting",
     "ModelRoutesSettings",
     "ModelwatchSettings",

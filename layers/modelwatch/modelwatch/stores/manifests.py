@@ -29,6 +29,14 @@ class ManifestRead:
     etag: str
 
 
+@dataclass(frozen=True)
+class ServedModels:
+    """The manifests published under one alias, and the models whose manifest could not be read."""
+
+    manifests: list[ServingManifest]
+    unreadable: dict[str, str]
+
+
 class ManifestReader(Protocol):
     """What serving needs of manifests: a conditional read and a listing (``ManifestStore``, or a fake)."""
 
@@ -117,3 +125,21 @@ class ManifestStore:
         key = layout.manifest_key(manifest.model, manifest.alias, self._prefix)
         self._storage.put(self.bucket, key, body, "application/json")
         return layout.s3_uri(self.bucket, key)
+
+    def served_models(self, alias: str) -> ServedModels:
+        """Every model's manifest under ``alias``, by model name, from one listing of ``manifests/``.
+
+        A manifest that cannot be read or parsed is named in ``unreadable`` with the reason,
+        not raised: one broken document must not stop the other models from being monitored.
+        """
+        found: list[ServingManifest] = []
+        unreadable: dict[str, str] = {}
+        for model in self.models(alias):
+            try:
+                manifest = self.current(model, alias)
+            except ValueError as error:  # pydantic's ValidationError, or JSON that is not JSON
+                unreadable[model] = f"{type(error).__name__}: {error}".splitlines()[0]
+                continue
+            if manifest is not None:
+                found.append(manifest)
+        return ServedModels(sorted(found, key=lambda manifest: manifest.model), unreadable)
