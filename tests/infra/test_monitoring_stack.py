@@ -13,16 +13,14 @@ from aws_cdk.assertions import Match, Template
 
 from infra import constants
 from infra.assembly import Assembly
-from infra.config import ModelConfig
 from modelwatch.contracts import layout
 
 pytestmark = pytest.mark.infra
 
 # Entries under `models` are dedicated models where the configuration knows the field (fleet-infra).
-DEDICATED: dict[str, Any] = {"dedicated": True} if "dedicated" in ModelConfig.model_fields else {}
 MODELS = [
-    {"name": "fraud_detection", "flavor": "sklearn", **DEDICATED},
-    {"name": "churn", "flavor": "onnx", **DEDICATED},
+    {"name": "fraud_detection", "flavor": "sklearn", "dedicated": True},
+    {"name": "churn", "flavor": "onnx", "dedicated": True},
 ]
 
 
@@ -329,7 +327,7 @@ def _standalone_monitoring_template(tmp_path: Path, models: int) -> dict[str, An
         {
             **raw,
             "models": [
-                {"name": f"model_{i:03d}", "flavor": flavors[i % 2], **DEDICATED} for i in range(models)
+                {"name": f"model_{i:03d}", "flavor": flavors[i % 2], "dedicated": True} for i in range(models)
             ],
         }
     )
