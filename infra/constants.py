@@ -84,6 +84,16 @@ POWERTOOLS_SERVICE_NAME = "modelwatch"
 POWERTOOLS_METRICS_NAMESPACE = "modelwatch"
 POWERTOOLS_LOG_LEVEL = "INFO"
 
+# Logging and tracing dials (cdk.json "logging", "tracing", "api_access_logs"; docs/cost.md).
+# JSON at system level WARN: no START/END/REPORT lines (about 300 bytes an invocation).
+DEFAULT_LOG_FORMAT: Final = "JSON"
+DEFAULT_SYSTEM_LOG_LEVEL: Final = "WARN"
+DEFAULT_APPLICATION_LOG_LEVEL: Final = "INFO"
+# The HTTP API sends no trace header: PassThrough records no trace of a prediction; Active would
+# trace X-Ray's default sample (1 a second, then 5 %: ~$0.35 a million at 50 req/s).
+DEFAULT_PREDICT_TRACING: Final = "PassThrough"
+DEFAULT_FUNCTIONS_TRACING: Final = "PassThrough"
+
 # Runtime of each model flavour, bundled only into that flavour's predict functions.
 FLAVOR_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "sklearn": ("numpy>=1.26", "scikit-learn>=1.4", "joblib>=1.3"),
@@ -119,7 +129,20 @@ API_ACCESS_LOG_FORMAT_FIELDS = {
     "integrationLatency": "$context.integrationLatency",
     "integrationError": "$context.integrationErrorMessage",
     "authorizerError": "$context.authorizer.error",
+    "requestTimeEpoch": "$context.requestTimeEpoch",
 }
+# The access-log fields on by default: who called which route, when, with what outcome and latency.
+DEFAULT_API_ACCESS_LOG_FIELDS = (
+    "requestId",
+    "requestTimeEpoch",
+    "ip",
+    "caller",
+    "routeKey",
+    "status",
+    "responseLatency",
+    "integrationError",
+    "authorizerError",
+)
 
 
 def predict_path(model: str) -> str:
