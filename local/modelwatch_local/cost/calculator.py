@@ -75,6 +75,8 @@ class Inputs:
     grafana_viewers: int = 0
     flow_log_gb_month: float = 0.05
     alb_lcu: float = 0.0  # idle: no capacity units used
+    sqs_pollers: int = 5  # Lambda's pollers of an SQS event source at idle (assumption)
+    sqs_poll_seconds: float = 20.0  # each a long poll of 20 s (assumption)
 
     def __post_init__(self) -> None:
         if self.rate <= 0:
@@ -389,6 +391,25 @@ def idle_month(deployment: Deployment, inputs: Inputs, prices: Prices, *, regist
             f"{runs:,.0f} runs ({function.memory_mb} MB, tracing {function.tracing}, "
             f"logs {function.log_format}{'/' + (function.system_log_level or 'INFO')})",
         )
+    if deployment.event_source_queues:
+        polls = inputs.sqs_pollers * 3600 * hours / inputs.sqs_poll_seconds
+        figure.add(
+            "sqs_event_source_polling",
+            deployment.event_source_queues * polls * prices.unit("sqs_request"),
+            f"{deployment.event_source_queues} queue(s) Lambda polls: {inputs.sqs_pollers} long polls of "
+            f"{inputs.sqs_poll_seconds:g} s at a time, {polls:,.0f} ReceiveMessage a month each",
+        )
+    scheduled = {s.target for s in deployment.schedules}
+    queue_fed_jobs = [f for f in deployment.by_role("job") if f.logical_id not in scheduled]
+    if queue_fed_jobs:
+        monitoring = monitoring_per_model_month(deployment, inputs, prices)
+        jobs = {f.logical_id for f in queue_fed_jobs}
+        usd = sum(i.usd for i in monitoring.items if i.name.removeprefix("job ") in jobs)
+        figure.add(
+            "jobs fed by the dispatcher",
+            usd * inputs.models,
+            f"{len(jobs)} job function(s) run hourly for {inputs.models} model(s), as monitoring per model",
+        )
     if deployment.grafana_workspaces:
         figure.add(
             "grafana_users",
@@ -464,8 +485,8 @@ def monitoring_per_model_month(deployment: Deployment, inputs: Inputs, prices: P
     """The drift, quality and performance jobs of one model, each run hourly for a month."""
     figure = Figure()
     runs = prices.unit("hours_per_month")
-    queue = deployment.event_source_queues > 0 and bool(deployment.by_role("dispatcher"))
     for function in deployment.by_role("job"):
+        queue = function.logical_id in deployment.queue_consumers
         per_run = _per_run(inputs, "job") | ({"sqs": 3.0} if queue else {})
         figure.add(
             f"job {function.logical_id}",

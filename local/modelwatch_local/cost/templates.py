@@ -12,6 +12,7 @@ the catalog; the others are named by their logical ids.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -64,7 +65,7 @@ class Schedule:
 
     stack: str
     logical_id: str
-    every_seconds: int
+    every_seconds: float
     target: str | None  # logical id of the target function, when it is one
     scheduler: bool  # EventBridge Scheduler (billed per invocation) rather than a rule (free)
 
@@ -123,7 +124,8 @@ class Deployment:
     alarms: int = 0
     secrets: int = 0
     queues: dict[str, int] = field(default_factory=dict)  # stack -> queues
-    event_source_queues: int = 0  # queues a function consumes (messages: send, receive, delete)
+    event_source_queues: int = 0  # SQS event source mappings (Lambda polls each)
+    queue_consumers: list[str] = field(default_factory=list)  # functions fed by them
     registry: Registry | None = None
     stacks: list[str] = field(default_factory=list)
 
@@ -170,11 +172,73 @@ def _ref(value: Any) -> str | None:
     return None
 
 
-def _rate_seconds(expression: str) -> int | None:
-    match = _RATE.match(expression.strip())
-    if match is None:
+def _rate_seconds(expression: str) -> float | None:
+    """Seconds between runs of a ``rate(...)`` or, on average, of a ``cron(...)`` expression."""
+    expression = expression.strip()
+    match = _RATE.match(expression)
+    if match is not None:
+        return int(match.group(1)) * _UNIT_SECONDS[match.group(2).rstrip("s")]
+    if expression.startswith("cron(") and expression.endswith(")"):
+        return _cron_seconds(expression[5:-1].split())
+    return None
+
+
+def _field_count(field: str, size: int) -> float | None:
+    """How many values of ``size`` a cron field selects (``*``, ``a``, ``a,b``, ``a-b``, ``a/n``, ``*/n``)."""
+    if field in ("*", "?"):
+        return float(size)
+    total = 0.0
+    for part in field.split(","):
+        base, _, step = part.partition("/")
+        if base in ("*", "?"):
+            span = size
+        elif "-" in base:
+            low, _, high = base.partition("-")
+            if not (low.isdigit() and high.isdigit()):
+                return None
+            span = int(high) - int(low) + 1
+        elif base.isdigit():
+            span = size - int(base) if step else 1
+        else:
+            return None
+        total += math.ceil(span / int(step)) if step.isdigit() else span
+    return total
+
+
+def _cron_seconds(fields: list[str]) -> float | None:
+    """Average seconds between runs of ``cron(minutes hours day-of-month month day-of-week year)``.
+
+    Minutes, hours and days of the week are counted; days of the month as a share of 30.4 days;
+    months and years are taken as every one (``L``, ``W`` and ``#`` are not priced).
+    """
+    if len(fields) != 6:
         return None
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2).rstrip("s")]
+    minutes, hours = _field_count(fields[0], 60), _field_count(fields[1], 24)
+    weekdays = _field_count(_WEEKDAYS.sub(lambda m: str(_DAY_NUMBERS[m.group(0)]), fields[4].upper()), 7)
+    month_days = _field_count(fields[2], 31)
+    if None in (minutes, hours, weekdays, month_days) or not minutes or not hours:
+        return None
+    assert minutes is not None and hours is not None and weekdays is not None and month_days is not None
+    if fields[4] not in ("*", "?"):
+        share = weekdays / 7.0
+    elif fields[2] not in ("*", "?"):
+        share = month_days / (365.0 / 12.0)
+    else:
+        share = 1.0
+    runs_a_day = minutes * hours * share
+    return 86400.0 / runs_a_day if runs_a_day else None
+
+
+_DAY_NUMBERS = {"SUN": 1, "MON": 2, "TUE": 3, "WED": 4, "THU": 5, "FRI": 6, "SAT": 7}
+_WEEKDAYS = re.compile("|".join(_DAY_NUMBERS))
+
+
+def _is_queue(source: Any, resources: Mapping[str, Any]) -> bool:
+    """Whether an event source mapping reads an SQS queue (of this stack or imported)."""
+    target = _ref(source)
+    if target is not None and target in resources:
+        return bool(resources[target]["Type"] == "AWS::SQS::Queue")
+    return "sqs" in json.dumps(source).lower()
 
 
 def _api_roles(resources: Mapping[str, Any]) -> dict[str, str]:
@@ -248,9 +312,7 @@ def summarise(templates: Mapping[str, Template]) -> Deployment:
                     continue  # an event pattern: priced with what it reacts to
                 every = _rate_seconds(expression)
                 if every is None:
-                    raise TemplateError(
-                        f"{stack}/{name}: cannot price schedule {expression!r} (rate(...) only)"
-                    )
+                    raise TemplateError(f"{stack}/{name}: cannot price schedule {expression!r}")
                 targets = props.get("Targets") or ([props["Target"]] if "Target" in props else [])
                 target = _ref(targets[0].get("Arn")) if targets else None
                 deployment.schedules.append(
@@ -297,10 +359,13 @@ def summarise(templates: Mapping[str, Template]) -> Deployment:
                 deployment.secrets += 1
             elif kind == "AWS::SQS::Queue":
                 deployment.queues[stack] = deployment.queues.get(stack, 0) + 1
-            elif kind == "AWS::Lambda::EventSourceMapping" and "sqs" in json.dumps(
-                props.get("EventSourceArn", "")
+            elif kind == "AWS::Lambda::EventSourceMapping" and _is_queue(
+                props.get("EventSourceArn"), resources
             ):
                 deployment.event_source_queues += 1
+                consumer = _ref(props.get("FunctionName"))
+                if consumer is not None:
+                    deployment.queue_consumers.append(consumer)
             elif kind == "AWS::EC2::NatGateway":
                 registry_parts["nat"] += 1
             elif kind == "AWS::EC2::EIP":

@@ -372,9 +372,71 @@ def test_cli_without_templates_says_how_to_get_them(
     assert "run `make synth` first, or pass --synth" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("expression", "runs_a_month"),
+    [
+        ("rate(1 minute)", 43_800),
+        ("rate(5 minutes)", 8_760),
+        ("cron(0 * * * ? *)", 730),
+        ("cron(0/15 * * * ? *)", 2_920),
+        ("cron(0 6,18 * * ? *)", 60.83),
+        ("cron(0 9 ? * MON-FRI *)", 730 / 24 * 5 / 7),
+        ("cron(30 2 1 * ? *)", 12 / 12),  # once a month
+    ],
+)
+def test_schedules_are_priced_from_rate_or_cron(expression: str, runs_a_month: float) -> None:
+    every = summarise(templates(MwObservability=_observability(expression))).schedules
+    export = next(s for s in every if s.logical_id == "MetricsExportSchedule")
+
+    assert 730 * 3600 / export.every_seconds == pytest.approx(runs_a_month, rel=1e-3)
+
+
 def test_unpriceable_schedule_names_the_resource() -> None:
     with pytest.raises(TemplateError, match="MwObservability/MetricsExportSchedule"):
-        summarise(templates(MwObservability=_observability("cron(0 * * * ? *)")))
+        summarise(templates(MwObservability=_observability("at(2026-12-01T00:00:00)")))
+
+
+def _fan_out_monitoring() -> dict[str, Any]:
+    """Jobs fed by a queue a dispatcher fills on one schedule (no per-model rule)."""
+    resources = {
+        "FunctionsDrift": _function(),
+        "FunctionsQuality": _function(),
+        "FunctionsDispatcher": _function(memory=256),
+        "DispatchSchedule": {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "ScheduleExpression": "rate(5 minutes)",
+                "Targets": [{"Arn": {"Fn::GetAtt": ["FunctionsDispatcher", "Arn"]}}],
+            },
+        },
+        "JobsQueue": {"Type": "AWS::SQS::Queue", "Properties": {}},
+    }
+    for job in ("FunctionsDrift", "FunctionsQuality"):
+        resources[f"{job}Source"] = {
+            "Type": "AWS::Lambda::EventSourceMapping",
+            "Properties": {
+                "EventSourceArn": {"Fn::GetAtt": ["JobsQueue", "Arn"]},
+                "FunctionName": {"Ref": job},
+            },
+        }
+    return {"Resources": resources}
+
+
+def test_jobs_fed_by_a_queue_count_in_the_idle_month_per_model_with_the_polling() -> None:
+    deployment = summarise(templates(MwMonitoring=_fan_out_monitoring()))
+
+    one = items(idle_month(deployment, Inputs(models=1), PRICES, registry=False))
+    ten = items(idle_month(deployment, Inputs(models=10), PRICES, registry=False))
+    per_model = monitoring_per_model_month(deployment, Inputs(), PRICES)
+
+    assert "scheduled dispatcher: DispatchSchedule" in one
+    assert one["jobs fed by the dispatcher"] == pytest.approx(per_model.total)
+    assert ten["jobs fed by the dispatcher"] == pytest.approx(10 * per_model.total)
+    # two mappings, each polled by 5 long polls of 20 s: 657,000 ReceiveMessage a month
+    assert one["sqs_event_source_polling"] == pytest.approx(2 * 5 * 3 * 60 * 730 * 0.4e-6)
+    # each queue-fed run also pays its message: send, receive, delete
+    scheduled = monitoring_per_model_month(summarise(templates()), Inputs(), PRICES)
+    assert per_model.items[0].usd - scheduled.items[0].usd == pytest.approx(730 * 3 * 0.4e-6)
 
 
 def test_every_price_has_a_source_and_a_bad_file_is_refused(tmp_path: Path) -> None:
