@@ -163,7 +163,18 @@ NOTIFY_FUNCTION_DIR = REPO_ROOT / "functions" / "notify"
 GRAFANA_PROVISIONER_FUNCTION_DIR = REPO_ROOT / "functions" / "grafana_provisioner"
 METRICS_EXPORT_MEMORY_MB = 512
 METRICS_EXPORT_TIMEOUT_S = 50  # under the one-minute schedule
+# Every minute it writes every series (an idle model reads a rate of 0: rate()'s windows need two
+# samples), its health, the dead-letter queue's depth and the published versions; it lists nothing.
 METRICS_EXPORT_SCHEDULE_MINUTES = 1
+# The export is fed by the events bucket's Object Created events through a queue, a batch a minute
+# (docs/cost.md): nothing is listed, and its cost no longer grows with the number of models.
+METRICS_EXPORT_BATCH_WINDOW_S = 60
+METRICS_EXPORT_BATCH_SIZE = 10_000
+METRICS_EXPORT_MAX_CONCURRENCY = 2  # the least SQS allows; runs share one conditionally saved state
+METRICS_EXPORT_QUEUE_VISIBILITY_S = 6 * 50  # six times the function's timeout, as AWS advises
+METRICS_EXPORT_QUEUE_RETENTION_DAYS = 4
+METRICS_EXPORT_DLQ_RETENTION_DAYS = 14
+METRICS_EXPORT_MAX_RECEIVES = 5
 NOTIFY_MEMORY_MB = 256
 NOTIFY_TIMEOUT_S = 30
 GRAFANA_PROVISIONER_MEMORY_MB = 256

@@ -1,4 +1,4 @@
-"""The dials docs/cost.md points at: log format and levels, tracing, API access logs (cdk.json)."""
+"""The dials docs/cost.md points at: log format and levels, tracing, API access logs, the export's queue."""
 
 from __future__ import annotations
 
@@ -121,3 +121,65 @@ def test_make_cost_sees_the_dials(default: dict[str, Any], turned: dict[str, Any
 def test_bad_dials_fail_the_synth_naming_the_entry(raw: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         parse_config(raw)
+
+
+def _observability(templates: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    resources: dict[str, Any] = next(t for n, t in templates.items() if n.endswith("Observability"))[
+        "Resources"
+    ]
+    return resources
+
+
+def test_the_metrics_export_is_fed_by_delivered_objects_not_listing(default: dict[str, Any]) -> None:
+    resources = _observability(default)
+    export_id, export = next(
+        (n, r["Properties"])
+        for n, r in resources.items()
+        if r["Type"] == "AWS::Lambda::Function"
+        and r["Properties"].get("Description", "").startswith("modelwatch metrics export")
+    )
+
+    # Object Created under events/ and rejected/ of the events bucket go to a queue ...
+    (rule,) = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Events::Rule"
+        and "EventPattern" in r["Properties"]
+        and r["Properties"]["EventPattern"].get("detail-type") == ["Object Created"]
+    ]
+    assert rule["EventPattern"]["detail"]["object"]["key"] == [{"prefix": "events/"}, {"prefix": "rejected/"}]
+    queue_id = rule["Targets"][0]["Arn"]["Fn::GetAtt"][0]
+    queue = resources[queue_id]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * export["Timeout"]
+    assert "RedrivePolicy" in queue and queue["SqsManagedSseEnabled"] is True
+    # ... which the export reads a batch a minute, two at a time at most
+    (mapping,) = [
+        r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"
+    ]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    assert mapping["FunctionName"] == {"Ref": export_id}
+    assert mapping["BatchSize"] == constants.METRICS_EXPORT_BATCH_SIZE
+    assert mapping["MaximumBatchingWindowInSeconds"] == 60
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 2}
+    # and its schedule (every minute: every series, its health) lists nothing
+    assert export["Environment"]["Variables"]["MODELWATCH_EXPORT_KEYS_FROM"] == "events"
+    assert export["Environment"]["Variables"]["MODELWATCH_EXPORT_SCHEDULE_SECONDS"] == "60"
+
+
+def test_make_cost_prices_the_export_without_listing(default: dict[str, Any]) -> None:
+    from modelwatch_local.cost.calculator import idle_month
+
+    prices = load_prices()
+    one = {
+        i.name: i.usd for i in idle_month(summarise(default), Inputs(models=1), prices, registry=False).items
+    }
+    hundred = {
+        i.name: i.usd
+        for i in idle_month(summarise(default), Inputs(models=100), prices, registry=False).items
+    }
+
+    export = next(v for k, v in one.items() if k.startswith("scheduled export"))
+    export_100 = next(v for k, v in hundred.items() if k.startswith("scheduled export"))
+    assert export < 1.5  # listing every minute cost $3.69 a month at one model
+    assert export_100 < 40  # and $151 at 100
+    assert one["sqs_event_source_polling"] > 0

@@ -289,11 +289,21 @@ def per_million_predictions(deployment: Deployment, inputs: Inputs, prices: Pric
             f"the profile function once per object ({fn.memory_mb} MB x "
             f"{inputs.profile_billed_ms_per_object:g} ms, 1 GET, 1 PUT)",
         )
-    if deployment.by_role("export"):
+    for export in deployment.by_role("export"):
+        queue_fed = export.logical_id in deployment.queue_consumers
+        # From a queue: one message per object (send, receive, delete) and an invocation a batch.
+        batches = seconds / 60.0 if queue_fed else 0.0
         figure.add(
             "export_reads_per_object",
-            objects * inputs.export_reads_per_object * prices.unit("s3_get_request"),
-            f"the metrics export reads each object {inputs.export_reads_per_object} time(s)",
+            objects * inputs.export_reads_per_object * prices.unit("s3_get_request")
+            + (objects * 3 * prices.unit("sqs_request") if queue_fed else 0.0)
+            + batches * _scheduled_run_cost(prices, inputs, export, {"billed_ms": inputs.export_billed_ms}),
+            f"the metrics export reads each object {inputs.export_reads_per_object} time(s)"
+            + (
+                f"; fed by a queue: 3 SQS requests an object, {batches:,.0f} batch invocations"
+                if queue_fed
+                else ""
+            ),
         )
     stored_gib = raw_gib * prices.unit("s3_events_gzip_ratio")
     retention_months = 365 / 30
@@ -343,13 +353,14 @@ def _scheduled_run_cost(
     )
 
 
-def _per_run(inputs: Inputs, role: str) -> dict[str, float]:
+def _per_run(inputs: Inputs, role: str, *, queue_fed: bool = False) -> dict[str, float]:
     m = inputs.models
     if role == "export":
         return {
             "billed_ms": inputs.export_billed_ms,
             "log_bytes": inputs.export_log_bytes,
-            "lists": inputs.export_lists_per_prefix * (m + 1),
+            # fed by Object Created messages, a scheduled run lists nothing
+            "lists": 0 if queue_fed else inputs.export_lists_per_prefix * (m + 1),
             "gets": 1 + m,  # the state, each model's manifest
             "puts": 1,  # the state
             "samples": inputs.export_samples_per_model * m,
@@ -382,7 +393,8 @@ def idle_month(deployment: Deployment, inputs: Inputs, prices: Prices, *, regist
         if function is None:
             figure.add(f"schedule {schedule.logical_id}", 0.0, "target is not a function: not priced")
             continue
-        cost = runs * _scheduled_run_cost(prices, inputs, function, _per_run(inputs, function.role))
+        per_run = _per_run(inputs, function.role, queue_fed=function.logical_id in deployment.queue_consumers)
+        cost = runs * _scheduled_run_cost(prices, inputs, function, per_run)
         if schedule.scheduler:
             cost += runs * prices.unit("eventbridge_scheduler_invocation")
         figure.add(
