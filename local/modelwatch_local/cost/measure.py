@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from unittest import mock
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PREDICT_HANDLER = REPO_ROOT / "functions" / "predict" / "handler.py"
@@ -102,15 +103,17 @@ def measure(requests: int = 200, instances_per_request: int = 1) -> Measured:
     from modelwatch.stores.objects import S3Storage
     from modelwatch_local.fraud import FRAUD_SCHEMA, save_model, synthetic_transactions, train_fraud_model
 
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
-    )
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    with mock_aws(), tempfile.TemporaryDirectory() as tmp:
+    fake_aws = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    with (
+        mock.patch.dict(os.environ, fake_aws),
+        mock_aws(),
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        os.environ.pop("AWS_ENDPOINT_URL", None)
         s3 = boto3.client("s3")
         for bucket in (MODELS_BUCKET, EVENTS_BUCKET):
             s3.create_bucket(Bucket=bucket)
