@@ -12,7 +12,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: help install prometheus demo up down load chaos test test-fast lint typecheck synth bench clean
+.PHONY: help install prometheus demo up down load chaos test test-fast lint typecheck synth bench cost clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -81,5 +81,12 @@ bench: $(STAMP)  ## run the benchmarks; results in .bench/results.json
 	$(BIN)/python tests/benchmarks/run.py --output .bench/results.json
 	$(BIN)/python tests/benchmarks/bench_drift.py --output .bench/drift.json
 
+# Synthesises the stacks in-process from cdk.json (or COST_ARGS="--templates cdk.out" after make synth);
+# inputs and goals: docs/cost.md (e.g. make cost COST_ARGS="--rate 200 --instances-per-request 10").
+COST_ARGS ?=
+
+cost: $(STAMP)  ## cost per million predictions, idle month, monitoring per model; .cost/cost.json
+	$(BIN)/python -m modelwatch_local.cost --synth $(COST_ARGS)
+
 clean:  ## remove build outputs (keeps .venv)
-	rm -rf cdk.out .build .bench .local .load .chaos .pytest_cache .mypy_cache
+	rm -rf cdk.out .build .bench .local .load .chaos .cost .pytest_cache .mypy_cache

@@ -246,6 +246,50 @@ class ChaosConfig(_Strict):
         return self
 
 
+TracingMode = Literal["PassThrough", "Active"]
+
+
+class LoggingConfig(_Strict):
+    """Every function's log format and levels (Lambda's advanced logging controls).
+
+    With ``JSON`` and ``system_log_level`` ``WARN`` Lambda writes no START/END/REPORT lines; the
+    application level is also Powertools' (``POWERTOOLS_LOG_LEVEL``), so the two agree. It can be
+    no higher than ``INFO``: Lambda files a line without a ``level`` as INFO, and the embedded-metric
+    lines (capture failures, which the metrics export reads back) have none.
+    """
+
+    format: Literal["JSON", "Text"] = constants.DEFAULT_LOG_FORMAT
+    system_log_level: Literal["DEBUG", "INFO", "WARN"] = constants.DEFAULT_SYSTEM_LOG_LEVEL
+    application_log_level: Literal["TRACE", "DEBUG", "INFO"] = constants.DEFAULT_APPLICATION_LOG_LEVEL
+
+
+class TracingConfig(_Strict):
+    """X-Ray tracing: ``predict`` for the predict path (predict and catalog functions), ``functions`` for
+    every other function. ``PassThrough`` traces only what arrives with a sampled trace header."""
+
+    predict: TracingMode = constants.DEFAULT_PREDICT_TRACING
+    functions: TracingMode = constants.DEFAULT_FUNCTIONS_TRACING
+
+
+class AccessLogConfig(_Strict):
+    """The HTTP API's access log: on or off, and its fields (of ``API_ACCESS_LOG_FORMAT_FIELDS``)."""
+
+    enabled: bool = True
+    fields: list[str] = Field(
+        default_factory=lambda: list(constants.DEFAULT_API_ACCESS_LOG_FIELDS), min_length=1
+    )
+
+    @field_validator("fields")
+    @classmethod
+    def _check_fields(cls, fields: list[str]) -> list[str]:
+        unknown = [f for f in fields if f not in constants.API_ACCESS_LOG_FORMAT_FIELDS]
+        if unknown:
+            raise ValueError(
+                f"unknown field(s) {unknown}: known are {sorted(constants.API_ACCESS_LOG_FORMAT_FIELDS)}"
+            )
+        return fields
+
+
 class ModelwatchConfig(_Strict):
     """Everything a deployment can set; defaults live in ``infra.constants``."""
 
@@ -272,6 +316,9 @@ class ModelwatchConfig(_Strict):
     monitoring: MonitoringConfig = MonitoringConfig()
     registry: RegistryConfig = RegistryConfig()
     chaos: ChaosConfig = ChaosConfig()
+    logging: LoggingConfig = LoggingConfig()
+    tracing: TracingConfig = TracingConfig()
+    api_access_logs: AccessLogConfig = AccessLogConfig()
 
     @field_validator("log_retention_days")
     @classmethod

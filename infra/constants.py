@@ -114,6 +114,16 @@ MODEL_ROUTES_RECONCILE_HOURS = 1  # a full reconcile of every route, in case an 
 # AWS quotas the fleet is checked against (tests/infra/test_fleet_quotas.py, docs/architecture.md).
 HTTP_API_ROUTES_QUOTA = 300
 
+# Logging and tracing dials (cdk.json "logging", "tracing", "api_access_logs"; docs/cost.md).
+# JSON at system level WARN: no START/END/REPORT lines (about 300 bytes an invocation).
+DEFAULT_LOG_FORMAT: Final = "JSON"
+DEFAULT_SYSTEM_LOG_LEVEL: Final = "WARN"
+DEFAULT_APPLICATION_LOG_LEVEL: Final = "INFO"
+# The HTTP API sends no trace header: PassThrough records no trace of a prediction; Active would
+# trace X-Ray's default sample (1 a second, then 5 %: ~$0.35 a million at 50 req/s).
+DEFAULT_PREDICT_TRACING: Final = "PassThrough"
+DEFAULT_FUNCTIONS_TRACING: Final = "PassThrough"
+
 # Runtime of each model flavour, bundled only into that flavour's predict functions.
 FLAVOR_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "sklearn": ("numpy>=1.26", "scikit-learn>=1.4", "joblib>=1.3"),
@@ -149,7 +159,20 @@ API_ACCESS_LOG_FORMAT_FIELDS = {
     "integrationLatency": "$context.integrationLatency",
     "integrationError": "$context.integrationErrorMessage",
     "authorizerError": "$context.authorizer.error",
+    "requestTimeEpoch": "$context.requestTimeEpoch",
 }
+# The access-log fields on by default: who called which route, when, with what outcome and latency.
+DEFAULT_API_ACCESS_LOG_FIELDS = (
+    "requestId",
+    "requestTimeEpoch",
+    "ip",
+    "caller",
+    "routeKey",
+    "status",
+    "responseLatency",
+    "integrationError",
+    "authorizerError",
+)
 
 
 def predict_path(model: str) -> str:
@@ -174,7 +197,18 @@ NOTIFY_FUNCTION_DIR = REPO_ROOT / "functions" / "notify"
 GRAFANA_PROVISIONER_FUNCTION_DIR = REPO_ROOT / "functions" / "grafana_provisioner"
 METRICS_EXPORT_MEMORY_MB = 512
 METRICS_EXPORT_TIMEOUT_S = 50  # under the one-minute schedule
+# Every minute it writes every series (an idle model reads a rate of 0: rate()'s windows need two
+# samples), its health, the dead-letter queue's depth and the published versions; it lists nothing.
 METRICS_EXPORT_SCHEDULE_MINUTES = 1
+# The export is fed by the events bucket's Object Created events through a queue, a batch a minute
+# (docs/cost.md): nothing is listed, and its cost no longer grows with the number of models.
+METRICS_EXPORT_BATCH_WINDOW_S = 60
+METRICS_EXPORT_BATCH_SIZE = 10_000
+METRICS_EXPORT_MAX_CONCURRENCY = 2  # the least SQS allows; runs share one conditionally saved state
+METRICS_EXPORT_QUEUE_VISIBILITY_S = 6 * 50  # six times the function's timeout, as AWS advises
+METRICS_EXPORT_QUEUE_RETENTION_DAYS = 4
+METRICS_EXPORT_DLQ_RETENTION_DAYS = 14
+METRICS_EXPORT_MAX_RECEIVES = 5
 NOTIFY_MEMORY_MB = 256
 NOTIFY_TIMEOUT_S = 30
 GRAFANA_PROVISIONER_MEMORY_MB = 256

@@ -10,6 +10,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as lambda_event_sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -17,7 +18,7 @@ from constructs import Construct
 from infra import bundling, constants
 from infra.config import ModelwatchConfig
 from infra.constructs.python_function import build_modelwatch_layer, build_python_function
-from infra.nag import acknowledge_wildcards, nag_resource
+from infra.nag import acknowledge, acknowledge_wildcards, nag_resource
 from modelwatch.contracts import layout
 
 
@@ -75,7 +76,12 @@ class ObservabilityFunctions(Construct):
 
 
 class MetricsExport(Construct):
-    """The ``metrics_export`` function, every minute: serving metrics from captured events to AMP.
+    """The ``metrics_export`` function: serving metrics from captured events to AMP.
+
+    The events bucket's Object Created events under ``events/`` and ``rejected/`` reach it through
+    a queue, a batch a minute, so it lists nothing; a schedule every minute writes every series (an
+    idle model's rate reads 0), its own health, the dead-letter queue's depth and the published
+    versions.
 
     It also reads the capture dead-letter queue's depth (``sqs:GetQueueAttributes``) and the
     serving manifests (which version each model should be served at).
@@ -107,6 +113,7 @@ class MetricsExport(Construct):
                 "MODELWATCH_SERVED_MODELS": ",".join(model.name for model in config.models),
                 "MODELWATCH_METRICS_STATE_KEY": layout.METRICS_EXPORT_STATE_KEY,
                 "MODELWATCH_EXPORT_SCHEDULE_SECONDS": str(constants.METRICS_EXPORT_SCHEDULE_MINUTES * 60),
+                "MODELWATCH_EXPORT_KEYS_FROM": "events",
                 "MODELWATCH_REMOTE_WRITE_URL": remote_write_url,
                 "MODELWATCH_CUSTOM_METRICS": json.dumps(config.observability.custom_metrics),
                 "MODELWATCH_CAPTURE_DLQ_URL": capture_dlq.queue_url,
@@ -129,10 +136,61 @@ class MetricsExport(Construct):
         events.Rule(
             self,
             "Schedule",
-            description="Export serving metrics to AMP every minute",
+            description="Export serving metrics to AMP every minute (the objects come from the queue)",
             schedule=events.Schedule.rate(Duration.minutes(constants.METRICS_EXPORT_SCHEDULE_MINUTES)),
             targets=[targets.LambdaFunction(self.function, retry_attempts=0)],
         )
+        self.queue = self._build_delivered_objects_queue(events_bucket)
+
+    def _build_delivered_objects_queue(self, events_bucket: s3.IBucket) -> sqs.Queue:
+        """Object Created of events/ and rejected/ -> a queue -> the export, a batch a minute."""
+        dead_letters = sqs.Queue(
+            self,
+            "DeliveredDlq",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(constants.METRICS_EXPORT_DLQ_RETENTION_DAYS),
+        )
+        acknowledge(
+            dead_letters,
+            "AwsSolutions-SQS3",
+            "This queue is the dead-letter queue of the delivered-objects queue; the objects stay in "
+            "S3 and a redrive counts them.",
+        )
+        queue = sqs.Queue(
+            self,
+            "Delivered",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=Duration.seconds(constants.METRICS_EXPORT_QUEUE_VISIBILITY_S),
+            retention_period=Duration.days(constants.METRICS_EXPORT_QUEUE_RETENTION_DAYS),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=dead_letters, max_receive_count=constants.METRICS_EXPORT_MAX_RECEIVES
+            ),
+        )
+        events.Rule(
+            self,
+            "DeliveredObjects",
+            description="Objects Firehose delivers under events/ and rejected/, for the metrics export",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={
+                    "bucket": {"name": [events_bucket.bucket_name]},
+                    "object": {"key": [{"prefix": layout.EVENTS_PREFIX}, {"prefix": layout.REJECTED_PREFIX}]},
+                },
+            ),
+            targets=[targets.SqsQueue(queue)],
+        )
+        self.function.add_event_source(
+            lambda_event_sources.SqsEventSource(
+                queue,
+                batch_size=constants.METRICS_EXPORT_BATCH_SIZE,
+                max_batching_window=Duration.seconds(constants.METRICS_EXPORT_BATCH_WINDOW_S),
+                max_concurrency=constants.METRICS_EXPORT_MAX_CONCURRENCY,
+            )
+        )
+        return queue
 
     def _grant(self, bucket: s3.IBucket, workspace_arn: str) -> None:
         function = self.function

@@ -10,7 +10,7 @@ the integrations those routes target are made here, one per non-default flavour.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import jsii
 from aws_cdk import RemovalPolicy, Stack
@@ -26,12 +26,14 @@ from constructs import Construct
 from infra import constants
 from infra.config import JwtAuth, ModelwatchConfig
 from infra.constructs.log_retention import retention_days
+from infra.nag import acknowledge
 
 
 @jsii.implements(apigw.IAccessLogSettings)
 class _AccessLogSettings:
-    def __init__(self, log_group: logs.ILogGroup) -> None:
+    def __init__(self, log_group: logs.ILogGroup, fields: Sequence[str]) -> None:
         self._destination = apigw.LogGroupLogDestination(log_group)
+        self._fields = {name: constants.API_ACCESS_LOG_FORMAT_FIELDS[name] for name in fields}
 
     @property
     def destination(self) -> apigw.IAccessLogDestination:
@@ -39,7 +41,7 @@ class _AccessLogSettings:
 
     @property
     def format(self) -> apigw_v1.AccessLogFormat:
-        return apigw_v1.AccessLogFormat.custom(_json_format(constants.API_ACCESS_LOG_FORMAT_FIELDS))
+        return apigw_v1.AccessLogFormat.custom(_json_format(self._fields))
 
 
 def _json_format(fields: Mapping[str, str]) -> str:
@@ -64,7 +66,7 @@ class PredictionApi(Construct):
         self._config = config
         self.authorizer = self._build_authorizer()
         self.api = self._build_api(catalog_function)
-        self.access_logs = self._build_access_log_group()
+        self.access_logs = self._build_access_log_group() if config.api_access_logs.enabled else None
         self.stage = self._build_stage()
         self._build_flavor_route(flavor_functions[config.default_flavor])
         self._build_dedicated_routes(dedicated_functions)
@@ -118,15 +120,27 @@ class PredictionApi(Construct):
 
     def _build_stage(self) -> apigw.HttpStage:
         throttle = self._config.throttle
-        return apigw.HttpStage(
+        stage = apigw.HttpStage(
             self,
             "DefaultStage",
             http_api=self.api,
             stage_name="$default",
             auto_deploy=True,
             throttle=apigw.ThrottleSettings(rate_limit=throttle.rate_limit, burst_limit=throttle.burst_limit),
-            access_log_settings=_AccessLogSettings(self.access_logs),
+            access_log_settings=(
+                _AccessLogSettings(self.access_logs, self._config.api_access_logs.fields)
+                if self.access_logs is not None
+                else None
+            ),
         )
+        if self.access_logs is None:
+            acknowledge(
+                stage,
+                "AwsSolutions-APIG1",
+                "Access logs are off by configuration (api_access_logs.enabled: false; docs/cost.md): "
+                "the function logs keep errors and the captured events keep every request.",
+            )
+        return stage
 
     def _scopes(self, route: str) -> list[str] | None:
         """The JWT scopes a route needs (None: any valid token, or IAM, where policies name routes)."""

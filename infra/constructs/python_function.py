@@ -1,8 +1,8 @@
 """One way to build a modelwatch Lambda function: Python 3.11, the layer, traced, logged, acknowledged.
 
 Every function of the platform (predict, monitoring, observability, registry sync)
-is built here, so runtime, architecture, Powertools settings, log retention and
-the cdk-nag acknowledgments every function shares are stated once.
+is built here, so runtime, architecture, Powertools settings, log format and levels,
+tracing, log retention and the cdk-nag acknowledgments every function shares are stated once.
 """
 
 from __future__ import annotations
@@ -38,12 +38,48 @@ def build_modelwatch_layer(
     )
 
 
-def powertools_environment() -> dict[str, str]:
+TRACING = {"Active": lambda_.Tracing.ACTIVE, "PassThrough": lambda_.Tracing.PASS_THROUGH}
+SYSTEM_LOG_LEVELS = {
+    "DEBUG": lambda_.SystemLogLevel.DEBUG,
+    "INFO": lambda_.SystemLogLevel.INFO,
+    "WARN": lambda_.SystemLogLevel.WARN,
+}
+APPLICATION_LOG_LEVELS = {
+    "TRACE": lambda_.ApplicationLogLevel.TRACE,
+    "DEBUG": lambda_.ApplicationLogLevel.DEBUG,
+    "INFO": lambda_.ApplicationLogLevel.INFO,
+}
+# Powertools' name of the level (Python's logging has no TRACE).
+_POWERTOOLS_LEVELS = {"TRACE": "DEBUG"}
+
+
+def powertools_environment(config: ModelwatchConfig | None = None) -> dict[str, str]:
+    level = constants.POWERTOOLS_LOG_LEVEL
+    if config is not None and config.logging.format == "JSON":
+        application = config.logging.application_log_level
+        level = _POWERTOOLS_LEVELS.get(application, application)
     return {
         "POWERTOOLS_SERVICE_NAME": constants.POWERTOOLS_SERVICE_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": constants.POWERTOOLS_METRICS_NAMESPACE,
-        "POWERTOOLS_LOG_LEVEL": constants.POWERTOOLS_LOG_LEVEL,
+        "POWERTOOLS_LOG_LEVEL": level,
     }
+
+
+def logging_props(config: ModelwatchConfig) -> dict[str, Any]:
+    """Lambda's log format and levels: JSON at system level WARN writes no START/END/REPORT lines."""
+    if config.logging.format == "Text":
+        return {"logging_format": lambda_.LoggingFormat.TEXT}
+    return {
+        "logging_format": lambda_.LoggingFormat.JSON,
+        "system_log_level_v2": SYSTEM_LOG_LEVELS[config.logging.system_log_level],
+        "application_log_level_v2": APPLICATION_LOG_LEVELS[config.logging.application_log_level],
+    }
+
+
+def tracing_of(config: ModelwatchConfig, code_dir: Path) -> lambda_.Tracing:
+    """The predict path (every function running the predict handler) has its own tracing dial."""
+    on_predict_path = code_dir.resolve() == constants.PREDICT_FUNCTION_DIR.resolve()
+    return TRACING[config.tracing.predict if on_predict_path else config.tracing.functions]
 
 
 def build_python_function(
@@ -81,10 +117,10 @@ def build_python_function(
         memory_size=memory_mb,
         timeout=Duration.seconds(timeout_s),
         description=description,
-        tracing=lambda_.Tracing.ACTIVE,
+        tracing=tracing_of(config, code_dir),
         log_group=log_group,
-        environment={**powertools_environment(), **environment},
-        **function_props,
+        environment={**powertools_environment(config), **environment},
+        **{**logging_props(config), **function_props},
     )
     acknowledge_platform_findings(function)
     return function

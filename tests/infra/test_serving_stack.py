@@ -95,7 +95,7 @@ def test_one_function_per_flavour_and_per_dedicated_model_plus_catalog(template:
         assert props["Runtime"] == "python3.11"
         assert props["Architectures"] == ["arm64"]
         assert props["Handler"] == "handler.handler"
-        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props.get("TracingConfig", {"Mode": "PassThrough"}) == {"Mode": "PassThrough"}  # the default
         assert [layer["Ref"][: len("FunctionsModelwatchLayer")] for layer in props["Layers"]] == [
             "FunctionsModelwatchLayer"
         ]

@@ -263,3 +263,41 @@ class _Context:
     memory_limit_in_mb = 512
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:metrics-export"
     aws_request_id = "req"
+
+
+def test_metrics_export_function_counts_the_objects_of_an_sqs_batch_of_object_created_events(
+    prometheus: LocalPrometheus, aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an object Firehose delivered, and the export set to take its keys from events (as in AWS)
+    import boto3
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="events-bucket")
+    hour = time.strftime("dt=%Y-%m-%d/hour=%H", time.gmtime())
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    key = f"events/model=queued/{hour}/a"
+    line = {"model": "queued", "version": "1", "index": 0, "timestamp": stamp, "prediction": 0.5}
+    s3.put_object(Bucket="events-bucket", Key=key, Body=(json.dumps(line) + "\n").encode())
+    for name, value in {
+        "MODELWATCH_EVENTS_BUCKET": "events-bucket",
+        "MODELWATCH_SERVED_MODELS": "queued",
+        "MODELWATCH_REMOTE_WRITE_URL": prometheus.remote_write_url,
+        "MODELWATCH_EXPORT_KEYS_FROM": "events",
+        "POWERTOOLS_METRICS_NAMESPACE": "modelwatch",
+    }.items():
+        monkeypatch.setenv(name, value)
+    function = _load_function("metrics_export")
+    created = {
+        "source": "aws.s3",
+        "detail-type": "Object Created",
+        "detail": {"bucket": {"name": "events-bucket"}, "object": {"key": key}},
+    }
+    batch = {"Records": [{"messageId": "m1", "body": json.dumps(created), "eventSource": "aws:sqs"}]}
+
+    # When the queue hands it its batch, then the schedule runs (and lists nothing)
+    queued = function.handler(batch, _Context())
+    scheduled = function.handler({"source": "aws.events"}, _Context())
+
+    # Then the object was counted once, from its message
+    assert queued["objects"] == 1 and scheduled["objects"] == 0
+    assert prometheus.query('modelwatch_predictions_total{model="queued"}')[0]["value"][1] == "1"

@@ -349,6 +349,35 @@ class ExportOutcome:
     series: int = 0
     write: WriteOutcome = field(default_factory=WriteOutcome)
     conflicts: int = 0
+    saved: bool = False
+
+
+class ExportIncomplete(RuntimeError):
+    """Keys handed to the export (from Object Created messages) were not all counted: retry them."""
+
+
+def delivered_keys_of(messages: Iterable[Mapping[str, Any]], bucket: str) -> list[str]:
+    """The object keys of SQS messages whose bodies are S3 "Object Created" EventBridge events.
+
+    Messages about another bucket are skipped (the rule names one bucket; this is a safeguard).
+
+    Raises
+    ------
+    ValueError
+        Naming the message whose body is not such an event (it would otherwise be lost silently).
+    """
+    keys: list[str] = []
+    for message in messages:
+        try:
+            detail = json.loads(message["body"])["detail"]
+            name, key = detail["bucket"]["name"], detail["object"]["key"]
+        except (KeyError, TypeError, json.JSONDecodeError) as error:
+            raise ValueError(
+                f"message {message.get('messageId', '?')} is not an S3 Object Created event: {error!r}"
+            ) from None
+        if name == bucket:
+            keys.append(str(key))
+    return keys
 
 
 def export_serving_metrics(
@@ -428,6 +457,7 @@ def export_serving_metrics(
         except StateConflict:
             outcome.conflicts += 1
             continue
+        outcome.saved = True
         samples = state.samples(clock())
         outcome.series = len(samples)
         outcome.write = sink.push(samples)
@@ -467,8 +497,14 @@ def run_metrics_export(
     capture_failures: CaptureFailureSource | None = None,
     dead_letters: QueueDepthSource | None = None,
     clock: Callable[[], float] = time.time,
+    delivered: Sequence[str] | None = None,
 ) -> ExportOutcome:
     """One run of the ``metrics_export`` job: list recent event objects, export, report the job's health.
+
+    ``delivered``: the keys of the objects delivered since the last run, from their Object Created
+    events (``delivered_keys_of``); then nothing is listed, and a run that could not count them all
+    raises :class:`ExportIncomplete` after writing its samples, so the messages are delivered again.
+    ``None``: the objects of the last ``export_lookback_hours`` are listed.
 
     The job's own samples (``modelwatch_job_*{job="metrics_export"}``) are pushed with the
     serving series, so ``ModelwatchMonitoringJobLate`` fires if the export stops; so is the
@@ -479,7 +515,10 @@ def run_metrics_export(
     models = settings.served_models
     events = EventStore(storage, settings.events_bucket)
     now = datetime.fromtimestamp(started, UTC)
-    keys = events.delivered_keys(models, now - timedelta(hours=settings.export_lookback_hours), now)
+    if delivered is None:
+        keys = events.delivered_keys(models, now - timedelta(hours=settings.export_lookback_hours), now)
+    else:
+        keys = list(delivered)
     outcome = export_serving_metrics(
         keys=keys,
         read_records=events.read,
@@ -522,4 +561,9 @@ def run_metrics_export(
             "failed": outcome.write.failed,
         },
     )
+    if delivered and (outcome.unreadable or not outcome.saved):
+        raise ExportIncomplete(
+            f"{len(outcome.unreadable)} unreadable object(s), state saved: {outcome.saved}; "
+            f"the {len(keys)} delivered key(s) will be retried"
+        )
     return outcome

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import Annotated, Final, Literal
 
 from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import NoDecode
@@ -29,6 +29,11 @@ class ExportSettings(RemoteWriteSettings):
     )
     export_lookback_hours: int = Field(DEFAULT_LOOKBACK_HOURS, ge=1, le=24)
     export_schedule_seconds: float = Field(EXPORT_SCHEDULE_SECONDS, gt=0)
+    export_keys_from: Literal["listing", "events"] = Field(
+        "listing",
+        description="listing: each run lists the look-back's objects; events: the objects come from "
+        "their Object Created messages (an SQS batch) and a scheduled run lists nothing.",
+    )
     capture_dlq_url: str | None = Field(
         None, description="The capture dead-letter queue, whose depth is exported (unset: not read)."
     )
