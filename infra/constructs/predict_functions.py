@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisfirehose as firehose
@@ -24,7 +21,7 @@ class PredictFunctions(Construct):
     """Functions sharing one handler; each bundles only its model flavour's runtime.
 
     Each function may read only its own model's manifests and artifacts (the catalog
-    function: every model's manifests, no artifacts), write only to its own events
+    function: every model's manifests, no artifacts), write only to the events
     stream and the rejected stream, and send to the capture dead-letter queue.
     """
 
@@ -35,7 +32,7 @@ class PredictFunctions(Construct):
         *,
         config: ModelwatchConfig,
         models_bucket: s3.IBucket,
-        events_streams: Mapping[str, firehose.IDeliveryStream],
+        events_stream: firehose.IDeliveryStream,
         rejected_stream: firehose.IDeliveryStream,
         labels_stream: firehose.IDeliveryStream,
         capture_dlq: sqs.IQueue,
@@ -43,7 +40,7 @@ class PredictFunctions(Construct):
         super().__init__(scope, construct_id)
         self._config = config
         self._models_bucket = models_bucket
-        self._events_streams = events_streams
+        self._events_stream = events_stream
         self._rejected_stream = rejected_stream
         self._labels_stream = labels_stream
         self._capture_dlq = capture_dlq
@@ -62,7 +59,6 @@ class PredictFunctions(Construct):
         spec = bundling.function_spec(
             model.name, self._config.architecture, constants.FLAVOR_REQUIREMENTS[model.flavor]
         )
-        stream = self._events_streams[model.name]
         function = self._build_function(
             f"Model-{model.name}",
             spec=spec,
@@ -70,14 +66,13 @@ class PredictFunctions(Construct):
             timeout_s=model.timeout_s,
             description=f"modelwatch predictions for model {model.name} ({model.flavor})",
             environment={
-                "MODELWATCH_EVENTS_STREAMS": Stack.of(self).to_json_string(
-                    {model.name: stream.delivery_stream_name}
-                ),
+                "MODELWATCH_EVENTS_STREAM": self._events_stream.delivery_stream_name,
+                "MODELWATCH_SERVED_MODELS": model.name,
                 "MODELWATCH_CATALOG_MODELS": model.name,
             },
         )
         self._grant_read(function, model_names=[model.name], artifacts=True)
-        self._grant_capture(function, [stream])
+        self._grant_capture(function, [self._events_stream])
         return function
 
     def _build_catalog_function(self) -> lambda_.Function:
@@ -90,7 +85,8 @@ class PredictFunctions(Construct):
             timeout_s=constants.CATALOG_TIMEOUT_S,
             description="modelwatch catalog: model listing, health, docs and unknown routes",
             environment={
-                "MODELWATCH_EVENTS_STREAMS": json.dumps({}),
+                # Required by the serving settings; the catalog predicts for no model, so never writes it.
+                "MODELWATCH_EVENTS_STREAM": self._events_stream.delivery_stream_name,
                 "MODELWATCH_CATALOG_MODELS": ",".join(names),
                 # POST /v1/models/<m>/feedback reaches the catalog function ($default route).
                 "MODELWATCH_LABELS_STREAM": self._labels_stream.delivery_stream_name,

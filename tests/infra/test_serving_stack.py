@@ -21,7 +21,7 @@ CONTRACT_VARIABLES = {
     "MODELWATCH_MODELS_BUCKET",
     "MODELWATCH_MANIFEST_PREFIX",
     "MODELWATCH_SERVING_ALIAS",
-    "MODELWATCH_EVENTS_STREAMS",
+    "MODELWATCH_EVENTS_STREAM",
     "MODELWATCH_REJECTED_STREAM",
     "MODELWATCH_CATALOG_MODELS",
     "MODELWATCH_CAPTURE_DLQ_URL",
@@ -72,12 +72,6 @@ def _import_of(value: dict[str, Any]) -> str:
     return value["Fn::ImportValue"]
 
 
-def _stream_import(template: Template, env: dict[str, Any], model: str) -> str:
-    join = env["MODELWATCH_EVENTS_STREAMS"]["Fn::Join"][1]
-    assert join[0] == f'{{"{model}":"' and join[2] == '"}'
-    return _import_of(join[1])
-
-
 def test_one_function_per_model_plus_catalog(template: Template) -> None:
     functions = _functions(template)
 
@@ -112,7 +106,8 @@ def test_layer_is_for_python_311_on_the_configured_architecture(template: Templa
 def test_model_function_environment_is_the_library_contract(template: Template) -> None:
     env = _functions(template)["churn.v2"]["Environment"]["Variables"]
 
-    assert set(env) == CONTRACT_VARIABLES
+    assert set(env) == CONTRACT_VARIABLES | {"MODELWATCH_SERVED_MODELS"}
+    assert env["MODELWATCH_SERVED_MODELS"] == "churn.v2"
     assert env["MODELWATCH_MANIFEST_PREFIX"] == "manifests"
     assert env["MODELWATCH_SERVING_ALIAS"] == "production"
     assert env["MODELWATCH_CATALOG_MODELS"] == "churn.v2"
@@ -125,14 +120,14 @@ def test_model_function_environment_is_the_library_contract(template: Template) 
     assert "RefStorageModels" in _import_of(env["MODELWATCH_MODELS_BUCKET"])
     assert "RefStreamsRejected" in _import_of(env["MODELWATCH_REJECTED_STREAM"])
     assert "RefCaptureDlq" in _import_of(env["MODELWATCH_CAPTURE_DLQ_URL"])
-    assert "RefStreamsEventschurnv2" in _stream_import(template, env, "churn.v2")
+    # the one events stream of every model (Firehose partitions it by the records' model)
+    assert "RefStreamsEvents" in _import_of(env["MODELWATCH_EVENTS_STREAM"])
 
 
 def test_catalog_function_serves_no_model_and_lists_all(template: Template) -> None:
     env = _functions(template)["catalog"]["Environment"]["Variables"]
 
     assert set(env) == CONTRACT_VARIABLES | {"MODELWATCH_LABELS_STREAM"}
-    assert json.loads(env["MODELWATCH_EVENTS_STREAMS"]) == {}
     assert env["MODELWATCH_CATALOG_MODELS"] == "fraud_detection,churn.v2"
     # feedback (POST /v1/models/<m>/feedback) takes the $default route to the catalog function
     assert "RefStreamsLabels" in _import_of(env["MODELWATCH_LABELS_STREAM"])
@@ -181,8 +176,7 @@ def test_model_function_reads_only_its_model_and_writes_only_its_streams(templat
     assert _object_suffixes(allowed["s3:GetObject"]) == {"/manifests/churn.v2/*", "/models/churn.v2/*"}
     streams = {_import_of(r) for r in allowed["firehose:PutRecord"]}
     assert len(streams) == 2
-    assert any("Eventschurnv2" in s for s in streams) and any("StreamsRejected" in s for s in streams)
-    assert not any("Eventsfrauddetection" in s for s in streams)
+    assert any("StreamsEvents" in s for s in streams) and any("StreamsRejected" in s for s in streams)
     assert allowed["firehose:PutRecordBatch"] == allowed["firehose:PutRecord"]
     assert ["CaptureDlq" in _import_of(r) for r in allowed["sqs:SendMessage"]] == [True]
     assert allowed["xray:PutTraceSegments"] == ["*"]

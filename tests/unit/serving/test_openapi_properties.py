@@ -31,6 +31,7 @@ from modelwatch.stores.manifests import ManifestStore
 from modelwatch.stores.objects import InMemoryStorage
 
 EXAMPLES_PER_OPERATION = 300
+EVENTS = "events"
 REJECTED = "rejected"
 SCHEMA = InputSchema(
     features=[
@@ -67,7 +68,8 @@ def _build() -> tuple[Any, MemorySink]:
         models_bucket="models",
         rejected_stream=REJECTED,
         labels_stream="labels",
-        events_streams={"fraud": "events-fraud"},
+        events_stream=EVENTS,
+        served_models=["fraud"],
         catalog_models=["fraud"],
         max_instances=20,
         model_cache_dir=str(workdir / "cache"),
@@ -139,7 +141,7 @@ def test_every_operation_answers_as_documented_and_captures_every_rejection(case
         body = response.json()
         events = [
             e
-            for e in map(json.loads, SINK.lines.get("events-fraud", []))
+            for e in map(json.loads, SINK.lines.get(EVENTS, []))
             if e["request_id"] == body["request_id"]
         ]
         assert [e["index"] for e in events] == list(range(len(body["predictions"]))), "events lost"

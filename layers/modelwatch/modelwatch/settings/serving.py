@@ -9,7 +9,7 @@ from pydantic_settings import NoDecode
 
 from modelwatch.contracts import layout
 from modelwatch.contracts.names import check_model_name
-from modelwatch.settings.base import JsonSetting, ModelwatchSettings, split_comma_list
+from modelwatch.settings.base import ModelwatchSettings, split_comma_list
 
 
 class ServingSettings(ModelwatchSettings):
@@ -18,12 +18,15 @@ class ServingSettings(ModelwatchSettings):
     models_bucket: str = Field(description="Bucket holding serving manifests and model artifacts.")
     manifest_prefix: str = Field(layout.MANIFESTS_PREFIX, description="Key prefix of serving manifests.")
     serving_alias: str = Field("production", description="Alias whose manifest is served.")
-    events_streams: JsonSetting[dict[str, str]] = Field(
-        default_factory=dict,
+    events_stream: str = Field(
         description=(
-            "JSON object mapping each model this function serves to the Firehose stream "
-            "that captures its prediction events. A function predicts only for these models."
+            "Firehose stream capturing the prediction events of every model: one stream, "
+            "partitioned by the records' model field."
         ),
+    )
+    served_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated models this function predicts for.",
     )
     rejected_stream: str = Field(description="Firehose stream capturing rejected requests.")
     labels_stream: str | None = Field(
@@ -75,10 +78,11 @@ class ServingSettings(ModelwatchSettings):
     model_cache_dir: str = Field("/tmp/modelwatch-models")
 
     _split_catalog = field_validator("catalog_models", mode="before")(split_comma_list)
+    _split_served = field_validator("served_models", mode="before")(split_comma_list)
 
-    @field_validator("events_streams")
+    @field_validator("served_models")
     @classmethod
-    def _check_served_names(cls, value: dict[str, str]) -> dict[str, str]:
+    def _check_served_names(cls, value: list[str]) -> list[str]:
         for name in value:
             check_model_name(name)
         return value
@@ -86,12 +90,7 @@ class ServingSettings(ModelwatchSettings):
     @model_validator(mode="after")
     def _default_catalog(self) -> ServingSettings:
         if not self.catalog_models:
-            self.catalog_models = list(self.events_streams)
+            self.catalog_models = list(self.served_models)
         for name in self.catalog_models:
             check_model_name(name)
         return self
-
-    @property
-    def served_models(self) -> list[str]:
-        """Models this function predicts for: those it has a capture stream for."""
-        return list(self.events_streams)
