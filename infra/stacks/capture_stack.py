@@ -62,3 +62,4 @@ class CaptureStack(Stack):
         CfnOutput(self, "EventsBucketName", value=self.events_bucket.bucket_name)
         CfnOutput(self, "ModelsBucketName", value=self.models_bucket.bucket_name)
         CfnOutput(self, "CaptureDlqUrl", value=self.capture_dlq.queue_url)
+        CfnOutput(self, "EventsStreamName", value=self.events_stream.delivery_stream_name)

@@ -320,7 +320,7 @@ def bench_capture_calls() -> dict[str, Any]:
                 "MODELWATCH_MODELS_BUCKET": "models-bucket",
                 "MODELWATCH_REJECTED_STREAM": "rejected",
                 "MODELWATCH_EVENTS_STREAM": "events",
-        "MODELWATCH_SERVED_MODELS": "fraud_detection",
+                "MODELWATCH_SERVED_MODELS": "fraud_detection",
                 "MODELWATCH_MODEL_CACHE_DIR": tmp,
             }
         )

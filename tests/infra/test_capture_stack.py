@@ -215,7 +215,9 @@ def test_capture_dlq_is_encrypted_ssl_only_and_keeps_14_days(template: Template)
 
 
 def test_outputs_name_buckets_and_dlq(template: Template) -> None:
-    assert {"EventsBucketName", "ModelsBucketName", "CaptureDlqUrl"} <= set(template.find_outputs("*"))
+    assert {"EventsBucketName", "ModelsBucketName", "CaptureDlqUrl", "EventsStreamName"} <= set(
+        template.find_outputs("*")
+    )
 
 
 def test_attributes_expose_the_three_streams(assembly: Assembly) -> None:

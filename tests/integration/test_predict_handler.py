@@ -268,9 +268,7 @@ def test_feedback_reaches_the_labels_partition_through_the_catalog_function(
     deployment: Deployment, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Given the catalog function (the $default route), with its labels stream
-    env = function_env(
-        deployment.dlq_url, tmp_path, served="", catalog=MODEL, labels_stream=LABELS_STREAM
-    )
+    env = function_env(deployment.dlq_url, tmp_path, served="", catalog=MODEL, labels_stream=LABELS_STREAM)
     deployment.handler = load_handler(monkeypatch, env)
     labels = [
         {"request_id": "req-9", "index": 0, "label": 1},

@@ -140,9 +140,7 @@ def test_every_operation_answers_as_documented_and_captures_every_rejection(case
     if response.status_code == 200 and operation == "POST /v1/models/{model}/predict":
         body = response.json()
         events = [
-            e
-            for e in map(json.loads, SINK.lines.get(EVENTS, []))
-            if e["request_id"] == body["request_id"]
+            e for e in map(json.loads, SINK.lines.get(EVENTS, [])) if e["request_id"] == body["request_id"]
         ]
         assert [e["index"] for e in events] == list(range(len(body["predictions"]))), "events lost"
     if 400 <= response.status_code < 500:
