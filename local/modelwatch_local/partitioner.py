@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,21 +41,41 @@ class PartitionReport:
     written: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # under the delivery prefix, not a delivery
 
+    def add(self, other: PartitionReport) -> None:
+        self.objects += other.objects
+        for model, count in other.lines.items():
+            self.lines[model] = self.lines.get(model, 0) + count
+        self.failed_lines += other.failed_lines
+        self.written.extend(other.written)
+        self.skipped.extend(other.skipped)
+
 
 class LocalPartitioner:
-    """Re-lays what the local streams delivered in the events bucket (a boto3 S3 client on moto)."""
+    """Re-lays what the local streams delivered in the events bucket (a boto3 S3 client on moto).
 
-    def __init__(self, s3: Any, bucket: str) -> None:
+    Locally each request is an object of its own (moto does not buffer), so a run re-lays its
+    objects ``workers`` at a time: three S3 calls each (get, put, delete).
+    """
+
+    def __init__(self, s3: Any, bucket: str, workers: int = 8) -> None:
         self._s3 = s3
         self._bucket = bucket
+        self._workers = workers
 
     def run(self) -> PartitionReport:
         """Partition every object delivered so far; return what was done."""
-        report = PartitionReport()
         paginator = self._s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self._bucket, Prefix=layout.LOCAL_DELIVERY_PREFIX):
-            for item in page.get("Contents", []):
-                self.partition_object(item["Key"], report)
+        keys = [
+            item["Key"]
+            for page in paginator.paginate(Bucket=self._bucket, Prefix=layout.LOCAL_DELIVERY_PREFIX)
+            for item in page.get("Contents", [])
+        ]
+        report = PartitionReport()
+        if not keys:
+            return report
+        with ThreadPoolExecutor(min(self._workers, len(keys)), thread_name_prefix="partitioner") as pool:
+            for done in pool.map(self.partition_object, keys):
+                report.add(done)
         return report
 
     def partition_object(self, key: str, report: PartitionReport | None = None) -> PartitionReport:
