@@ -71,7 +71,7 @@ def build_app(app: cdk.App | None = None) -> Assembly:
         f"{prefix}{constants.SERVING_STACK_ID}",
         config=config,
         models_bucket=capture.models_bucket,
-        events_streams=capture.events_streams,
+        events_stream=capture.events_stream,
         rejected_stream=capture.rejected_stream,
         labels_stream=capture.labels_stream,
         capture_dlq=capture.capture_dlq,
@@ -98,7 +98,7 @@ def build_app(app: cdk.App | None = None) -> Assembly:
         metrics_environment=observability.metrics_environment,
         grant_metrics=observability.grant_remote_write,
         capture_dlq=capture.capture_dlq,
-        capture_streams=[*capture.events_streams.values(), capture.rejected_stream, capture.labels_stream],
+        capture_streams=capture.capture_streams,
         alert_topic=observability.alert_topic,
         description=(
             "modelwatch monitoring: profile function, scheduled drift/quality/performance jobs, "
@@ -125,7 +125,7 @@ def build_app(app: cdk.App | None = None) -> Assembly:
             api=serving.api.api,
             predict_functions=serving.functions.model_functions,
             job_functions=monitoring.functions.job_functions,
-            capture_streams=[*capture.events_streams.values(), capture.rejected_stream],
+            capture_streams=[capture.events_stream, capture.rejected_stream],
             models_bucket=capture.models_bucket,
             access_logs_bucket=capture.access_logs_bucket,
             description="modelwatch chaos (optional): AWS FIS experiment templates, stop alarms",

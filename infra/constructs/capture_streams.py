@@ -1,4 +1,11 @@
-"""Firehose delivery streams capturing prediction events (one per model), rejected requests and labels.
+"""Firehose streams capturing prediction events (one stream, partitioned by model), rejections and labels.
+
+The events stream serves every model: Firehose's dynamic partitioning reads each record's
+``model`` field (JQ ``{model: .model}``, after splitting a PutRecordBatch record back into
+its JSON lines and appending a newline to each) and delivers it under
+``events/model=<m>/dt=/hour=/``, so adding a model adds no stream, role or log group. A
+record it cannot partition (no ``model``, not JSON) goes to ``errors/events/<error type>/``.
+Dynamic partitioning needs a buffer of 64 MiB at least; the interval stays 60 s.
 
 Each stream delivers with a role of its own that may do only what Firehose's S3
 destination needs (AWS: "Grant Firehose access to an Amazon S3 destination"), on that
@@ -9,6 +16,8 @@ the role without policy updates, so its grant is dropped.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_iam as iam
@@ -25,7 +34,7 @@ from modelwatch.contracts import layout
 
 
 class CaptureStreams(Construct):
-    """DirectPut streams writing GZIP JSON lines to the events bucket, partitioned by time."""
+    """DirectPut streams writing GZIP JSON lines to the events bucket, partitioned by time (and model)."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: ModelwatchConfig, events_bucket: s3.IBucket
@@ -33,14 +42,13 @@ class CaptureStreams(Construct):
         super().__init__(scope, construct_id)
         self._config = config
         self._events_bucket = events_bucket
-        self.events_streams: dict[str, firehose.DeliveryStream] = {
-            model.name: self._build_stream(
-                f"Events-{model.name}",
-                data_prefix=layout.firehose_prefix("events", model.name),
-                error_prefix=layout.firehose_error_prefix("events", model.name),
-            )
-            for model in config.models
-        }
+        self.events_stream = self._build_stream(
+            "Events",
+            data_prefix=layout.firehose_prefix("events"),
+            error_prefix=layout.firehose_error_prefix("events"),
+            buffer_mib=constants.FIREHOSE_EVENTS_BUFFER_SIZE_MIB,
+            processors=_partition_by_model(),
+        )
         self.rejected_stream = self._build_stream(
             "Rejected",
             data_prefix=layout.firehose_prefix("rejected"),
@@ -90,14 +98,20 @@ class CaptureStreams(Construct):
         )
         acknowledge_wildcards(
             role,
-            "Firehose writes objects under keys it names (time partitions and generated object names) "
-            "below this stream's static data and error prefixes; the role cannot delete any of them.",
+            "Firehose writes objects under keys it names (model and time partitions and generated object "
+            "names) below this stream's static data and error prefixes; the role cannot delete any of them.",
             resources=tuple(nag_resource(self, arn) for arn in objects),
         )
         return role
 
     def _build_stream(
-        self, construct_id: str, *, data_prefix: str, error_prefix: str
+        self,
+        construct_id: str,
+        *,
+        data_prefix: str,
+        error_prefix: str,
+        buffer_mib: int = constants.FIREHOSE_BUFFER_SIZE_MIB,
+        processors: Sequence[firehose.IDataProcessor] = (),
     ) -> firehose.DeliveryStream:
         log_group = self._build_log_group(construct_id)
         role = self._build_role(
@@ -109,10 +123,12 @@ class CaptureStreams(Construct):
             error_output_prefix=error_prefix,
             compression=firehose.Compression.GZIP,
             buffering_interval=Duration.seconds(constants.FIREHOSE_BUFFER_INTERVAL_S),
-            buffering_size=Size.mebibytes(constants.FIREHOSE_BUFFER_SIZE_MIB),
+            buffering_size=Size.mebibytes(buffer_mib),
             logging_config=firehose.EnableLogging(log_group),
             # The L2 grants read/write on the bucket to its destination role: not to this one.
             role=role.without_policy_updates(),
+            dynamic_partitioning=firehose.DynamicPartitioningProps(enabled=True) if processors else None,
+            processors=list(processors) or None,
         )
         stream = firehose.DeliveryStream(
             self,
@@ -124,6 +140,22 @@ class CaptureStreams(Construct):
         return stream
 
 
+def _partition_by_model() -> list[firehose.IDataProcessor]:
+    """Split each record into its JSON lines, read each line's model, and keep lines as lines in S3.
+
+    Serving packs a request's lines into as few records as the 1,000 KiB limit allows
+    (``stores.capture.pack_lines``); partitioning applies to deaggregated records only, and
+    deaggregated records are written back to back unless a delimiter is appended.
+    """
+    return [
+        firehose.RecordDeAggregationProcessor.json(),
+        firehose.MetadataExtractionProcessor.jq16(
+            {layout.EVENTS_PARTITION_KEY: layout.EVENTS_PARTITION_QUERY}
+        ),
+        firehose.AppendDelimiterToRecordProcessor(),
+    ]
+
+
 def _static_part(prefix: str) -> str:
-    """A Firehose prefix up to its first expression (``!{timestamp:...}``): what every key starts with."""
+    """A Firehose prefix up to its first expression (``!{...}``): what every key starts with."""
     return prefix.split("!{", 1)[0]

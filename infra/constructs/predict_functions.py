@@ -7,9 +7,6 @@ flavour, so nothing here grows with the number of published models. Only a model
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisfirehose as firehose
@@ -34,8 +31,9 @@ class PredictFunctions(Construct):
 
     A flavour function may read every model's manifests and artifacts (any model of its
     flavour may be published after deployment); a dedicated function only its own model's;
-    the catalog function every manifest, no artifacts. Each writes only to the capture
-    streams and sends only to the capture dead-letter queue.
+    the catalog function every manifest, no artifacts. A predicting function writes only to
+    the one events stream and the rejected stream (the catalog: labels and rejected), and
+    sends only to the capture dead-letter queue.
     """
 
     def __init__(
@@ -45,7 +43,7 @@ class PredictFunctions(Construct):
         *,
         config: ModelwatchConfig,
         models_bucket: s3.IBucket,
-        events_streams: Mapping[str, firehose.IDeliveryStream],
+        events_stream: firehose.IDeliveryStream,
         rejected_stream: firehose.IDeliveryStream,
         labels_stream: firehose.IDeliveryStream,
         capture_dlq: sqs.IQueue,
@@ -53,7 +51,7 @@ class PredictFunctions(Construct):
         super().__init__(scope, construct_id)
         self._config = config
         self._models_bucket = models_bucket
-        self._events_streams = events_streams
+        self._events_stream = events_stream
         self._rejected_stream = rejected_stream
         self._labels_stream = labels_stream
         self._capture_dlq = capture_dlq
@@ -91,20 +89,17 @@ class PredictFunctions(Construct):
             description=f"modelwatch predictions for every {flavor} model with a serving manifest",
             environment={
                 "MODELWATCH_SERVED_FLAVORS": flavor,
-                "MODELWATCH_EVENTS_STREAMS": json.dumps({}),
+                "MODELWATCH_EVENTS_STREAM": self._events_stream.delivery_stream_name,
             },
         )
         self._grant_read(function, model_names=None, artifacts=True)
-        # The events stream of a fleet (one, partitioned by model) is the capture stack's to give;
-        # until then a flavour function writes rejected requests only.
-        self._grant_capture(function, [])
+        self._grant_capture(function, [self._events_stream])
         return function
 
     def _build_dedicated_function(self, model: ModelConfig) -> lambda_.Function:
         spec = bundling.function_spec(
             model.name, self._config.architecture, constants.FLAVOR_REQUIREMENTS[model.flavor]
         )
-        stream = self._events_streams[model.name]
         function = self._build_function(
             f"Model-{model.name}",
             spec=spec,
@@ -113,15 +108,13 @@ class PredictFunctions(Construct):
             description=f"modelwatch predictions for dedicated model {model.name} ({model.flavor})",
             environment={
                 "MODELWATCH_SERVED_FLAVORS": model.flavor,
-                "MODELWATCH_EVENTS_STREAMS": Stack.of(self).to_json_string(
-                    {model.name: stream.delivery_stream_name}
-                ),
+                "MODELWATCH_EVENTS_STREAM": self._events_stream.delivery_stream_name,
                 "MODELWATCH_CATALOG_MODELS": model.name,
             },
             reserved_concurrent_executions=model.reserved_concurrency,
         )
         self._grant_read(function, model_names=[model.name], artifacts=True)
-        self._grant_capture(function, [stream])
+        self._grant_capture(function, [self._events_stream])
         return function
 
     def _build_catalog_function(self) -> lambda_.Function:
@@ -133,7 +126,8 @@ class PredictFunctions(Construct):
             timeout_s=constants.CATALOG_TIMEOUT_S,
             description="modelwatch catalog: model listing, health, docs and unknown routes",
             environment={
-                "MODELWATCH_EVENTS_STREAMS": json.dumps({}),
+                # Required by the serving settings; the catalog predicts for no model, so never writes it.
+                "MODELWATCH_EVENTS_STREAM": self._events_stream.delivery_stream_name,
                 # POST /v1/models/<m>/feedback reaches the catalog function (its own route).
                 "MODELWATCH_LABELS_STREAM": self._labels_stream.delivery_stream_name,
             },

@@ -1,4 +1,4 @@
-"""Data and capture: buckets, one Firehose stream per model plus the rejected stream, the capture DLQ."""
+"""Data and capture: buckets, three Firehose streams (events of every model, rejected, labels), the DLQ."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from infra.nag import acknowledge
 
 
 class CaptureStack(Stack):
-    """Where predictions land. Exposes buckets, streams by model and the DLQ to the serving stack."""
+    """Where predictions land. Exposes buckets, the three streams and the DLQ to the serving stack."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: ModelwatchConfig, **kwargs: Any
@@ -31,10 +31,15 @@ class CaptureStack(Stack):
         self.events_bucket: s3.IBucket = storage.events_bucket
         self.models_bucket: s3.IBucket = storage.models_bucket
         self.access_logs_bucket: s3.IBucket = storage.access_logs_bucket
-        self.events_streams: dict[str, firehose.IDeliveryStream] = dict(streams.events_streams)
+        self.events_stream: firehose.IDeliveryStream = streams.events_stream
         self.rejected_stream: firehose.IDeliveryStream = streams.rejected_stream
         self.labels_stream: firehose.IDeliveryStream = streams.labels_stream
         self.capture_dlq: sqs.IQueue = dlq.queue
+        self.capture_streams: list[firehose.IDeliveryStream] = [
+            self.events_stream,
+            self.rejected_stream,
+            self.labels_stream,
+        ]
 
         # event_bridge_enabled on the events bucket adds CDK's bucket-notifications handler.
         notifications_handler = next(
@@ -57,3 +62,4 @@ class CaptureStack(Stack):
         CfnOutput(self, "EventsBucketName", value=self.events_bucket.bucket_name)
         CfnOutput(self, "ModelsBucketName", value=self.models_bucket.bucket_name)
         CfnOutput(self, "CaptureDlqUrl", value=self.capture_dlq.queue_url)
+        CfnOutput(self, "EventsStreamName", value=self.events_stream.delivery_stream_name)

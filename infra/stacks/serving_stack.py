@@ -7,7 +7,6 @@ an output each.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
@@ -32,7 +31,7 @@ class ServingStack(Stack):
         *,
         config: ModelwatchConfig,
         models_bucket: s3.IBucket,
-        events_streams: Mapping[str, firehose.IDeliveryStream],
+        events_stream: firehose.IDeliveryStream,
         rejected_stream: firehose.IDeliveryStream,
         labels_stream: firehose.IDeliveryStream,
         capture_dlq: sqs.IQueue,
@@ -44,7 +43,7 @@ class ServingStack(Stack):
             "Functions",
             config=config,
             models_bucket=models_bucket,
-            events_streams=events_streams,
+            events_stream=events_stream,
             rejected_stream=rejected_stream,
             labels_stream=labels_stream,
             capture_dlq=capture_dlq,

@@ -89,6 +89,8 @@ class LocalScheduler:
         self._handler(name)
 
     def invoke(self, name: str, event: dict[str, Any]) -> Any:
+        # What Firehose would have delivered by now is where AWS puts it (the local partitioner).
+        self._stack.partition_deliveries()
         context = _LambdaContext(function_name=f"modelwatch-{name}", aws_request_id=uuid.uuid4().hex)
         return self._handler(name).handler(event, context)
 
@@ -99,6 +101,7 @@ class LocalScheduler:
         from modelwatch.settings import ExportSettings
         from modelwatch.stores.dead_letter_queue import SqsQueue
 
+        self._stack.partition_deliveries()
         sink: MetricsSink = (
             RemoteWriteSink.from_url(self._stack.remote_write_url)
             if self._stack.remote_write_url

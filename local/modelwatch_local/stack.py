@@ -5,10 +5,16 @@ under uvicorn with the very app the Lambda functions run. Nothing in modelwatch
 knows it is local: the API gets the same ``MODELWATCH_*`` settings it gets in
 AWS, plus ``AWS_ENDPOINT_URL`` pointing at moto.
 
-Known difference from AWS: moto's Firehose writes each put to S3 at once,
-uncompressed, and appends ``YYYY/MM/DD/HH/`` to a static prefix instead of
-evaluating ``!{timestamp:...}``; so local events land under
-``events/model=<m>/YYYY/MM/DD/HH/`` rather than ``.../dt=YYYY-MM-DD/hour=HH/``.
+One events stream serves every model, as in AWS. moto's Firehose writes each put to S3
+at once, uncompressed, and neither partitions by model nor evaluates ``!{...}``
+expressions (it appends ``YYYY/MM/DD/HH/`` to a static prefix). So the local streams
+deliver under ``local-delivery/<kind>/`` and the local partitioner
+(``modelwatch_local.partitioner``) re-lays each delivered object where Firehose would
+have put it: ``events/model=<m>/dt=YYYY-MM-DD/hour=HH/``, ``rejected/dt=.../hour=.../``.
+It runs before anything local reads the events bucket (``LocalStack.events()``, every
+scheduled handler, each metrics export), so readers see the AWS layout only. What stays
+different: objects are not gzipped, and there is one object per put rather than per
+buffer interval.
 """
 
 from __future__ import annotations
@@ -23,21 +29,19 @@ from typing import Any
 from modelwatch.contracts import layout
 from modelwatch.stores.events import EventStore
 from modelwatch.stores.objects import S3Storage
+from modelwatch_local.partitioner import LocalPartitioner, PartitionReport
 from modelwatch_local.processes import HOST, StackError, port_free, spawn, terminate, wait_http
 from modelwatch_local.prometheus_server import LocalPrometheus, PrometheusError, start_prometheus
 
 REGION = "us-east-1"
 EVENTS_BUCKET = "modelwatch-events"
 MODELS_BUCKET = "modelwatch-models"
+EVENTS_STREAM = "modelwatch-events"
 REJECTED_STREAM = "modelwatch-rejected"
 LABELS_STREAM = "modelwatch-labels"
 DLQ_NAME = "modelwatch-capture-dlq"
 PLATFORM_BUS = "modelwatch-platform"
 FIREHOSE_ROLE = "arn:aws:iam::123456789012:role/modelwatch-firehose"
-
-
-def events_stream_name(model: str) -> str:
-    return f"modelwatch-events-{model}"
 
 
 @dataclass
@@ -89,7 +93,8 @@ class LocalStack:
         """The ``MODELWATCH_*`` settings, as the CDK stack sets them on the functions."""
         return {
             "MODELWATCH_MODELS_BUCKET": MODELS_BUCKET,
-            "MODELWATCH_EVENTS_STREAMS": json.dumps({m: events_stream_name(m) for m in self.models}),
+            "MODELWATCH_EVENTS_STREAM": EVENTS_STREAM,
+            "MODELWATCH_SERVED_MODELS": ",".join(self.models),
             "MODELWATCH_REJECTED_STREAM": REJECTED_STREAM,
             "MODELWATCH_LABELS_STREAM": LABELS_STREAM,
             "MODELWATCH_CAPTURE_DLQ_URL": self.dlq_url,
@@ -116,8 +121,13 @@ class LocalStack:
         return S3Storage(self.boto3_client("s3"))
 
     def events(self) -> EventStore:
-        """What the API captured, read back from the events bucket."""
+        """What the API captured, read back from the events bucket (once partitioned as in AWS)."""
+        self.partition_deliveries()
         return EventStore(self.storage(), EVENTS_BUCKET)
+
+    def partition_deliveries(self) -> PartitionReport:
+        """Re-lay what the local streams delivered so far at the keys Firehose uses in AWS."""
+        return LocalPartitioner(self.boto3_client("s3"), EVENTS_BUCKET).run()
 
     def boto3_client(self, service: str) -> Any:
         import boto3
@@ -142,10 +152,12 @@ def create_resources(stack: LocalStack) -> None:
     stack.dlq_url = sqs.create_queue(QueueName=DLQ_NAME)["QueueUrl"]
     stack.boto3_client("events").create_event_bus(Name=PLATFORM_BUS)
     firehose = stack.boto3_client("firehose")
-    # moto's Firehose takes the static part of the prefix and appends YYYY/MM/DD/HH/ itself.
-    streams = {events_stream_name(m): layout.capture_prefix("events", m) for m in stack.models}
-    streams[REJECTED_STREAM] = layout.capture_prefix("rejected")
-    streams[LABELS_STREAM] = layout.capture_prefix("labels")
+    # moto's Firehose appends YYYY/MM/DD/HH/ to the prefix; the local partitioner re-lays from there.
+    streams = {
+        EVENTS_STREAM: layout.local_delivery_prefix("events"),
+        REJECTED_STREAM: layout.local_delivery_prefix("rejected"),
+        LABELS_STREAM: layout.local_delivery_prefix("labels"),
+    }
     for name, prefix in streams.items():
         firehose.create_delivery_stream(
             DeliveryStreamName=name,

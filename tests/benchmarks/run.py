@@ -133,7 +133,8 @@ def bench_handler_overhead(requests: int, sink_kind: str) -> dict[str, Any]:
 
         settings = ServingSettings(
             models_bucket="b",
-            events_streams={"fraud_detection": "events"},
+            events_stream="events",
+            served_models=["fraud_detection"],
             rejected_stream="rejected",
             manifest_ttl_seconds=30,
         )
@@ -239,7 +240,8 @@ def bench_cold_start(runs: int) -> dict[str, Any]:
         "AWS_SECRET_ACCESS_KEY": "x",
         "MODELWATCH_MODELS_BUCKET": "models",
         "MODELWATCH_REJECTED_STREAM": "rejected",
-        "MODELWATCH_EVENTS_STREAMS": '{"fraud_detection": "events"}',
+        "MODELWATCH_EVENTS_STREAM": "events",
+        "MODELWATCH_SERVED_MODELS": "fraud_detection",
         "MODELWATCH_CAPTURE_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
         "POWERTOOLS_SERVICE_NAME": "modelwatch",
     }
@@ -317,7 +319,8 @@ def bench_capture_calls() -> dict[str, Any]:
             {
                 "MODELWATCH_MODELS_BUCKET": "models-bucket",
                 "MODELWATCH_REJECTED_STREAM": "rejected",
-                "MODELWATCH_EVENTS_STREAMS": '{"fraud_detection": "events"}',
+                "MODELWATCH_EVENTS_STREAM": "events",
+                "MODELWATCH_SERVED_MODELS": "fraud_detection",
                 "MODELWATCH_MODEL_CACHE_DIR": tmp,
             }
         )

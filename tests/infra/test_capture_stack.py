@@ -1,4 +1,4 @@
-"""The data/capture stack: secure buckets with lifecycle, one Firehose stream per model, the DLQ."""
+"""The data/capture stack: secure buckets with lifecycle, one events stream partitioned by model, the DLQ."""
 
 from __future__ import annotations
 
@@ -102,32 +102,94 @@ def _streams(template: Template) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_one_stream_per_model_and_one_each_for_rejected_and_labels(template: Template) -> None:
+EVENTS_PREFIX = "events/model=!{partitionKeyFromQuery:model}/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
+
+
+def test_one_events_stream_for_every_model_and_one_each_for_rejected_and_labels(template: Template) -> None:
     streams = _streams(template)
 
     assert set(streams) == {
-        "events/model=fraud_detection/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/",
-        "events/model=churn.v2/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/",
+        EVENTS_PREFIX,
         "rejected/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/",
         "labels/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/",
     }
-    destination = streams["events/model=churn.v2/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"][
-        "ExtendedS3DestinationConfiguration"
-    ]
+    destination = streams[EVENTS_PREFIX]["ExtendedS3DestinationConfiguration"]
     assert destination["ErrorOutputPrefix"] == (
-        "errors/events/model=churn.v2/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/"
+        "errors/events/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/"
     )
 
 
-def test_streams_compress_buffer_log_and_encrypt(template: Template) -> None:
+def test_the_events_stream_partitions_each_json_line_by_its_model(template: Template) -> None:
+    destination = _streams(template)[EVENTS_PREFIX]["ExtendedS3DestinationConfiguration"]
+
+    assert destination["DynamicPartitioningConfiguration"]["Enabled"] is True
+    processing = destination["ProcessingConfiguration"]
+    assert processing["Enabled"] is True
+    processors = {
+        p["Type"]: {q["ParameterName"]: q["ParameterValue"] for q in p["Parameters"]}
+        for p in processing["Processors"]
+    }
+    # Serving packs a request's lines into one record: split it back into lines first, ...
+    assert [p["Type"] for p in processing["Processors"]] == [
+        "RecordDeAggregation",
+        "MetadataExtraction",
+        "AppendDelimiterToRecord",
+    ]
+    assert processors["RecordDeAggregation"] == {"SubRecordType": "JSON"}
+    # ... read each line's model with JQ, ...
+    assert processors["MetadataExtraction"] == {
+        "MetadataExtractionQuery": '{"model":.model}',  # JQ for {model: .model}
+        "JsonParsingEngine": "JQ-1.6",
+    }
+    # ... and keep lines as lines in S3 (a newline after each record).
+    assert processors["AppendDelimiterToRecord"] == {}
+    # Dynamic partitioning needs a buffer of 64 MiB at least.
+    assert destination["BufferingHints"] == {"IntervalInSeconds": 60, "SizeInMBs": 64}
+
+
+def test_rejected_and_labels_streams_do_not_partition(template: Template) -> None:
+    for prefix, props in _streams(template).items():
+        if prefix != EVENTS_PREFIX:
+            destination = props["ExtendedS3DestinationConfiguration"]
+            assert "DynamicPartitioningConfiguration" not in destination
+            assert destination["BufferingHints"] == {"IntervalInSeconds": 60, "SizeInMBs": 5}
+
+
+def test_streams_compress_log_and_encrypt(template: Template) -> None:
     for props in _streams(template).values():
         destination = props["ExtendedS3DestinationConfiguration"]
         assert props["DeliveryStreamType"] == "DirectPut"
         assert props["DeliveryStreamEncryptionConfigurationInput"] == {"KeyType": "AWS_OWNED_CMK"}
         assert destination["CompressionFormat"] == "GZIP"
-        assert destination["BufferingHints"] == {"IntervalInSeconds": 60, "SizeInMBs": 5}
         assert destination["CloudWatchLoggingOptions"]["Enabled"] is True
         assert destination["BucketARN"] == {"Fn::GetAtt": [_bucket_id(template, "Events"), "Arn"]}
+
+
+def test_the_capture_stack_does_not_grow_with_models() -> None:
+    import aws_cdk as cdk
+
+    from infra.assembly import cdk_json_context
+    from infra.config import parse_config
+    from infra.stacks.capture_stack import CaptureStack
+
+    def resources(models: int) -> dict[str, int]:
+        context = cdk_json_context()  # cdk.json's feature flags; the capture stack alone bundles nothing
+        settings = {
+            **context["modelwatch"],
+            "models": [{"name": f"m{i}", "flavor": "sklearn"} for i in range(models)],
+        }
+        app = cdk.App(context=context)
+        config = parse_config(settings)
+        stack = CaptureStack(app, "Capture", config=config)
+        counts: dict[str, int] = {}
+        for resource in Template.from_stack(stack).to_json()["Resources"].values():
+            counts[resource["Type"]] = counts.get(resource["Type"], 0) + 1
+        return counts
+
+    one, hundred = resources(1), resources(100)
+
+    assert one == hundred
+    assert hundred["AWS::KinesisFirehose::DeliveryStream"] == 3
 
 
 def test_capture_dlq_is_encrypted_ssl_only_and_keeps_14_days(template: Template) -> None:
@@ -156,11 +218,14 @@ def test_capture_dlq_is_encrypted_ssl_only_and_keeps_14_days(template: Template)
 
 
 def test_outputs_name_buckets_and_dlq(template: Template) -> None:
-    assert {"EventsBucketName", "ModelsBucketName", "CaptureDlqUrl"} <= set(template.find_outputs("*"))
+    assert {"EventsBucketName", "ModelsBucketName", "CaptureDlqUrl", "EventsStreamName"} <= set(
+        template.find_outputs("*")
+    )
 
 
-def test_attributes_expose_streams_by_model(assembly: Assembly) -> None:
-    assert set(assembly.capture.events_streams) == {"fraud_detection", "churn.v2"}
+def test_attributes_expose_the_three_streams(assembly: Assembly) -> None:
+    capture = assembly.capture
+    assert capture.capture_streams == [capture.events_stream, capture.rejected_stream, capture.labels_stream]
 
 
 def test_resources_are_tagged(template: Template) -> None:
@@ -229,8 +294,8 @@ def test_each_stream_delivers_with_its_own_role_limited_to_what_firehose_needs(t
     events = _bucket_id(template, "Events")
     by_stream = _delivery_policies(template)
 
-    assert len(by_stream) == 4
-    assert len({json.dumps(s, sort_keys=True) for s in by_stream.values()}) == 4  # one role each
+    assert len(by_stream) == 3
+    assert len({json.dumps(s, sort_keys=True) for s in by_stream.values()}) == 3  # one role each
     for prefix, statements in by_stream.items():
         actions = {a for s in statements for a in _actions(s)}
         assert actions == {
@@ -259,11 +324,9 @@ def test_delivery_role_prefixes_come_from_the_layout(template: Template) -> None
     from modelwatch.contracts import layout
 
     by_stream = _delivery_policies(template)
-    churn = by_stream[layout.firehose_prefix("events", "churn.v2")]
-    (objects,) = [s for s in churn if "s3:PutObject" in _actions(s)]
+    events = by_stream[layout.firehose_prefix("events")]
+    (objects,) = [s for s in events if "s3:PutObject" in _actions(s)]
     keys = {part["Fn::Join"][1][1].lstrip("/") for part in objects["Resource"]}
 
-    assert keys == {
-        layout.firehose_prefix("events", "churn.v2").split("!{", 1)[0] + "*",
-        layout.firehose_error_prefix("events", "churn.v2").split("!{", 1)[0] + "*",
-    }
+    # Every model's events and only them: events/model=*, and the events stream's errors.
+    assert keys == {"events/model=*", "errors/events/*"}

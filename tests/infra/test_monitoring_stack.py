@@ -279,9 +279,9 @@ def test_the_capture_replay_may_drain_the_dlq_put_to_the_capture_streams_and_tou
     for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"):
         assert "CaptureDlqQueue" in json.dumps(by_action[action]["Resource"])
         assert not isinstance(by_action[action]["Resource"], list)
-    # on every capture stream (two models' events, rejected, labels) and nothing else
+    # on every capture stream (the one events stream of every model, rejected, labels) and nothing else
     streams = by_action["firehose:PutRecordBatch"]["Resource"]
-    assert len(streams) == len(MODELS) + 2
+    assert len(streams) == 3
     assert all("ExportsOutputFnGetAttStreams" in json.dumps(s) for s in streams)
     # objects: the claims only
     for action in ("s3:GetObject", "s3:PutObject"):

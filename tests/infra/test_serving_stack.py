@@ -21,7 +21,7 @@ CONTRACT_VARIABLES = {
     "MODELWATCH_MODELS_BUCKET",
     "MODELWATCH_MANIFEST_PREFIX",
     "MODELWATCH_SERVING_ALIAS",
-    "MODELWATCH_EVENTS_STREAMS",
+    "MODELWATCH_EVENTS_STREAM",
     "MODELWATCH_REJECTED_STREAM",
     "MODELWATCH_CAPTURE_DLQ_URL",
     "MODELWATCH_MAX_INSTANCES",
@@ -79,10 +79,9 @@ def _import_of(value: dict[str, Any]) -> str:
     return value["Fn::ImportValue"]
 
 
-def _stream_import(template: Template, env: dict[str, Any], model: str) -> str:
-    join = env["MODELWATCH_EVENTS_STREAMS"]["Fn::Join"][1]
-    assert join[0] == f'{{"{model}":"' and join[2] == '"}'
-    return _import_of(join[1])
+def _stream_import(env: dict[str, Any]) -> str:
+    """The import behind the one events stream's name (every model's: Firehose partitions by model)."""
+    return _import_of(env["MODELWATCH_EVENTS_STREAM"])
 
 
 def test_one_function_per_flavour_and_per_dedicated_model_plus_catalog(template: Template) -> None:
@@ -133,7 +132,7 @@ def test_flavour_function_serves_its_flavour_for_any_model(template: Template) -
 
     assert set(env) == CONTRACT_VARIABLES | {"MODELWATCH_SERVED_FLAVORS"}
     assert env["MODELWATCH_SERVED_FLAVORS"] == "onnx"
-    assert json.loads(env["MODELWATCH_EVENTS_STREAMS"]) == {}
+    assert "RefStreamsEvents" in _stream_import(env)
     assert env["MODELWATCH_MANIFEST_PREFIX"] == "manifests"
     assert env["MODELWATCH_SERVING_ALIAS"] == "production"
     assert env["MODELWATCH_MAX_INSTANCES"] == "1000"
@@ -151,14 +150,14 @@ def test_dedicated_function_environment_names_its_model(template: Template) -> N
     assert set(env) == CONTRACT_VARIABLES | {"MODELWATCH_SERVED_FLAVORS", "MODELWATCH_CATALOG_MODELS"}
     assert env["MODELWATCH_SERVED_FLAVORS"] == "onnx"
     assert env["MODELWATCH_CATALOG_MODELS"] == "churn.v2"
-    assert "RefStreamsEventschurnv2" in _stream_import(template, env, "churn.v2")
+    assert "RefStreamsEvents" in _stream_import(env)
 
 
 def test_catalog_function_serves_no_model(template: Template) -> None:
     env = _functions(template)["catalog"]["Environment"]["Variables"]
 
     assert set(env) == CONTRACT_VARIABLES | {"MODELWATCH_LABELS_STREAM"}
-    assert json.loads(env["MODELWATCH_EVENTS_STREAMS"]) == {}
+    assert "RefStreamsEvents" in _stream_import(env)
     # feedback (POST /v1/models/<m>/feedback) goes to the catalog function
     assert "RefStreamsLabels" in _import_of(env["MODELWATCH_LABELS_STREAM"])
 

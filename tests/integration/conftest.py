@@ -16,8 +16,10 @@ from typing import Any
 import boto3
 import pytest
 from modelwatch_local.fraud import FRAUD_SCHEMA, synthetic_transactions
+from modelwatch_local.partitioner import LocalPartitioner, PartitionReport
 from moto import mock_aws
 
+from modelwatch.contracts import layout
 from modelwatch.contracts.events import decode_event_object
 from modelwatch.registry.publishing import publish_model
 from modelwatch.stores.objects import S3Storage
@@ -27,7 +29,7 @@ REGION = "us-east-1"
 MODEL = "fraud_detection"
 MODELS_BUCKET = "models-bucket"
 EVENTS_BUCKET = "events-bucket"
-EVENTS_STREAM = f"events-{MODEL}"
+EVENTS_STREAM = "events"  # one stream for every model, as in AWS
 REJECTED_STREAM = "rejected"
 LABELS_STREAM = "labels"
 
@@ -132,10 +134,16 @@ class Deployment:
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         assert self.handler is not None
         response: dict[str, Any] = self.handler.handler(event, LambdaContext())
+        self.partition()
         return response
+
+    def partition(self) -> PartitionReport:
+        """Lay what moto's streams delivered out as Firehose does in AWS (by model, dt=, hour=)."""
+        return LocalPartitioner(self.s3, EVENTS_BUCKET).run()
 
     def objects(self, prefix: str) -> list[dict[str, Any]]:
         """Every record of every object under ``prefix`` of the events bucket, in key order."""
+        self.partition()
         storage = S3Storage(self.s3)
         records: list[dict[str, Any]] = []
         for obj in storage.list_objects(EVENTS_BUCKET, prefix):
@@ -167,10 +175,11 @@ def deployment(aws: None, tmp_path: Path, trained_model_file: Path) -> Deploymen
     sqs = boto3.client("sqs")
     dlq_url = sqs.create_queue(QueueName="capture-dlq")["QueueUrl"]
     firehose = boto3.client("firehose")
+    # moto neither partitions nor evaluates !{...}: deliveries are re-laid by Deployment.partition.
     for stream, prefix in (
-        (EVENTS_STREAM, f"events/model={MODEL}/"),
-        (REJECTED_STREAM, "rejected/"),
-        (LABELS_STREAM, "labels/"),
+        (EVENTS_STREAM, layout.local_delivery_prefix("events")),
+        (REJECTED_STREAM, layout.local_delivery_prefix("rejected")),
+        (LABELS_STREAM, layout.local_delivery_prefix("labels")),
     ):
         firehose.create_delivery_stream(
             DeliveryStreamName=stream,
@@ -196,9 +205,9 @@ def deployment(aws: None, tmp_path: Path, trained_model_file: Path) -> Deploymen
 def function_env(
     dlq_url: str,
     tmp_path: Path,
-    events_streams: dict[str, str] | None = None,
     catalog: str = MODEL,
     labels_stream: str | None = None,
+    events_stream: str | None = None,
 ) -> dict[str, str]:
     """The environment the serving stack sets on a predict function (or, with labels, the catalog)."""
     labels = {"MODELWATCH_LABELS_STREAM": labels_stream} if labels_stream else {}
@@ -207,9 +216,7 @@ def function_env(
         "MODELWATCH_MODELS_BUCKET": MODELS_BUCKET,
         "MODELWATCH_MANIFEST_PREFIX": "manifests",
         "MODELWATCH_SERVING_ALIAS": "production",
-        "MODELWATCH_EVENTS_STREAMS": json.dumps(
-            {MODEL: EVENTS_STREAM} if events_streams is None else events_streams
-        ),
+        "MODELWATCH_EVENTS_STREAM": EVENTS_STREAM if events_stream is None else events_stream,
         "MODELWATCH_REJECTED_STREAM": REJECTED_STREAM,
         "MODELWATCH_CATALOG_MODELS": catalog,
         "MODELWATCH_CAPTURE_DLQ_URL": dlq_url,

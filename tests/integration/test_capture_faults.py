@@ -124,7 +124,7 @@ def test_the_sink_gives_up_on_firehose_in_time_and_dead_letters_everything(
     # Given Firehose hanging (or throttling, or down) and 8 s to capture in
     FirehoseStub.mode = mode
     settings = ServingSettings(
-        models_bucket="m", rejected_stream="r", capture_dlq_url=aws_over_http["queue_url"]
+        models_bucket="m", events_stream="e", rejected_stream="r", capture_dlq_url=aws_over_http["queue_url"]
     )
     sink = capture_sink(settings)
     lines = [json.dumps({"event_id": f"e{i}", "n": i}) for i in range(25)]

@@ -21,6 +21,7 @@ from typing import Any
 import boto3
 import pytest
 
+from modelwatch.contracts import layout
 from tests.integration.conftest import (
     EVENTS_BUCKET,
     EVENTS_STREAM,
@@ -35,7 +36,11 @@ from tests.integration.conftest import (
 )
 
 PREDICT = f"/v1/models/{MODEL}/predict"
-STREAM_PREFIXES = {EVENTS_STREAM: f"events/model={MODEL}/", REJECTED_STREAM: "rejected/"}
+# As in the deployment fixture: moto delivers here, Deployment.objects lays it out as Firehose does.
+STREAM_PREFIXES = {
+    EVENTS_STREAM: layout.local_delivery_prefix("events"),
+    REJECTED_STREAM: layout.local_delivery_prefix("rejected"),
+}
 
 
 class ReplayContext:
@@ -147,12 +152,14 @@ def test_events_dead_lettered_while_firehose_was_down_reach_s3_exactly_once(
     again = replay.handler({}, ReplayContext())
 
     # Then every event and rejection is in S3 exactly once, and the queue is empty
+    # (the events went back into the one events stream, and landed under the model's partition)
     assert dry["dry_run"] and dry["replayed"] == {EVENTS_STREAM: 100, REJECTED_STREAM: 2}
     assert report["replayed"] == {EVENTS_STREAM: 100, REJECTED_STREAM: 2}
     assert report["messages"] == report["deleted"] == waiting
     assert (report["failures"], report["in_doubt"], report["incomplete_fragment_sets"]) == (0, 0, 0)
     assert again["messages"] == 0 and again["replayed"] == {}
     events = deployment.objects("events/")
+    assert events == deployment.objects(layout.events_prefix(MODEL))
     assert Counter(e["event_id"] for e in events).most_common(1)[0][1] == 1
     assert sorted((e["request_id"], e["index"]) for e in events) == sorted(
         (f"r{r}", i) for r in range(20) for i in range(5)

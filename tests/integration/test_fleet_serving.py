@@ -21,7 +21,6 @@ from modelwatch.contracts import layout
 from modelwatch.registry.publishing import publish_model
 from modelwatch.stores.objects import S3Storage
 from tests.integration.conftest import (
-    EVENTS_STREAM,
     MODEL,
     MODELS_BUCKET,
     Deployment,
@@ -55,9 +54,7 @@ def publish(deployment: Deployment, model_file: Path, model: str, version: str =
 
 
 def fleet_env(deployment: Deployment, tmp_path: Path, **extra: str) -> dict[str, str]:
-    # Capture still names a stream per model until one partitioned stream replaces them.
-    streams = {m: EVENTS_STREAM for m in (*FLEET, FOURTH, BROKEN)}
-    env = function_env(deployment.dlq_url, tmp_path, events_streams=streams, catalog="")
+    env = function_env(deployment.dlq_url, tmp_path, catalog="")
     return {
         **env,
         "MODELWATCH_SERVED_FLAVORS": "sklearn",

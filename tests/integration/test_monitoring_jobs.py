@@ -101,7 +101,7 @@ def platform(
     predict.app.state.context.clock = lambda: stamp
     catalog = load_handler(
         monkeypatch,
-        function_env(deployment.dlq_url, tmp_path, events_streams={}, labels_stream=LABELS_STREAM),
+        function_env(deployment.dlq_url, tmp_path, labels_stream=LABELS_STREAM),
     )
     catalog.app.state.context.clock = lambda: stamp + timedelta(days=2)  # labels arrive days later
     monitoring_env = {
@@ -145,11 +145,13 @@ def send(platform: dict[str, Any], rows: list[dict[str, Any]], batch: int = 10) 
         )
         assert response["statusCode"] in (200, 422), response["body"]
         request_ids.append(request_id)
+    platform["deployment"].partition()  # what Firehose's dynamic partitioning does in AWS
     return request_ids
 
 
 def run(platform: dict[str, Any], job: str) -> JobResult:
     window_start = platform["stamp"].replace(minute=0)
+    platform["deployment"].partition()  # the labels sent since, laid out as in AWS
     output = platform["jobs"][job].handler(
         {"model": MODEL, "window_start": window_start.isoformat(), "force": True}, LambdaContext()
     )

@@ -195,7 +195,7 @@ def test_capture_failure_does_not_fail_the_prediction_and_goes_to_the_dlq(
     deployment: Deployment, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rows: list
 ) -> None:
     # Given a function whose events stream does not exist (Firehose refuses every put)
-    env = function_env(deployment.dlq_url, tmp_path, events_streams={MODEL: "missing-stream"})
+    env = function_env(deployment.dlq_url, tmp_path, events_stream="missing-stream")
     deployment.handler = load_handler(monkeypatch, env)
 
     # When it serves a request
@@ -237,7 +237,7 @@ def test_catalog_function_lists_models_and_reports_health(
     deployment: Deployment, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Given the catalog function: no model runtime, every model in its listing
-    env = function_env(deployment.dlq_url, tmp_path, events_streams={}, catalog=f"{MODEL},churn")
+    env = function_env(deployment.dlq_url, tmp_path, catalog=f"{MODEL},churn")
     deployment.handler = load_handler(monkeypatch, env)
 
     listing = deployment.invoke(http_api_event("GET", "/v1/models"))
@@ -268,9 +268,7 @@ def test_feedback_reaches_the_labels_partition_through_the_catalog_function(
     deployment: Deployment, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Given the catalog function (the $default route), with its labels stream
-    env = function_env(
-        deployment.dlq_url, tmp_path, events_streams={}, catalog=MODEL, labels_stream=LABELS_STREAM
-    )
+    env = function_env(deployment.dlq_url, tmp_path, catalog=MODEL, labels_stream=LABELS_STREAM)
     deployment.handler = load_handler(monkeypatch, env)
     labels = [
         {"request_id": "req-9", "index": 0, "label": 1},

@@ -143,7 +143,7 @@ def measure(requests: int = 200, instances_per_request: int = 1) -> Measured:
             "MODELWATCH_MODELS_BUCKET": MODELS_BUCKET,
             "MODELWATCH_MANIFEST_PREFIX": "manifests",
             "MODELWATCH_SERVING_ALIAS": "production",
-            "MODELWATCH_EVENTS_STREAMS": json.dumps({MODEL: f"events-{MODEL}"}),
+            "MODELWATCH_EVENTS_STREAM": f"events-{MODEL}",
             "MODELWATCH_REJECTED_STREAM": "rejected",
             "MODELWATCH_CATALOG_MODELS": MODEL,
             "MODELWATCH_CAPTURE_DLQ_URL": dlq_url,

@@ -114,6 +114,23 @@ def test_lines_firehose_refuses_stay_in_the_queue_and_the_exit_code_says_so(
     assert aws.depth() == 1
 
 
+def test_lines_dead_lettered_to_a_removed_per_model_stream_are_replayed_into_the_one_stream(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given dead letters of an earlier deployment, naming its per-model events stream (gone since)
+    aws.dead_letter("ModelwatchCapture-StreamsEventsfraud-1X2Y", [_line(0), _line(1)])
+    args = ["capture", "replay", "--queue-url", aws.queue_url, "--events-bucket", BUCKET, "--json"]
+
+    # When they are replayed with the old stream mapped to the one events stream
+    code = main([*args, "--stream-map", f"ModelwatchCapture-StreamsEventsfraud-1X2Y={STREAM}"])
+
+    # Then they are in it, and the queue is empty
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["replayed"] == {STREAM: 2}
+    assert sorted(r["event_id"] for r in aws.delivered()) == ["e0", "e1"]
+    assert aws.depth() == 0
+
+
 @pytest.mark.parametrize(
     ("argv", "fragments"),
     [
@@ -123,6 +140,10 @@ def test_lines_firehose_refuses_stay_in_the_queue_and_the_exit_code_says_so(
         (
             ["capture", "replay", "--queue-url", "https://sqs.x/1/q", "--max-messages", "0"],
             ["--max-messages", "at least 1"],
+        ),
+        (
+            ["capture", "replay", "--queue-url", "https://sqs.x/1/q", "--stream-map", "old-stream"],
+            ["--stream-map", "OLD=NEW"],
         ),
         (["capture"], ["capture"]),
     ],

@@ -21,20 +21,34 @@ def test_captured_records_land_under_one_prefix_per_kind_prediction_events_per_m
 
 
 def test_firehose_prefixes_partition_by_delivery_day_and_hour_and_errors_by_type() -> None:
-    assert (
-        layout.firehose_prefix("events", "churn.v2")
-        == "events/model=churn.v2/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
+    # One events stream for every model: dynamic partitioning reads the model from each record.
+    assert layout.firehose_prefix("events") == (
+        "events/model=!{partitionKeyFromQuery:model}/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
     )
+    assert layout.EVENTS_PARTITION_KEY == "model" and layout.EVENTS_PARTITION_QUERY == ".model"
     assert layout.firehose_prefix("rejected") == "rejected/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
     assert layout.firehose_prefix("labels") == "labels/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
     assert (
-        layout.firehose_error_prefix("events", "churn.v2")
-        == "errors/events/model=churn.v2/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/"
+        layout.firehose_error_prefix("events")
+        == "errors/events/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/"
     )
     assert (
         layout.firehose_error_prefix("rejected")
         == "errors/rejected/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/"
     )
+
+
+def test_an_evaluated_events_prefix_is_the_models_events_prefix() -> None:
+    hour = datetime(2026, 11, 26, 7, tzinfo=UTC)
+    evaluated = (
+        layout.firehose_prefix("events")
+        .replace("!{partitionKeyFromQuery:model}", "churn.v2")
+        .replace("!{timestamp:yyyy-MM-dd}", "2026-11-26")
+        .replace("!{timestamp:HH}", "07")
+    )
+
+    assert evaluated == layout.events_prefix("churn.v2") + layout.hour_partition(hour)
+    assert layout.partitioned_key("events", hour, "o-1", "churn.v2") == evaluated + "o-1"
 
 
 @pytest.mark.parametrize(
@@ -44,31 +58,46 @@ def test_firehose_prefixes_partition_by_delivery_day_and_hour_and_errors_by_type
             "events/model=m/dt=2026-11-26/hour=07/stream-1-2026-11-26-07-59-00-abc.gz",
             datetime(2026, 11, 26, 7, tzinfo=UTC),
         ),
-        (
-            "events/model=m/2026/11/26/07/stream-1-2026-11-26-07-59-00-abc",
-            datetime(2026, 11, 26, 7, tzinfo=UTC),
-        ),
+        ("events/model=m/2026/11/26/07/stream-1-2026-11-26-07-59-00-abc", None),  # moto's, never kept
         ("events/model=m/unpartitioned-object", None),
     ],
 )
-def test_delivery_hour_reads_firehose_and_moto_layouts(key: str, hour: datetime | None) -> None:
+def test_delivery_hour_reads_the_firehose_layout(key: str, hour: datetime | None) -> None:
     assert layout.delivery_hour(key) == hour
 
 
-def test_hourly_prefixes_cover_every_hour_in_both_layouts() -> None:
+def test_hourly_prefixes_cover_every_hour() -> None:
     start = datetime(2027, 1, 15, 7, 40, tzinfo=UTC)
     end = datetime(2027, 1, 15, 8, 5, tzinfo=UTC)
 
     prefixes = list(layout.hourly_prefixes("rejected/", start, end))
 
-    assert prefixes == [
-        "rejected/dt=2027-01-15/hour=07/",
-        "rejected/2027/01/15/07/",
-        "rejected/dt=2027-01-15/hour=08/",
-        "rejected/2027/01/15/08/",
-    ]
+    assert prefixes == ["rejected/dt=2027-01-15/hour=07/", "rejected/dt=2027-01-15/hour=08/"]
     for prefix in prefixes:
         assert layout.delivery_hour(prefix + "object") is not None
+
+
+def test_local_deliveries_are_re_laid_at_the_keys_firehose_uses() -> None:
+    delivered = "local-delivery/events/2026/11/26/07/modelwatch-events-1-2026-11-26-07-59-00-abc"
+    hour = datetime(2026, 11, 26, 7, tzinfo=UTC)
+
+    assert layout.local_delivery_prefix("events") == "local-delivery/events/"
+    assert delivered.startswith(layout.local_delivery_prefix("events"))
+    assert layout.parse_local_delivery(delivered) == (
+        "events",
+        hour,
+        "modelwatch-events-1-2026-11-26-07-59-00-abc",
+    )
+    assert layout.parse_local_delivery("local-delivery/labels/2026/11/26/07/o") == ("labels", hour, "o")
+    for foreign in ("local-delivery/other/2026/11/26/07/o", "events/model=m/dt=2026-11-26/hour=07/o"):
+        assert layout.parse_local_delivery(foreign) is None
+    assert layout.partitioned_key("rejected", hour, "o") == "rejected/dt=2026-11-26/hour=07/o"
+    assert layout.partition_error_key("events", layout.PARTITIONING_FAILED, hour, "o") == (
+        "errors/events/partitioning-failed/dt=2026-11-26/o"
+    )
+    # the error key is under the events stream's error prefix, as Firehose's would be
+    static = layout.firehose_error_prefix("events").split("!{", 1)[0]
+    assert layout.partition_error_key("events", "x", hour, "o").startswith(static)
 
 
 def test_monitoring_keys_of_the_events_bucket() -> None:

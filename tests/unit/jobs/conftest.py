@@ -107,7 +107,7 @@ class JobWorld:
         moment = at or WINDOW.start + timedelta(minutes=30)
         key = (
             layout.capture_prefix(kind, MODEL)
-            + layout.hour_partitions(moment)[0]
+            + layout.hour_partition(moment)
             + f"stream-{next(self._ids)}-{moment:%Y-%m-%d-%H-%M-%S}"
         )
         self.storage.put(EVENTS_BUCKET, key, "".join(json.dumps(r) + "\n" for r in records).encode())

@@ -97,6 +97,20 @@ def test_each_line_goes_to_the_stream_its_message_names_and_the_queue_empties(ri
     assert len(rig.storage.keys(BUCKET, layout.CAPTURE_REPLAY_CLAIMS_PREFIX)) == 7
 
 
+def test_a_mapped_stream_is_replayed_into_the_stream_it_maps_to_fragments_too(rig: Rig) -> None:
+    # Given dead letters naming a per-model stream of an earlier deployment, one line in fragments
+    old = "modelwatch-events-fraud-per-model"
+    big = event_line(7, body="x" * 300_000)
+    rig.queue.send(lines_body(old, [event_line(1), event_line(2)]))
+    for fragment in split_line(old, "too big", big, max_chars=100_000, line_id="L9"):
+        rig.queue.send(encode_message(fragment))
+    # When the replay maps it to the one events stream
+    report = rig.replay(stream_map={old: EVENTS}).run()
+    # Then every line went there, once, and the queue is empty
+    assert sorted(rig.put()) == sorted([(EVENTS, event_line(1)), (EVENTS, event_line(2)), (EVENTS, big)])
+    assert report.replayed == {EVENTS: 3} and rig.queue.copies == []
+
+
 def test_one_firehose_call_carries_a_whole_message(rig: Rig) -> None:
     rig.queue.send(lines_body(EVENTS, [event_line(i) for i in range(300)]))
 

@@ -21,6 +21,7 @@ BUCKET = "models"
 def catalog(tmp_path: Path) -> tuple[TestClient, InMemoryStorage]:
     settings = ServingSettings(
         models_bucket=BUCKET,
+        events_stream="events",
         rejected_stream="rejected",
         catalog_models=["fraud", "churn", "ltv"],
         model_cache_dir=str(tmp_path / "cache"),

@@ -36,7 +36,10 @@ class FixedOutcomeSink:
 
 def context_with(sink: Any) -> ServingContext:
     settings = ServingSettings(
-        models_bucket="models", rejected_stream="rejected-stream", events_streams={"fraud": "fraud-events"}
+        models_bucket="models",
+        rejected_stream="rejected-stream",
+        events_stream="fraud-events",
+        served_models=["fraud"],
     )
     models = ModelCache(FakeManifestSource(), RecordingFetcher(), settings.served_models)
     return ServingContext(
@@ -163,7 +166,7 @@ def test_a_raising_sink_is_counted_not_raised() -> None:
 )
 def test_failed_records_are_counted(outcome: CaptureOutcome, expected: dict[Any, int]) -> None:
     context = context_with(FixedOutcomeSink(outcome))
-    context.settings.events_streams["fraud"] = "s"
+    context.settings.events_stream = "s"
     capture_predictions(context, "req", "fraud", "1", [{"a": 1}], [0], 1.0)
     assert context.metrics.counts == expected  # type: ignore[attr-defined]
 

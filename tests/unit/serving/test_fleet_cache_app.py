@@ -45,7 +45,7 @@ def fleet(tmp_path: Path, make_manifest: Any, sklearn_classifier: Any, garbage_f
     settings = ServingSettings(
         models_bucket="models",
         rejected_stream="rejected",
-        events_streams={model: "events" for model in (*MODELS, "broken")},
+        events_stream="events",
         manifest_ttl_seconds=TTL,
     )
     manifests = FakeManifestSource()

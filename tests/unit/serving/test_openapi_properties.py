@@ -31,6 +31,7 @@ from modelwatch.stores.manifests import ManifestStore
 from modelwatch.stores.objects import InMemoryStorage
 
 EXAMPLES_PER_OPERATION = 300
+EVENTS = "events"
 REJECTED = "rejected"
 SCHEMA = InputSchema(
     features=[
@@ -67,7 +68,8 @@ def _build() -> tuple[Any, MemorySink]:
         models_bucket="models",
         rejected_stream=REJECTED,
         labels_stream="labels",
-        events_streams={"fraud": "events-fraud"},
+        events_stream=EVENTS,
+        served_models=["fraud"],
         catalog_models=["fraud"],
         max_instances=20,
         model_cache_dir=str(workdir / "cache"),
@@ -138,9 +140,7 @@ def test_every_operation_answers_as_documented_and_captures_every_rejection(case
     if response.status_code == 200 and operation == "POST /v1/models/{model}/predict":
         body = response.json()
         events = [
-            e
-            for e in map(json.loads, SINK.lines.get("events-fraud", []))
-            if e["request_id"] == body["request_id"]
+            e for e in map(json.loads, SINK.lines.get(EVENTS, [])) if e["request_id"] == body["request_id"]
         ]
         assert [e["index"] for e in events] == list(range(len(body["predictions"]))), "events lost"
     if 400 <= response.status_code < 500:

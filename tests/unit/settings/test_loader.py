@@ -20,7 +20,10 @@ from modelwatch.settings import (
 @pytest.mark.parametrize(
     ("settings_class", "required"),
     [
-        (ServingSettings, ["MODELWATCH_MODELS_BUCKET", "MODELWATCH_REJECTED_STREAM"]),
+        (
+            ServingSettings,
+            ["MODELWATCH_MODELS_BUCKET", "MODELWATCH_EVENTS_STREAM", "MODELWATCH_REJECTED_STREAM"],
+        ),
         (MonitoringSettings, ["MODELWATCH_EVENTS_BUCKET", "MODELWATCH_MODELS_BUCKET"]),
         (ExportSettings, ["MODELWATCH_EVENTS_BUCKET"]),
         (RegistrySyncSettings, ["MODELWATCH_MLFLOW_TRACKING_URI", "MODELWATCH_MODELS_BUCKET"]),

@@ -12,6 +12,7 @@ from modelwatch.settings import ServingSettings, SettingsError, load_settings
 def required_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     monkeypatch.setenv("MODELWATCH_MODELS_BUCKET", "models")
     monkeypatch.setenv("MODELWATCH_REJECTED_STREAM", "rejected")
+    monkeypatch.setenv("MODELWATCH_EVENTS_STREAM", "events")
     return monkeypatch
 
 
@@ -19,7 +20,7 @@ def test_defaults(required_env: pytest.MonkeyPatch) -> None:
     settings = ServingSettings()
     assert settings.models_bucket == "models"
     assert settings.rejected_stream == "rejected"
-    assert settings.events_streams == {}
+    assert settings.events_stream == "events"  # one stream for every model: Firehose partitions by model
     assert settings.served_models == []
     assert settings.catalog_models == []
     assert settings.manifest_prefix == "manifests"
@@ -32,16 +33,7 @@ def test_defaults(required_env: pytest.MonkeyPatch) -> None:
     )
 
 
-def test_events_streams_json_do_not_limit_the_models_served(required_env: pytest.MonkeyPatch) -> None:
-    required_env.setenv("MODELWATCH_EVENTS_STREAMS", '{"fraud": "fraud-events", "churn": "churn-events"}')
-    settings = ServingSettings()
-    assert settings.events_streams == {"fraud": "fraud-events", "churn": "churn-events"}
-    assert settings.served_models == []  # no filter: every model with a manifest
-    assert settings.catalog_models == []
-
-
 def test_catalog_models_comma_list_is_the_optional_filter(required_env: pytest.MonkeyPatch) -> None:
-    required_env.setenv("MODELWATCH_EVENTS_STREAMS", '{"fraud": "fraud-events"}')
     required_env.setenv("MODELWATCH_CATALOG_MODELS", " fraud, churn ,,ltv ")
     settings = ServingSettings()
     assert settings.catalog_models == ["fraud", "churn", "ltv"]
@@ -96,7 +88,6 @@ def test_numbers_and_optional_values_parsed(required_env: pytest.MonkeyPatch) ->
 @pytest.mark.parametrize(
     ("variable", "value", "field"),
     [
-        ("MODELWATCH_EVENTS_STREAMS", '{"bad name": "s"}', "events_streams"),
         ("MODELWATCH_CATALOG_MODELS", "fraud,../x", "invalid model name '../x'"),
         ("MODELWATCH_MAX_INSTANCES", "0", "max_instances"),
         ("MODELWATCH_CAPTURE_MAX_ATTEMPTS", "11", "capture_max_attempts"),
@@ -111,15 +102,15 @@ def test_invalid_values_rejected(
         ServingSettings()
 
 
-def test_events_streams_must_be_json(required_env: pytest.MonkeyPatch) -> None:
-    required_env.setenv("MODELWATCH_EVENTS_STREAMS", "fraud=fraud-events")
-    with pytest.raises(
-        SettingsError, match=r"^invalid modelwatch settings: MODELWATCH_EVENTS_STREAMS: .*not JSON"
-    ):
+def test_the_events_stream_is_required(required_env: pytest.MonkeyPatch) -> None:
+    required_env.delenv("MODELWATCH_EVENTS_STREAM")
+    with pytest.raises(SettingsError, match=r"^invalid modelwatch settings: MODELWATCH_EVENTS_STREAM"):
         load_settings(ServingSettings)
 
 
-@pytest.mark.parametrize("missing", ["MODELWATCH_MODELS_BUCKET", "MODELWATCH_REJECTED_STREAM"])
+@pytest.mark.parametrize(
+    "missing", ["MODELWATCH_MODELS_BUCKET", "MODELWATCH_REJECTED_STREAM", "MODELWATCH_EVENTS_STREAM"]
+)
 def test_missing_required_variable_names_the_field(required_env: pytest.MonkeyPatch, missing: str) -> None:
     required_env.delenv(missing)
     with pytest.raises(ValidationError) as caught:

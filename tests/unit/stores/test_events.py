@@ -28,17 +28,15 @@ def _event(model: str, at: str, **extra: Any) -> dict[str, Any]:
 def test_objects_of_a_window_are_those_delivered_from_the_hour_before_to_the_hour_after(
     storage: ObjectStorage,
 ) -> None:
-    # Given objects delivered every hour from 06:00 to 12:00, in both layouts, and one without an hour
+    # Given objects delivered every hour from 06:00 to 12:00, and one without an hour
     for hour in range(6, 13):
         storage.put(BUCKET, f"events/model=fraud/dt=2026-11-26/hour={hour:02d}/o", b"")
-        storage.put(BUCKET, f"events/model=fraud/2026/11/26/{hour:02d}/o", b"")
     storage.put(BUCKET, "events/model=fraud/unpartitioned", b"")
     storage.put(BUCKET, "events/model=other/dt=2026-11-26/hour=09/o", b"")
     # When the objects of the 09:00-10:00 window are listed
     found = [o.key for o in EventStore(storage, BUCKET).objects("events", WINDOW, "fraud")]
     # Then they are the model's objects of 08:00 to 11:00 (late deliveries) plus the one without an hour
     expected = {f"events/model=fraud/dt=2026-11-26/hour={h:02d}/o" for h in range(8, 12)}
-    expected |= {f"events/model=fraud/2026/11/26/{h:02d}/o" for h in range(8, 12)}
     expected.add("events/model=fraud/unpartitioned")
     assert set(found) == expected and len(found) == len(expected)
     assert found == sorted(found)
@@ -82,7 +80,7 @@ def test_records_of_shared_prefixes_are_those_of_the_model(storage: ObjectStorag
 def test_delivered_keys_list_the_hours_asked_for_of_the_models_and_rejections(storage: ObjectStorage) -> None:
     for key in (
         "events/model=fraud/dt=2027-01-15/hour=07/a",
-        "events/model=fraud/2027/01/15/08/b",
+        "events/model=fraud/dt=2027-01-15/hour=08/b",
         "events/model=fraud/dt=2027-01-15/hour=05/old",
         "events/model=churn/dt=2027-01-15/hour=08/c",
         "rejected/dt=2027-01-15/hour=08/d",
@@ -93,8 +91,8 @@ def test_delivered_keys_list_the_hours_asked_for_of_the_models_and_rejections(st
         ["fraud"], datetime(2027, 1, 15, 6, 30, tzinfo=UTC), datetime(2027, 1, 15, 8, 30, tzinfo=UTC)
     )
     assert sorted(keys) == [
-        "events/model=fraud/2027/01/15/08/b",
         "events/model=fraud/dt=2027-01-15/hour=07/a",
+        "events/model=fraud/dt=2027-01-15/hour=08/b",
         "rejected/dt=2027-01-15/hour=08/d",
     ]
 

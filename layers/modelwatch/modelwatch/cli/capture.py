@@ -41,6 +41,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _stream_mapping(text: str) -> tuple[str, str]:
+    old, sep, new = text.partition("=")
+    if not sep or not old.strip() or not new.strip():
+        raise argparse.ArgumentTypeError(f"not OLD=NEW (two stream names): {text!r}")
+    return old.strip(), new.strip()
+
+
 def _queue_url(text: str) -> str:
     parsed = urlparse(text)
     if parsed.scheme not in ("http", "https") or not parsed.netloc or not parsed.path.strip("/"):
@@ -64,7 +71,9 @@ def _run_replay(args: argparse.Namespace) -> int:
             "(the stack output EventsBucketName; the replay keeps its claims there)"
         )
     try:
-        settings = CaptureReplaySettings(capture_dlq_url=queue_url, events_bucket=bucket)
+        settings = CaptureReplaySettings(
+            capture_dlq_url=queue_url, events_bucket=bucket, replay_stream_map=dict(args.stream_map or [])
+        )
     except ValidationError as error:
         raise CliError(f"invalid replay settings: {validation_message(error)}") from None
     try:
@@ -130,6 +139,14 @@ def add_commands(sub: Any) -> None:
         "--resend-in-doubt",
         action="store_true",
         help="put in-doubt events again (only after checking they are not in the events bucket)",
+    )
+    replay.add_argument(
+        "--stream-map",
+        action="append",
+        type=_stream_mapping,
+        metavar="OLD=NEW",
+        help="replay lines dead-lettered to stream OLD into stream NEW (repeatable): e.g. a per-model "
+        "events stream of an earlier deployment into the one events stream",
     )
     replay.add_argument("--json", action="store_true", help="print the report as JSON")
     replay.set_defaults(run=_run_replay)

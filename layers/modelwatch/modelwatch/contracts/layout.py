@@ -10,7 +10,7 @@ Events bucket (Firehose delivers; the jobs and the metrics export read and write
     events/model=<m>/dt=YYYY-MM-DD/hour=HH/<object>     prediction events of model m (gzip)
     rejected/dt=YYYY-MM-DD/hour=HH/<object>             rejected requests of every model
     labels/dt=YYYY-MM-DD/hour=HH/<object>               labels sent to the feedback endpoint
-    errors/<kind>/[model=<m>/]<error type>/dt=.../      records Firehose could not deliver
+    errors/<kind>/<error type>/dt=YYYY-MM-DD/<object>   records Firehose could not deliver (or partition)
     profiles/<events key>.json                          one profile per delivered events object
     reports/model=<m>/job=<job>/window=<start>/         result.json and report-version=<v>.html
     state/metrics_export/serving.json                   the metrics export's cumulative counters
@@ -24,8 +24,15 @@ Models bucket (publishing writes; serving and the jobs read)::
     models/<m>/<v>/manifest.json                        the manifest the version was published with
     models/<m>/<v>/reference_profile.json               its reference data profile
 
-Locally, moto's Firehose appends ``YYYY/MM/DD/HH/`` to a static prefix instead of
-evaluating the ``dt=``/``hour=`` expressions, so readers accept both hour layouts.
+One Firehose stream per kind: the events stream partitions dynamically on each record's
+``model`` field (``firehose_prefix("events")``), so every model lands under its own prefix
+without a stream of its own.
+
+Locally, moto's Firehose neither partitions nor evaluates ``!{...}`` expressions: it
+appends ``YYYY/MM/DD/HH/`` to a static prefix. The local streams therefore deliver under
+``local-delivery/<kind>/`` and the local harness's partitioner re-lays every delivered
+object at the keys Firehose would have used (``partitioned_key``, ``partition_error_key``),
+so the local layout is the AWS layout and readers know one layout only.
 """
 
 from __future__ import annotations
@@ -66,8 +73,20 @@ _FIREHOSE_HOUR: Final = "dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
 _FIREHOSE_DAY: Final = "dt=!{timestamp:yyyy-MM-dd}/"
 _FIREHOSE_ERROR_TYPE: Final = "!{firehose:error-output-type}/"
 
+# Dynamic partitioning of the events stream: the record field its one partition key is read from.
+EVENTS_PARTITION_KEY: Final = "model"
+EVENTS_PARTITION_QUERY: Final = f".{EVENTS_PARTITION_KEY}"  # JQ 1.6, over one deaggregated JSON line
+_FIREHOSE_MODEL: Final = f"model=!{{partitionKeyFromQuery:{EVENTS_PARTITION_KEY}}}/"
+
+# The local stand-in: where moto's streams deliver (moto appends YYYY/MM/DD/HH/ itself), and the
+# error type the local partitioner gives a line it cannot partition (no model, or not JSON).
+LOCAL_DELIVERY_PREFIX: Final = "local-delivery/"
+PARTITIONING_FAILED: Final = "partitioning-failed"
+
 _HIVE_HOUR: Final = re.compile(r"dt=(\d{4})-(\d{2})-(\d{2})/hour=(\d{2})/")
-_PLAIN_HOUR: Final = re.compile(r"/(\d{4})/(\d{2})/(\d{2})/(\d{2})/")
+_MOTO_DELIVERY: Final = re.compile(
+    rf"^{LOCAL_DELIVERY_PREFIX}(events|rejected|labels)/(\d{{4}})/(\d{{2}})/(\d{{2}})/(\d{{2}})/([^/]+)$"
+)
 
 
 def capture_prefix(kind: CaptureKind, model: str | None = None) -> str:
@@ -98,25 +117,30 @@ def events_prefix(model: str) -> str:
     return capture_prefix("events", model)
 
 
-def firehose_prefix(kind: CaptureKind, model: str | None = None) -> str:
-    """The S3 prefix a Firehose stream is configured with: partitioned by delivery day and hour."""
-    return capture_prefix(kind, model) + _FIREHOSE_HOUR
+def firehose_prefix(kind: CaptureKind) -> str:
+    """The S3 prefix the stream of ``kind`` is configured with: by delivery day and hour.
+
+    The events stream's prefix also holds the model, read from each record by dynamic
+    partitioning (``EVENTS_PARTITION_KEY``): one stream serves every model.
+    """
+    if kind == "events":
+        return EVENTS_PREFIX + _FIREHOSE_MODEL + _FIREHOSE_HOUR
+    return capture_prefix(kind) + _FIREHOSE_HOUR
 
 
-def firehose_error_prefix(kind: CaptureKind, model: str | None = None) -> str:
-    """Where Firehose puts the records of a stream it could not deliver, by error type and day."""
-    return ERRORS_PREFIX + capture_prefix(kind, model) + _FIREHOSE_ERROR_TYPE + _FIREHOSE_DAY
+def firehose_error_prefix(kind: CaptureKind) -> str:
+    """Where Firehose puts the records of a stream it could not deliver (or partition), by type and day."""
+    return ERRORS_PREFIX + _KIND_PREFIX[kind] + _FIREHOSE_ERROR_TYPE + _FIREHOSE_DAY
 
 
-def hour_partitions(hour: datetime) -> tuple[str, str]:
-    """The partition of one delivery hour in both layouts: Firehose's ``dt=/hour=`` and moto's."""
-    moment = hour.astimezone(UTC)
-    return moment.strftime("dt=%Y-%m-%d/hour=%H/"), moment.strftime("%Y/%m/%d/%H/")
+def hour_partition(hour: datetime) -> str:
+    """The ``dt=YYYY-MM-DD/hour=HH/`` partition of one delivery hour (UTC)."""
+    return hour.astimezone(UTC).strftime("dt=%Y-%m-%d/hour=%H/")
 
 
 def delivery_hour(key: str) -> datetime | None:
     """The delivery hour encoded in an object's key, or None when the key has none."""
-    match = _HIVE_HOUR.search(key) or _PLAIN_HOUR.search(key)
+    match = _HIVE_HOUR.search(key)
     if match is None:
         return None
     year, month, day, hour = (int(part) for part in match.groups())
@@ -124,12 +148,44 @@ def delivery_hour(key: str) -> datetime | None:
 
 
 def hourly_prefixes(prefix: str, start: datetime, end: datetime) -> Iterator[str]:
-    """The prefixes of every delivery hour from ``start``'s hour to ``end``'s, in both layouts."""
+    """The prefixes of every delivery hour from ``start``'s hour to ``end``'s."""
     hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     while hour <= end:
-        for partition in hour_partitions(hour):
-            yield prefix + partition
+        yield prefix + hour_partition(hour)
         hour += timedelta(hours=1)
+
+
+def local_delivery_prefix(kind: CaptureKind) -> str:
+    """Where the local (moto) stream of ``kind`` delivers, before the local partitioner re-lays it."""
+    return f"{LOCAL_DELIVERY_PREFIX}{kind}/"
+
+
+def parse_local_delivery(key: str) -> tuple[CaptureKind, datetime, str] | None:
+    """``(kind, delivery hour, object name)`` of an object a local stream delivered, or None."""
+    match = _MOTO_DELIVERY.match(key)
+    if match is None:
+        return None
+    kind, year, month, day, hour, name = match.groups()
+    moment = datetime(int(year), int(month), int(day), int(hour), tzinfo=UTC)
+    return _capture_kind(kind), moment, name
+
+
+def partitioned_key(kind: CaptureKind, hour: datetime, name: str, model: str | None = None) -> str:
+    """The key Firehose gives an object of ``kind`` delivered in ``hour`` (of ``model``, for events)."""
+    return capture_prefix(kind, model) + hour_partition(hour) + name
+
+
+def partition_error_key(kind: CaptureKind, error_type: str, hour: datetime, name: str) -> str:
+    """The key of the records of one delivered object that went to ``kind``'s error prefix."""
+    day = hour.astimezone(UTC).strftime("dt=%Y-%m-%d/")
+    return f"{ERRORS_PREFIX}{_KIND_PREFIX[kind]}{error_type}/{day}{name}"
+
+
+def _capture_kind(value: str) -> CaptureKind:
+    for kind in CAPTURE_KINDS:
+        if kind == value:
+            return kind
+    raise ValueError(f"not a capture kind: {value!r}")
 
 
 def replay_claim_key(event_id: str) -> str:

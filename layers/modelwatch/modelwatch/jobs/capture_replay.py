@@ -67,7 +67,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeVar
@@ -206,6 +206,10 @@ class CaptureReplay:
         SQS long-poll wait of each receive (an empty answer then means an empty queue).
     stop_after_failures
         Stop reading after this many failed messages in a row (Firehose is down: retry later).
+    stream_map
+        Streams named by dead letters, mapped to the stream to replay them into: the per-model
+        events streams of before the one partitioned events stream, to that stream. Unmapped
+        streams are replayed into as named.
     clock
         Monotonic seconds, the clock of ``deadline``.
     """
@@ -222,6 +226,7 @@ class CaptureReplay:
         reserve_seconds: float = 30.0,
         receive_wait_seconds: int = RECEIVE_WAIT_SECONDS,
         stop_after_failures: int = 3,
+        stream_map: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.queue = queue
@@ -233,6 +238,7 @@ class CaptureReplay:
         self.reserve_seconds = reserve_seconds
         self.receive_wait_seconds = receive_wait_seconds
         self.stop_after_failures = stop_after_failures
+        self.stream_map = dict(stream_map or {})
         self.clock = clock
 
     def run(
@@ -354,13 +360,14 @@ class _Run:
             except InvalidDeadLetter as error:
                 self._invalid(message, str(error))
                 continue
+            stream = self.replay.stream_map.get(decoded.stream, decoded.stream)
             if isinstance(decoded, LinesMessage):
-                by_id[message.message_id] = _Unit(decoded.stream, decoded.lines, [message])
+                by_id[message.message_id] = _Unit(stream, decoded.lines, [message])
                 units.append(by_id[message.message_id])
                 continue
             fragment = decoded.fragment
-            key = (decoded.stream, fragment.line_id)
-            found = self.fragment_sets.get(key) or _FragmentSet(decoded.stream, fragment.line_id)
+            key = (stream, fragment.line_id)
+            found = self.fragment_sets.get(key) or _FragmentSet(stream, fragment.line_id)
             try:
                 missing = missing_fragments([*found.fragments, fragment])
             except InvalidDeadLetter as error:
@@ -577,4 +584,5 @@ def build_capture_replay(settings: CaptureReplaySettings) -> CaptureReplay:
         visibility_timeout=settings.replay_visibility_timeout_seconds,
         concurrency=settings.replay_concurrency,
         reserve_seconds=settings.replay_reserve_seconds,
+        stream_map=settings.replay_stream_map,
     )

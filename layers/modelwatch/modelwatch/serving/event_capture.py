@@ -129,7 +129,7 @@ def capture_predictions(
     latency_ms: float,
     deadline: float | None = None,
 ) -> CaptureOutcome | None:
-    stream = context.settings.events_streams[model]
+    stream = context.settings.events_stream  # one stream for every model: Firehose partitions by model
     timestamp = context.clock().isoformat()
     lines = prediction_lines(request_id, model, version, timestamp, instances, predictions, latency_ms)
     return _emit(context, stream, lines, deadline)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from modelwatch.settings.base import ModelwatchSettings
+from modelwatch.settings.base import JsonSetting, ModelwatchSettings
 
 
 class CaptureReplaySettings(ModelwatchSettings):
@@ -32,6 +32,13 @@ class CaptureReplaySettings(ModelwatchSettings):
     replay_concurrency: int = Field(16, ge=1, le=64, description="Claims written at once.")
     replay_reserve_seconds: float = Field(
         30.0, ge=0, le=600, description="In Lambda: stop reading this long before the invocation's deadline."
+    )
+    replay_stream_map: JsonSetting[dict[str, str]] = Field(
+        default_factory=dict,
+        description=(
+            "JSON object: a stream named by dead letters -> the stream to replay them into (e.g. the "
+            "per-model events streams of an earlier deployment -> the one events stream)."
+        ),
     )
     replay_connect_timeout_seconds: float = Field(2.0, gt=0, le=30)
     replay_read_timeout_seconds: float = Field(10.0, gt=0, le=120)

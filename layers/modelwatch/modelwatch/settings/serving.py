@@ -10,7 +10,7 @@ from pydantic_settings import NoDecode
 from modelwatch.contracts import layout
 from modelwatch.contracts.manifest import Flavor
 from modelwatch.contracts.names import check_model_name
-from modelwatch.settings.base import JsonSetting, ModelwatchSettings, split_comma_list
+from modelwatch.settings.base import ModelwatchSettings, split_comma_list
 
 # The cache's default budget: half a Lambda function's memory (the rest holds the interpreter, the
 # flavour runtimes, which take 150-250 MB with numpy and scikit-learn, and request buffers), or a
@@ -25,11 +25,10 @@ class ServingSettings(ModelwatchSettings):
     models_bucket: str = Field(description="Bucket holding serving manifests and model artifacts.")
     manifest_prefix: str = Field(layout.MANIFESTS_PREFIX, description="Key prefix of serving manifests.")
     serving_alias: str = Field("production", description="Alias whose manifest is served.")
-    events_streams: JsonSetting[dict[str, str]] = Field(
-        default_factory=dict,
+    events_stream: str = Field(
         description=(
-            "JSON object mapping each model this function serves to the Firehose stream "
-            "that captures its prediction events."
+            "Firehose stream capturing the prediction events of every model: one stream, "
+            "partitioned by the records' model field."
         ),
     )
     rejected_stream: str = Field(description="Firehose stream capturing rejected requests.")
@@ -117,13 +116,6 @@ class ServingSettings(ModelwatchSettings):
 
     _split_catalog = field_validator("catalog_models", mode="before")(split_comma_list)
     _split_flavors = field_validator("served_flavors", mode="before")(split_comma_list)
-
-    @field_validator("events_streams")
-    @classmethod
-    def _check_served_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
-            check_model_name(name)
-        return value
 
     @field_validator("catalog_models")
     @classmethod

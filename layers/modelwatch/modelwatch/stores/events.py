@@ -1,6 +1,6 @@
 """Captured records in the events bucket, found by kind, model and window, read as JSON records.
 
-Firehose partitions by *delivery* hour (``layout.hour_partitions``). A window's
+Firehose partitions by *delivery* hour (``layout.hour_partition``). A window's
 objects are those delivered from the hour before the window to one hour after it
 (records delivered late land in a later hour); records are then kept by their own
 ``timestamp``. Objects whose key carries no hour are always considered.
