@@ -110,7 +110,6 @@ class MetricsExport(Construct):
             description="modelwatch metrics export: serving metrics from captured events to AMP",
             environment={
                 "MODELWATCH_EVENTS_BUCKET": events_bucket.bucket_name,
-                "MODELWATCH_SERVED_MODELS": ",".join(model.name for model in config.models),
                 "MODELWATCH_METRICS_STATE_KEY": layout.METRICS_EXPORT_STATE_KEY,
                 "MODELWATCH_EXPORT_SCHEDULE_SECONDS": str(constants.METRICS_EXPORT_SCHEDULE_MINUTES * 60),
                 "MODELWATCH_EXPORT_KEYS_FROM": "events",
@@ -122,14 +121,7 @@ class MetricsExport(Construct):
             },
         )
         self._grant(events_bucket, workspace_arn)
-        models_arn = _bucket_arn(self, models_bucket)
-        manifests = [
-            f"{models_arn}/{layout.manifest_key(model.name, config.serving_alias)}" for model in config.models
-        ]
-        if manifests:  # the served alias's manifest of each model, nothing else of the bucket
-            self.function.add_to_role_policy(
-                iam.PolicyStatement(actions=["s3:GetObject"], resources=manifests)
-            )
+        self._grant_manifests(models_bucket, config.serving_alias)
         self.function.add_to_role_policy(
             iam.PolicyStatement(actions=["sqs:GetQueueAttributes"], resources=[capture_dlq.queue_arn])
         )
@@ -215,6 +207,26 @@ class MetricsExport(Construct):
             "Reads only the events/ and rejected/ prefixes of the events bucket (object keys are "
             "Firehose's, not known at deploy time).",
             resources=tuple(nag_resource(self, r) for r in readable),
+        )
+
+    def _grant_manifests(self, models_bucket: s3.IBucket, alias: str) -> None:
+        """The models it exports are the manifests published under the serving alias (models are
+        data): it may list the manifests and read each model's alias manifest, nothing else."""
+        models_arn = _bucket_arn(self, models_bucket)
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[models_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{layout.MANIFESTS_PREFIX}/*"]}},
+            )
+        )
+        manifests = f"{models_arn}/{layout.manifest_key('*', alias)}"
+        self.function.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[manifests]))
+        acknowledge_wildcards(
+            self.function,
+            "Reads the serving alias's manifest of every model (manifests/*/<alias>.json): models are "
+            "published after deployment, so their names are not known at deploy time.",
+            resources=(nag_resource(self, manifests),),
         )
 
 

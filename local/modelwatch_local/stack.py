@@ -94,7 +94,6 @@ class LocalStack:
         return {
             "MODELWATCH_MODELS_BUCKET": MODELS_BUCKET,
             "MODELWATCH_EVENTS_STREAM": EVENTS_STREAM,
-            "MODELWATCH_SERVED_MODELS": ",".join(self.models),
             "MODELWATCH_REJECTED_STREAM": REJECTED_STREAM,
             "MODELWATCH_LABELS_STREAM": LABELS_STREAM,
             "MODELWATCH_CAPTURE_DLQ_URL": self.dlq_url,

@@ -147,7 +147,7 @@ def test_metrics_export_is_scheduled_and_may_only_write_to_this_workspace(templa
     export = _function(template, "modelwatch metrics export")
     env = export["Environment"]["Variables"]
 
-    assert env["MODELWATCH_SERVED_MODELS"] == "fraud_detection"
+    assert "MODELWATCH_SERVED_MODELS" not in env  # the models are the published manifests
     assert json.loads(env["MODELWATCH_CUSTOM_METRICS"]) == CUSTOM
     assert env["MODELWATCH_METRICS_STATE_KEY"] == layout.METRICS_EXPORT_STATE_KEY
     assert "api/v1/remote_write" in json.dumps(env["MODELWATCH_REMOTE_WRITE_URL"])
@@ -327,25 +327,28 @@ def test_the_metrics_export_reads_the_capture_dlq_depth(template: Template) -> N
     assert _actions(statement) == ["sqs:GetQueueAttributes"]
 
 
-def test_the_metrics_export_reads_only_the_served_alias_manifest_of_each_model(
+def test_the_metrics_export_lists_the_manifests_and_reads_only_the_served_alias_ones(
     full: Assembly, template: Template
 ) -> None:
     export = _function(template, "modelwatch metrics export")
     variables = export["Environment"]["Variables"]
-    expected = {f"/{layout.manifest_key(m.name, full.config.serving_alias)}" for m in full.config.models}
-    # CDK merges statements of one action: look at each resource of the models bucket.
+    alias_manifests = f"/{layout.manifest_key('*', full.config.serving_alias)}"
     on_models_bucket = [
-        json.dumps(resource)
+        statement
         for statement in _statements(template)
-        for resource in _resources(statement)
-        if "StorageModels" in json.dumps(resource)
-    ]
+        if any("StorageModels" in json.dumps(resource) for resource in _resources(statement))
+    ]  # the export is the only function of this stack with a statement on the models bucket
+    reads = [s for s in on_models_bucket if "s3:GetObject" in _actions(s)]
+    lists = [s for s in on_models_bucket if "s3:ListBucket" in _actions(s)]
 
     assert variables["MODELWATCH_SERVING_ALIAS"] == full.config.serving_alias
     assert "StorageModels" in json.dumps(variables["MODELWATCH_MODELS_BUCKET"])
-    assert on_models_bucket and all("*" not in r for r in on_models_bucket)
-    assert {key for key in expected if any(key in r for r in on_models_bucket)} == expected
-    assert all(any(key in r for key in expected) for r in on_models_bucket)
+    # CDK merges the statements of one action: look at the models bucket's resources of the read
+    read_on_models = [json.dumps(r) for s in reads for r in _resources(s) if "StorageModels" in json.dumps(r)]
+    assert read_on_models and all(alias_manifests in r for r in read_on_models)
+    assert [s["Condition"] for s in lists] == [
+        {"StringLike": {"s3:prefix": [f"{layout.MANIFESTS_PREFIX}/*"]}}
+    ]
 
 
 def _resources(statement: dict[str, Any]) -> list[Any]:

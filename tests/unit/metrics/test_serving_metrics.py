@@ -364,6 +364,25 @@ def test_a_run_writes_the_version_each_model_is_published_at(make_manifest: Any)
     assert sink.last(cat.JOB_LAST_RUN_SUCCESS.name, job="metrics_export", model="credit") == 1.0
 
 
+def test_without_a_list_of_models_the_published_manifests_are_exported(make_manifest: Any) -> None:
+    # Given two models published under production (one after deployment) and one only under staging
+    delivered = Delivered()
+    manifests = ManifestStore(delivered.storage, MODELS_BUCKET)
+    manifests.write(make_manifest(model="fraud", version="3", alias="production"))
+    manifests.write(make_manifest(model="churn", version="1", alias="production"))
+    manifests.write(make_manifest(model="credit", version="2", alias="staging"))
+    settings = ExportSettings(events_bucket=BUCKET, models_bucket=MODELS_BUCKET)
+    sink = InMemorySink()
+
+    # When the export runs with no served_models configured
+    run_metrics_export(settings, storage=delivered.storage, sink=sink, clock=lambda: NOW)
+
+    # Then the job's health and the published version are exported for each production model only
+    health = {s.label_dict["model"] for s in sink.samples if s.name == cat.JOB_LAST_RUN_SUCCESS.name}
+    published = {s.label_dict["model"] for s in sink.samples if s.name == cat.MODEL_PUBLISHED_TIMESTAMP.name}
+    assert health == published == {"fraud", "churn"}
+
+
 def test_without_a_models_bucket_no_manifest_is_read() -> None:
     class Refusing(InMemoryStorage):
         def get(self, bucket: str, key: str, if_none_match: str | None = None) -> Any:

@@ -309,6 +309,17 @@ class PublishedManifests(Protocol):
     def current(self, model: str, alias: str) -> ServingManifest | None: ...
 
 
+def _exported_models(settings: ExportSettings, manifests: ManifestStore | None) -> list[str]:
+    """The models a run exports: ``served_models`` when set, else every model with a manifest under
+    the serving alias (models are data: one published after deployment is exported from its first
+    run). A listing that fails raises, so the run fails where it can be seen and is retried."""
+    if settings.served_models:
+        return list(settings.served_models)
+    if manifests is None:
+        return []
+    return manifests.models(settings.serving_alias)
+
+
 def published_samples(
     manifests: PublishedManifests, models: Iterable[str], alias: str, now: float
 ) -> list[Sample]:
@@ -512,7 +523,8 @@ def run_metrics_export(
     version each model's serving manifest names (when ``settings.models_bucket`` is set).
     """
     started = clock()
-    models = settings.served_models
+    manifests = ManifestStore(storage, settings.models_bucket) if settings.models_bucket else None
+    models = _exported_models(settings, manifests)
     events = EventStore(storage, settings.events_bucket)
     now = datetime.fromtimestamp(started, UTC)
     if delivered is None:
@@ -544,8 +556,7 @@ def run_metrics_export(
     extra = [sample for samples in health for sample in samples]
     if dead_letters is not None:
         extra += dead_letter_samples(dead_letters, finished)
-    if settings.models_bucket:
-        manifests = ManifestStore(storage, settings.models_bucket)
+    if manifests is not None:
         extra += published_samples(manifests, models, settings.serving_alias, finished)
     if extra:
         outcome.write.merge(sink.push(extra))

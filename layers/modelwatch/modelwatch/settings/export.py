@@ -22,7 +22,11 @@ class ExportSettings(RemoteWriteSettings):
 
     events_bucket: str = Field(description="Bucket Firehose delivers the captured events to.")
     served_models: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Comma-separated served models (their events are listed)."
+        default_factory=list,
+        description=(
+            "Comma-separated models to export (their events are listed). Default: every model with "
+            "a manifest under serving_alias in models_bucket."
+        ),
     )
     metrics_state_key: str = Field(
         layout.METRICS_EXPORT_STATE_KEY, description="Key of the cumulative state in the bucket."
