@@ -109,7 +109,6 @@ class LocalScheduler:
         )
         settings = ExportSettings(
             events_bucket=EVENTS_BUCKET,
-            served_models=self._stack.models,
             export_schedule_seconds=EXPORT_EVERY_SECONDS,
             capture_dlq_url=self._stack.dlq_url or None,
             models_bucket=MODELS_BUCKET,
