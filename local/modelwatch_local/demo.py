@@ -17,6 +17,7 @@ from pathlib import Path
 from modelwatch.contracts import layout
 from modelwatch.registry.publishing import publish_model
 from modelwatch_local.dashboard_queries import dashboard_queries
+from modelwatch_local.delivery import DELIVERY_MODEL, publish_delivery_model, synthetic_deliveries
 from modelwatch_local.fraud import FRAUD_SCHEMA, save_model, synthetic_transactions, train_fraud_model
 from modelwatch_local.monitoring_demo import run_monitoring_demo
 from modelwatch_local.paths import DASHBOARDS_DIR
@@ -79,6 +80,44 @@ def print_summary(report: TrafficReport, events: int, reasons: Counter[str], sec
     )
 
 
+def run_second_model(stack: LocalStack) -> bool:
+    """Publish a second model (a regression) while the stack runs; serve and capture it, no restart."""
+    import httpx
+
+    pid = stack.pids.get("api")
+    mae = publish_delivery_model(stack.storage(), MODELS_BUCKET, Path(stack.state_dir) / "artifacts")
+    rows, _minutes = synthetic_deliveries(500, seed=11)
+    report = send_traffic(stack.api_url, DELIVERY_MODEL, rows, 300, invalid_share=0.0)
+    listed = [m["name"] for m in httpx.get(f"{stack.api_url}/v1/models", timeout=10.0).json()["models"]]
+    events = sum(1 for _ in stack.events().all_records("events", DELIVERY_MODEL))
+    _say("")
+    _say("== modelwatch demo: a second model, published while the stack runs ==")
+    _say(
+        f"published {DELIVERY_MODEL} version 1 (a regression, hold-out MAE {mae:.1f} min) with "
+        f"`publish_model`: no function, stream, route or schedule of its own"
+    )
+    _say(f"GET /v1/models      {', '.join(listed)}")
+    _say(
+        f"served               {report.served_requests} requests, {report.served_instances} predictions "
+        f"by the same API process (pid {pid}, not restarted)"
+    )
+    _say(
+        f"events captured      {events} -> s3://{EVENTS_BUCKET}/{layout.events_prefix(DELIVERY_MODEL)} "
+        "(one stream for every model, partitioned by model)"
+    )
+    ok = (
+        DELIVERY_MODEL in listed
+        and report.served_instances > 0
+        and report.rejected == 0
+        and events == report.served_instances
+        and stack.pids.get("api") == pid
+    )
+    if not ok:
+        captured = f"{events} of {report.served_instances} captured"
+        _say(f"FAILED: {DELIVERY_MODEL}: {report.rejected} rejected, {captured}")
+    return ok
+
+
 def run_demo(
     requests: int = 3000,
     state_dir: str = ".local",
@@ -123,6 +162,8 @@ def run_demo(
             _say(f"FAILED: {lost} predictions and {unrecorded} rejections were not captured")
             return 1
         _say("every prediction and every rejection was captured.")
+        if not run_second_model(stack):
+            return 1
         registry = run_registry_demo(stack, stack.mlflow_url, _say)
         if not registry.ok:
             _say("FAILED: serving did not follow the promotion")

@@ -25,6 +25,8 @@ from types import ModuleType
 from typing import Any
 from unittest import mock
 
+from modelwatch.contracts import layout
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PREDICT_HANDLER = REPO_ROOT / "functions" / "predict" / "handler.py"
 MODEL = "fraud_detection"
@@ -119,7 +121,8 @@ def measure(requests: int = 200, instances_per_request: int = 1) -> Measured:
             s3.create_bucket(Bucket=bucket)
         dlq_url = boto3.client("sqs").create_queue(QueueName="capture-dlq")["QueueUrl"]
         firehose = boto3.client("firehose")
-        for stream, prefix in ((f"events-{MODEL}", f"events/model={MODEL}/"), ("rejected", "rejected/")):
+        streams = ((f"events-{MODEL}", layout.events_prefix(MODEL)), ("rejected", layout.REJECTED_PREFIX))
+        for stream, prefix in streams:
             firehose.create_delivery_stream(
                 DeliveryStreamName=stream,
                 ExtendedS3DestinationConfiguration={

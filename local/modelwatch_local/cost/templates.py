@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelwatch.contracts import layout
+
 Template = Mapping[str, Any]
 
 # Roles named by the logical id of a function (first match wins); predict and catalog come from routes.
@@ -84,7 +86,7 @@ class Stream:
 
     @property
     def carries_events(self) -> bool:
-        return self.prefix.startswith("events/")
+        return self.prefix.startswith(layout.EVENTS_PREFIX)
 
 
 @dataclass(frozen=True)
