@@ -83,8 +83,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+# The job dispatcher's schedule in AWS (infra.constants.JOB_DISPATCH_EVERY_MINUTES).
+DISPATCH_EVERY_SECONDS = 300.0
+
+
 def _tick(state_dir: str, every: float) -> int:
-    """Export serving metrics every ``every`` seconds, as the one-minute schedule does in AWS."""
+    """Export serving metrics every ``every`` seconds, as the one-minute schedule does in AWS, and
+    run the job dispatcher (then the jobs it queued) every five minutes, as its schedule does."""
     from modelwatch_local.scheduler import LocalScheduler
 
     stack = load_running_stack(state_dir)
@@ -92,11 +97,18 @@ def _tick(state_dir: str, every: float) -> int:
         print("modelwatch: error: no local stack is running", file=sys.stderr)
         return 2
     scheduler = LocalScheduler(stack)
+    dispatched_at = 0.0
     while True:
         try:
             scheduler.export_metrics()
         except Exception as error:  # keep ticking; the next export catches up
             print(f"metrics export failed: {error}", file=sys.stderr, flush=True)
+        if time.monotonic() - dispatched_at >= DISPATCH_EVERY_SECONDS:
+            dispatched_at = time.monotonic()
+            try:
+                scheduler.run_due_jobs()
+            except Exception as error:  # the next dispatch catches up (at most 3 windows)
+                print(f"job dispatch failed: {error}", file=sys.stderr, flush=True)
         time.sleep(every)
 
 
