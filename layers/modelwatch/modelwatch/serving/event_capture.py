@@ -2,8 +2,9 @@
 
 Lines are built as plain dicts and ``json.dumps`` (the hot path); their shape is
 ``modelwatch.contracts.events.PredictionEvent`` / ``RejectedRequest``, which tests check.
-Capture never raises into the request: failures are retried and dead-lettered
-by the sink, and counted here.
+Capture never raises into the request: the lines are handed to the context's
+``CaptureQueue`` (``post_invoke``), which sends them after the response; failures are
+retried and dead-lettered by the sink, and counted by the queue.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from modelwatch.contracts.events import EVENT_SCHEMA_VERSION
-from modelwatch.observability import logger
 from modelwatch.serving.context import ServingContext
 from modelwatch.stores.capture import MAX_RECORD_BYTES, CaptureOutcome
 
 # A rejected request's line must fit one Firehose record (1,000 KiB, with its newline).
 MAX_REJECTED_LINE_BYTES = MAX_RECORD_BYTES - 1
-# In Lambda, capture ends this long before the invocation's deadline, to answer the caller.
+# In Lambda, capture ends this long before the invocation's deadline (post-invoke time counts
+# against the function's timeout), so a slow Firehose never turns an invocation into a timeout.
 ANSWER_MARGIN_SECONDS: Final = 0.5
 
 
@@ -181,12 +182,5 @@ def capture_rejection(
 def _emit(
     context: ServingContext, stream: str, lines: list[str], deadline: float | None
 ) -> CaptureOutcome | None:
-    try:
-        outcome = context.sink.emit(stream, lines, deadline)
-    except Exception:  # a sink must not fail the request; keep the lines in the log
-        logger.exception("capture sink raised; lines kept in log", extra={"stream": stream, "lines": lines})
-        context.metrics.capture_failure(stream, len(lines), dead_lettered=False)
-        return None
-    if outcome.failed:
-        context.metrics.capture_failure(stream, outcome.failed, dead_lettered=outcome.dead_lettered > 0)
-    return outcome
+    """Hand ``lines`` to the capture queue: sent after the response when in a request, else now."""
+    return context.capture.put(stream, lines, deadline)
