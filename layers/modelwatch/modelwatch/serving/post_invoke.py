@@ -352,6 +352,7 @@ def start_post_invoke(
     name: str,
     enabled: bool = True,
     api: ExtensionsApi | None = None,
+    handle_sigterm: bool = True,
 ) -> PostInvokeExtension | None:
     """Flush capture post-invoke through an internal extension, or say once why not.
 
@@ -374,5 +375,6 @@ def start_post_invoke(
     if extension is None:
         logger.info("capture flushes before the response", extra={"reason": reason})
         return None
-    flush_on_terminate(queue)
+    if handle_sigterm:
+        flush_on_terminate(queue)
     return extension
