@@ -253,3 +253,21 @@ def test_sigterm_flushes_what_is_pending(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(SystemExit):
         installed[signal.SIGTERM](signal.SIGTERM, None)
     assert sink.lines["fraud-events"] == ["{}"]
+
+
+def test_lines_are_built_at_send_time_once_and_a_failing_build_is_counted_not_raised() -> None:
+    sink = MemorySink()
+    context = context_with(sink)
+    context.capture.mode = "deferred"
+    built: list[int] = []
+    context.capture.put("s", lambda: built.append(1) or ["{}"], deadline=None)
+    assert built == []  # nothing encoded on the request path
+    assert context.capture.pending == 1 and context.capture.flush() == 1
+    assert built == [1] and sink.lines["s"] == ["{}"]
+
+    def broken() -> list[str]:
+        raise ValueError("one prediction per instance")
+
+    context.capture.put("s", broken, deadline=None)
+    context.capture.flush()
+    assert context.metrics.counts == {("capture_failures", "s", "logged"): 1}  # type: ignore[attr-defined]

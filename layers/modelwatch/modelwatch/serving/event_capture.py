@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from modelwatch.contracts.events import EVENT_SCHEMA_VERSION
@@ -130,9 +130,15 @@ def capture_predictions(
     latency_ms: float,
     deadline: float | None = None,
 ) -> CaptureOutcome | None:
+    """One ``PredictionEvent`` line per instance, built when the queue sends them."""
     stream = context.settings.events_streams[model]
-    timestamp = context.clock().isoformat()
-    lines = prediction_lines(request_id, model, version, timestamp, instances, predictions, latency_ms)
+    now = context.clock()
+
+    def lines() -> list[str]:
+        return prediction_lines(
+            request_id, model, version, now.isoformat(), instances, predictions, latency_ms
+        )
+
     return _emit(context, stream, lines, deadline)
 
 
@@ -145,21 +151,24 @@ def capture_labels(
 ) -> CaptureOutcome | None:
     """One JSON line per label (``LabelEvent``), stamped with the time it was received."""
     timestamp = context.clock().isoformat()
-    lines = [
-        json.dumps(
-            {
-                "schema_version": EVENT_SCHEMA_VERSION,
-                "event_id": uuid.uuid4().hex,
-                "model": model,
-                "request_id": label["request_id"],
-                "index": label["index"],
-                "label": label["label"],
-                "timestamp": timestamp,
-            },
-            separators=(",", ":"),
-        )
-        for label in labels
-    ]
+
+    def lines() -> list[str]:
+        return [
+            json.dumps(
+                {
+                    "schema_version": EVENT_SCHEMA_VERSION,
+                    "event_id": uuid.uuid4().hex,
+                    "model": model,
+                    "request_id": label["request_id"],
+                    "index": label["index"],
+                    "label": label["label"],
+                    "timestamp": timestamp,
+                },
+                separators=(",", ":"),
+            )
+            for label in labels
+        ]
+
     return _emit(context, stream, lines, deadline)
 
 
@@ -174,13 +183,20 @@ def capture_rejection(
     body: str,
     deadline: float | None = None,
 ) -> CaptureOutcome | None:
+    """One ``RejectedRequest`` line (its body truncated to fit a record), built when sent."""
     timestamp = context.clock().isoformat()
-    line = rejected_line(request_id, model, version, timestamp, reason, status_code, errors, body)
-    return _emit(context, context.settings.rejected_stream, [line], deadline)
+
+    def lines() -> list[str]:
+        return [rejected_line(request_id, model, version, timestamp, reason, status_code, errors, body)]
+
+    return _emit(context, context.settings.rejected_stream, lines, deadline)
 
 
 def _emit(
-    context: ServingContext, stream: str, lines: list[str], deadline: float | None
+    context: ServingContext, stream: str, lines: Callable[[], list[str]], deadline: float | None
 ) -> CaptureOutcome | None:
-    """Hand ``lines`` to the capture queue: sent after the response when in a request, else now."""
+    """Hand ``lines`` to the capture queue: sent after the response when in a request, else now.
+
+    The lines are encoded when sent (after the response), from what the request gave.
+    """
     return context.capture.put(stream, lines, deadline)

@@ -27,7 +27,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
 from types import FrameType
 from typing import Any, Final, Literal, Protocol
 
@@ -51,13 +50,26 @@ SHUTDOWN_MARGIN_SECONDS: Final = 0.1
 FlushMode = Literal["inline", "thread", "deferred"]
 
 
-@dataclass(frozen=True)
+# A request's lines, or how to build them (encoding waits for the flush, off the caller's time).
+Lines = Sequence[str] | Callable[[], Sequence[str]]
+
+
 class PendingCapture:
     """One request's lines for one stream, and when their delivery must be done."""
 
-    stream: str
-    lines: list[str]
-    deadline: float | None
+    __slots__ = ("_built", "_lines", "deadline", "stream")
+
+    def __init__(self, stream: str, lines: Lines, deadline: float | None) -> None:
+        self.stream = stream
+        self.deadline = deadline
+        self._lines = lines
+        self._built: list[str] | None = None
+
+    def lines(self) -> list[str]:
+        """The lines, built on first use (once: event ids are drawn then)."""
+        if self._built is None:
+            self._built = list(self._lines() if callable(self._lines) else self._lines)
+        return self._built
 
 
 # The lines of the request being served (set by CaptureAfterResponse around each request).
@@ -80,12 +92,13 @@ class CaptureQueue:
         self._lock = threading.Lock()
         self._pending: list[PendingCapture] = []
 
-    def put(self, stream: str, lines: Sequence[str], deadline: float | None) -> CaptureOutcome | None:
-        """Queue ``lines`` for ``stream``; outside a request, and not deferred, send them now.
+    def put(self, stream: str, lines: Lines, deadline: float | None) -> CaptureOutcome | None:
+        """Queue ``lines`` (or a function building them) for ``stream``; outside a request, and
+        not deferred, send them now.
 
         Returns the outcome when sent now, ``None`` when queued.
         """
-        item = PendingCapture(stream, list(lines), deadline)
+        item = PendingCapture(stream, lines, deadline)
         batch = _REQUEST_BATCH.get()
         if batch is not None:
             batch.append(item)
@@ -100,7 +113,7 @@ class CaptureQueue:
     def pending(self) -> int:
         """Records queued for the next :meth:`flush`."""
         with self._lock:
-            return sum(len(item.lines) for item in self._pending)
+            return sum(_line_count(item) for item in self._pending)
 
     async def after_response(self, batch: list[PendingCapture]) -> None:
         """What to do with one request's records once its response has been sent."""
@@ -120,7 +133,7 @@ class CaptureQueue:
         with self._lock:
             items, self._pending = self._pending, []
         self.send_all(items, deadline)
-        return sum(len(item.lines) for item in items)
+        return sum(_line_count(item) for item in items)
 
     def send_all(self, items: Sequence[PendingCapture], deadline: float | None = None) -> None:
         for item in items:
@@ -129,16 +142,29 @@ class CaptureQueue:
     def _send(self, item: PendingCapture, cap: float | None) -> CaptureOutcome | None:
         deadline = item.deadline if cap is None else min(cap, item.deadline or cap)
         try:
-            outcome = self.sink.emit(item.stream, item.lines, deadline)
+            lines = item.lines()
+        except Exception:  # a defect in building the lines: said loudly, counted
+            logger.exception("capture lines could not be built", extra={"stream": item.stream})
+            self.metrics.capture_failure(item.stream, 1, dead_lettered=False)
+            return None
+        try:
+            outcome = self.sink.emit(item.stream, lines, deadline)
         except Exception:  # a sink must not fail the process; keep the lines in the log
             logger.exception(
-                "capture sink raised; lines kept in log", extra={"stream": item.stream, "lines": item.lines}
+                "capture sink raised; lines kept in log", extra={"stream": item.stream, "lines": lines}
             )
-            self.metrics.capture_failure(item.stream, len(item.lines), dead_lettered=False)
+            self.metrics.capture_failure(item.stream, len(lines), dead_lettered=False)
             return None
         if outcome.failed:
             self.metrics.capture_failure(item.stream, outcome.failed, dead_lettered=outcome.dead_lettered > 0)
         return outcome
+
+
+def _line_count(item: PendingCapture) -> int:
+    try:
+        return len(item.lines())
+    except Exception:  # a broken build is logged and counted when sent
+        return 0
 
 
 class CaptureAfterResponse:
