@@ -298,6 +298,16 @@ def test_without_the_runtime_api_capture_is_done_when_the_handler_returns(
     assert deployment.handler.serving.capture.pending == 0
 
 
+def _capture_state(port: int) -> dict[str, Any]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT)
+    try:
+        connection.request("GET", "/_local/capture")
+        state: dict[str, Any] = json.loads(connection.getresponse().read())
+        return state
+    finally:
+        connection.close()
+
+
 def test_under_uvicorn_the_caller_has_the_response_before_the_firehose_call_starts(
     deployment: Deployment, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rows: list[dict[str, Any]]
 ) -> None:
@@ -320,7 +330,8 @@ def test_under_uvicorn_the_caller_has_the_response_before_the_firehose_call_star
     async def recording_app(scope: Any, receive: Any, send: Any) -> None:
         async def sent(message: Any) -> None:
             await send(message)
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
+            final = message["type"] == "http.response.body" and not message.get("more_body", False)
+            if final and scope["path"].startswith("/v1/"):
                 recorder.append("response sent")  # uvicorn has written the final body
 
         await module.app(scope, receive, sent)
@@ -346,11 +357,17 @@ def test_under_uvicorn_the_caller_has_the_response_before_the_firehose_call_star
         )
         answer = connection.getresponse()
         body = json.loads(answer.read())
+        # (the local harness sees the capture in flight, and waits for it before reading S3)
+        assert _capture_state(port) == {"in_flight": 1}
         firehose.caller_has_response.set()
         # Then the answer came while the Firehose call was held back, which started after the body was sent
         assert answer.status == 200, body
         assert firehose.calls_done.acquire(timeout=WAIT)
         assert recorder == ["response sent", "firehose"]
+        waited = time.monotonic() + WAIT
+        while _capture_state(port)["in_flight"]:
+            assert time.monotonic() < waited, "the capture stayed in flight"
+            time.sleep(0.01)
         assert _captured_request_ids(deployment) == [(body["request_id"], 0), (body["request_id"], 1)]
         connection.close()
     finally:

@@ -271,3 +271,28 @@ def test_lines_are_built_at_send_time_once_and_a_failing_build_is_counted_not_ra
     context.capture.put("s", broken, deadline=None)
     context.capture.flush()
     assert context.metrics.counts == {("capture_failures", "s", "logged"): 1}  # type: ignore[attr-defined]
+
+
+def test_a_request_being_sent_counts_as_in_flight() -> None:
+    import anyio
+
+    # Given a sink that looks at the queue while it is called
+    seen: list[int] = []
+    context = context_with(MemorySink())
+
+    class LookingSink(MemorySink):
+        def emit(self, stream: str, lines: Sequence[str], deadline: float | None = None) -> CaptureOutcome:
+            seen.append(context.capture.in_flight)
+            return super().emit(stream, lines, deadline)
+
+    context.capture.sink = LookingSink()
+    app, receive, send = one_request_app(context, [])
+    # When a request is served, and a deferred one is queued
+    anyio.run(app, {"type": "http"}, receive, send)
+    context.capture.mode = "deferred"
+    context.capture.put("s", ["{}"], deadline=None)
+    # Then the request was in flight while sent, the queued one is until flushed
+    assert seen == [1]
+    assert context.capture.in_flight == 1
+    context.capture.flush()
+    assert seen == [1, 1] and context.capture.in_flight == 0

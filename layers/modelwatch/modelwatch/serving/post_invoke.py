@@ -91,6 +91,7 @@ class CaptureQueue:
         self.mode: FlushMode = mode
         self._lock = threading.Lock()
         self._pending: list[PendingCapture] = []
+        self._sending = 0
 
     def put(self, stream: str, lines: Lines, deadline: float | None) -> CaptureOutcome | None:
         """Queue ``lines`` (or a function building them) for ``stream``; outside a request, and
@@ -115,15 +116,28 @@ class CaptureQueue:
         with self._lock:
             return sum(_line_count(item) for item in self._pending)
 
+    @property
+    def in_flight(self) -> int:
+        """Requests whose records are queued or being sent (0: everything answered is captured)."""
+        with self._lock:
+            return len(self._pending) + self._sending
+
     async def after_response(self, batch: list[PendingCapture]) -> None:
         """What to do with one request's records once its response has been sent."""
         if self.mode == "deferred":
             with self._lock:
                 self._pending.extend(batch)
-        elif self.mode == "thread":
-            await anyio.to_thread.run_sync(self.send_all, batch)
-        else:
-            self.send_all(batch)
+            return
+        with self._lock:
+            self._sending += 1
+        try:
+            if self.mode == "thread":
+                await anyio.to_thread.run_sync(self.send_all, batch)
+            else:
+                self.send_all(batch)
+        finally:
+            with self._lock:
+                self._sending -= 1
 
     def flush(self, deadline: float | None = None) -> int:
         """Send everything queued (``deadline``: an earlier end than the records' own); never raises.
@@ -132,7 +146,12 @@ class CaptureQueue:
         """
         with self._lock:
             items, self._pending = self._pending, []
-        self.send_all(items, deadline)
+            self._sending += len(items)
+        try:
+            self.send_all(items, deadline)
+        finally:
+            with self._lock:
+                self._sending -= len(items)
         return sum(_line_count(item) for item in items)
 
     def send_all(self, items: Sequence[PendingCapture], deadline: float | None = None) -> None:
