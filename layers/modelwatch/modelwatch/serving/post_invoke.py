@@ -112,7 +112,7 @@ class CaptureQueue:
 
     @property
     def pending(self) -> int:
-        """Records queued for the next :meth:`flush`."""
+        """Lines queued for the next :meth:`flush`."""
         with self._lock:
             return sum(_line_count(item) for item in self._pending)
 
