@@ -120,9 +120,30 @@ class LocalStack:
         return S3Storage(self.boto3_client("s3"))
 
     def events(self) -> EventStore:
-        """What the API captured, read back from the events bucket (once partitioned as in AWS)."""
+        """What the API captured, read back from the events bucket: once no capture is in flight,
+        partitioned as in AWS."""
+        self.wait_for_capture()
         self.partition_deliveries()
         return EventStore(self.storage(), EVENTS_BUCKET)
+
+    def wait_for_capture(self, timeout: float = 30.0) -> bool:
+        """Wait until the API sends no capture (it sends after each response); False on timeout.
+
+        Asks the local app's ``GET /_local/capture``; an API that does not answer is not waited for.
+        """
+        import time
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.api_url}/_local/capture", timeout=5.0) as answer:
+                    if json.loads(answer.read())["in_flight"] == 0:
+                        return True
+            except (OSError, ValueError, KeyError):
+                return False
+            time.sleep(0.05)
+        return False
 
     def partition_deliveries(self) -> PartitionReport:
         """Re-lay what the local streams delivered so far at the keys Firehose uses in AWS."""

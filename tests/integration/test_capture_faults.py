@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import signal
 import socket
 import sys
 import threading
@@ -201,3 +202,69 @@ def test_a_prediction_is_answered_before_the_function_times_out_and_its_events_a
     assert [(stream, e["request_id"], e["index"]) for stream, e in captured] == [
         (EVENTS_STREAM, request_id, i) for i in range(3)
     ]
+
+
+def test_post_invoke_a_hung_firehose_does_not_hold_the_answer_and_its_events_are_dead_lettered(
+    aws_over_http: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, trained_model_file: Path
+) -> None:
+    from tests.integration.test_capture_post_invoke import WAIT, FakeExtensionsApi
+
+    # Given a served model, a Firehose that hangs, and the capture extension registered
+    FirehoseStub.mode = "hang"
+    s3 = aws_over_http["s3"]
+    for bucket in (MODELS_BUCKET, "events-bucket"):
+        s3.create_bucket(Bucket=bucket)
+    publish_model(
+        trained_model_file,
+        MODEL,
+        "1",
+        "sklearn",
+        FRAUD_SCHEMA,
+        MODELS_BUCKET,
+        prediction_type="probability",
+        storage=S3Storage(s3),
+    )
+    extensions = FakeExtensionsApi()
+    threading.Thread(target=extensions.serve_forever, daemon=True).start()
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        env = {
+            **function_env(aws_over_http["queue_url"], tmp_path),
+            "AWS_LAMBDA_RUNTIME_API": extensions.address,
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        spec = importlib.util.spec_from_file_location(
+            f"predict_handler_{uuid.uuid4().hex}", REPO / "functions" / "predict" / "handler.py"
+        )
+        assert spec is not None and spec.loader is not None
+        handler = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = handler
+        spec.loader.exec_module(handler)
+        extensions.wait_for_next(1)
+        rows, _ = synthetic_transactions(3, seed=4)
+
+        # When a request comes in with 15 s left
+        extensions.send_invoke()
+        response = handler.handler(
+            http_api_event("POST", f"/v1/models/{MODEL}/predict", {"instances": rows}),
+            RunningDownContext(15.0),
+        )
+        calls_when_answered = FirehoseStub.calls
+
+        # Then it was answered before any Firehose call, and after the post-invoke flush (retries,
+        # then the dead-letter queue) its three events are in the DLQ
+        assert response["statusCode"] == 200, response
+        assert calls_when_answered == 0
+        extensions.wait_for_next(2)
+        assert FirehoseStub.calls >= 1
+        captured = _dead_lettered(aws_over_http["sqs"], aws_over_http["queue_url"])
+        request_id = json.loads(response["body"])["request_id"]
+        assert [(stream, e["request_id"], e["index"]) for stream, e in captured] == [
+            (EVENTS_STREAM, request_id, i) for i in range(3)
+        ]
+        extensions.send_shutdown()
+        handler.post_invoke.join(WAIT)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        extensions.shutdown()

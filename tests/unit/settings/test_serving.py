@@ -91,6 +91,8 @@ def test_numbers_and_optional_values_parsed(required_env: pytest.MonkeyPatch) ->
         ("MODELWATCH_CATALOG_MODELS", "fraud,../x", "invalid model name '../x'"),
         ("MODELWATCH_MAX_INSTANCES", "0", "max_instances"),
         ("MODELWATCH_CAPTURE_MAX_ATTEMPTS", "11", "capture_max_attempts"),
+        ("MODELWATCH_CAPTURE_POST_INVOKE", "maybe", "capture_post_invoke"),
+        ("MODELWATCH_CAPTURE_EXTENSION_NAME", "", "capture_extension_name"),
         ("MODELWATCH_MANIFEST_TTL_SECONDS", "-1", "manifest_ttl_seconds"),
     ],
 )

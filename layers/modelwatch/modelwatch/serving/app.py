@@ -3,6 +3,7 @@
 Endpoints are ``async def``: under Mangum they cost a fraction of what plain
 ``def`` endpoints cost (no thread-pool hop per request). Every rejection is
 answered with a precise JSON error, counted, and captured to the rejected stream.
+Capture is prepared on the request path and sent after the response (``post_invoke``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from modelwatch.serving.event_capture import (
     capture_rejection,
 )
 from modelwatch.serving.model_cache import FlavorNotServed, ModelUnavailable, UnknownModel
+from modelwatch.serving.post_invoke import CaptureAfterResponse
 from modelwatch.serving.request_id import RequestIdMiddleware, request_id_of
 
 
@@ -167,6 +169,7 @@ def create_app(context: ServingContext) -> FastAPI:
     )
     app.router.route_class = _BoundedBodyRoute
     app.state.context = context
+    app.add_middleware(CaptureAfterResponse, queue=context.capture)  # capture once the answer is sent
     app.add_middleware(RequestIdMiddleware)
 
     async def reject(request: Request, rejection: Rejection, body: Any) -> JSONResponse:

@@ -10,6 +10,7 @@ from typing import Final
 from modelwatch.flavors import installed_flavors
 from modelwatch.serving.metrics import PowertoolsServingMetrics, ServingMetrics
 from modelwatch.serving.model_cache import MB, ModelCache
+from modelwatch.serving.post_invoke import CaptureQueue
 from modelwatch.settings.serving import ServingSettings
 from modelwatch.stores import aws
 from modelwatch.stores.artifacts import ArtifactStore
@@ -34,6 +35,12 @@ class ServingContext:
     sink: EventSink
     metrics: ServingMetrics
     clock: Callable[[], datetime] = field(default=utc_now)
+    # Capture records wait here for their Firehose call, made after the response (post_invoke).
+    capture: CaptureQueue = field(default=None)  # type: ignore[assignment]  # built from sink and metrics
+
+    def __post_init__(self) -> None:
+        if self.capture is None:
+            self.capture = CaptureQueue(self.sink, self.metrics)
 
 
 def capture_sink(settings: ServingSettings) -> FirehoseSink:

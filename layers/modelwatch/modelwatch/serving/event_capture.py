@@ -2,8 +2,9 @@
 
 Lines are built as plain dicts and ``json.dumps`` (the hot path); their shape is
 ``modelwatch.contracts.events.PredictionEvent`` / ``RejectedRequest``, which tests check.
-Capture never raises into the request: failures are retried and dead-lettered
-by the sink, and counted here.
+Capture never raises into the request: the lines are handed to the context's
+``CaptureQueue`` (``post_invoke``), which sends them after the response; failures are
+retried and dead-lettered by the sink, and counted by the queue.
 """
 
 from __future__ import annotations
@@ -11,17 +12,17 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from modelwatch.contracts.events import EVENT_SCHEMA_VERSION
-from modelwatch.observability import logger
 from modelwatch.serving.context import ServingContext
 from modelwatch.stores.capture import MAX_RECORD_BYTES, CaptureOutcome
 
 # A rejected request's line must fit one Firehose record (1,000 KiB, with its newline).
 MAX_REJECTED_LINE_BYTES = MAX_RECORD_BYTES - 1
-# In Lambda, capture ends this long before the invocation's deadline, to answer the caller.
+# In Lambda, capture ends this long before the invocation's deadline (post-invoke time counts
+# against the function's timeout), so a slow Firehose never turns an invocation into a timeout.
 ANSWER_MARGIN_SECONDS: Final = 0.5
 
 
@@ -129,9 +130,15 @@ def capture_predictions(
     latency_ms: float,
     deadline: float | None = None,
 ) -> CaptureOutcome | None:
+    """One ``PredictionEvent`` line per instance, built when the queue sends them."""
     stream = context.settings.events_stream  # one stream for every model: Firehose partitions by model
-    timestamp = context.clock().isoformat()
-    lines = prediction_lines(request_id, model, version, timestamp, instances, predictions, latency_ms)
+    now = context.clock()
+
+    def lines() -> list[str]:
+        return prediction_lines(
+            request_id, model, version, now.isoformat(), instances, predictions, latency_ms
+        )
+
     return _emit(context, stream, lines, deadline)
 
 
@@ -144,21 +151,24 @@ def capture_labels(
 ) -> CaptureOutcome | None:
     """One JSON line per label (``LabelEvent``), stamped with the time it was received."""
     timestamp = context.clock().isoformat()
-    lines = [
-        json.dumps(
-            {
-                "schema_version": EVENT_SCHEMA_VERSION,
-                "event_id": uuid.uuid4().hex,
-                "model": model,
-                "request_id": label["request_id"],
-                "index": label["index"],
-                "label": label["label"],
-                "timestamp": timestamp,
-            },
-            separators=(",", ":"),
-        )
-        for label in labels
-    ]
+
+    def lines() -> list[str]:
+        return [
+            json.dumps(
+                {
+                    "schema_version": EVENT_SCHEMA_VERSION,
+                    "event_id": uuid.uuid4().hex,
+                    "model": model,
+                    "request_id": label["request_id"],
+                    "index": label["index"],
+                    "label": label["label"],
+                    "timestamp": timestamp,
+                },
+                separators=(",", ":"),
+            )
+            for label in labels
+        ]
+
     return _emit(context, stream, lines, deadline)
 
 
@@ -173,20 +183,20 @@ def capture_rejection(
     body: str,
     deadline: float | None = None,
 ) -> CaptureOutcome | None:
+    """One ``RejectedRequest`` line (its body truncated to fit a record), built when sent."""
     timestamp = context.clock().isoformat()
-    line = rejected_line(request_id, model, version, timestamp, reason, status_code, errors, body)
-    return _emit(context, context.settings.rejected_stream, [line], deadline)
+
+    def lines() -> list[str]:
+        return [rejected_line(request_id, model, version, timestamp, reason, status_code, errors, body)]
+
+    return _emit(context, context.settings.rejected_stream, lines, deadline)
 
 
 def _emit(
-    context: ServingContext, stream: str, lines: list[str], deadline: float | None
+    context: ServingContext, stream: str, lines: Callable[[], list[str]], deadline: float | None
 ) -> CaptureOutcome | None:
-    try:
-        outcome = context.sink.emit(stream, lines, deadline)
-    except Exception:  # a sink must not fail the request; keep the lines in the log
-        logger.exception("capture sink raised; lines kept in log", extra={"stream": stream, "lines": lines})
-        context.metrics.capture_failure(stream, len(lines), dead_lettered=False)
-        return None
-    if outcome.failed:
-        context.metrics.capture_failure(stream, outcome.failed, dead_lettered=outcome.dead_lettered > 0)
-    return outcome
+    """Hand ``lines`` to the capture queue: sent after the response when in a request, else now.
+
+    The lines are encoded when sent (after the response), from what the request gave.
+    """
+    return context.capture.put(stream, lines, deadline)

@@ -102,6 +102,19 @@ class ServingSettings(ModelwatchSettings):
             "capture ends half a second before the invocation's own deadline."
         ),
     )
+    capture_post_invoke: bool = Field(
+        True,
+        description=(
+            "In Lambda, send capture in the post-invoke phase (an internal extension), after the "
+            "response; false, or when the Extensions API is unavailable: before the handler returns."
+        ),
+    )
+    capture_extension_name: str = Field(
+        "modelwatch-capture",
+        min_length=1,
+        max_length=64,
+        description="Name the capture extension registers under (unique among the function's extensions).",
+    )
     max_instances: int = Field(1000, ge=1, le=10_000)
     max_body_bytes: int = Field(
         6 * 1024 * 1024,
