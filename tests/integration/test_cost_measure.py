@@ -8,14 +8,14 @@ from modelwatch_local.cost.calculator import Inputs
 from modelwatch_local.cost.measure import measure
 
 
-def test_a_successful_prediction_logs_only_its_metrics_line_and_captures_one_record() -> None:
+def test_a_successful_prediction_logs_nothing_and_captures_one_record() -> None:
     before = dict(os.environ)
 
     measured = measure(requests=20)
 
-    # One line a request, and it is the embedded-metric-format line: no other log line on success
-    assert measured.log_lines_per_request == 1
-    assert measured.log_bytes_per_request == measured.emf_bytes_per_request
+    # Nothing is logged on success: no log line, no embedded-metric line
+    assert measured.log_lines_per_request == 0
+    assert measured.log_bytes_per_request == measured.emf_bytes_per_request == 0
     # make cost's defaults are these measurements (within a few bytes: request ids vary)
     assert abs(measured.log_bytes_per_request - Inputs().log_bytes_per_request) < 16
     assert abs(measured.capture_bytes_per_event - Inputs().capture_bytes_per_event) < 16

@@ -47,14 +47,14 @@ class Inputs:
     # The predict path, per request (python -m modelwatch_local.cost.measure).
     billed_ms_per_request: float = 30.0
     billed_ms_per_extra_instance: float = 0.05
-    log_bytes_per_request: float = 278.0  # the EMF line; no other line on success
+    log_bytes_per_request: float = 0.0  # nothing on success (measured; was the 278 B EMF line)
     request_bytes_per_instance: float = 136.0
     capture_bytes_per_event: float = 373.0
     # What reacts to a delivered events object.
     profile_billed_ms_per_object: float = 400.0
     export_reads_per_object: int = 1
     jq_ms_per_record: float = 0.01
-    emf_custom_metrics: int = 2  # Predictions, PredictionRequests (dimension: service)
+    emf_custom_metrics: int = 0  # custom metrics emitted per successful request (none since the EMF line went)
     # Scheduled functions, per run at idle.
     export_billed_ms: float = 600.0
     export_lists_per_prefix: int = 6  # each model's events prefix and rejected/

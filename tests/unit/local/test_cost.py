@@ -204,8 +204,11 @@ def test_low_rate_traces_almost_every_request() -> None:
 
 
 def test_json_logs_at_system_level_warn_drop_the_platform_lines() -> None:
-    text = million()
-    quiet = million(MwServing=_serving(log_config={"LogFormat": "JSON", "SystemLogLevel": "WARN"}))
+    text = million(Inputs(log_bytes_per_request=278))
+    quiet = million(
+        Inputs(log_bytes_per_request=278),
+        MwServing=_serving(log_config={"LogFormat": "JSON", "SystemLogLevel": "WARN"}),
+    )
     no_app_lines = million(
         Inputs(log_bytes_per_request=0),
         MwServing=_serving(log_config={"LogFormat": "JSON", "SystemLogLevel": "WARN"}),

@@ -48,7 +48,7 @@ class RecordingSink(MemorySink):
 
 def context_with(sink: Any) -> ServingContext:
     settings = ServingSettings(
-        models_bucket="models", rejected_stream="rejected-stream", events_streams={"fraud": "fraud-events"}
+        models_bucket="models", rejected_stream="rejected-stream", events_stream="fraud-events"
     )
     models = ModelCache(FakeManifestSource(), RecordingFetcher(), settings.served_models)
     return ServingContext(

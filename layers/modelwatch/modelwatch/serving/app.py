@@ -338,7 +338,6 @@ def create_app(context: ServingContext) -> FastAPI:
                 body=raw,
             ) from None
         latency_ms = (time.perf_counter() - started) * 1000.0
-        ctx.metrics.predictions(model, len(predictions))
         deadline = capture_deadline(ctx, request.scope.get("aws.context"))
         capture_predictions(ctx, request_id, model, version, instances, predictions, latency_ms, deadline)
         return PredictResponse(model=model, version=version, predictions=predictions, request_id=request_id)

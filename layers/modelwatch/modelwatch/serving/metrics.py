@@ -3,6 +3,12 @@
 In Lambda they become CloudWatch metrics through Powertools' embedded metric
 format (written to the log, flushed by the handler's ``log_metrics``; no network
 call on the request path). Tests pass ``InMemoryServingMetrics``.
+
+A successful prediction emits nothing: its counts reach Prometheus from the captured
+events (``modelwatch_predictions_total``, the metrics export), and an embedded-metric
+line per request (278 bytes) would cost about $0.13 a million predictions in
+CloudWatch Logs for metrics nothing read (docs/cost.md). Only what goes wrong is
+counted here: rejections, capture failures, load failures, evictions.
 """
 
 from __future__ import annotations
@@ -16,8 +22,6 @@ from modelwatch.observability import METRICS_NAMESPACE, metrics
 
 
 class ServingMetrics(Protocol):
-    def predictions(self, model: str, count: int) -> None: ...
-
     def rejection(self, model: str, reason: str) -> None: ...
 
     def capture_failure(self, stream: str, records: int, dead_lettered: bool) -> None: ...
@@ -29,10 +33,6 @@ class ServingMetrics(Protocol):
 
 class PowertoolsServingMetrics:
     """CloudWatch metrics in embedded metric format."""
-
-    def predictions(self, model: str, count: int) -> None:
-        metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=count)
-        metrics.add_metric(name="PredictionRequests", unit=MetricUnit.Count, value=1)
 
     def rejection(self, model: str, reason: str) -> None:
         metrics.add_metric(name="RejectedRequests", unit=MetricUnit.Count, value=1)
@@ -66,9 +66,6 @@ class InMemoryServingMetrics:
 
     def __init__(self) -> None:
         self.counts: Counter[tuple[str, ...]] = Counter()
-
-    def predictions(self, model: str, count: int) -> None:
-        self.counts[("predictions", model)] += count
 
     def rejection(self, model: str, reason: str) -> None:
         self.counts[("rejections", model, reason)] += 1
