@@ -176,7 +176,7 @@ def test_the_capture_stack_does_not_grow_with_models() -> None:
         context = cdk_json_context()  # cdk.json's feature flags; the capture stack alone bundles nothing
         settings = {
             **context["modelwatch"],
-            "models": [{"name": f"m{i}", "flavor": "sklearn"} for i in range(models)],
+            "models": [{"name": f"m{i}", "flavor": "sklearn", "dedicated": True} for i in range(models)],
         }
         app = cdk.App(context=context)
         config = parse_config(settings)

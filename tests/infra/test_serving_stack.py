@@ -205,8 +205,8 @@ def test_dedicated_function_reads_only_its_model_and_writes_only_its_streams(tem
     assert _object_suffixes(allowed["s3:GetObject"]) == {"/manifests/churn.v2/*", "/models/churn.v2/*"}
     streams = {_import_of(r) for r in allowed["firehose:PutRecord"]}
     assert len(streams) == 2
-    assert any("Eventschurnv2" in s for s in streams) and any("StreamsRejected" in s for s in streams)
-    assert not any("Eventsfrauddetection" in s for s in streams)
+    # the one events stream of every model (partitioned by model) and the rejected stream
+    assert any("StreamsEvents" in s for s in streams) and any("StreamsRejected" in s for s in streams)
     assert allowed["firehose:PutRecordBatch"] == allowed["firehose:PutRecord"]
     assert ["CaptureDlq" in _import_of(r) for r in allowed["sqs:SendMessage"]] == [True]
     assert allowed["xray:PutTraceSegments"] == ["*"]
@@ -220,8 +220,9 @@ def test_flavour_function_reads_every_model_and_lists_only_manifests(template: T
     (listing,) = [s for s in statements if s["Action"] == "s3:ListBucket"]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["manifests/*"]}}
     assert not any(a.startswith("s3:Put") for a in allowed)
-    streams = [_import_of(r) for r in allowed["firehose:PutRecord"]]
-    assert len(streams) == 1 and "StreamsRejected" in streams[0]
+    streams = sorted(_import_of(r) for r in allowed["firehose:PutRecord"])
+    assert len(streams) == 2
+    assert "StreamsEvents" in streams[0] and "StreamsRejected" in streams[1]
 
 
 def test_catalog_reads_manifests_only_and_writes_rejected_and_labels_only(template: Template) -> None:
