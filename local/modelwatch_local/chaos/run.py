@@ -180,7 +180,10 @@ def _settle(ctx: ChaosContext, timeout: float = 60.0) -> None:
     import httpx
 
     def healthy() -> bool:
-        return httpx.get(f"{ctx.stack.api_url}/health", timeout=5.0).status_code == 200
+        # /health lists a model once a request has loaded it: ready means the load is being served
+        answer = httpx.get(f"{ctx.stack.api_url}/health", timeout=5.0)
+        state = answer.json().get("models", {}).get(MODEL, {}).get("state")
+        return answer.status_code == 200 and state == "ready"
 
     faults.wait_until(healthy, timeout)
 

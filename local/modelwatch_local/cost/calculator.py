@@ -54,7 +54,7 @@ class Inputs:
     profile_billed_ms_per_object: float = 400.0
     export_reads_per_object: int = 1
     jq_ms_per_record: float = 0.01
-    emf_custom_metrics: int = 0  # custom metrics emitted per successful request (none since the EMF line went)
+    emf_custom_metrics: int = 0  # custom metrics a successful request emits (none since the EMF line went)
     # Scheduled functions, per run at idle.
     export_billed_ms: float = 600.0
     export_lists_per_prefix: int = 6  # each model's events prefix and rejected/
