@@ -28,6 +28,7 @@ from typing import Any
 import boto3
 import pytest
 
+from modelwatch.observability import logger
 from modelwatch.serving.event_capture import prediction_lines
 from tests.integration.conftest import (
     EVENTS_STREAM,
@@ -269,7 +270,10 @@ def test_a_refused_registration_captures_before_the_handler_returns_and_says_why
     rows: list[dict[str, Any]],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # Given an Extensions API that refuses the registration
+    # Given an Extensions API that refuses the registration (and the log at INFO, whatever an
+    # earlier test of this process set: the local scheduler quiets it to WARNING)
+    level = logger.log_level
+    logger.setLevel("INFO")
     server = FakeExtensionsApi(refuse_register=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -283,12 +287,12 @@ def test_a_refused_registration_captures_before_the_handler_returns_and_says_why
         request_id = json.loads(response["body"])["request_id"]
         assert _captured_request_ids(deployment) == [(request_id, 0), (request_id, 1)]
         assert deployment.handler.post_invoke is None and server.nexts == 0
-        reasons = [
-            r.reason for r in caplog.records if r.getMessage() == "capture flushes before the response"
-        ]
+        said = "capture flushes before the response"
+        reasons = [r.reason for r in caplog.records if r.getMessage() == said]  # type: ignore[attr-defined]
         assert len(reasons) == 1 and "extension registration failed: register answered 403" in reasons[0]
     finally:
         server.shutdown()
+        logger.setLevel(level)
 
 
 def test_without_the_runtime_api_capture_is_done_when_the_handler_returns(

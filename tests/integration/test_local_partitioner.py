@@ -15,7 +15,6 @@ from typing import Any
 import boto3
 import pytest
 from modelwatch_local.partitioner import LocalPartitioner
-from moto import mock_aws
 
 from modelwatch.contracts import layout
 from modelwatch.stores.capture import pack_lines
@@ -28,11 +27,11 @@ DELIVERED = "local-delivery/events/2026/11/26/07/modelwatch-events-1-2026-11-26-
 
 
 @pytest.fixture
-def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
+def s3(aws: None) -> Iterator[Any]:
+    # `aws` (conftest): moto in-process, credentials, and no AWS_ENDPOINT_URL an earlier test left
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket=BUCKET)
+    yield client
 
 
 def _line(model: str | None, i: int) -> str:
@@ -105,30 +104,29 @@ def test_rejected_and_labels_are_moved_whole_and_foreign_keys_left_alone(s3: Any
     assert report.skipped == [foreign]
 
 
-def test_what_serving_puts_to_the_one_stream_lands_under_each_models_prefix() -> None:
-    with mock_aws():
-        # Given the local events stream, delivering where the local stack points it
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)
-        firehose = boto3.client("firehose", region_name="us-east-1")
-        firehose.create_delivery_stream(
-            DeliveryStreamName="events",
-            ExtendedS3DestinationConfiguration={
-                "RoleARN": "arn:aws:iam::123456789012:role/firehose",
-                "BucketARN": f"arn:aws:s3:::{BUCKET}",
-                "Prefix": layout.local_delivery_prefix("events"),
-            },
-        )
-        # When two requests of two models are captured, each packed into records as serving packs them
-        for model in ("fraud", "churn"):
-            records = pack_lines([_line(model, i) for i in range(3)])
-            firehose.put_record_batch(DeliveryStreamName="events", Records=[{"Data": r} for r in records])
-        LocalPartitioner(s3, BUCKET).run()
+def test_what_serving_puts_to_the_one_stream_lands_under_each_models_prefix(aws: None) -> None:
+    # Given the local events stream, delivering where the local stack points it
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    firehose = boto3.client("firehose", region_name="us-east-1")
+    firehose.create_delivery_stream(
+        DeliveryStreamName="events",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+            "BucketARN": f"arn:aws:s3:::{BUCKET}",
+            "Prefix": layout.local_delivery_prefix("events"),
+        },
+    )
+    # When two requests of two models are captured, each packed into records as serving packs them
+    for model in ("fraud", "churn"):
+        records = pack_lines([_line(model, i) for i in range(3)])
+        firehose.put_record_batch(DeliveryStreamName="events", Records=[{"Data": r} for r in records])
+    LocalPartitioner(s3, BUCKET).run()
 
-        # Then each model's events are under its own prefix, read back by the event store
-        store = EventStore(S3Storage(s3), BUCKET)
-        for model in ("fraud", "churn"):
-            keys = _keys(s3, layout.events_prefix(model))
-            assert len(keys) == 1 and layout.delivery_hour(keys[0]) is not None
-            assert [r["model"] for r in store.all_records("events", model)] == [model] * 3
-        assert _keys(s3, layout.LOCAL_DELIVERY_PREFIX) == []
+    # Then each model's events are under its own prefix, read back by the event store
+    store = EventStore(S3Storage(s3), BUCKET)
+    for model in ("fraud", "churn"):
+        keys = _keys(s3, layout.events_prefix(model))
+        assert len(keys) == 1 and layout.delivery_hour(keys[0]) is not None
+        assert [r["model"] for r in store.all_records("events", model)] == [model] * 3
+    assert _keys(s3, layout.LOCAL_DELIVERY_PREFIX) == []
