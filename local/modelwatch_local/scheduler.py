@@ -186,6 +186,8 @@ class LocalScheduler:
             "MODELWATCH_JOB_QUEUE_URLS": json.dumps(self.job_queue_urls()),
             "MODELWATCH_SERVED_ALIAS": "production",
             "MODELWATCH_WINDOW_MINUTES": str(self._window_minutes),
+            # moto delivers at once and the partitioner runs before each handler: no delivery delay
+            "MODELWATCH_DELIVERY_LAG_MINUTES": "0",
         }
 
     def dispatch(self, now: datetime | None = None) -> Any:

@@ -31,6 +31,7 @@ def _settings(**overrides: object) -> JobDispatchSettings:
         "window_minutes": 60,
         "dispatch_every_minutes": 5,
         "max_catch_up_windows": 3,
+        "delivery_lag_minutes": 0,
         **overrides,
     }
     return JobDispatchSettings.model_validate(values)
@@ -162,6 +163,30 @@ def test_the_performance_job_waits_for_labels() -> None:
 
     assert _sent(queues, "drift") == [("fraud", "2026-11-26T11:00:00+00:00", 60)]
     assert _sent(queues, "performance") == [("fraud", "2026-11-26T09:00:00+00:00", 60)]
+
+
+def test_a_window_waits_for_its_last_deliveries() -> None:
+    # Given a window that ended at 12:00 and Firehose delivering up to 90 s after a put
+    storage = InMemoryStorage()
+    _publish(storage, "fraud")
+    early, early_queues = _dispatcher(
+        storage, Clock(datetime(2026, 11, 26, 12, 2, tzinfo=UTC)), delivery_lag_minutes=3
+    )
+    late, late_queues = _dispatcher(
+        storage, Clock(datetime(2026, 11, 26, 12, 7, tzinfo=UTC)), delivery_lag_minutes=3
+    )
+
+    # When the dispatcher ticks two minutes after the window's end, then five minutes later
+    run_dispatch(early)
+    run_dispatch(late)
+
+    # Then the 11:00 window is not dispatched before 12:03: the tick at 12:07 dispatches it
+    assert _sent(early_queues, "drift") == []
+    assert _sent(late_queues, "drift") == [("fraud", "2026-11-26T11:00:00+00:00", 60)]
+
+
+def test_the_default_delivery_lag_covers_firehose_dynamic_partitioning() -> None:
+    assert JobDispatchSettings.model_fields["delivery_lag_minutes"].default * 60 >= 1.5 * 60
 
 
 def test_a_tick_run_twice_dispatches_nothing_the_second_time() -> None:

@@ -155,7 +155,8 @@ def plan_dispatch(
         own = manifest.monitoring.window_minutes if manifest.monitoring is not None else None
         length = timedelta(minutes=own or settings.window_minutes)
         for job in jobs:
-            lag = timedelta(minutes=settings.label_lag_minutes if job == "performance" else 0)
+            labels = settings.label_lag_minutes if job == "performance" else 0
+            lag = timedelta(minutes=settings.delivery_lag_minutes + labels)
             windows, skipped = due_windows(length, since, now, lag, settings.max_catch_up_windows)
             due.extend(DueWindow(job, manifest.model, window) for window in windows)
             result.skipped_windows += skipped

@@ -20,6 +20,15 @@ class JobDispatchSettings(ModelwatchSettings):
         60, ge=5, le=7 * 24 * 60, description="Window length of a model whose manifest names none."
     )
     label_lag_minutes: int = Field(0, ge=0, description="The performance job's windows are this much older.")
+    delivery_lag_minutes: int = Field(
+        3,
+        ge=0,
+        le=60,
+        description=(
+            "Every window is dispatched this long after it ends, so its last events are in S3: "
+            "Firehose's dynamic partitioning delivers up to 1.5 x its 60 s buffer after the put."
+        ),
+    )
     dispatch_every_minutes: int = Field(
         5, ge=1, le=60, description="The dispatcher's schedule; how far back a first run looks."
     )
