@@ -141,7 +141,6 @@ def bench_handler_overhead(requests: int, sink_kind: str) -> dict[str, Any]:
         settings = ServingSettings(
             models_bucket="b",
             events_stream="events",
-            served_models=["fraud_detection"],
             rejected_stream="rejected",
             manifest_ttl_seconds=30,
         )
