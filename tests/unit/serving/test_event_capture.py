@@ -39,7 +39,7 @@ def context_with(sink: Any) -> ServingContext:
         models_bucket="models",
         rejected_stream="rejected-stream",
         events_stream="fraud-events",
-        served_models=["fraud"],
+        catalog_models=["fraud"],
     )
     models = ModelCache(FakeManifestSource(), RecordingFetcher(), settings.served_models)
     return ServingContext(

@@ -69,7 +69,6 @@ def _build() -> tuple[Any, MemorySink]:
         rejected_stream=REJECTED,
         labels_stream="labels",
         events_stream=EVENTS,
-        served_models=["fraud"],
         catalog_models=["fraud"],
         max_instances=20,
         model_cache_dir=str(workdir / "cache"),

@@ -80,7 +80,6 @@ def build_api(
         rejected_stream=REJECTED,
         labels_stream=labels_stream,
         events_stream=EVENTS,
-        served_models=["fraud"],
         catalog_models=catalog or [],
         max_instances=max_instances,
         manifest_ttl_seconds=TTL,
