@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from modelwatch.contracts.monitoring_config import DriftConfig, PerformanceThresholds, QualityThresholds
@@ -30,3 +32,23 @@ class MonitoringSettings(RemoteWriteSettings):
         description='JSON {"min": {"auc": 0.7}, "max": {"rmse": 3.0}}: alert beyond these.',
     )
     classification_threshold: float = Field(0.5, gt=0, lt=1)
+    label_horizon_days: int = Field(
+        7,
+        ge=0,
+        le=90,
+        description="How long after a window the performance job still recomputes it as late labels arrive.",
+    )
+    query_engine: Literal["athena", "duckdb"] = Field(
+        "athena",
+        description="Where SQL over the captured records runs: Athena (AWS) or DuckDB (local files).",
+    )
+    athena_workgroup: str | None = Field(None, description="The Athena workgroup the jobs' queries run in.")
+    athena_database: str | None = Field(None, description="The Glue database of the events tables.")
+    lake_dir: str | None = Field(
+        None, description="DuckDB only: the directory holding the events bucket's capture objects as files."
+    )
+    query_bytes_limit: int | None = Field(
+        None,
+        ge=1,
+        description="DuckDB only: refuse a query reading more bytes (the workgroup enforces it in AWS).",
+    )
