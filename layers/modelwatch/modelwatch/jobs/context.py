@@ -17,6 +17,7 @@ from modelwatch.stores.objects import ObjectStorage, S3Storage
 from modelwatch.stores.profiles import ProfileStore
 from modelwatch.stores.references import VersionReferences
 from modelwatch.stores.results import ResultStore
+from modelwatch.stores.sql import QueryEngine
 
 
 def utc_now() -> datetime:
@@ -32,6 +33,7 @@ class JobContext:
     bus: EventBus | None = None
     metrics: MetricsSink = field(default_factory=DiscardingSink)
     clock: Callable[[], datetime] = field(default=utc_now)
+    sql: QueryEngine | None = None  # SQL over the captured records (the performance job's join)
     events: EventStore = field(init=False)
     profiles: ProfileStore = field(init=False)
     results: ResultStore = field(init=False)
