@@ -207,8 +207,10 @@ def test_drifted_traffic_is_detected_reported_and_announced(platform: dict[str, 
     html = s3.get_object(Bucket=EVENTS_BUCKET, Key=result.report_uri.removeprefix(f"s3://{EVENTS_BUCKET}/"))
     assert b"amount" in html["Body"].read()
     assert alerts(platform) == ["DriftDetected"]
-    stored = s3.list_objects_v2(Bucket=EVENTS_BUCKET, Prefix="profiles/")["Contents"]
-    assert len(stored) == len(keys)
+    stored = [o["Key"] for o in s3.list_objects_v2(Bucket=EVENTS_BUCKET, Prefix="profiles/")["Contents"]]
+    assert sorted(stored) == sorted(
+        [layout.profile_key(key) for key in keys] + [layout.object_quality_key(key) for key in keys]
+    )
     # and the scores went to the metrics sink (AMP in the cloud, Prometheus locally)
     sink = platform["metrics"]
     assert sink.last("modelwatch_feature_drift_detected", model=MODEL, version="1", feature="amount") == 1

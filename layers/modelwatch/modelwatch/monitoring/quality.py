@@ -8,6 +8,10 @@ over the window's rows. A check is violated when its rate is *above* its
 threshold (defaults in ``QualityThresholds``; a non-nullable feature tolerates no
 missing value). Reports keep the counts, so the reports of disjoint batches merge
 (``merge_quality_reports``) into the report of their union.
+
+Per delivered object only the counts are stored (``ObjectQuality``, made with
+``quality_counts``); the quality job turns them back into reports
+(``report_from_counts``) and merges them with the thresholds of its settings.
 """
 
 from __future__ import annotations
@@ -20,6 +24,11 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelwatch.contracts.monitoring_config import Check, QualityThresholds
+from modelwatch.contracts.object_quality import (
+    MAX_UNSEEN_EXAMPLES,
+    FeatureQualityCounts,
+    VersionQualityCounts,
+)
 from modelwatch.contracts.schema import FeatureSpec, FeatureType, InputSchema, _type_error
 from modelwatch.monitoring.profile import chunked_to_numpy
 
@@ -159,7 +168,27 @@ def _count_arrow(spec: FeatureSpec, values: Any) -> tuple[int, int, int, int, Co
     return _count_python(spec, values.to_pylist())
 
 
+def _plain_numbers(values: Any) -> Any:
+    """``values`` as a float array when every one is an int, a float or None (NaN), else None.
+
+    JSON-decoded columns are lists; counting them in numpy is 10-20x faster than value by
+    value, and gives the same counts for these types (bool, a subclass of int, is excluded).
+    """
+    import numpy as np
+
+    if not isinstance(values, list) or not all(type(v) in (float, int) or v is None for v in values):
+        return None
+    try:
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    except OverflowError:  # an int beyond float64: value by value
+        return None
+
+
 def _count(spec: FeatureSpec, values: Any) -> tuple[int, int, int, int, Counter[str], int]:
+    if isinstance(values, list) and spec.type in (FeatureType.NUMBER, FeatureType.INTEGER):
+        numbers = _plain_numbers(values)
+        if numbers is not None:
+            return _count_numeric_array(spec, numbers)
     if type(values).__module__.startswith("pyarrow"):
         return _count_arrow(spec, values)
     if type(values).__module__ == "numpy" and getattr(values, "dtype", None) is not None:
@@ -295,3 +324,50 @@ def merge_quality_reports(
     absent = sorted(set().union(*(set(report.absent_features) for report in items)))
     extra = sorted(set().union(*(set(report.extra_columns) for report in items)))
     return _report(sum(report.n_rows for report in items), features, absent, extra)
+
+
+def quality_counts(report: QualityReport, model: str, version: str) -> VersionQualityCounts:
+    """The mergeable counts of ``report`` (no rates, thresholds or verdict), as stored per object."""
+    return VersionQualityCounts(
+        model=model,
+        version=version,
+        n_rows=report.n_rows,
+        features=[
+            FeatureQualityCounts(
+                name=f.name,
+                type=f.type,
+                nullable=f.nullable,
+                n=f.n,
+                missing=f.missing,
+                out_of_range=f.out_of_range,
+                unseen_category=f.unseen_category,
+                type_error=f.type_error,
+                unseen_examples=f.unseen_examples[:MAX_UNSEEN_EXAMPLES],
+            )
+            for f in report.features
+        ],
+        absent_features=list(report.absent_features),
+        extra_columns=list(report.extra_columns),
+    )
+
+
+def report_from_counts(
+    counts: VersionQualityCounts, thresholds: QualityThresholds | None = None
+) -> QualityReport:
+    """The quality report of stored counts, rates and verdict under ``thresholds``."""
+    thresholds = thresholds or QualityThresholds()
+    features = [_evaluate(FeatureQuality(**f.model_dump()), thresholds) for f in counts.features]
+    return _report(counts.n_rows, features, list(counts.absent_features), list(counts.extra_columns))
+
+
+def merge_quality_counts(
+    counts: Iterable[VersionQualityCounts], thresholds: QualityThresholds | None = None
+) -> QualityReport:
+    """The quality report of the union of the objects whose counts are given (one version's).
+
+    Raises
+    ------
+    ValueError
+        With no counts.
+    """
+    return merge_quality_reports((report_from_counts(c, thresholds) for c in counts), thresholds)
