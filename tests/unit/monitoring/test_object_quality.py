@@ -129,7 +129,7 @@ def test_numbers_in_lists_are_counted_in_numpy_exactly_as_value_by_value() -> No
         FeatureSpec(name="x", type=FeatureType.INTEGER, minimum=0, maximum=23),
     ):
         report = check_quality(InputSchema(features=[spec]), {"x": values})
-        n, missing, out_of_range, unseen, _, type_error = _count_python(spec, values)
+        n, missing, out_of_range, _, _, type_error = _count_python(spec, values)
         feature = report.features[0]
         assert (feature.n, feature.missing, feature.out_of_range, feature.type_error) == (
             n,

@@ -117,21 +117,27 @@ def _count_numeric_array(spec: FeatureSpec, array: Any) -> tuple[int, int, int, 
 
     values = np.asarray(array, dtype=np.float64)
     n = int(values.size)
-    nan = np.isnan(values)
-    missing = int(nan.sum())
+    finite = np.isfinite(values)
+    n_finite = int(np.count_nonzero(finite))
+    # Not finite is NaN (missing) or +-inf (a type error): count the NaNs only when there are any.
+    missing = int(np.count_nonzero(np.isnan(values))) if n_finite < n else 0
     if spec.type not in (FeatureType.NUMBER, FeatureType.INTEGER):
         return n, missing, 0, 0, Counter(), n - missing
-    finite = np.isfinite(values)
-    bad = ~finite & ~nan
+    bad = n - n_finite - missing
+    ok: Any = finite
     if spec.type is FeatureType.INTEGER:
-        bad |= finite & (values != np.floor(np.where(finite, values, 0.0)))
-    ok = finite & ~bad
-    out = np.zeros_like(ok)
-    if spec.minimum is not None:
-        out |= ok & (values < spec.minimum)
-    if spec.maximum is not None:
-        out |= ok & (values > spec.maximum)
-    return n, missing, int(out.sum()), 0, Counter(), int(bad.sum())
+        fractional = finite & (values != np.floor(np.where(finite, values, 0.0)))
+        bad += int(np.count_nonzero(fractional))
+        ok = finite & ~fractional
+    out_of_range = 0
+    if spec.minimum is not None or spec.maximum is not None:
+        outside = np.zeros(n, dtype=bool)
+        if spec.minimum is not None:
+            outside |= values < spec.minimum
+        if spec.maximum is not None:
+            outside |= values > spec.maximum
+        out_of_range = int(np.count_nonzero(outside & ok))
+    return n, missing, out_of_range, 0, Counter(), bad
 
 
 def _count_arrow(spec: FeatureSpec, values: Any) -> tuple[int, int, int, int, Counter[str], int]:
@@ -145,24 +151,21 @@ def _count_arrow(spec: FeatureSpec, values: Any) -> tuple[int, int, int, int, Co
     arrow_type = values.type
     is_number = pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)
     if is_number and spec.type in (FeatureType.NUMBER, FeatureType.INTEGER):
-        floats = chunked_to_numpy(pc.fill_null(values.cast(pa.float64()), float("nan")))
-        return _count_numeric_array(spec, floats)
+        if values.null_count or not pa.types.is_float64(arrow_type):
+            values = pc.fill_null(values.cast(pa.float64()), float("nan"))
+        return _count_numeric_array(spec, chunked_to_numpy(values))
     is_text = pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
     if is_text and spec.type is FeatureType.STRING:
         n, missing = len(values), values.null_count
         unseen_values: Counter[str] = Counter()
-        unseen = 0
         if spec.allowed_values is not None:
-            outside = pc.filter(values, pc.invert(pc.is_in(values, value_set=pa.array(spec.allowed_values))))
-            outside = outside.drop_null()
-            unseen = len(outside)
-            if unseen:
-                counted = pc.value_counts(outside)
-                for key, count in zip(
-                    counted.field(0).to_pylist(), counted.field(1).to_pylist(), strict=True
-                ):
+            # One hash pass: the counts of the distinct values, then the unseen ones among them.
+            allowed = set(spec.allowed_values)
+            counted = pc.value_counts(values)
+            for key, count in zip(counted.field(0).to_pylist(), counted.field(1).to_pylist(), strict=True):
+                if key is not None and key not in allowed:
                     unseen_values[str(key)] = int(count)
-        return n, missing, 0, unseen, unseen_values, 0
+        return n, missing, 0, sum(unseen_values.values()), unseen_values, 0
     if pa.types.is_boolean(arrow_type) and spec.type is FeatureType.BOOLEAN:
         return len(values), values.null_count, 0, 0, Counter(), 0
     return _count_python(spec, values.to_pylist())
