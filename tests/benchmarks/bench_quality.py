@@ -11,7 +11,8 @@
 2. Per-object work of the profile function on 100k-row columns (20 numeric, 5
    categorical, built as ``bench_drift.py`` builds them): profiling alone, quality counts
    alone, and both, in rows per second per core (CPU time of one thread); and, for
-   reference, the whole path from a JSON Lines object (decode, columns, profile, counts).
+   reference, the profile function's whole path from a JSON Lines object (decode, columns,
+   numbers as arrays, profile, counts).
 
 Goals (issue 11): job peak memory <= 300 MB and time <= 2 s; profile + quality counts
 >= 1M rows/s per core.
@@ -156,12 +157,24 @@ def _best_cpu(work: Callable[[], Any], repeats: int) -> tuple[float, float]:
     return min(cpus), min(walls)
 
 
+class _References:
+    """One version's reference, as ``VersionReferences.get`` returns it."""
+
+    def __init__(self, reference: Any) -> None:
+        self._reference = reference
+
+    def get(self, model: str, version: str) -> Any:
+        return self._reference
+
+
 def bench_per_object(rows: int, repeats: int, json_rows: int) -> dict[str, Any]:
     """Profiling and quality counts of one object's columns, as the profile function does them."""
     from modelwatch.contracts.events import decode_event_object_tolerant
-    from modelwatch.monitoring.datasets import columns_from_events
+    from modelwatch.contracts.manifest import ServingManifest
+    from modelwatch.monitoring.object_profile import profile_and_check_events
     from modelwatch.monitoring.profile import profile_against, profile_dataset
     from modelwatch.monitoring.quality import check_quality
+    from modelwatch.stores.references import VersionReference
     from tests.benchmarks.bench_drift import make_table
     from tests.unit.jobs.scale_window import wide_schema
 
@@ -185,12 +198,19 @@ def bench_per_object(rows: int, repeats: int, json_rows: int) -> dict[str, Any]:
     body = "".join(
         json.dumps({"model": MODEL, "version": "1", "features": r, "prediction": 0.5}) + "\n" for r in small
     ).encode()
+    manifest = ServingManifest(
+        model=MODEL,
+        version="1",
+        flavor="sklearn",
+        artifact_uri=f"s3://{MODELS_BUCKET}/model.joblib",
+        input_schema=schema,
+        prediction_type="probability",
+    )
+    references = _References(VersionReference(manifest, reference))
 
     def from_json() -> None:
         records, _ = decode_event_object_tolerant(body)
-        event_columns = columns_from_events(records)
-        profile_against(reference, event_columns)
-        check_quality(schema, event_columns)
+        profile_and_check_events(records, references, "key", "etag")  # type: ignore[arg-type]
 
     json_cpu, json_wall = _best_cpu(from_json, max(1, repeats // 2))
     return {
@@ -206,7 +226,7 @@ def bench_per_object(rows: int, repeats: int, json_rows: int) -> dict[str, Any]:
             "rows": json_rows,
             "rows_per_s_per_core": int(json_rows / json_cpu),
             "wall_s": round(json_wall, 4),
-            "note": "decode + columns_from_events + profile + counts on Python values (the handler's path)",
+            "note": "decode_event_object_tolerant + profile_and_check_events: the profile function's path",
         },
         "method": f"best of {repeats}, CPU time of the calling thread (time.thread_time)",
     }

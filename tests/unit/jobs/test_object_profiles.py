@@ -11,7 +11,13 @@ import pytest
 from modelwatch.contracts import layout
 from modelwatch.contracts.object_quality import ObjectQuality
 from modelwatch.jobs.object_profiles import belongs_to_window, process_delivered_object
-from modelwatch.monitoring.object_profile import check_object_quality, profile_events
+from modelwatch.monitoring.datasets import columns_from_events
+from modelwatch.monitoring.object_profile import (
+    check_object_quality,
+    profile_and_check_events,
+    profile_events,
+)
+from modelwatch.monitoring.quality import check_quality, quality_counts
 from tests.unit.jobs.conftest import EVENTS_BUCKET, MODEL, WINDOW, JobWorld, rows
 
 REFERENCE = rows(2000, seed=0)
@@ -132,3 +138,29 @@ def test_an_object_belongs_to_the_window_of_its_first_record_or_a_corrupt_one_to
     assert belongs_to_window(None, hour_of_window, 1, WINDOW)
     assert not belongs_to_window(None, next_hour, 1, WINDOW)
     assert not belongs_to_window(None, hour_of_window, 0, WINDOW)  # empty, nothing to name
+
+
+def test_numbers_counted_as_arrays_give_the_profile_and_counts_of_the_json_values(world: JobWorld) -> None:
+    world.publish("1", REFERENCE)
+    mixed: list[dict[str, Any]] = []
+    for i, row in enumerate(rows(400, seed=5)):
+        if i % 7 == 0:
+            row["amount"] = None  # missing
+        elif i % 11 == 0:
+            row["amount"] = int(row["amount"])  # an int among floats
+        elif i % 13 == 0:
+            del row["amount"]  # absent
+        mixed.append(row)
+    with_text = [*mixed, {"amount": "12", "channel": "online"}]  # a string: counted value by value
+    context = world.context
+    for features in (mixed, with_text):
+        records = world.predictions(features)
+        profile, quality = profile_and_check_events(records, context.references(), "k", "e")
+
+        assert profile == profile_events(records, context.references(), "k", "e")
+        reference = context.references().get(MODEL, "1")
+        assert reference is not None
+        expected = check_quality(reference.manifest.input_schema, columns_from_events(records))
+        assert quality.versions == [quality_counts(expected, MODEL, "1")]
+        amount = {f.name: f for f in quality.versions[0].features}["amount"]
+        assert amount.missing == sum(1 for r in features if r.get("amount") is None) > 0

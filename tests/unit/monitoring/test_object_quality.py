@@ -161,3 +161,23 @@ def test_numpy_and_arrow_columns_of_objects_merge_like_their_rows() -> None:
 
     assert _counts(merged) == _counts(whole)
     assert Counter(merged.features[1].unseen_examples) == Counter(["fax"])
+
+
+@pytest.mark.parametrize("unhashable", [False, True])
+def test_strings_in_lists_are_counted_by_distinct_value_exactly_as_value_by_value(unhashable: bool) -> None:
+    rng = random.Random(5)
+    pool: list[Any] = ["atm", "pos", "web", "fax", "telex", None, float("nan"), 1, True, 1.0, 0, False, ""]
+    values = [rng.choice(pool) for _ in range(3000)] + ([[1, 2]] if unhashable else [])
+    spec = FeatureSpec(name="c", type=FeatureType.STRING, allowed_values=["atm", "pos", "web"])
+
+    feature = check_quality(InputSchema(features=[spec]), {"c": values}).features[0]
+    n, missing, _, unseen, unseen_values, type_error = _count_python(spec, values)
+
+    assert (feature.n, feature.missing, feature.unseen_category, feature.type_error) == (
+        n,
+        missing,
+        unseen,
+        type_error,
+    )
+    assert feature.unseen_examples == [key for key, _ in unseen_values.most_common(10)]
+    assert missing and unseen and type_error

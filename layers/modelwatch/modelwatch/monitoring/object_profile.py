@@ -20,10 +20,11 @@ from typing import Any
 
 from modelwatch.contracts.object_quality import ObjectQuality, QualitySourceKind, VersionQualityCounts
 from modelwatch.contracts.profile import ObjectProfile
+from modelwatch.contracts.schema import FeatureType
 from modelwatch.monitoring.datasets import columns_from_events
 from modelwatch.monitoring.profile import profile_against
-from modelwatch.monitoring.quality import check_quality, quality_counts
-from modelwatch.stores.references import VersionReferences
+from modelwatch.monitoring.quality import check_quality, numbers_as_array, quality_counts
+from modelwatch.stores.references import VersionReference, VersionReferences
 
 
 def _timestamps(records: Iterable[dict[str, Any]]) -> tuple[str | None, str | None]:
@@ -47,8 +48,30 @@ def rejected_instances(record: dict[str, Any]) -> list[dict[str, Any]]:
     return [i for i in instances if isinstance(i, dict)] if isinstance(instances, list) else []
 
 
+def _numeric_as_arrays(columns: dict[str, Any], reference: VersionReference | None) -> dict[str, Any]:
+    """The columns numeric in the reference (or schema) as float arrays when they hold only numbers.
+
+    Profiling and counting a float array is several times faster than a list of JSON
+    values, with the same result; categorical columns stay lists (their category keys
+    depend on the values' Python types).
+    """
+    if reference is None:
+        return columns
+    if reference.profile is not None:
+        numeric = {f.name for f in reference.profile.features if f.kind == "numeric"}
+    else:
+        kinds = (FeatureType.NUMBER, FeatureType.INTEGER)
+        numeric = {f.name for f in reference.manifest.input_schema.features if f.type in kinds}
+    converted = dict(columns)
+    for name in numeric & set(columns):
+        array = numbers_as_array(columns[name])
+        if array is not None:
+            converted[name] = array
+    return converted
+
+
 def _version_counts(
-    model: str, version: str, columns: dict[str, list[Any]], n_rows: int, references: VersionReferences
+    model: str, version: str, columns: dict[str, Any], n_rows: int, references: VersionReferences
 ) -> VersionQualityCounts:
     reference = references.get(model, version)
     if reference is None:
@@ -104,11 +127,11 @@ def profile_and_check_events(
         unreadable_lines=unreadable_lines,
     )
     for (model, version), events in _by_version(records).items():
-        columns = columns_from_events(events)
+        reference = references.get(model, version)
+        columns = _numeric_as_arrays(columns_from_events(events), reference)
         quality.versions.append(_version_counts(model, version, columns, len(events), references))
         if profile is None:
             continue
-        reference = references.get(model, version)
         if reference is None or reference.profile is None:
             profile.unprofiled[version] = len(events)
             continue
