@@ -145,13 +145,17 @@ class MonitoringFunctions(Construct):
         events.Rule(
             self,
             "EventsObjectCreated",
-            description="Profile each events object Firehose delivers",
+            description="Profile and count the quality of each events and rejected object Firehose delivers",
             event_pattern=events.EventPattern(
                 source=["aws.s3"],
                 detail_type=["Object Created"],
                 detail={
                     "bucket": {"name": [self._events_bucket.bucket_name]},
-                    "object": {"key": [{"prefix": layout.EVENTS_PREFIX}]},
+                    "object": {
+                        "key": [
+                            {"prefix": prefix} for prefix in (layout.EVENTS_PREFIX, layout.REJECTED_PREFIX)
+                        ]
+                    },
                 },
             ),
             targets=[

@@ -161,14 +161,17 @@ def test_the_dispatcher_lists_manifests_keeps_its_state_and_sends_to_the_job_que
     assert env["MODELWATCH_SERVED_ALIAS"] == "production" and env["MODELWATCH_WINDOW_MINUTES"] == "60"
 
 
-def test_delivered_events_objects_start_the_profile_function(template: Template) -> None:
+def test_delivered_events_and_rejected_objects_start_the_profile_function(template: Template) -> None:
     template.has_resource_properties(
         "AWS::Events::Rule",
         {
             "EventPattern": {
                 "source": ["aws.s3"],
                 "detail-type": ["Object Created"],
-                "detail": {"object": {"key": [{"prefix": "events/"}]}, "bucket": Match.any_value()},
+                "detail": {
+                    "object": {"key": [{"prefix": "events/"}, {"prefix": "rejected/"}]},
+                    "bucket": Match.any_value(),
+                },
             }
         },
     )

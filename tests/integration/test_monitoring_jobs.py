@@ -207,8 +207,10 @@ def test_drifted_traffic_is_detected_reported_and_announced(platform: dict[str, 
     html = s3.get_object(Bucket=EVENTS_BUCKET, Key=result.report_uri.removeprefix(f"s3://{EVENTS_BUCKET}/"))
     assert b"amount" in html["Body"].read()
     assert alerts(platform) == ["DriftDetected"]
-    stored = s3.list_objects_v2(Bucket=EVENTS_BUCKET, Prefix="profiles/")["Contents"]
-    assert len(stored) == len(keys)
+    stored = [o["Key"] for o in s3.list_objects_v2(Bucket=EVENTS_BUCKET, Prefix="profiles/")["Contents"]]
+    assert sorted(stored) == sorted(
+        [layout.profile_key(key) for key in keys] + [layout.object_quality_key(key) for key in keys]
+    )
     # and the scores went to the metrics sink (AMP in the cloud, Prometheus locally)
     sink = platform["metrics"]
     assert sink.last("modelwatch_feature_drift_detected", model=MODEL, version="1", feature="amount") == 1
@@ -233,6 +235,53 @@ def test_bad_data_is_a_quality_violation_counting_rejected_instances(platform: d
     assert ("channel", "unseen_category") in checks and ("hour", "type_error") in checks
     assert result.summary["n_rejected_instances"] == 20
     assert "DataQualityViolation" in alerts(platform)
+
+
+def object_created(platform: dict[str, Any], key: str) -> dict[str, Any]:
+    """The profile function's answer to the Object Created event of ``key``, as EventBridge sends it."""
+    head = platform["deployment"].s3.head_object(Bucket=EVENTS_BUCKET, Key=key)
+    detail = {"bucket": {"name": EVENTS_BUCKET}, "object": {"key": key, "etag": head["ETag"].strip('"')}}
+    answer: dict[str, Any] = platform["jobs"]["profile"].handler(
+        {"detail-type": "Object Created", "detail": detail}, LambdaContext()
+    )
+    return answer
+
+
+def test_the_profile_function_counts_events_and_rejected_objects_for_the_quality_job(
+    platform: dict[str, Any],
+) -> None:
+    # Given served traffic with unseen channels and requests refused for a mistyped hour
+    rows = synthetic_transactions(120, seed=25)[0]
+    for row in rows[:30]:
+        row["channel"] = "carrier-pigeon"
+    send(platform, rows[:100])
+    send(platform, [dict(row, hour="late") for row in rows[100:]])
+    s3 = platform["deployment"].s3
+    listed = {
+        kind: [o["Key"] for o in s3.list_objects_v2(Bucket=EVENTS_BUCKET, Prefix=prefix).get("Contents", [])]
+        for kind, prefix in (("events", "events/"), ("rejected", "rejected/"))
+    }
+    assert listed["events"] and listed["rejected"]
+
+    # When the profile function handles each delivered object
+    answers = {key: object_created(platform, key) for keys in listed.values() for key in keys}
+
+    # Then events objects get a profile and quality counts, rejected objects quality counts only
+    assert {answers[k]["kind"] for k in listed["events"]} == {"events"}
+    assert {answers[k]["kind"] for k in listed["rejected"]} == {"rejected"}
+    assert sum(answers[k]["events"] for k in listed["events"]) == 100
+    assert all(answers[k]["checked"] == ["1"] and "events" not in answers[k] for k in listed["rejected"])
+    stored = {o["Key"] for o in s3.list_objects_v2(Bucket=EVENTS_BUCKET, Prefix="profiles/")["Contents"]}
+    assert stored == {layout.profile_key(k) for k in listed["events"]} | {
+        layout.object_quality_key(k) for keys in listed.values() for k in keys
+    }
+    # and the quality job merges those counts
+    result = run(platform, "quality")
+    assert result.summary["n_objects"] == len(answers) and result.summary["n_rows"] == 120
+    assert result.summary["n_rejected_instances"] == 20
+    checks = {(v["feature"], v["check"]) for v in result.summary["violations"]}
+    assert ("channel", "unseen_category") in checks and ("hour", "type_error") in checks
+    assert len(s3.list_objects_v2(Bucket=EVENTS_BUCKET, Prefix="profiles/")["Contents"]) == len(stored)
 
 
 def test_late_labels_give_performance_per_version(platform: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import json
 import uuid
+import zlib
 from datetime import datetime
 from typing import Any, Final, Literal
 
@@ -94,3 +95,31 @@ def decode_event_object(body: bytes) -> list[dict[str, Any]]:
     if body[:2] == GZIP_MAGIC:
         body = gzip.decompress(body)
     return [json.loads(line) for line in body.splitlines() if line.strip()]
+
+
+def decode_event_object_tolerant(body: bytes) -> tuple[list[dict[str, Any]], int]:
+    """The readable JSON records of one delivered object, and how many of its lines were not readable.
+
+    A line that is not JSON (or not a JSON object) is counted, not raised; a body that
+    cannot be decompressed (bad gzip) cannot be split into lines and counts as one.
+    """
+    if body[:2] == GZIP_MAGIC:
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError, zlib.error):
+            return [], 1
+    records: list[dict[str, Any]] = []
+    unreadable = 0
+    for line in body.splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError
+            unreadable += 1
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            unreadable += 1
+    return records, unreadable

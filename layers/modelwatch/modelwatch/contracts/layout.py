@@ -12,6 +12,7 @@ Events bucket (Firehose delivers; the jobs and the metrics export read and write
     labels/dt=YYYY-MM-DD/hour=HH/<object>               labels sent to the feedback endpoint
     errors/<kind>/<error type>/dt=YYYY-MM-DD/<object>   records Firehose could not deliver (or partition)
     profiles/<events key>.json                          one profile per delivered events object
+    profiles/<events|rejected key>.quality.json         quality counts of one delivered events/rejected object
     reports/model=<m>/job=<job>/window=<start>/         result.json and report-version=<v>.html
     state/metrics_export/serving.json                   the metrics export's cumulative counters
     state/capture_replay/claims/<event id>.json         the capture replay's claim on one event
@@ -210,6 +211,11 @@ def result_key(job: str, model: str, window_key: str) -> str:
 def report_page_key(job: str, model: str, window_key: str, version: str) -> str:
     """The HTML report of one version in a job's window."""
     return report_prefix(job, model, window_key) + f"report-version={version}.html"
+
+
+def object_quality_key(source_key: str) -> str:
+    """Where the quality counts of one delivered events or rejected object are kept (beside its profile)."""
+    return f"{PROFILES_PREFIX}{source_key}.quality.json"
 
 
 # --- models bucket -----------------------------------------------------------------------------

@@ -140,3 +140,6 @@ class ObjectProfile(BaseModel):
     unprofiled: dict[str, int] = Field(
         default_factory=dict, description="Events per version that has no reference profile."
     )
+    unreadable_lines: int = Field(
+        0, description="Lines of the object that are not JSON (1 for a body that cannot be decompressed)."
+    )

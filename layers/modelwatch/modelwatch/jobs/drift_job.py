@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from modelwatch.contracts.profile import DatasetProfile, ObjectProfile
-from modelwatch.contracts.window import Window, parse_timestamp
+from modelwatch.contracts.window import Window
 from modelwatch.jobs.context import JobContext
-from modelwatch.jobs.object_profiles import load_or_profile
+from modelwatch.jobs.object_profiles import belongs_to_window, load_or_profile, unreadable_summary
 from modelwatch.jobs.outcome import JobOutcome
 from modelwatch.monitoring.drift import detect_drift
 from modelwatch.monitoring.html_report import render_drift_html
@@ -13,19 +13,19 @@ from modelwatch.monitoring.profile import merge_profiles
 
 
 def _in_window(profile: ObjectProfile, window: Window) -> bool:
-    # An object holds at most one Firehose buffer (60 s) of events; it belongs to the
-    # window its first event falls in.
-    return profile.first_timestamp is not None and window.contains(parse_timestamp(profile.first_timestamp))
+    return belongs_to_window(profile.first_timestamp, profile.source_key, profile.unreadable_lines, window)
 
 
 def run_drift(context: JobContext, model: str, window: Window) -> JobOutcome:
     references = context.references()
     per_version: dict[str, list[DatasetProfile]] = {}
     unprofiled: dict[str, int] = {}
+    unreadable: list[tuple[str, int]] = []
     for obj in context.events.objects("events", window, model):
         profile = load_or_profile(context.events, context.profiles, obj.key, obj.etag, references)
         if not _in_window(profile, window):
             continue
+        unreadable.append((obj.key, profile.unreadable_lines))
         for version, dataset in profile.versions.items():
             per_version.setdefault(version, []).append(dataset)
         for version, count in profile.unprofiled.items():
@@ -34,7 +34,12 @@ def run_drift(context: JobContext, model: str, window: Window) -> JobOutcome:
         reason = "no captured events in the window"
         if unprofiled:
             reason = f"no reference profile for the versions that served: {sorted(unprofiled)}"
-        return JobOutcome(status="no_data", reason=reason, versions=sorted(unprofiled))
+        return JobOutcome(
+            status="no_data",
+            reason=reason,
+            versions=sorted(unprofiled),
+            summary=unreadable_summary(unreadable) or {},
+        )
     config = context.settings.drift_config
     details, pages, drifted = {}, {}, {}
     for version in sorted(per_version):
@@ -59,6 +64,7 @@ def run_drift(context: JobContext, model: str, window: Window) -> JobOutcome:
     }
     if unprofiled:
         summary["events_without_reference"] = unprofiled
+    summary.update(unreadable_summary(unreadable) or {})
     return JobOutcome(
         status="ok",
         alert=bool(drifted),

@@ -1,59 +1,68 @@
-"""The quality job: the window's instances, served and rejected, checked against each version's schema.
+"""The quality job: the window's per-object quality counts, served and rejected, merged per version.
 
-Served events carry no type errors (serving rejects those with 422), so the
-window's rejected requests (``schema_violation``) are checked too: their
-instances count towards missing, type-error and every other rate, as the data
-that actually arrived.
+The profile function stores the quality counts of every delivered events object and
+every rejected-requests object (``ObjectQuality``); this job merges those of its
+window's objects per version and applies the thresholds, so its memory and time grow
+with the number of objects, not rows. An object without current counts is counted on
+the spot (and stored). Served events carry no type errors (serving rejects those with
+422), so the instances of the window's ``schema_violation`` rejections count too, as
+the data that actually arrived. A corrupt object does not fail the window: its
+readable lines count, and the result names it with its unreadable lines.
 """
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
-from typing import Any
+from typing import Any, get_args
 
+from modelwatch.contracts.object_quality import QualitySourceKind, VersionQualityCounts
 from modelwatch.contracts.window import Window
 from modelwatch.jobs.context import JobContext
+from modelwatch.jobs.object_profiles import belongs_to_window, load_or_check_quality, unreadable_summary
 from modelwatch.jobs.outcome import JobOutcome
-from modelwatch.monitoring.datasets import columns_from_events
-from modelwatch.monitoring.quality import QualityReport, check_quality
+from modelwatch.monitoring.quality import QualityReport, merge_quality_counts
 from modelwatch.monitoring.report_page import render_table_page
 
-
-def _rejected_instances(record: dict[str, Any]) -> list[dict[str, Any]]:
-    try:
-        instances = json.loads(record.get("body") or "").get("instances")
-    except (ValueError, AttributeError):
-        return []
-    return [i for i in instances if isinstance(i, dict)] if isinstance(instances, list) else []
+SOURCE_KINDS: tuple[QualitySourceKind, ...] = get_args(QualitySourceKind)
 
 
 def run_quality(context: JobContext, model: str, window: Window) -> JobOutcome:
-    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for event in context.events.records("events", window, model):
-        rows[str(event.get("version"))].append({"features": event.get("features") or {}})
-    rejected = 0
-    for record in context.events.records("rejected", window, model):
-        if record.get("reason") == "schema_violation" and record.get("version"):
-            instances = _rejected_instances(record)
-            rejected += len(instances)
-            rows[str(record["version"])].extend({"features": i} for i in instances)
-    if not rows:
-        return JobOutcome(status="no_data", reason="no captured events in the window")
-    thresholds = context.settings.quality_thresholds
     references = context.references()
+    per_version: dict[str, list[VersionQualityCounts]] = {}
+    unchecked: set[str] = set()
+    rejected = n_objects = 0
+    unreadable: list[tuple[str, int]] = []
+    for kind in SOURCE_KINDS:
+        for obj in context.events.objects(kind, window, model):
+            quality = load_or_check_quality(
+                context.events, context.profiles, kind, obj.key, obj.etag, references
+            )
+            if not belongs_to_window(quality.first_timestamp, obj.key, quality.unreadable_lines, window):
+                continue
+            n_objects += 1
+            unreadable.append((obj.key, quality.unreadable_lines))
+            for counts in quality.of_model(model):
+                if not counts.checked:
+                    unchecked.add(counts.version)
+                    continue
+                per_version.setdefault(counts.version, []).append(counts)
+                if kind == "rejected":
+                    rejected += counts.n_rows
+    named = unreadable_summary(unreadable) or {}
+    if not per_version and not unchecked:
+        return JobOutcome(status="no_data", reason="no captured events in the window", summary=named)
+    if not per_version:
+        return JobOutcome(
+            status="no_data",
+            versions=sorted(unchecked),
+            reason=f"no published manifest for the versions that served: {sorted(unchecked)}",
+            summary=named,
+        )
+    thresholds = context.settings.quality_thresholds
     details: dict[str, Any] = {}
     pages: dict[str, str] = {}
     reports: dict[str, QualityReport] = {}
-    missing_schema = []
-    for version in sorted(rows):
-        reference = references.get(model, version)
-        if reference is None:
-            missing_schema.append(version)
-            continue
-        report = check_quality(
-            reference.manifest.input_schema, columns_from_events(rows[version]), thresholds
-        )
+    for version in sorted(per_version):
+        report = merge_quality_counts(per_version[version], thresholds)
         reports[version] = report
         details[version] = report.model_dump(mode="json")
         pages[version] = render_table_page(
@@ -62,19 +71,17 @@ def run_quality(context: JobContext, model: str, window: Window) -> JobOutcome:
             not report.passed,
             {"Features": [_feature_row(f.model_dump()) for f in report.features]},
         )
-    if not reports:
-        return JobOutcome(
-            status="no_data",
-            versions=missing_schema,
-            reason=f"no published manifest for the versions that served: {missing_schema}",
-        )
     failing = [v for v, r in reports.items() if not r.passed]
     summary: dict[str, Any] = {
         "violations": [v.model_dump() for r in reports.values() for v in r.violations][:50],
         "features": sorted({v.feature for r in reports.values() for v in r.violations}),
         "n_rows": sum(r.n_rows for r in reports.values()),
         "n_rejected_instances": rejected,
+        "n_objects": n_objects,
+        **named,
     }
+    if unchecked:
+        summary["versions_without_manifest"] = sorted(unchecked)
     return JobOutcome(
         status="ok",
         alert=bool(failing),

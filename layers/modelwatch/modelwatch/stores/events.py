@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from modelwatch.contracts import layout
-from modelwatch.contracts.events import decode_event_object
+from modelwatch.contracts.events import decode_event_object, decode_event_object_tolerant
 from modelwatch.contracts.layout import CaptureKind
 from modelwatch.contracts.window import Window, parse_timestamp
 from modelwatch.stores.objects import ObjectInfo, ObjectStorage
@@ -52,6 +52,21 @@ class EventStore:
         found = self._storage.get(self.bucket, key)
         assert found is not None  # an unconditional read returns the object or raises
         return decode_event_object(found.body)
+
+    def read_tolerant(self, key: str) -> tuple[list[dict[str, Any]], int]:
+        """The readable records of one delivered object and the number of unreadable lines.
+
+        A corrupt object must not fail a window: its lines that are not JSON (or the
+        whole object, as one, when its gzip body is bad) are counted for the result to name.
+
+        Raises
+        ------
+        modelwatch.stores.objects.ObjectNotFound
+            The object is gone.
+        """
+        found = self._storage.get(self.bucket, key)
+        assert found is not None  # an unconditional read returns the object or raises
+        return decode_event_object_tolerant(found.body)
 
     def records(self, kind: CaptureKind, window: Window, model: str) -> list[dict[str, Any]]:
         """The records of ``model`` whose ``timestamp`` falls in ``window``."""
