@@ -97,11 +97,18 @@ class BackfillRequest(BaseModel):
         if not isinstance(payload, Mapping):
             raise BackfillError("backfill", f"expected an object, got {type(payload).__name__}")
         try:
-            return cls.model_validate(payload)
+            request = cls.model_validate(payload)
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(part) for part in first.get("loc", ())) or "backfill"
             raise BackfillError(where, first.get("msg", "invalid")) from None
+        request.check_range()
+        return request
+
+    def check_range(self) -> None:
+        """Raise :class:`BackfillError` unless ``from`` is before ``to``."""
+        if self.start >= self.end:
+            raise BackfillError("from", f"{self.start.isoformat()} is not before to ({self.end.isoformat()})")
 
 
 @dataclass(frozen=True)
@@ -193,10 +200,7 @@ def plan_backfill(
         ``from`` is not before ``to``; the range is more than ``max_windows`` windows; the
         model has no serving manifest under ``alias``.
     """
-    if request.start >= request.end:
-        raise BackfillError(
-            "from", f"{request.start.isoformat()} is not before to ({request.end.isoformat()})"
-        )
+    request.check_range()
     manifest = manifests.current(request.model, alias)
     if manifest is None:
         raise BackfillError(
