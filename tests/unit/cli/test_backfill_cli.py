@@ -21,7 +21,7 @@ from modelwatch.contracts.window import Window
 from modelwatch.jobs import runner
 from modelwatch.jobs.outcome import JobOutcome
 from modelwatch.jobs.requests import JobRequest
-from modelwatch.observability import logger
+from modelwatch.observability import logger, metrics
 from modelwatch.stores.manifests import ManifestStore
 from modelwatch.stores.objects import S3Storage
 from tests.unit.cli.test_cli import assert_one_error_line
@@ -175,6 +175,24 @@ def test_the_jobs_logs_are_quiet_during_the_run_and_the_level_is_restored(
     out = capsys.readouterr().out
     assert out.startswith("backfill fraud") and '"level"' not in out  # no JSON log line among the summary
     assert logger.log_level == level
+
+
+def test_what_the_jobs_print_stays_off_stdout_so_json_parses(
+    aws: Aws, jobs: Jobs, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def noisy(context: object, model: str, window: Window) -> JobOutcome:
+        for _ in range(10):  # 360 values in all: Powertools prints its EMF blob every 100
+            metrics.add_metric(name="ObjectsProfiled", unit="Count", value=1)
+        print("a job's stray print")
+        return JobOutcome(status="ok")
+
+    monkeypatch.setattr(
+        runner, "_job_functions", lambda: dict.fromkeys(("drift", "quality", "performance"), noisy)
+    )
+
+    assert main([*DAY, "--json"]) == 0
+
+    assert json.loads(capsys.readouterr().out)["done"] == 36
 
 
 def test_with_the_real_jobs_an_empty_history_is_no_data_windows(

@@ -25,6 +25,7 @@ interrupted (Ctrl-C: the windows running finish, no further one starts); 2 for b
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -229,22 +230,27 @@ def _run_here(args: argparse.Namespace, request: Any) -> int:
     label = f"backfill {plan.model}"
     started = time.perf_counter()
     # The jobs log as in Lambda (JSON on stdout); here the summary says what happened, so only
-    # what POWERTOOLS_LOG_LEVEL asks for is logged. Powertools' EMF metrics are for CloudWatch
-    # Logs: dropped after each window (it would print them on stdout every 100 windows).
+    # what POWERTOOLS_LOG_LEVEL asks for is logged. Powertools prints its EMF metrics (for
+    # CloudWatch Logs) on stdout every 100 values: what the jobs print goes nowhere, so
+    # stdout holds the summary only (--json stays parseable).
     level = logger.log_level
     logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "CRITICAL"))
     try:
-        with _progress(label, plan.total, args.parallel) as progress:
+        with (
+            open(os.devnull, "w") as nowhere,
+            contextlib.redirect_stdout(nowhere),
+            _progress(label, plan.total, args.parallel) as progress,
+        ):
             counts = {"done": 0, "skipped": 0, "no_data": 0, "failed": 0}
 
             def on_window(run: WindowRun) -> None:
                 counts[run.status] += 1
-                metrics.clear_metrics()
                 progress.advance(counts)
 
             report = run_backfill(context, plan, parallel=args.parallel, on_window=on_window)
     finally:
         logger.setLevel(level)
+        metrics.clear_metrics()
     seconds = time.perf_counter() - started
     if args.json:
         print(json.dumps({**report.summary(), "seconds": round(seconds, 3)}, indent=2))
