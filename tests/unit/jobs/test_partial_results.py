@@ -212,9 +212,10 @@ def test_a_run_reaching_the_margin_before_the_timeout_is_stored_failed_timed_out
 
     started = time.monotonic()
     with pytest.raises(JobTimedOut):
-        handler(on_demand(), Invocation(budget_ms=1_300))
+        handler(on_demand(), Invocation(budget_ms=1_500))
 
-    assert not slow.finished and time.monotonic() - started < 2.0  # stopped at ~0.3 s, not after 5 s
+    # Stopped at 1.0 s (the margin is at most a third of the time left), not after 5 s
+    assert not slow.finished and time.monotonic() - started < 1.4
     stored = context.results.read("drift", MODEL, WINDOW.key)
     assert stored is not None and stored.status == "failed"
     assert stored.reason is not None and "timed out" in stored.reason
@@ -238,19 +239,19 @@ def test_from_the_queue_a_timed_out_record_is_reported_for_a_retry(world: JobWor
         "awsRegion": "us-east-1",
     }
 
-    answer = handler({"Records": [record]}, Invocation(budget_ms=1_300))
+    answer = handler({"Records": [record]}, Invocation(budget_ms=1_500))
 
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
     stored = context.results.read("drift", MODEL, WINDOW.key)
     assert stored is not None and stored.status == "failed" and "timed out" in (stored.reason or "")
 
 
-def test_a_run_is_not_started_with_less_than_the_margin_left(world: JobWorld, slow: SlowJob) -> None:
+def test_a_run_is_not_started_without_time_left(world: JobWorld, slow: SlowJob) -> None:
     context = world.context
     handler = job_handler("drift", lambda: context, timeout_margin_seconds=1.0)
 
-    with pytest.raises(JobTimedOut, match="left to start"):
-        handler(on_demand(), Invocation(budget_ms=500))
+    with pytest.raises(JobTimedOut, match="no time left"):
+        handler(on_demand(), Invocation(budget_ms=0))
 
     assert world.storage.keys(EVENTS_BUCKET, "reports/") == []
 
