@@ -191,3 +191,14 @@ def test_other_commands_bad_input(files: dict[str, Path], tmp_path: Path) -> Non
         cli("validate", "--schema", str(tmp_path / "nope.json"), "--data", str(files["same"]))
     )
     assert_one_line_error(cli("drift", "--reference", str(files["reference"])), "--current")
+
+
+def test_backfill_bad_input_is_one_line_exit_2() -> None:
+    backfill = ("backfill", "--model", "fraud")
+    assert_one_line_error(
+        cli(*backfill, "--from", "2026-11-08", "--to", "2026-11-01"), "from:", "not before to"
+    )
+    assert_one_line_error(
+        cli(*backfill, "--from", "2026-11-01", "--to", "2026-11-08", "--jobs", "drift,latency"), "jobs.1:"
+    )
+    assert_one_line_error(cli(*backfill, "--from", "2026-11-01", "--to", "2026-11-08", "--parallel", "99"))

@@ -10,7 +10,8 @@ else the default) and each job: every window aligned on that length since the ep
 tick is due. The performance job's windows close ``label_lag_minutes`` later. "Since the last
 tick" is the saved ``dispatched_through`` (``layout.JOB_DISPATCH_STATE_KEY``), so a late or
 missed schedule catches up: at most ``max_catch_up_windows`` windows per model and job, the
-most recent ones; older missed windows are counted as skipped (an on-demand invocation backfills).
+most recent ones; older missed windows are counted as skipped (a backfill payload,
+``{"backfill": {...}}``, queues them: :mod:`modelwatch.jobs.backfill`).
 
 Dispatching the same window twice doubles nothing: the job skips a window that already has
 a result (:func:`modelwatch.jobs.runner.run_job`), and result keys are named by the window.
@@ -49,23 +50,25 @@ class DispatchState(BaseModel):
 
 @dataclass(frozen=True)
 class DueWindow:
-    """One job to run: ``job`` for ``model`` over ``window``."""
+    """One job to run: ``job`` for ``model`` over ``window`` (recomputed if ``force``: a backfill's)."""
 
     job: JobName
     model: str
     window: Window
+    force: bool = False
 
     def body(self) -> str:
         """The queue message: a :class:`modelwatch.jobs.requests.JobRequest` naming the window."""
         minutes = int((self.window.end - self.window.start).total_seconds() // 60)
-        return json.dumps(
-            {
-                "job": self.job,
-                "model": self.model,
-                "window_start": self.window.start.isoformat(),
-                "window_minutes": minutes,
-            }
-        )
+        request: dict[str, object] = {
+            "job": self.job,
+            "model": self.model,
+            "window_start": self.window.start.isoformat(),
+            "window_minutes": minutes,
+        }
+        if self.force:
+            request["force"] = True
+        return json.dumps(request)
 
 
 def due_windows(

@@ -7,11 +7,20 @@ the demo and the tests send; ``{"model": ..., "time": ...}`` runs the window bef
 ``failed`` result and raised: on demand, the invocation fails; from the queue, the record is
 reported in ``batchItemFailures`` (the others of the batch are done), so SQS retries it and,
 after the queue's ``maxReceiveCount``, moves it to the dead-letter queue.
+
+A run that would outlive the invocation is stopped ``timeout_margin_seconds`` before Lambda's
+timeout (:func:`deadline_guard`): :class:`JobTimedOut` is raised in the job, which stores the
+window as ``failed`` ("timed out"), so the window is never left looking computed and the retry
+recomputes it. (Killed without the guard, a run leaves no result at all, since the result is
+written last: see ``modelwatch.stores.results``.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -25,6 +34,53 @@ from modelwatch.jobs.runner import run_job, window_of
 from modelwatch.observability import logger, metrics, tracer
 
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+# Enough to store a failed result (one PUT) and answer, before Lambda ends the invocation.
+TIMEOUT_MARGIN_SECONDS = 10.0
+
+
+class JobTimedOut(Exception):
+    """The invocation is about to reach its timeout; raised inside the running job.
+
+    An ``Exception``, so ``run_job`` stores the window as ``failed`` with this reason.
+    """
+
+
+@contextmanager
+def deadline_guard(context: LambdaContext, margin_seconds: float) -> Iterator[None]:
+    """Raise :class:`JobTimedOut` in the block ``margin_seconds`` before the invocation's timeout.
+
+    The margin is at most a third of the time left when the block starts.
+
+    A timer signal (``SIGALRM``) interrupts the job wherever it is. Without a deadline
+    (a context without ``get_remaining_time_in_millis``) or off the main thread, where
+    signals cannot be handled (the local scheduler's thread), the block runs unguarded.
+    """
+    remaining: Callable[[], int] | None = getattr(context, "get_remaining_time_in_millis", None)
+    if (
+        remaining is None
+        or threading.current_thread() is not threading.main_thread()
+        or signal.getitimer(signal.ITIMER_REAL)[0] > 0  # someone else's timer: leave it alone
+    ):
+        yield
+        return
+    left = remaining() / 1000
+    # A run starting late in a batch (or a test's short deadline) keeps two thirds of what is left.
+    margin = min(margin_seconds, left / 3)
+    budget = left - margin
+    if budget <= 0:
+        raise JobTimedOut("timed out: no time left in the invocation to start")
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise JobTimedOut(f"timed out: stopped {margin:.3g} s before the invocation's timeout")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, budget)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _answer(result: JobResult) -> dict[str, Any]:
@@ -47,12 +103,23 @@ def run_request(current: JobContext, job: JobName, request: JobRequest) -> JobRe
     return run_job(current, job, request.model, window, force=request.force)
 
 
-def job_handler(job: JobName, job_context: Callable[[], JobContext]) -> Handler:
-    """The handler of ``job``; ``job_context`` gives the context built at initialisation."""
+def job_handler(
+    job: JobName,
+    job_context: Callable[[], JobContext],
+    timeout_margin_seconds: float = TIMEOUT_MARGIN_SECONDS,
+) -> Handler:
+    """The handler of ``job``; ``job_context`` gives the context built at initialisation.
 
-    def run_record(record: SQSRecord) -> dict[str, Any]:
-        request = JobRequest.model_validate_json(record.body)
-        return _answer(run_request(job_context(), job, request))
+    Each run is guarded: it stops ``timeout_margin_seconds`` before the invocation's timeout.
+    """
+
+    def guarded(request: JobRequest, context: LambdaContext) -> dict[str, Any]:
+        with deadline_guard(context, timeout_margin_seconds):
+            return _answer(run_request(job_context(), job, request))
+
+    # The batch processor passes the invocation's context to a record handler that takes ``lambda_context``.
+    def run_record(record: SQSRecord, lambda_context: LambdaContext) -> dict[str, Any]:
+        return guarded(JobRequest.model_validate_json(record.body), lambda_context)
 
     @logger.inject_lambda_context
     @metrics.log_metrics
@@ -64,7 +131,6 @@ def job_handler(job: JobName, job_context: Callable[[], JobContext]) -> Handler:
                 event=event, record_handler=run_record, processor=processor, context=context
             )
             return dict(response)
-        request = JobRequest.model_validate(event)
-        return _answer(run_request(job_context(), job, request))
+        return guarded(JobRequest.model_validate(event), context)
 
     return handler

@@ -1,4 +1,12 @@
-"""Job results and their HTML reports, under ``reports/`` of the events bucket (``layout.report_prefix``)."""
+"""Job results and their HTML reports, under ``reports/`` of the events bucket (``layout.report_prefix``).
+
+``result.json`` is what says a window is computed (``run_job`` skips a window whose result is
+not ``failed``), so it is written last, in one PUT, after every HTML page it names: a run that
+stops anywhere before that PUT (an exception, or Lambda ending the invocation at its timeout)
+leaves the window without a result, or with the ``failed`` one ``run_job`` stores on an
+exception, never with an ``ok`` result over pages that were not all written.
+A PUT is atomic in S3: a reader sees the previous object or the new one, never part of one.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +37,7 @@ class ResultStore:
         """Store one HTML report per version, then the result naming them; return the result as stored.
 
         ``primary`` is the version whose report the result's ``report_uri`` names (default: the last).
+        The result is the last write: if a page fails, the error propagates before it is written.
         """
         uris = {}
         for version, html in pages.items():
