@@ -206,7 +206,9 @@ def test_the_limit_is_recognised_from_the_error_message_when_the_reason_is_empty
 ) -> None:
     client, stubber = stubbed
     _start(stubber)
-    _status(stubber, "FAILED", ErrorCategory=2, ErrorType=1101, ErrorMessage="Bytes scanned limit was exceeded")
+    _status(
+        stubber, "FAILED", ErrorCategory=2, ErrorType=1101, ErrorMessage="Bytes scanned limit was exceeded"
+    )
     stubber.add_response(
         "get_work_group",
         {"WorkGroup": {"Name": WORKGROUP, "Configuration": {"BytesScannedCutoffPerQuery": 10_485_760}}},
