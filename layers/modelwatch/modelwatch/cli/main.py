@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "modelwatch.cli.monitoring",
     "modelwatch.cli.registry",
     "modelwatch.cli.capture",
+    "modelwatch.cli.sql",
 )
 
 
