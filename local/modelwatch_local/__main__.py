@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from modelwatch_local.paths import cli_env_file
 from modelwatch_local.processes import StackError
 from modelwatch_local.stack import load_running_stack, start_stack, start_ticker, stop_stack
 
@@ -68,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
                 '-H \'content-type: application/json\' -d \'{"instances": [{"amount": 120.0, '
                 '"merchant_risk": 0.2, "hour": 3, "account_age_days": 30, "is_foreign": true, '
                 '"channel": "online"}]}\''
+            )
+            print(
+                f"SQL              . {cli_env_file(stack.state_dir)} && modelwatch sql "
+                f"\"SELECT version, count(*) AS n FROM events WHERE model = '{MODEL}' GROUP BY version\""
             )
             print("stop with: make down")
             return 0

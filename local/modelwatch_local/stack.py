@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +32,7 @@ from modelwatch.contracts import layout
 from modelwatch.stores.events import EventStore
 from modelwatch.stores.objects import S3Storage
 from modelwatch_local.partitioner import LocalPartitioner, PartitionReport
+from modelwatch_local.paths import cli_env_file, lake_dir
 from modelwatch_local.processes import HOST, StackError, port_free, spawn, terminate, wait_http
 from modelwatch_local.prometheus_server import LocalPrometheus, PrometheusError, start_prometheus
 
@@ -110,10 +113,26 @@ class LocalStack:
             "MODELWATCH_MODELS_BUCKET": MODELS_BUCKET,
             "MODELWATCH_EVENT_BUS_NAME": PLATFORM_BUS,
             "MODELWATCH_WINDOW_MINUTES": str(window_minutes),
+            # Where AWS runs SQL on Athena: DuckDB over the bucket's objects, synced to files.
+            "MODELWATCH_QUERY_ENGINE": "duckdb",
+            "MODELWATCH_LAKE_DIR": str(lake_dir(self.state_dir)),
             **({"MODELWATCH_REMOTE_WRITE_URL": self.remote_write_url} if self.prometheus_url else {}),
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
         }
+
+    def cli_env(self) -> dict[str, str]:
+        """What the ``modelwatch`` command needs on this stack (``modelwatch sql``): moto, buckets, engine."""
+        return {**self.aws_env(), **self.monitoring_env()}
+
+    def write_cli_env(self) -> Path:
+        """Write ``<state>/env.sh``: ``. .local/env.sh`` in a shell, then ``modelwatch sql "..."`` works."""
+        path = cli_env_file(self.state_dir)
+        lines = [f"export {name}={shlex.quote(value)}" for name, value in self.cli_env().items()]
+        path.write_text(
+            "# the modelwatch command on the local stack: . " + str(path) + "\n" + "\n".join(lines) + "\n"
+        )
+        return path
 
     def storage(self) -> S3Storage:
         """The stack's S3 (moto) as the library's object storage."""
@@ -234,6 +253,7 @@ def start_stack(
     """
     state = Path(state_dir).resolve()
     state.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(lake_dir(state), ignore_errors=True)  # moto starts empty: so does its mirror
     for port in (moto_port, api_port, *[p for p in (prometheus_port, mlflow_port) if p]):
         if not port_free(port):
             raise StackError(f"port {HOST}:{port} is in use (is a stack already up? try `make down`)")
@@ -278,6 +298,7 @@ def start_stack(
         stop_stack(stack)
         raise
     stack.state_file.write_text(json.dumps(asdict(stack), indent=2))
+    stack.write_cli_env()
     return stack
 
 
@@ -297,6 +318,7 @@ def stop_stack(stack: LocalStack) -> None:
     for pid in reversed(list(stack.pids.values())):
         terminate(pid)
     stack.state_file.unlink(missing_ok=True)
+    cli_env_file(stack.state_dir).unlink(missing_ok=True)
 
 
 def load_running_stack(state_dir: str | Path = ".local") -> LocalStack | None:
