@@ -36,7 +36,7 @@ def _body(n: int, model: str = "fraud", start: int = 0) -> bytes:
         )
         for i in range(n)
     ]
-    return gzip.compress(("\n".join(lines) + "\n").encode())
+    return gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0)  # the same bytes for the same lines
 
 
 def _put(storage: ObjectStorage, hour: datetime, name: str, body: bytes, model: str = "fraud") -> str:

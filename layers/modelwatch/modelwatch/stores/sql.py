@@ -178,8 +178,8 @@ class ObjectLake:
         """
         report = LakeSync()
         for kind in dict.fromkeys(kinds):
-            prefix = _KIND_ROOT[kind] + (f"model={model}/" if model else "")
-            # Below the prefix: model=/dt=/hour=/<object>, or dt=/hour=/<object> under one model.
+            prefix = layout.capture_prefix(kind, model) if model else _KIND_ROOT[kind]
+            # Below the prefix: dt=, hour=, then the object (under one model); a model partition first.
             self._sync_prefix(prefix, report, depth=3 if model else 4)
         return report
 
