@@ -89,7 +89,7 @@ def test_a_query_runs_locally_over_the_synced_bucket_as_a_table(
     assert [cell.strip() for cell in lines[2].split("|")] == ["1", "3", "0.5"]
     assert [cell.strip() for cell in lines[3].split("|")] == ["2", "2", "0.99"]
     assert len(lines) == 4
-    assert err.startswith("2 rows, ") and "(duckdb)" in err
+    assert err == "2 rows (duckdb, over the local lake)\n"
     assert (tmp_path / "lake" / layout.partitioned_key("events", HOUR, "a", "fraud")).is_file()
 
 
@@ -155,11 +155,75 @@ def test_a_misconfigured_engine_is_one_line_naming_the_variable(
     assert_one_error_line(capsys, "MODELWATCH_LAKE_DIR")
 
 
+def _in_aws(monkeypatch: pytest.MonkeyPatch) -> Stubber:
+    """The AWS settings, with the Athena client stubbed."""
+    athena = boto3.client("athena", region_name="us-east-1")
+    real_client = aws.client
+    monkeypatch.setattr(
+        aws,
+        "client",
+        lambda service, *a, **k: athena if service == "athena" else real_client(service, *a, **k),
+    )
+    monkeypatch.setenv("MODELWATCH_EVENTS_BUCKET", BUCKET)
+    monkeypatch.setenv("MODELWATCH_MODELS_BUCKET", "models")
+    monkeypatch.setenv("MODELWATCH_QUERY_ENGINE", "athena")
+    monkeypatch.setenv("MODELWATCH_ATHENA_WORKGROUP", "modelwatch")
+    monkeypatch.setenv("MODELWATCH_ATHENA_DATABASE", "modelwatch_db")
+    return Stubber(athena)
+
+
+def test_in_aws_the_rows_come_from_athena_with_the_bytes_scanned_and_query_id(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stubber = _in_aws(monkeypatch)
+    sql = "SELECT version, count(*) AS n FROM events WHERE model = 'fraud' GROUP BY version"
+    stubber.add_response(
+        "start_query_execution",
+        {"QueryExecutionId": "q-2"},
+        {
+            "QueryString": sql,
+            "WorkGroup": "modelwatch",
+            "QueryExecutionContext": {"Database": "modelwatch_db"},
+        },
+    )
+    stubber.add_response(
+        "get_query_execution",
+        {
+            "QueryExecution": {
+                "QueryExecutionId": "q-2",
+                "Status": {"State": "SUCCEEDED"},
+                "Statistics": {"DataScannedInBytes": 2_048},
+            }
+        },
+        {"QueryExecutionId": "q-2"},
+    )
+    columns = [{"Name": "version", "Type": "varchar"}, {"Name": "n", "Type": "bigint"}]
+    stubber.add_response(
+        "get_query_results",
+        {
+            "ResultSet": {
+                "ResultSetMetadata": {"ColumnInfo": columns},
+                "Rows": [
+                    {"Data": [{"VarCharValue": "version"}, {"VarCharValue": "n"}]},
+                    {"Data": [{"VarCharValue": "1"}, {"VarCharValue": "12"}]},
+                ],
+            }
+        },
+        {"QueryExecutionId": "q-2"},
+    )
+
+    with stubber:
+        assert main(["sql", sql, "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == [{"version": "1", "n": 12}]
+    assert err == "1 row, 2,048 bytes scanned (athena, query q-2)\n"
+    stubber.assert_no_pending_responses()
+
+
 def test_in_aws_a_query_past_the_workgroups_limit_is_one_line_naming_the_limit(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    athena = boto3.client("athena", region_name="us-east-1")
-    stubber = Stubber(athena)
+    stubber = _in_aws(monkeypatch)
     sql = "SELECT count(*) FROM events WHERE model = 'fraud'"
     stubber.add_response(
         "start_query_execution",
@@ -186,17 +250,6 @@ def test_in_aws_a_query_past_the_workgroups_limit_is_one_line_naming_the_limit(
         {"WorkGroup": {"Name": "modelwatch", "Configuration": {"BytesScannedCutoffPerQuery": 10_485_760}}},
         {"WorkGroup": "modelwatch"},
     )
-    real_client = aws.client
-    monkeypatch.setattr(
-        aws,
-        "client",
-        lambda service, *a, **k: athena if service == "athena" else real_client(service, *a, **k),
-    )
-    monkeypatch.setenv("MODELWATCH_EVENTS_BUCKET", BUCKET)
-    monkeypatch.setenv("MODELWATCH_MODELS_BUCKET", "models")
-    monkeypatch.setenv("MODELWATCH_QUERY_ENGINE", "athena")
-    monkeypatch.setenv("MODELWATCH_ATHENA_WORKGROUP", "modelwatch")
-    monkeypatch.setenv("MODELWATCH_ATHENA_DATABASE", "modelwatch_db")
 
     with stubber:
         assert main(["sql", sql]) == EXIT_USAGE

@@ -123,6 +123,8 @@ def _summary(result: QueryResult, shown: int) -> str:
     more = f" ({rows - shown} more not shown: raise --max-rows)" if rows > shown else ""
     where = f", query {result.query_id}" if result.query_id else ""
     plural = "s" if rows != 1 else ""
+    if result.engine == "duckdb":  # ad-hoc queries declare no partitions: the local engine counts none
+        return f"{rows} row{plural}{more} (duckdb, over the local lake)"
     return f"{rows} row{plural}{more}, {result.bytes_scanned:,} bytes scanned ({result.engine}{where})"
 
 
