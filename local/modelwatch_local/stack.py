@@ -164,6 +164,19 @@ class LocalStack:
             time.sleep(0.05)
         return False
 
+    def snapshot_lake(self) -> int:
+        """Bring the lake up to date with every capture object in moto; return how many it downloaded.
+
+        Run before the stack stops (moto keeps its bucket in memory): the lake then keeps what the
+        stack captured, and ``modelwatch sql --no-sync`` still answers after ``make demo`` or ``make down``.
+        """
+        from modelwatch.contracts.layout import CAPTURE_KINDS
+        from modelwatch.stores.sql import ObjectLake
+
+        self.partition_deliveries()
+        lake = ObjectLake(self.storage(), EVENTS_BUCKET, lake_dir(self.state_dir))
+        return lake.sync_all(CAPTURE_KINDS).downloaded
+
     def partition_deliveries(self) -> PartitionReport:
         """Re-lay what the local streams delivered so far at the keys Firehose uses in AWS."""
         return LocalPartitioner(self.boto3_client("s3"), EVENTS_BUCKET).run()
@@ -314,11 +327,29 @@ def start_ticker(stack: LocalStack) -> None:
 
 
 def stop_stack(stack: LocalStack) -> None:
-    """Stop every process of the stack, last started first (SIGTERM, then SIGKILL after 5 s)."""
+    """Stop every process of the stack, last started first (SIGTERM, then SIGKILL after 5 s).
+
+    First the lake gets a last sync from moto (best effort), so the captured records stay
+    queryable with ``modelwatch sql --no-sync`` (``<state>/env.sh`` is kept for that).
+    """
+    if _alive(stack.pids.get("moto")):
+        try:
+            stack.snapshot_lake()
+        except Exception as error:  # a stack that failed to start has no bucket: nothing to keep
+            print(f"the lake was not synced before stopping: {error}", file=sys.stderr)
     for pid in reversed(list(stack.pids.values())):
         terminate(pid)
     stack.state_file.unlink(missing_ok=True)
-    cli_env_file(stack.state_dir).unlink(missing_ok=True)
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
 
 
 def load_running_stack(state_dir: str | Path = ".local") -> LocalStack | None:

@@ -255,3 +255,28 @@ def test_in_aws_a_query_past_the_workgroups_limit_is_one_line_naming_the_limit(
         assert main(["sql", sql]) == EXIT_USAGE
     assert_one_error_line(capsys, "limit of 10,485,760 bytes", "modelwatch sql (Athena query q-1)")
     stubber.assert_no_pending_responses()
+
+
+def test_no_sync_queries_the_lake_as_it_is(local: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    count = "SELECT count(*) AS n FROM events WHERE model = 'fraud'"
+    assert main(["sql", count, "--format", "json"]) == 0  # synced: the fraud object is in the lake
+    assert json.loads(capsys.readouterr().out) == [{"n": 5}]
+    local.delete_object(Bucket=BUCKET, Key=layout.partitioned_key("events", HOUR, "a", "fraud"))
+
+    assert main(["sql", count, "--format", "json", "--no-sync"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"n": 5}]  # the lake kept it
+    assert main(["sql", count, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"n": 0}]  # a sync mirrors the deletion
+
+
+def test_a_lake_that_cannot_sync_is_one_line_pointing_at_the_stack_and_no_sync(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MODELWATCH_EVENTS_BUCKET", BUCKET)
+    monkeypatch.setenv("MODELWATCH_MODELS_BUCKET", "models")
+    monkeypatch.setenv("MODELWATCH_QUERY_ENGINE", "duckdb")
+    monkeypatch.setenv("MODELWATCH_LAKE_DIR", str(tmp_path))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # no stack answers (sockets are blocked)
+
+    assert main(["sql", "SELECT count(*) FROM events WHERE model = 'fraud'"]) == EXIT_USAGE
+    assert_one_error_line(capsys, f"cannot sync {tmp_path} from s3://{BUCKET}", "make up", "--no-sync")

@@ -4,7 +4,8 @@ The engine comes from the monitoring settings (``MODELWATCH_QUERY_ENGINE``): in 
 in the platform's workgroup (``MODELWATCH_ATHENA_WORKGROUP``, ``MODELWATCH_ATHENA_DATABASE``:
 the stack outputs ``QueryWorkgroupName`` and ``QueryDatabaseName``), which refuses a query
 past its per-query scan limit; locally, DuckDB over the local stack's bucket, whose capture
-objects are synced to ``MODELWATCH_LAKE_DIR`` first. The tables are ``events``, ``rejected``
+objects are synced to ``MODELWATCH_LAKE_DIR`` first (``--no-sync``: the lake as it is, e.g. after
+the local stack stopped). The tables are ``events``, ``rejected``
 and ``labels`` (docs/querying.md); every query must name its model (``WHERE model = '...'``)
 and should name its days (``dt``): that is what bounds what it scans.
 
@@ -51,7 +52,7 @@ def _read_sql(text: str) -> str:
     return sql
 
 
-def _engine(timeout_seconds: float) -> QueryEngine:
+def _engine(timeout_seconds: float, sync: bool = True) -> QueryEngine:
     """The engine of the monitoring settings; locally, with every capture partition synced first."""
     from modelwatch.contracts.layout import CAPTURE_KINDS
     from modelwatch.jobs.context import build_query_engine
@@ -74,7 +75,17 @@ def _engine(timeout_seconds: float) -> QueryEngine:
     if isinstance(engine, AthenaEngine):
         engine.timeout_seconds = timeout_seconds
     if isinstance(engine, DuckDBEngine) and engine.lake is not None:
-        engine.lake.sync_all(CAPTURE_KINDS)  # an ad-hoc query may read any day of any kind
+        if not sync:
+            engine.lake = None  # the lake as it is (the local stack is down: its last sync stays)
+        else:
+            try:
+                engine.lake.sync_all(CAPTURE_KINDS)  # an ad-hoc query may read any day of any kind
+            except Exception as error:  # botocore's: moto (the local stack) is not answering
+                raise CliError(
+                    f"cannot sync {settings.lake_dir} from s3://{settings.events_bucket} "
+                    f"({type(error).__name__}: {error}); is the local stack up (make up)? "
+                    "--no-sync queries the lake as it is"
+                ) from None
     return engine
 
 
@@ -132,7 +143,7 @@ def _run_sql(args: argparse.Namespace) -> int:
     from modelwatch.stores.sql import Query, QueryError
 
     sql = _read_sql(args.sql)
-    engine = _engine(args.timeout)
+    engine = _engine(args.timeout, sync=not args.no_sync)
     try:
         result = engine.run(Query(sql=sql, description="modelwatch sql"))
     except QueryError as error:  # bad SQL, the scan limit, the engine's own errors
@@ -160,5 +171,11 @@ def add_commands(sub: Any) -> None:
     parser.add_argument("--max-rows", type=_positive, default=100, help="print at most this many rows")
     parser.add_argument(
         "--timeout", type=_positive, default=300, help="Athena: stop the query after this many seconds"
+    )
+    parser.add_argument(
+        "--no-sync",
+        action="store_true",
+        help="DuckDB: query the local lake as it is, without syncing it from the bucket first "
+        "(after make demo or make down, the lake keeps what the stack captured)",
     )
     parser.set_defaults(run=_run_sql)
