@@ -80,8 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         if running is None:
             print("no local stack is running", file=sys.stderr)
             return 0
-        stop_stack(running)
+        stop_stack(running, keep_lake=True)
         print("local stack stopped")
+        print(
+            f"what it captured stays queryable: . {cli_env_file(running.state_dir)} "
+            "&& modelwatch sql --no-sync ..."
+        )
         return 0
     except StackError as error:
         print(f"modelwatch: error: {error}", file=sys.stderr)

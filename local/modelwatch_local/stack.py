@@ -326,13 +326,14 @@ def start_ticker(stack: LocalStack) -> None:
     stack.state_file.write_text(json.dumps(asdict(stack), indent=2))
 
 
-def stop_stack(stack: LocalStack) -> None:
+def stop_stack(stack: LocalStack, keep_lake: bool = False) -> None:
     """Stop every process of the stack, last started first (SIGTERM, then SIGKILL after 5 s).
 
-    First the lake gets a last sync from moto (best effort), so the captured records stay
-    queryable with ``modelwatch sql --no-sync`` (``<state>/env.sh`` is kept for that).
+    ``keep_lake`` (``make down``, the end of ``make demo``): first the lake gets a last sync
+    from moto (best effort), so the captured records stay queryable with ``modelwatch sql
+    --no-sync`` (``<state>/env.sh`` is kept for that). The load and chaos runs do not pay for it.
     """
-    if _alive(stack.pids.get("moto")):
+    if keep_lake and _alive(stack.pids.get("moto")):
         try:
             stack.snapshot_lake()
         except Exception as error:  # a stack that failed to start has no bucket: nothing to keep
