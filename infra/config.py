@@ -120,6 +120,29 @@ class MonitoringConfig(_Strict):
         return value
 
 
+class QueryConfig(_Strict):
+    """SQL over the captured records: the Glue database and the Athena workgroup (names default from the
+    project), and the most one query may scan before Athena cancels it."""
+
+    database_name: str | None = Field(
+        None, pattern=r"^[a-z][a-z0-9_]{0,254}$", description="Glue database; default <project>_events."
+    )
+    workgroup_name: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9._-]{1,128}$", description="Athena workgroup; default <project>-queries."
+    )
+    bytes_scanned_cutoff_per_query: int = Field(
+        constants.DEFAULT_QUERY_BYTES_SCANNED_CUTOFF,
+        ge=constants.ATHENA_MIN_BYTES_SCANNED_CUTOFF,
+        description="Athena cancels a query scanning more than this (bytes; its minimum is 10 MB).",
+    )
+
+    def database(self, project: str) -> str:
+        return self.database_name or f"{project.replace('-', '_')}_events"
+
+    def workgroup(self, project: str) -> str:
+        return self.workgroup_name or f"{project}-queries"
+
+
 class GrafanaConfig(_Strict):
     """The Amazon Managed Grafana workspace (needs IAM Identity Center for AWS_SSO, or a SAML IdP)."""
 
@@ -314,6 +337,7 @@ class ModelwatchConfig(_Strict):
     tags: dict[str, str] = Field(default_factory=dict)
     observability: ObservabilityConfig = ObservabilityConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    query: QueryConfig = QueryConfig()
     registry: RegistryConfig = RegistryConfig()
     chaos: ChaosConfig = ChaosConfig()
     logging: LoggingConfig = LoggingConfig()

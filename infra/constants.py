@@ -82,6 +82,13 @@ JOB_QUEUE_VISIBILITY_TIMEOUT_S = 6 * MONITORING_TIMEOUT_S
 # A message is received once and retried MONITORING_RETRY_ATTEMPTS times, then dead-lettered.
 JOB_QUEUE_MAX_RECEIVE_COUNT = MONITORING_RETRY_ATTEMPTS + 1
 
+# SQL over the captured records: Glue tables (partition projection) and an Athena workgroup.
+ATHENA_ENGINE_VERSION = "Athena engine version 3"
+DEFAULT_QUERY_BYTES_SCANNED_CUTOFF = 10 * 1024**3  # per query; Athena bills $5 per TB scanned
+ATHENA_MIN_BYTES_SCANNED_CUTOFF = 10_000_000  # Athena's minimum per-query cutoff (10 MB)
+QUERY_RESULTS_RETENTION_DAYS = 7
+QUERYING_JOBS = ("performance",)  # the jobs that run SQL (the label join); only they may query
+
 # The capture replay function (monitoring stack), invoked on demand: the capture DLQ back into Firehose.
 CAPTURE_REPLAY_FUNCTION_NAME = "capture-replay"
 CAPTURE_REPLAY_FUNCTION_DIR = REPO_ROOT / "functions" / "capture_replay"

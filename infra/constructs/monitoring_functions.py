@@ -26,6 +26,7 @@ from constructs import Construct
 from infra import bundling, constants
 from infra.config import ModelwatchConfig
 from infra.constructs.python_function import build_python_function
+from infra.constructs.query_tables import QueryTables
 from infra.nag import acknowledge_wildcards, nag_resource
 from modelwatch.contracts import layout
 
@@ -52,6 +53,7 @@ class MonitoringFunctions(Construct):
         platform_bus: events.IEventBus,
         dead_letter_queue: sqs.IQueue,
         extra_environment: Mapping[str, str] | None = None,
+        query_tables: QueryTables | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._config = config
@@ -61,6 +63,7 @@ class MonitoringFunctions(Construct):
         self._bus = platform_bus
         self._dlq = dead_letter_queue
         self._extra_environment = dict(extra_environment or {})
+        self._query_tables = query_tables
         self.profile_function = self._build_function("profile", constants.PROFILE_TIMEOUT_S)
         self.job_functions = {
             job: self._build_function(job, constants.MONITORING_TIMEOUT_S)
@@ -108,12 +111,20 @@ class MonitoringFunctions(Construct):
             memory_mb=constants.MONITORING_MEMORY_MB,
             timeout_s=timeout_s,
             description=f"modelwatch monitoring: {name}",
-            environment=self._environment(),
+            environment={**self._environment(), **self._query_environment(name)},
             retry_attempts=constants.MONITORING_RETRY_ATTEMPTS,
             on_failure=destinations.SqsDestination(self._dlq),
         )
         self._grant(function)
+        if self._query_tables is not None and name in constants.QUERYING_JOBS:
+            self._query_tables.grant_queries(function, function)
         return function
+
+    def _query_environment(self, name: str) -> dict[str, str]:
+        """The Athena settings, for the jobs that join in SQL only (the performance job)."""
+        if self._query_tables is None or name not in constants.QUERYING_JOBS:
+            return {}
+        return self._query_tables.environment
 
     def _grant(self, function: lambda_.Function) -> None:
         events_arn = _bucket_arn(self, self._events_bucket)

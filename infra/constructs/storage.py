@@ -118,6 +118,12 @@ class Storage(Construct):
                     prefix=layout.REJECTED_PREFIX,
                     expiration=Duration.days(self._config.rejected_retention_days),
                 ),
+                # Athena's query results: read once by the query's caller, then only clutter.
+                s3.LifecycleRule(
+                    id="query-results-expiry",
+                    prefix=layout.QUERY_RESULTS_PREFIX,
+                    expiration=Duration.days(constants.QUERY_RESULTS_RETENTION_DAYS),
+                ),
                 # The capture replay's claims: kept until no message they could match can come back.
                 s3.LifecycleRule(
                     id="capture-replay-claims-expiry",

@@ -1,4 +1,5 @@
-"""Monitoring: the profile function, the job dispatcher, its queues and jobs, the capture replay.
+"""Monitoring: the profile function, the job dispatcher, its queues and jobs, the capture replay, and SQL
+over the captured records (Glue tables and an Athena workgroup, queried by the performance job and people).
 
 The platform bus and the AMP workspace belong to the observability stack (built first):
 the jobs put their events on that bus and remote-write their metrics to that workspace.
@@ -31,6 +32,7 @@ from infra import constants
 from infra.config import ModelwatchConfig
 from infra.constructs.capture_replay import CaptureReplay
 from infra.constructs.monitoring_functions import MonitoringFunctions
+from infra.constructs.query_tables import QueryTables
 from infra.nag import acknowledge
 from modelwatch.contracts import layout
 
@@ -69,6 +71,7 @@ class MonitoringStack(Stack):
             "AwsSolutions-SQS3",
             "This queue is itself the dead-letter queue of the monitoring functions, rules and job queues.",
         )
+        self.query_tables = QueryTables(self, "QueryTables", config=config, events_bucket=events_bucket)
         self.functions = MonitoringFunctions(
             self,
             "Functions",
@@ -79,6 +82,7 @@ class MonitoringStack(Stack):
             platform_bus=self.platform_bus,
             dead_letter_queue=self.dead_letter_queue,
             extra_environment=metrics_environment,
+            query_tables=self.query_tables,
         )
         for function in [self.functions.profile_function, *self.functions.job_functions.values()]:
             grant_metrics(function)

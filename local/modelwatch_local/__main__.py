@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from modelwatch_local.paths import cli_env_file
 from modelwatch_local.processes import StackError
 from modelwatch_local.stack import load_running_stack, start_stack, start_ticker, stop_stack
 
@@ -69,14 +70,22 @@ def main(argv: list[str] | None = None) -> int:
                 '"merchant_risk": 0.2, "hour": 3, "account_age_days": 30, "is_foreign": true, '
                 '"channel": "online"}]}\''
             )
+            print(
+                f"SQL              . {cli_env_file(stack.state_dir)} && modelwatch sql "
+                f"\"SELECT version, count(*) AS n FROM events WHERE model = '{MODEL}' GROUP BY version\""
+            )
             print("stop with: make down")
             return 0
         running = load_running_stack(args.state_dir)
         if running is None:
             print("no local stack is running", file=sys.stderr)
             return 0
-        stop_stack(running)
+        stop_stack(running, keep_lake=True)
         print("local stack stopped")
+        print(
+            f"what it captured stays queryable: . {cli_env_file(running.state_dir)} "
+            "&& modelwatch sql --no-sync ..."
+        )
         return 0
     except StackError as error:
         print(f"modelwatch: error: {error}", file=sys.stderr)

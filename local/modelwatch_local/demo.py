@@ -179,7 +179,7 @@ def run_demo(
         return 0
     finally:
         stop_export()
-        stop_stack(stack)
+        stop_stack(stack, keep_lake=True)  # modelwatch sql --no-sync still answers afterwards
 
 
 def print_live_figures(stack: LocalStack, scheduler: LocalScheduler) -> None:

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +32,7 @@ from modelwatch.contracts import layout
 from modelwatch.stores.events import EventStore
 from modelwatch.stores.objects import S3Storage
 from modelwatch_local.partitioner import LocalPartitioner, PartitionReport
+from modelwatch_local.paths import cli_env_file, lake_dir
 from modelwatch_local.processes import HOST, StackError, port_free, spawn, terminate, wait_http
 from modelwatch_local.prometheus_server import LocalPrometheus, PrometheusError, start_prometheus
 
@@ -110,10 +113,26 @@ class LocalStack:
             "MODELWATCH_MODELS_BUCKET": MODELS_BUCKET,
             "MODELWATCH_EVENT_BUS_NAME": PLATFORM_BUS,
             "MODELWATCH_WINDOW_MINUTES": str(window_minutes),
+            # Where AWS runs SQL on Athena: DuckDB over the bucket's objects, synced to files.
+            "MODELWATCH_QUERY_ENGINE": "duckdb",
+            "MODELWATCH_LAKE_DIR": str(lake_dir(self.state_dir)),
             **({"MODELWATCH_REMOTE_WRITE_URL": self.remote_write_url} if self.prometheus_url else {}),
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
         }
+
+    def cli_env(self) -> dict[str, str]:
+        """What the ``modelwatch`` command needs on this stack (``modelwatch sql``): moto, buckets, engine."""
+        return {**self.aws_env(), **self.monitoring_env()}
+
+    def write_cli_env(self) -> Path:
+        """Write ``<state>/env.sh``: ``. .local/env.sh`` in a shell, then ``modelwatch sql "..."`` works."""
+        path = cli_env_file(self.state_dir)
+        lines = [f"export {name}={shlex.quote(value)}" for name, value in self.cli_env().items()]
+        path.write_text(
+            "# the modelwatch command on the local stack: . " + str(path) + "\n" + "\n".join(lines) + "\n"
+        )
+        return path
 
     def storage(self) -> S3Storage:
         """The stack's S3 (moto) as the library's object storage."""
@@ -144,6 +163,19 @@ class LocalStack:
                 return False
             time.sleep(0.05)
         return False
+
+    def snapshot_lake(self) -> int:
+        """Bring the lake up to date with every capture object in moto; return how many it downloaded.
+
+        Run before the stack stops (moto keeps its bucket in memory): the lake then keeps what the
+        stack captured, and ``modelwatch sql --no-sync`` still answers after ``make demo`` or ``make down``.
+        """
+        from modelwatch.contracts.layout import CAPTURE_KINDS
+        from modelwatch.stores.sql import ObjectLake
+
+        self.partition_deliveries()
+        lake = ObjectLake(self.storage(), EVENTS_BUCKET, lake_dir(self.state_dir))
+        return lake.sync_all(CAPTURE_KINDS).downloaded
 
     def partition_deliveries(self) -> PartitionReport:
         """Re-lay what the local streams delivered so far at the keys Firehose uses in AWS."""
@@ -234,6 +266,7 @@ def start_stack(
     """
     state = Path(state_dir).resolve()
     state.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(lake_dir(state), ignore_errors=True)  # moto starts empty: so does its mirror
     for port in (moto_port, api_port, *[p for p in (prometheus_port, mlflow_port) if p]):
         if not port_free(port):
             raise StackError(f"port {HOST}:{port} is in use (is a stack already up? try `make down`)")
@@ -278,6 +311,7 @@ def start_stack(
         stop_stack(stack)
         raise
     stack.state_file.write_text(json.dumps(asdict(stack), indent=2))
+    stack.write_cli_env()
     return stack
 
 
@@ -292,11 +326,31 @@ def start_ticker(stack: LocalStack) -> None:
     stack.state_file.write_text(json.dumps(asdict(stack), indent=2))
 
 
-def stop_stack(stack: LocalStack) -> None:
-    """Stop every process of the stack, last started first (SIGTERM, then SIGKILL after 5 s)."""
+def stop_stack(stack: LocalStack, keep_lake: bool = False) -> None:
+    """Stop every process of the stack, last started first (SIGTERM, then SIGKILL after 5 s).
+
+    ``keep_lake`` (``make down``, the end of ``make demo``): first the lake gets a last sync
+    from moto (best effort), so the captured records stay queryable with ``modelwatch sql
+    --no-sync`` (``<state>/env.sh`` is kept for that). The load and chaos runs do not pay for it.
+    """
+    if keep_lake and _alive(stack.pids.get("moto")):
+        try:
+            stack.snapshot_lake()
+        except Exception as error:  # a stack that failed to start has no bucket: nothing to keep
+            print(f"the lake was not synced before stopping: {error}", file=sys.stderr)
     for pid in reversed(list(stack.pids.values())):
         terminate(pid)
     stack.state_file.unlink(missing_ok=True)
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
 
 
 def load_running_stack(state_dir: str | Path = ".local") -> LocalStack | None:

@@ -193,8 +193,12 @@ def test_jobs_write_only_reports_and_profiles_and_put_on_the_platform_bus(templa
     ]
     assert writes
     for statement in writes:
-        suffixes = {json.dumps(r).rsplit("/", 1)[0].split("/")[-1] for r in statement["Resource"]}
-        assert suffixes <= {"profiles", "reports"}, statement["Resource"]
+        resources = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+        suffixes = {json.dumps(r).rsplit("/", 1)[0].split("/")[-1] for r in resources}
+        # Athena writes the performance job's query results as the job (tests/infra/test_query_tables.py).
+        assert suffixes <= {"profiles", "reports", layout.QUERY_RESULTS_PREFIX.strip("/")}, resources
     puts = [s for s in statements if s["Action"] == "events:PutEvents"]
     assert puts and all(
         s["Resource"] == {"Fn::GetAtt": [Match.string_like_regexp("PlatformBus"), "Arn"]}

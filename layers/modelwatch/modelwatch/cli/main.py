@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "modelwatch.cli.registry",
     "modelwatch.cli.capture",
     "modelwatch.cli.backfill",
+    "modelwatch.cli.sql",
 )
 
 

@@ -54,6 +54,7 @@ LABELS_PREFIX: Final = "labels/"
 ERRORS_PREFIX: Final = "errors/"
 PROFILES_PREFIX: Final = "profiles/"
 REPORTS_PREFIX: Final = "reports/"
+QUERY_RESULTS_PREFIX: Final = "query-results/"  # the Athena workgroup's result location (expires)
 STATE_PREFIX: Final = "state/"
 METRICS_EXPORT_STATE_KEY: Final = f"{STATE_PREFIX}metrics_export/serving.json"
 CAPTURE_REPLAY_PREFIX: Final = f"{STATE_PREFIX}capture_replay/"

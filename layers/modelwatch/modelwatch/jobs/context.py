@@ -17,7 +17,7 @@ from modelwatch.stores.objects import ObjectStorage, S3Storage
 from modelwatch.stores.profiles import ProfileStore
 from modelwatch.stores.references import VersionReferences
 from modelwatch.stores.results import ResultStore
-from modelwatch.stores.sql import QueryEngine
+from modelwatch.stores.sql import DuckDBEngine, ObjectLake, QueryEngine
 
 
 def utc_now() -> datetime:
@@ -51,9 +51,33 @@ class JobContext:
         return VersionReferences(self.manifests, ArtifactStore(self.storage))
 
 
+def build_query_engine(settings: MonitoringSettings, storage: ObjectStorage) -> QueryEngine | None:
+    """The SQL engine the settings choose, or None when they choose none (drift, quality).
+
+    Athena in AWS (the workgroup enforces the scan limit); DuckDB locally, over a lake of
+    files synced from the events bucket (moto's, in memory) as each query needs them.
+    Settings validation has made sure the chosen engine's settings are there.
+    """
+    if not settings.sql_requested:
+        return None
+    if settings.query_engine == "athena":
+        from modelwatch.stores.athena import AthenaEngine
+
+        assert settings.athena_workgroup and settings.athena_database  # checked when loaded
+        return AthenaEngine(aws.client("athena"), settings.athena_workgroup, settings.athena_database)
+    assert settings.lake_dir  # checked when loaded
+    lake = ObjectLake(storage, settings.events_bucket, settings.lake_dir)
+    return DuckDBEngine(settings.lake_dir, settings.query_bytes_limit, lake=lake)
+
+
 def build_job_context(settings: MonitoringSettings) -> JobContext:
-    """Wire the production implementations: S3, EventBridge (when a bus is set), remote write."""
+    """Wire the production implementations: S3, EventBridge (when a bus is set), remote write, SQL."""
     bus = EventBridgeBus(aws.client("events"), settings.event_bus_name) if settings.event_bus_name else None
+    storage = S3Storage(aws.client("s3"))
     return JobContext(
-        settings=settings, storage=S3Storage(aws.client("s3")), bus=bus, metrics=sink_from_settings(settings)
+        settings=settings,
+        storage=storage,
+        bus=bus,
+        metrics=sink_from_settings(settings),
+        sql=build_query_engine(settings, storage),
     )

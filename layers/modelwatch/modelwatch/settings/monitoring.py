@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from modelwatch.contracts.monitoring_config import DriftConfig, PerformanceThresholds, QualityThresholds
-from modelwatch.settings.base import JsonSetting
+from modelwatch.settings.base import JsonSetting, variable_name
 from modelwatch.settings.remote_write import RemoteWriteSettings
 
 
@@ -52,3 +53,39 @@ class MonitoringSettings(RemoteWriteSettings):
         ge=1,
         description="DuckDB only: refuse a query reading more bytes (the workgroup enforces it in AWS).",
     )
+
+    @model_validator(mode="after")
+    def _check_query_engine(self) -> MonitoringSettings:
+        """The chosen engine has what it needs, or loading fails naming each missing variable.
+
+        Only a deployment that asks for SQL is checked: ``MODELWATCH_QUERY_ENGINE`` set, or an
+        Athena setting given. The drift and quality functions share these settings and run no
+        query, so they set none of them (and get no engine).
+        """
+        if not self.sql_requested:
+            return self
+        needed = ("athena_workgroup", "athena_database") if self.query_engine == "athena" else ("lake_dir",)
+        missing = [name for name in needed if not getattr(self, name)]
+        if missing:
+            engine = variable_name("query_engine")
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "required_by_query_engine",
+                            "required when {engine} is {value}",
+                            {"engine": engine, "value": self.query_engine},
+                        ),
+                        loc=(name,),
+                        input=None,
+                    )
+                    for name in missing
+                ],
+            )
+        return self
+
+    @property
+    def sql_requested(self) -> bool:
+        """Whether this deployment runs SQL: the engine was chosen, or Athena's names were given."""
+        return "query_engine" in self.model_fields_set or bool(self.athena_workgroup or self.athena_database)

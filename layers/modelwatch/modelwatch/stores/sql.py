@@ -15,7 +15,8 @@ back aggregates: results are small, so they are returned as a list of rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +24,9 @@ from typing import Any, Protocol
 
 from modelwatch.contracts import layout
 from modelwatch.contracts.events import GZIP_MAGIC
+from modelwatch.contracts.layout import CaptureKind
 from modelwatch.contracts.tables import PARTITION_KEYS, TABLES, CaptureTable
+from modelwatch.stores.objects import ObjectNotFound, ObjectStorage
 
 SOURCE_DIALECT = "trino"  # Athena engine version 3
 
@@ -127,19 +130,115 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+_KIND_ROOT: dict[CaptureKind, str] = {
+    "events": layout.EVENTS_PREFIX,
+    "rejected": layout.REJECTED_PREFIX,
+    "labels": layout.LABELS_PREFIX,
+}
+
+
+@dataclass
+class LakeSync:
+    """What one sync did: prefixes listed, objects seen, downloaded (and their bytes), removed."""
+
+    prefixes: int = 0
+    objects: int = 0
+    downloaded: int = 0
+    downloaded_bytes: int = 0
+    removed: int = 0
+
+
+class ObjectLake:
+    """The capture objects of a bucket mirrored as files under ``root``, for the embedded engine.
+
+    Locally the bucket is moto's (in memory), and DuckDB reads files: a sync lists the
+    partitions a query reads (the layout's hour prefixes, never the whole history) and
+    downloads the objects it does not hold yet, or whose size changed, to ``root/<key>``;
+    a file whose object is gone is removed. Files land whole (written beside, then renamed),
+    so a query never reads half an object.
+    """
+
+    def __init__(self, storage: ObjectStorage, bucket: str, root: str | Path) -> None:
+        self.storage = storage
+        self.bucket = bucket
+        self.root = Path(root)
+
+    def sync(self, scans: Iterable[TableScan]) -> LakeSync:
+        """Bring the partitions ``scans`` read up to date (one listing per hour prefix)."""
+        report = LakeSync()
+        prefixes = dict.fromkeys(prefix for scan in scans for prefix in scan.prefixes())
+        for prefix in prefixes:
+            self._sync_prefix(prefix, report, depth=1)
+        return report
+
+    def sync_all(self, kinds: Iterable[CaptureKind], model: str | None = None) -> LakeSync:
+        """Bring every partition of ``kinds`` (of ``model`` only, when given) up to date: for ad-hoc queries.
+
+        This lists the kinds' whole history, which is what an ad-hoc query over any day can read.
+        """
+        report = LakeSync()
+        for kind in dict.fromkeys(kinds):
+            prefix = layout.capture_prefix(kind, model) if model else _KIND_ROOT[kind]
+            # Below the prefix: dt=, hour=, then the object (under one model); a model partition first.
+            self._sync_prefix(prefix, report, depth=3 if model else 4)
+        return report
+
+    def _sync_prefix(self, prefix: str, report: LakeSync, depth: int) -> None:
+        report.prefixes += 1
+        remote: set[str] = set()
+        for info in self.storage.list_objects(self.bucket, prefix):
+            if info.key.endswith("/"):
+                continue
+            remote.add(info.key)
+            report.objects += 1
+            target = self.root / info.key
+            if target.is_file() and target.stat().st_size == info.size:
+                continue
+            if self._download(info.key, target):
+                report.downloaded += 1
+                report.downloaded_bytes += info.size
+        directory = self.root / prefix
+        if directory.is_dir():
+            for path in directory.glob("/".join(["*"] * depth)):
+                key = path.relative_to(self.root).as_posix()
+                if path.is_file() and key not in remote and not path.name.startswith("."):
+                    path.unlink()
+                    report.removed += 1
+
+    def _download(self, key: str, target: Path) -> bool:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        try:
+            self.storage.download(self.bucket, key, partial)
+        except ObjectNotFound:  # deleted since it was listed: nothing to mirror
+            partial.unlink(missing_ok=True)
+            return False
+        os.replace(partial, target)
+        return True
+
+
 class DuckDBEngine:
     """The embedded engine: DuckDB over files in the events bucket's layout under ``root``.
 
     A line that is not JSON becomes a row of nulls, as with the OpenX SerDe's
     ``ignore.malformed.json`` in Athena, so one corrupt line never fails a query.
+    With a ``lake`` (the local stack, whose bucket is moto's), the partitions a query
+    declares are synced from the bucket first.
     """
 
     name = "duckdb"
 
-    def __init__(self, root: str | Path, bytes_limit: int | None = None, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        bytes_limit: int | None = None,
+        threads: int | None = None,
+        lake: ObjectLake | None = None,
+    ) -> None:
         self.root = Path(root)
         self.bytes_limit = bytes_limit
         self.threads = threads
+        self.lake = lake
 
     def files(self, scan: TableScan) -> list[Path]:
         """The files of the partitions ``scan`` reads, in key order."""
@@ -147,16 +246,22 @@ class DuckDBEngine:
         for prefix in scan.prefixes():
             directory = self.root / prefix
             if directory.is_dir():
-                found.extend(sorted(p for p in directory.iterdir() if p.is_file()))
+                found.extend(
+                    sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+                )
         return found
 
     def _all_files(self, table: CaptureTable) -> list[Path]:
         base = self.root / TABLES[table.name].kind
-        return sorted(p for p in base.glob("*/*/*/*") if p.is_file()) if base.is_dir() else []
+        if not base.is_dir():
+            return []
+        return sorted(p for p in base.glob("*/*/*/*") if p.is_file() and not p.name.startswith("."))
 
     def run(self, query: Query) -> QueryResult:
         import duckdb
 
+        if self.lake is not None and query.scans:
+            self.lake.sync(query.scans)
         scanned: dict[str, list[Path]] = {}
         for scan in query.scans:
             scanned.setdefault(scan.table, []).extend(self.files(scan))
