@@ -103,15 +103,26 @@ class JobWorld:
     def deliver(
         self, kind: layout.CaptureKind, records: list[dict[str, Any]], at: datetime | None = None
     ) -> str:
-        """Put one object of ``records`` where Firehose delivers ``kind`` at ``at`` (default: mid-window)."""
+        """Put ``records`` where Firehose delivers ``kind`` at ``at`` (default: mid-window): one object
+        per model partition (``layout.partition_model``; a record it cannot place goes to ``MODEL``'s).
+
+        Returns the key of the first object.
+        """
         moment = at or WINDOW.start + timedelta(minutes=30)
-        key = (
-            layout.capture_prefix(kind, MODEL)
-            + layout.hour_partition(moment)
-            + f"stream-{next(self._ids)}-{moment:%Y-%m-%d-%H-%M-%S}"
-        )
-        self.storage.put(EVENTS_BUCKET, key, "".join(json.dumps(r) + "\n" for r in records).encode())
-        return key
+        by_model: dict[str, list[dict[str, Any]]] = {}
+        for record in records:
+            try:
+                model = layout.partition_model(kind, record)
+            except ValueError:
+                model = MODEL
+            by_model.setdefault(model, []).append(record)
+        keys = []
+        name = f"stream-{next(self._ids)}-{moment:%Y-%m-%d-%H-%M-%S}"
+        for model, lines in (by_model or {MODEL: []}).items():
+            key = layout.partitioned_key(kind, moment, name, model)
+            self.storage.put(EVENTS_BUCKET, key, "".join(json.dumps(r) + "\n" for r in lines).encode())
+            keys.append(key)
+        return keys[0]
 
     def predictions(
         self,

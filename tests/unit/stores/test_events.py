@@ -1,4 +1,4 @@
-"""The event store: a window's objects by model and delivery hour (its hour prefixes only), records by time."""
+"""The event store: a window's objects from its model's hour prefixes only; records by their own time."""
 
 from __future__ import annotations
 
@@ -53,7 +53,10 @@ def test_delivered_since_lists_the_hours_from_since_to_until(storage: ObjectStor
         storage.put(BUCKET, f"labels/model=fraud/dt=2026-11-{day:02d}/hour={hour:02d}/l", b"")
     storage.put(BUCKET, "labels/model=churn/dt=2026-11-26/hour=05/l", b"")
     found = EventStore(storage, BUCKET).delivered_since(
-        "labels", "fraud", datetime(2026, 11, 25, 23, 40, tzinfo=UTC), datetime(2026, 11, 26, 6, 10, tzinfo=UTC)
+        "labels",
+        "fraud",
+        datetime(2026, 11, 25, 23, 40, tzinfo=UTC),
+        datetime(2026, 11, 26, 6, 10, tzinfo=UTC),
     )
     assert [o.key for o in found] == [
         "labels/model=fraud/dt=2026-11-25/hour=23/l",

@@ -1,4 +1,4 @@
-"""InMemoryStorage lists as S3 does and counts the LIST requests S3 would bill; its index follows every change."""
+"""InMemoryStorage lists as S3 does, counts the LIST requests S3 would bill, and its index follows changes."""
 
 from __future__ import annotations
 

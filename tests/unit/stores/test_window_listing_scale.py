@@ -1,4 +1,4 @@
-"""Finding a window among a year of history: the LIST requests are the window's hour prefixes, whatever is kept.
+"""Finding a window among a year of history: one LIST request per hour prefix of the window, whatever is kept.
 
 The issue's scale test: 500,000 older objects of the same model, spread over a year of hours,
 and the same with 5,000: the count does not move. Counts, not time (the benchmark measures time).
@@ -15,7 +15,7 @@ from modelwatch.contracts.window import Window
 from modelwatch.stores.events import DELIVERY_SLACK, EventStore
 from modelwatch.stores.objects import InMemoryStorage
 
-BUCKET = "events"
+BUCKET = "modelwatch-events-bench"
 MODEL = "fraud"
 WINDOW = Window(datetime(2027, 1, 1, 12, tzinfo=UTC), datetime(2027, 1, 1, 13, tzinfo=UTC))
 YEAR_HOURS = 365 * 24

@@ -37,7 +37,9 @@ class EventStore:
         """
         return self._delivered(kind, model, window.start - DELIVERY_SLACK, window.end + DELIVERY_SLACK)
 
-    def delivered_since(self, kind: CaptureKind, model: str, since: datetime, until: datetime) -> list[ObjectInfo]:
+    def delivered_since(
+        self, kind: CaptureKind, model: str, since: datetime, until: datetime
+    ) -> list[ObjectInfo]:
         """Objects of ``kind`` of ``model`` delivered from ``since``'s hour to ``until``'s, in key order.
 
         Whether anything arrived since a time (labels for a window already computed, say),

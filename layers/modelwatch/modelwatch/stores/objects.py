@@ -198,7 +198,7 @@ class _ObjectTable(dict[_Address, tuple[bytes, str]]):
         super().__delitem__(address)
         self._deleted = True
 
-    def pop(self, address: _Address, *default: Any) -> Any:  # type: ignore[override]
+    def pop(self, address: _Address, *default: Any) -> Any:
         self._deleted = True
         return super().pop(address, *default)
 
@@ -206,7 +206,7 @@ class _ObjectTable(dict[_Address, tuple[bytes, str]]):
         self._deleted = True
         return super().popitem()
 
-    def setdefault(self, address: _Address, default: tuple[bytes, str]) -> tuple[bytes, str]:  # type: ignore[override]
+    def setdefault(self, address: _Address, default: tuple[bytes, str]) -> tuple[bytes, str]:
         if address not in self:
             self[address] = default
         return self[address]
