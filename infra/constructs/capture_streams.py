@@ -50,7 +50,9 @@ class CaptureStreams(Construct):
         self.rejected_stream = self._build_partitioned_stream("Rejected", "rejected")
         self.labels_stream = self._build_partitioned_stream("Labels", "labels")
 
-    def _build_partitioned_stream(self, construct_id: str, kind: layout.CaptureKind) -> firehose.DeliveryStream:
+    def _build_partitioned_stream(
+        self, construct_id: str, kind: layout.CaptureKind
+    ) -> firehose.DeliveryStream:
         return self._build_stream(
             construct_id,
             data_prefix=layout.firehose_prefix(kind),

@@ -93,7 +93,8 @@ class LocalPartitioner:
             return report
         by_model, failed = _split_by_model(kind, body)
         pieces = {
-            layout.partitioned_key(kind, hour, name, model): b"".join(lines) for model, lines in by_model.items()
+            layout.partitioned_key(kind, hour, name, model): b"".join(lines)
+            for model, lines in by_model.items()
         }
         if failed:
             error_key = layout.partition_error_key(kind, layout.PARTITIONING_FAILED, hour, name)
