@@ -73,9 +73,9 @@ def test_hourly_prefixes_cover_every_hour() -> None:
     start = datetime(2027, 1, 15, 7, 40, tzinfo=UTC)
     end = datetime(2027, 1, 15, 8, 5, tzinfo=UTC)
 
-    prefixes = list(layout.hourly_prefixes("rejected/", start, end))
+    prefixes = list(layout.hourly_prefixes("rejected/model=m/", start, end))
 
-    assert prefixes == ["rejected/dt=2027-01-15/hour=07/", "rejected/dt=2027-01-15/hour=08/"]
+    assert prefixes == ["rejected/model=m/dt=2027-01-15/hour=07/", "rejected/model=m/dt=2027-01-15/hour=08/"]
     for prefix in prefixes:
         assert layout.delivery_hour(prefix + "object") is not None
 
