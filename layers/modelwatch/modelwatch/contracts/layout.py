@@ -118,7 +118,7 @@ def partition_extraction_query(kind: CaptureKind) -> str:
     return f'{{"{PARTITION_KEY}":{PARTITION_QUERIES[kind]}}}'
 
 
-PARTITION_QUERIES: Final[dict[str, str]] = {
+PARTITION_QUERIES: Final[dict[CaptureKind, str]] = {
     "events": f".{PARTITION_KEY}",
     "rejected": _jq_rejected_partition(),
     "labels": f".{PARTITION_KEY}",
