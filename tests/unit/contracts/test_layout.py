@@ -54,6 +54,17 @@ def test_an_evaluated_firehose_prefix_is_the_models_capture_prefix(kind: layout.
     assert layout.partitioned_key(kind, hour, "o-1", "churn.v2") == evaluated + "o-1"
 
 
+def test_a_capture_partition_is_the_models_hour_below_the_kinds_prefix() -> None:
+    hour = datetime(2026, 11, 26, 7, tzinfo=UTC)
+    for kind in layout.CAPTURE_KINDS:
+        key = layout.partitioned_key(kind, hour, "o", "churn.v2")
+        assert (
+            key == layout.kind_prefix(kind) + layout.capture_partition("churn.v2", "2026-11-26", "07") + "o"
+        )
+    template = layout.capture_partition("${model}", "${dt}", "${hour}")
+    assert template == "model=${model}/dt=${dt}/hour=${hour}/"
+
+
 @pytest.mark.parametrize(
     ("key", "hour"),
     [

@@ -207,6 +207,15 @@ def hour_partition(hour: datetime) -> str:
     return hour.astimezone(UTC).strftime("dt=%Y-%m-%d/hour=%H/")
 
 
+def capture_partition(model: str, day: str, hour: str) -> str:
+    """``model=<m>/dt=<day>/hour=<hour>/``: one partition below a kind's prefix, its values as given.
+
+    Real values (``"fraud"``, ``"2026-11-26"``, ``"07"``) or a table's placeholders (Glue's
+    partition projection template: ``"${model}"``, ``"${dt}"``, ``"${hour}"``).
+    """
+    return f"model={model}/dt={day}/hour={hour}/"
+
+
 def delivery_hour(key: str) -> datetime | None:
     """The delivery hour encoded in an object's key, or None when the key has none."""
     match = _HIVE_HOUR.search(key)
