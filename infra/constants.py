@@ -51,10 +51,9 @@ CAPTURE_REPLAY_CLAIMS_RETENTION_DAYS = CAPTURE_DLQ_RETENTION_DAYS + 1
 
 # Firehose delivery to S3.
 FIREHOSE_BUFFER_INTERVAL_S = 60
-FIREHOSE_BUFFER_SIZE_MIB = 5
-# The events stream partitions dynamically (by model), which needs a buffer of 64 MiB at least;
+# Every capture stream partitions dynamically (by model), which needs a buffer of 64 MiB at least;
 # its objects are then delivered per model every interval (up to 1.5x it end to end).
-FIREHOSE_EVENTS_BUFFER_SIZE_MIB = 64
+FIREHOSE_PARTITIONED_BUFFER_SIZE_MIB = 64
 REJECTED_STREAM_KEY = "rejected"
 
 

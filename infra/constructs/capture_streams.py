@@ -1,11 +1,15 @@
-"""Firehose streams capturing prediction events (one stream, partitioned by model), rejections and labels.
+"""Firehose streams capturing prediction events, rejections and labels: one stream each, partitioned by model.
 
-The events stream serves every model: Firehose's dynamic partitioning reads each record's
-``model`` field (JQ ``{model: .model}``, after splitting a PutRecordBatch record back into
+Each stream serves every model: Firehose's dynamic partitioning reads each record's model
+(JQ ``layout.PARTITION_QUERIES[kind]``, after splitting a PutRecordBatch record back into
 its JSON lines and appending a newline to each) and delivers it under
-``events/model=<m>/dt=/hour=/``, so adding a model adds no stream, role or log group. A
-record it cannot partition (no ``model``, not JSON) goes to ``errors/events/<error type>/``.
-Dynamic partitioning needs a buffer of 64 MiB at least; the interval stays 60 s.
+``<kind>/model=<m>/dt=/hour=/``, so adding a model adds no stream, role or log group, and a
+job reads only its model's partitions. The rejected stream's query sends a rejection whose
+model name was never found to be served (``unknown_model``, no such route, ...) to
+``rejected/model=_unrouted/``: names a caller makes up cannot open partitions (500 active a
+stream at most). A record it cannot partition (no ``model``, not JSON) goes to
+``errors/<kind>/<error type>/``. Dynamic partitioning needs a buffer of 64 MiB at least; the
+interval stays 60 s.
 
 Each stream delivers with a role of its own that may do only what Firehose's S3
 destination needs (AWS: "Grant Firehose access to an Amazon S3 destination"), on that
@@ -34,7 +38,7 @@ from modelwatch.contracts import layout
 
 
 class CaptureStreams(Construct):
-    """DirectPut streams writing GZIP JSON lines to the events bucket, partitioned by time (and model)."""
+    """DirectPut streams writing GZIP JSON lines to the events bucket, partitioned by model and time."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: ModelwatchConfig, events_bucket: s3.IBucket
@@ -42,22 +46,19 @@ class CaptureStreams(Construct):
         super().__init__(scope, construct_id)
         self._config = config
         self._events_bucket = events_bucket
-        self.events_stream = self._build_stream(
-            "Events",
-            data_prefix=layout.firehose_prefix("events"),
-            error_prefix=layout.firehose_error_prefix("events"),
-            buffer_mib=constants.FIREHOSE_EVENTS_BUFFER_SIZE_MIB,
-            processors=_partition_by_model(),
-        )
-        self.rejected_stream = self._build_stream(
-            "Rejected",
-            data_prefix=layout.firehose_prefix("rejected"),
-            error_prefix=layout.firehose_error_prefix("rejected"),
-        )
-        self.labels_stream = self._build_stream(
-            "Labels",
-            data_prefix=layout.firehose_prefix("labels"),
-            error_prefix=layout.firehose_error_prefix("labels"),
+        self.events_stream = self._build_partitioned_stream("Events", "events")
+        self.rejected_stream = self._build_partitioned_stream("Rejected", "rejected")
+        self.labels_stream = self._build_partitioned_stream("Labels", "labels")
+
+    def _build_partitioned_stream(
+        self, construct_id: str, kind: layout.CaptureKind
+    ) -> firehose.DeliveryStream:
+        return self._build_stream(
+            construct_id,
+            data_prefix=layout.firehose_prefix(kind),
+            error_prefix=layout.firehose_error_prefix(kind),
+            buffer_mib=constants.FIREHOSE_PARTITIONED_BUFFER_SIZE_MIB,
+            processors=_partition_by_model(kind),
         )
 
     def _build_log_group(self, stream_id: str) -> logs.LogGroup:
@@ -110,8 +111,8 @@ class CaptureStreams(Construct):
         *,
         data_prefix: str,
         error_prefix: str,
-        buffer_mib: int = constants.FIREHOSE_BUFFER_SIZE_MIB,
-        processors: Sequence[firehose.IDataProcessor] = (),
+        buffer_mib: int,
+        processors: Sequence[firehose.IDataProcessor],
     ) -> firehose.DeliveryStream:
         log_group = self._build_log_group(construct_id)
         role = self._build_role(
@@ -127,8 +128,8 @@ class CaptureStreams(Construct):
             logging_config=firehose.EnableLogging(log_group),
             # The L2 grants read/write on the bucket to its destination role: not to this one.
             role=role.without_policy_updates(),
-            dynamic_partitioning=firehose.DynamicPartitioningProps(enabled=True) if processors else None,
-            processors=list(processors) or None,
+            dynamic_partitioning=firehose.DynamicPartitioningProps(enabled=True),
+            processors=list(processors),
         )
         stream = firehose.DeliveryStream(
             self,
@@ -140,8 +141,8 @@ class CaptureStreams(Construct):
         return stream
 
 
-def _partition_by_model() -> list[firehose.IDataProcessor]:
-    """Split each record into its JSON lines, read each line's model, and keep lines as lines in S3.
+def _partition_by_model(kind: layout.CaptureKind) -> list[firehose.IDataProcessor]:
+    """Split each record into its JSON lines, read each line's partition model, keep lines as lines in S3.
 
     Serving packs a request's lines into as few records as the 1,000 KiB limit allows
     (``stores.capture.pack_lines``); partitioning applies to deaggregated records only, and
@@ -149,9 +150,7 @@ def _partition_by_model() -> list[firehose.IDataProcessor]:
     """
     return [
         firehose.RecordDeAggregationProcessor.json(),
-        firehose.MetadataExtractionProcessor.jq16(
-            {layout.EVENTS_PARTITION_KEY: layout.EVENTS_PARTITION_QUERY}
-        ),
+        firehose.MetadataExtractionProcessor.jq16({layout.PARTITION_KEY: layout.PARTITION_QUERIES[kind]}),
         firehose.AppendDelimiterToRecordProcessor(),
     ]
 

@@ -5,11 +5,12 @@ becomes one object at ``<static prefix>YYYY/MM/DD/HH/<object name>``. So the loc
 deliver under ``layout.local_delivery_prefix(kind)``, and :meth:`LocalPartitioner.run`
 moves every object found there to the keys Firehose would have given it in AWS:
 
-- an events object is split by each line's ``model`` into
-  ``events/model=<m>/dt=YYYY-MM-DD/hour=HH/<object name>`` (one object per model in it);
-  a line without a model (or not JSON) goes to
-  ``errors/events/partitioning-failed/dt=YYYY-MM-DD/<object name>``, so nothing is dropped;
-- a rejected or labels object is copied whole to ``<kind>/dt=YYYY-MM-DD/hour=HH/<object name>``.
+- an object of every kind is split by each line's partition model (``layout.partition_model``,
+  the rule the stream's JQ query states in AWS) into
+  ``<kind>/model=<m>/dt=YYYY-MM-DD/hour=HH/<object name>`` (one object per model in it); a
+  rejection naming no served model goes to ``rejected/model=_unrouted/...``;
+- a line that cannot be partitioned (an event or label without a model, or not JSON) goes to
+  ``errors/<kind>/partitioning-failed/dt=YYYY-MM-DD/<object name>``, so nothing is dropped.
 
 Only once every piece is written is the delivered object deleted. The run is at least once
 and idempotent by object name: the keys and bodies written depend only on the delivered
@@ -90,20 +91,17 @@ class LocalPartitioner:
             body: bytes = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
         except self._s3.exceptions.NoSuchKey:  # another run re-laid and deleted it meanwhile
             return report
-        if kind == "events":
-            by_model, failed = _split_by_model(body)
-            pieces = {
-                layout.partitioned_key(kind, hour, name, model): b"".join(lines)
-                for model, lines in by_model.items()
-            }
-            if failed:
-                error_key = layout.partition_error_key(kind, layout.PARTITIONING_FAILED, hour, name)
-                pieces[error_key] = b"".join(failed)
-            for model, lines in by_model.items():
-                report.lines[model] = report.lines.get(model, 0) + len(lines)
-            report.failed_lines += len(failed)
-        else:
-            pieces = {layout.partitioned_key(kind, hour, name): body}
+        by_model, failed = _split_by_model(kind, body)
+        pieces = {
+            layout.partitioned_key(kind, hour, name, model): b"".join(lines)
+            for model, lines in by_model.items()
+        }
+        if failed:
+            error_key = layout.partition_error_key(kind, layout.PARTITIONING_FAILED, hour, name)
+            pieces[error_key] = b"".join(failed)
+        for model, lines in by_model.items():
+            report.lines[model] = report.lines.get(model, 0) + len(lines)
+        report.failed_lines += len(failed)
         for target, content in pieces.items():
             self._s3.put_object(Bucket=self._bucket, Key=target, Body=content)
             report.written.append(target)
@@ -112,8 +110,8 @@ class LocalPartitioner:
         return report
 
 
-def _split_by_model(body: bytes) -> tuple[dict[str, list[bytes]], list[bytes]]:
-    """Each newline-terminated line of a delivered events object, by its ``model``; and the others."""
+def _split_by_model(kind: layout.CaptureKind, body: bytes) -> tuple[dict[str, list[bytes]], list[bytes]]:
+    """Each newline-terminated line of a delivered object, by its partition model; and the others."""
     if body[:2] == GZIP_MAGIC:
         body = gzip.decompress(body)
     by_model: dict[str, list[bytes]] = {}
@@ -121,7 +119,7 @@ def _split_by_model(body: bytes) -> tuple[dict[str, list[bytes]], list[bytes]]:
     for line in body.splitlines():
         if not line.strip():
             continue
-        model = _model_of(line)
+        model = _model_of(kind, line)
         if model is None:
             failed.append(line + b"\n")
         else:
@@ -129,11 +127,15 @@ def _split_by_model(body: bytes) -> tuple[dict[str, list[bytes]], list[bytes]]:
     return by_model, failed
 
 
-def _model_of(line: bytes) -> str | None:
-    """The line's ``model`` as JQ ``.model`` reads it, or None when there is none to partition on."""
+def _model_of(kind: layout.CaptureKind, line: bytes) -> str | None:
+    """The line's partition model as the stream's JQ query reads it, or None when it has none."""
     try:
         record = json.loads(line)
     except ValueError:
         return None
-    model = record.get("model") if isinstance(record, dict) else None
-    return model if isinstance(model, str) and model else None
+    if not isinstance(record, dict):
+        return None
+    try:
+        return layout.partition_model(kind, record)
+    except ValueError:
+        return None

@@ -10,7 +10,7 @@ at once, uncompressed, and neither partitions by model nor evaluates ``!{...}``
 expressions (it appends ``YYYY/MM/DD/HH/`` to a static prefix). So the local streams
 deliver under ``local-delivery/<kind>/`` and the local partitioner
 (``modelwatch_local.partitioner``) re-lays each delivered object where Firehose would
-have put it: ``events/model=<m>/dt=YYYY-MM-DD/hour=HH/``, ``rejected/dt=.../hour=.../``.
+have put it: ``<kind>/model=<m>/dt=YYYY-MM-DD/hour=HH/`` for events, rejected and labels.
 It runs before anything local reads the events bucket (``LocalStack.events()``, every
 scheduled handler, each metrics export), so readers see the AWS layout only. What stays
 different: objects are not gzipped, and there is one object per put rather than per

@@ -234,5 +234,5 @@ def test_feedback_over_http_lands_in_the_labels_partition(
 
     assert predicted.status_code == 200
     assert feedback.status_code == 202 and feedback.json()["accepted"] == 2
-    labels = [r for r in served.events().all_records("labels") if r["request_id"] == "e2e-labels"]
+    labels = [r for r in served.events().all_records("labels", MODEL) if r["request_id"] == "e2e-labels"]
     assert sorted((r["index"], r["label"]) for r in labels) == [(0, 0), (1, 1)]

@@ -1,4 +1,4 @@
-"""The data/capture stack: secure buckets with lifecycle, one events stream partitioned by model, the DLQ."""
+"""The data/capture stack: secure buckets with lifecycle, a stream per kind partitioned by model, the DLQ."""
 
 from __future__ import annotations
 
@@ -103,56 +103,73 @@ def _streams(template: Template) -> dict[str, dict[str, Any]]:
 
 
 EVENTS_PREFIX = "events/model=!{partitionKeyFromQuery:model}/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
+REJECTED_PREFIX = (
+    "rejected/model=!{partitionKeyFromQuery:model}/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
+)
+LABELS_PREFIX = "labels/model=!{partitionKeyFromQuery:model}/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
+KIND_OF_PREFIX = {EVENTS_PREFIX: "events", REJECTED_PREFIX: "rejected", LABELS_PREFIX: "labels"}
 
 
-def test_one_events_stream_for_every_model_and_one_each_for_rejected_and_labels(template: Template) -> None:
+def test_one_stream_of_each_kind_for_every_model(template: Template) -> None:
     streams = _streams(template)
 
-    assert set(streams) == {
-        EVENTS_PREFIX,
-        "rejected/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/",
-        "labels/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/",
-    }
-    destination = streams[EVENTS_PREFIX]["ExtendedS3DestinationConfiguration"]
-    assert destination["ErrorOutputPrefix"] == (
-        "errors/events/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/"
-    )
+    assert set(streams) == set(KIND_OF_PREFIX)
+    for prefix, kind in KIND_OF_PREFIX.items():
+        destination = streams[prefix]["ExtendedS3DestinationConfiguration"]
+        assert destination["ErrorOutputPrefix"] == (
+            f"errors/{kind}/!{{firehose:error-output-type}}/dt=!{{timestamp:yyyy-MM-dd}}/"
+        )
 
 
-def test_the_events_stream_partitions_each_json_line_by_its_model(template: Template) -> None:
-    destination = _streams(template)[EVENTS_PREFIX]["ExtendedS3DestinationConfiguration"]
-
-    assert destination["DynamicPartitioningConfiguration"]["Enabled"] is True
+def _processors(destination: dict[str, Any]) -> dict[str, dict[str, str]]:
     processing = destination["ProcessingConfiguration"]
     assert processing["Enabled"] is True
-    processors = {
+    return {
         p["Type"]: {q["ParameterName"]: q["ParameterValue"] for q in p["Parameters"]}
         for p in processing["Processors"]
     }
+
+
+@pytest.mark.parametrize("prefix", [EVENTS_PREFIX, REJECTED_PREFIX, LABELS_PREFIX])
+def test_every_stream_partitions_each_json_line_by_its_model(template: Template, prefix: str) -> None:
+    destination = _streams(template)[prefix]["ExtendedS3DestinationConfiguration"]
+
+    assert destination["DynamicPartitioningConfiguration"]["Enabled"] is True
+    processors = _processors(destination)
     # Serving packs a request's lines into one record: split it back into lines first, ...
-    assert [p["Type"] for p in processing["Processors"]] == [
+    assert [p["Type"] for p in destination["ProcessingConfiguration"]["Processors"]] == [
         "RecordDeAggregation",
         "MetadataExtraction",
         "AppendDelimiterToRecord",
     ]
     assert processors["RecordDeAggregation"] == {"SubRecordType": "JSON"}
     # ... read each line's model with JQ, ...
-    assert processors["MetadataExtraction"] == {
-        "MetadataExtractionQuery": '{"model":.model}',  # JQ for {model: .model}
-        "JsonParsingEngine": "JQ-1.6",
-    }
+    assert processors["MetadataExtraction"]["JsonParsingEngine"] == "JQ-1.6"
     # ... and keep lines as lines in S3 (a newline after each record).
     assert processors["AppendDelimiterToRecord"] == {}
     # Dynamic partitioning needs a buffer of 64 MiB at least.
     assert destination["BufferingHints"] == {"IntervalInSeconds": 60, "SizeInMBs": 64}
 
 
-def test_rejected_and_labels_streams_do_not_partition(template: Template) -> None:
-    for prefix, props in _streams(template).items():
-        if prefix != EVENTS_PREFIX:
-            destination = props["ExtendedS3DestinationConfiguration"]
-            assert "DynamicPartitioningConfiguration" not in destination
-            assert destination["BufferingHints"] == {"IntervalInSeconds": 60, "SizeInMBs": 5}
+def test_events_and_labels_partition_on_the_model_and_rejections_of_unserved_names_share_one(
+    template: Template,
+) -> None:
+    from modelwatch.contracts import layout
+
+    streams = _streams(template)
+
+    def query(prefix: str) -> str:
+        return _processors(streams[prefix]["ExtendedS3DestinationConfiguration"])["MetadataExtraction"][
+            "MetadataExtractionQuery"
+        ]
+
+    assert query(EVENTS_PREFIX) == query(LABELS_PREFIX) == '{"model":.model}'  # JQ for {model: .model}
+    rejected = query(REJECTED_PREFIX)
+    # The very text the layout's unit tests run through jq 1.6 against layout.partition_model.
+    assert rejected == layout.partition_extraction_query("rejected")
+    assert (
+        rejected.startswith('{"model":(if ') and '"_unrouted"' in rejected and '"unknown_model"' in rejected
+    )
 
 
 def test_streams_compress_log_and_encrypt(template: Template) -> None:
@@ -324,9 +341,10 @@ def test_delivery_role_prefixes_come_from_the_layout(template: Template) -> None
     from modelwatch.contracts import layout
 
     by_stream = _delivery_policies(template)
-    events = by_stream[layout.firehose_prefix("events")]
-    (objects,) = [s for s in events if "s3:PutObject" in _actions(s)]
-    keys = {part["Fn::Join"][1][1].lstrip("/") for part in objects["Resource"]}
+    for kind in layout.CAPTURE_KINDS:
+        statements = by_stream[layout.firehose_prefix(kind)]
+        (objects,) = [s for s in statements if "s3:PutObject" in _actions(s)]
+        keys = {part["Fn::Join"][1][1].lstrip("/") for part in objects["Resource"]}
 
-    # Every model's events and only them: events/model=*, and the events stream's errors.
-    assert keys == {"events/model=*", "errors/events/*"}
+        # Every model's records of its kind and only them: <kind>/model=*, and the stream's errors.
+        assert keys == {f"{kind}/model=*", f"errors/{kind}/*"}

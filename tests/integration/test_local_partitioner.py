@@ -1,8 +1,9 @@
 """The local stand-in for Firehose's dynamic partitioning, over moto's S3 and Firehose.
 
-What moto's one events stream delivered is re-laid at the keys Firehose gives it in AWS
-(``events/model=<m>/dt=/hour=/<object name>``), nothing is dropped (a line without a
-model goes to the error prefix), and a run repeated or interrupted writes the same objects.
+What moto's streams delivered is re-laid at the keys Firehose gives it in AWS
+(``<kind>/model=<m>/dt=/hour=/<object name>``, rejections naming no served model under
+``model=_unrouted``), nothing is dropped (an event or label without a model goes to the error
+prefix), and a run repeated or interrupted writes the same objects.
 """
 
 from __future__ import annotations
@@ -90,18 +91,44 @@ def test_a_run_repeated_after_a_stop_writes_the_same_objects_once(s3: Any) -> No
     assert [r["event_id"] for r in records] == ["e0"]
 
 
-def test_rejected_and_labels_are_moved_whole_and_foreign_keys_left_alone(s3: Any) -> None:
+def test_rejected_and_labels_are_split_by_model_and_made_up_names_share_one_partition(s3: Any) -> None:
+    # Given delivered rejections of a served model and of names a caller made up, and labels of two models
     rejected = "local-delivery/rejected/2026/11/26/07/modelwatch-rejected-1-x"
+    labels = "local-delivery/labels/2026/11/26/07/modelwatch-labels-1-y"
     foreign = "local-delivery/events/not-a-delivery"
-    s3.put_object(Bucket=BUCKET, Key=rejected, Body=b'{"model": "fraud"}\n{"model": "churn"}\n')
+    served = '{"model": "fraud", "reason": "schema_violation", "version": "1"}'
+    made_up = [f'{{"model": "guess-{i}", "reason": "unknown_model", "version": null}}' for i in range(3)]
+    no_route = '{"model": "fraud", "reason": "not_found", "version": null}'
+    s3.put_object(Bucket=BUCKET, Key=rejected, Body="\n".join([served, *made_up, no_route]).encode() + b"\n")
+    s3.put_object(Bucket=BUCKET, Key=labels, Body=b'{"model": "fraud"}\n{"model": "churn"}\n{"i": 1}\n')
     s3.put_object(Bucket=BUCKET, Key=foreign, Body=b"?")
 
+    # When the partitioner runs
     report = LocalPartitioner(s3, BUCKET).run()
 
-    moved = "rejected/dt=2026-11-26/hour=07/modelwatch-rejected-1-x"
-    assert sorted(_keys(s3)) == sorted([foreign, moved])
-    assert _body(s3, moved) == b'{"model": "fraud"}\n{"model": "churn"}\n'
-    assert report.skipped == [foreign]
+    # Then each model's lines are under its partition, every made-up name under the one unrouted partition
+    def key(kind: layout.CaptureKind, model: str, name: str) -> str:
+        return layout.partitioned_key(kind, HOUR, name, model)
+
+    rejected_name, labels_name = rejected.rsplit("/", 1)[1], labels.rsplit("/", 1)[1]
+    unrouted = key("rejected", layout.UNROUTED_MODEL, rejected_name)
+    assert unrouted == f"rejected/model=_unrouted/dt=2026-11-26/hour=07/{rejected_name}"
+    failed = layout.partition_error_key("labels", layout.PARTITIONING_FAILED, HOUR, labels_name)
+    assert sorted(_keys(s3)) == sorted(
+        [
+            foreign,
+            key("rejected", "fraud", rejected_name),
+            unrouted,
+            key("labels", "fraud", labels_name),
+            key("labels", "churn", labels_name),
+            failed,
+        ]
+    )
+    assert _body(s3, key("rejected", "fraud", rejected_name)) == f"{served}\n".encode()
+    assert _body(s3, unrouted) == "".join(f"{line}\n" for line in [*made_up, no_route]).encode()
+    assert _body(s3, key("labels", "churn", labels_name)) == b'{"model": "churn"}\n'
+    assert _body(s3, failed) == b'{"i": 1}\n'
+    assert report.skipped == [foreign] and report.failed_lines == 1
 
 
 def test_what_serving_puts_to_the_one_stream_lands_under_each_models_prefix(aws: None) -> None:

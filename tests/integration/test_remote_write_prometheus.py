@@ -17,6 +17,7 @@ from types import ModuleType
 import pytest
 from modelwatch_local.prometheus_server import LocalPrometheus, start_prometheus, stop_prometheus
 
+from modelwatch.contracts import layout
 from modelwatch.metrics import FeatureDrift, RemoteWriteSink, Sample, drift_samples, job_samples
 from modelwatch.metrics.serving_metrics import ServingState, export_serving_metrics
 from modelwatch.stores.events import EventStore
@@ -221,7 +222,9 @@ def test_metrics_export_function_writes_serving_metrics_from_s3_events(
         "reason": "invalid_body",
         "status_code": 422,
     }
-    s3.put_object(Bucket="events-bucket", Key=f"rejected/{hour}/b", Body=json.dumps(rejected).encode())
+    # An invalid body's model is read from the path, never checked: it lands in the unrouted partition.
+    partition = layout.capture_prefix("rejected", layout.partition_model("rejected", rejected))
+    s3.put_object(Bucket="events-bucket", Key=f"{partition}{hour}/b", Body=json.dumps(rejected).encode())
     for name, value in {
         "MODELWATCH_EVENTS_BUCKET": "events-bucket",
         "MODELWATCH_SERVED_MODELS": "exported",

@@ -54,16 +54,21 @@ class Inputs:
     profile_billed_ms_per_object: float = 400.0
     export_reads_per_object: int = 1
     jq_ms_per_record: float = 0.01
+    # The rejected and labels streams (partitioned by model too): their traffic per request (assumptions).
+    rejected_per_request: float = 0.01  # 1 % of requests rejected
+    rejected_bytes_per_record: float = 600.0  # the reason, the errors and the body as received
+    labels_per_instance: float = 1.0  # every prediction labelled, sooner or later
+    label_bytes_per_record: float = 160.0
     emf_custom_metrics: int = 0  # custom metrics a successful request emits (none since the EMF line went)
     # Scheduled functions, per run at idle.
     export_billed_ms: float = 600.0
-    export_lists_per_prefix: int = 6  # each model's events prefix and rejected/
+    export_lists_per_prefix: int = 6  # each model's events and rejected prefixes, and the unrouted rejections
     export_samples_per_model: int = 40
     export_log_bytes: float = 450.0
     sync_billed_ms: float = 400.0
     sync_log_bytes: float = 300.0
     job_billed_ms: float = 800.0
-    job_s3_lists: int = 2
+    job_s3_lists: int = 8  # a one-hour window's four hour prefixes of each kind it reads (two)
     job_s3_gets: int = 2
     job_s3_puts: int = 2
     job_samples: int = 20
@@ -268,6 +273,20 @@ def per_million_predictions(deployment: Deployment, inputs: Inputs, prices: Pric
         )
     else:
         figure.add("firehose_dynamic_partitioning", 0.0, "static prefixes: no dynamic partitioning")
+    side_streams = (
+        # Rejections go to their model's partition, or to the one unrouted partition.
+        (
+            "rejected",
+            requests * inputs.rejected_per_request,
+            inputs.rejected_bytes_per_record,
+            inputs.models + 1,
+        ),
+        ("labels", requests * k * inputs.labels_per_instance, inputs.label_bytes_per_record, inputs.models),
+    )
+    for kind, kind_records, record_bytes, partitions in side_streams:
+        _side_stream_partitioning(
+            figure, deployment, prices, inputs, kind, kind_records, record_bytes, partitions, seconds
+        )
     figure.add(
         "s3_delivered_objects",
         objects * prices.unit("s3_put_request"),
@@ -326,6 +345,48 @@ def per_million_predictions(deployment: Deployment, inputs: Inputs, prices: Pric
     return figure
 
 
+def _side_stream_partitioning(
+    figure: Figure,
+    deployment: Deployment,
+    prices: Prices,
+    inputs: Inputs,
+    kind: str,
+    records: float,
+    record_bytes: float,
+    partitions: int,
+    seconds: float,
+) -> None:
+    """Dynamic partitioning of the rejected or labels stream, charged as the events stream's is.
+
+    Per GB processed, per object delivered (one per buffer interval per active model partition,
+    never more than the records), JQ time per record, and the S3 PUT of each object.
+    """
+    streams = [s for s in deployment.streams if s.kind == kind and s.dynamic_partitioning]
+    name = f"firehose_{kind}_partitioning"
+    if not streams:
+        figure.add(name, 0.0, f"{kind}: static prefix, no dynamic partitioning")
+        return
+    stream = streams[0]
+    gib = records * record_bytes / GIB
+    objects = min(
+        records,
+        max(
+            seconds / stream.buffer_seconds * partitions,
+            records * record_bytes / (stream.buffer_mb * 1024 * 1024),
+        ),
+    )
+    jq = records * inputs.jq_ms_per_record / 3.6e6 * prices.unit("firehose_jq_hour") if stream.jq else 0.0
+    figure.add(
+        name,
+        gib * prices.unit("firehose_dynamic_partitioning_gb")
+        + objects * (prices.unit("firehose_dynamic_partitioning_objects") + prices.unit("s3_put_request"))
+        + jq,
+        f"{records:,.0f} {kind} records of {record_bytes:g} B, {gib:.3f} GiB partitioned, "
+        f"{objects:,.0f} objects over {partitions} partition(s)"
+        + (", JQ key extraction" if stream.jq else ""),
+    )
+
+
 def _runs_per_month(prices: Prices, schedule: Schedule) -> float:
     return prices.unit("hours_per_month") * 3600 / schedule.every_seconds
 
@@ -360,7 +421,7 @@ def _per_run(inputs: Inputs, role: str, *, queue_fed: bool = False) -> dict[str,
             "billed_ms": inputs.export_billed_ms,
             "log_bytes": inputs.export_log_bytes,
             # fed by Object Created messages, a scheduled run lists nothing
-            "lists": 0 if queue_fed else inputs.export_lists_per_prefix * (m + 1),
+            "lists": 0 if queue_fed else inputs.export_lists_per_prefix * (2 * m + 1),
             "gets": 1 + m,  # the state, each model's manifest
             "puts": 1,  # the state
             "samples": inputs.export_samples_per_model * m,

@@ -88,6 +88,11 @@ class Stream:
     def carries_events(self) -> bool:
         return self.prefix.startswith(layout.EVENTS_PREFIX)
 
+    @property
+    def kind(self) -> str | None:
+        """The capture kind the stream delivers (``events``, ``rejected``, ``labels``), from its prefix."""
+        return next((k for k in layout.CAPTURE_KINDS if self.prefix.startswith(layout.kind_prefix(k))), None)
+
 
 @dataclass(frozen=True)
 class AccessLog:

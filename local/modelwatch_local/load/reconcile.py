@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from modelwatch.contracts import layout
-from modelwatch.contracts.layout import CaptureKind
 from modelwatch.stores.events import EventStore
 from modelwatch.stores.objects import ObjectStorage
 from modelwatch_local.load.ledger import LedgerEntry
@@ -65,12 +64,11 @@ def read_bucket(
 ) -> Captured:
     """Every prediction event, rejected request and label in the events bucket, read in parallel."""
     keys: list[str] = []
-    prefixes: list[tuple[CaptureKind, str | None]] = [(("events"), m) for m in models]
-    prefixes += [("rejected", None), ("labels", None)]
-    for kind, model in prefixes:
-        keys.extend(
-            obj.key for obj in storage.list_objects(events.bucket, layout.capture_prefix(kind, model))
-        )
+    # Rejections and labels of every model (unrouted rejections too): what the load test sent.
+    prefixes = [layout.capture_prefix("events", m) for m in models]
+    prefixes += [layout.kind_prefix("rejected"), layout.kind_prefix("labels")]
+    for prefix in prefixes:
+        keys.extend(obj.key for obj in storage.list_objects(events.bucket, prefix))
     found = Captured()
     with ThreadPoolExecutor(workers) as pool:
         for records in pool.map(events.read, keys):

@@ -9,25 +9,27 @@ import pytest
 from modelwatch.contracts import layout
 
 
-def test_captured_records_land_under_one_prefix_per_kind_prediction_events_per_model() -> None:
+def test_every_captured_kind_lands_under_one_prefix_per_model() -> None:
     assert layout.capture_prefix("events", "fraud") == "events/model=fraud/"
     assert layout.events_prefix("fraud") == "events/model=fraud/"
-    assert layout.capture_prefix("rejected") == "rejected/"
-    assert layout.capture_prefix("labels", "fraud") == "labels/"  # shared by every model
-    assert layout.partitioned_by_model("events")
-    assert not layout.partitioned_by_model("rejected") and not layout.partitioned_by_model("labels")
-    with pytest.raises(ValueError, match="per model"):
-        layout.capture_prefix("events")
+    assert layout.capture_prefix("rejected", "fraud") == "rejected/model=fraud/"
+    assert layout.capture_prefix("labels", "fraud") == "labels/model=fraud/"
+    assert layout.kind_prefix("rejected") == "rejected/" and layout.kind_prefix("labels") == "labels/"
+    for kind in layout.CAPTURE_KINDS:
+        assert layout.capture_prefix(kind, "m").startswith(layout.kind_prefix(kind))
+        with pytest.raises(ValueError, match="per model"):
+            layout.capture_prefix(kind, "")
 
 
-def test_firehose_prefixes_partition_by_delivery_day_and_hour_and_errors_by_type() -> None:
-    # One events stream for every model: dynamic partitioning reads the model from each record.
-    assert layout.firehose_prefix("events") == (
-        "events/model=!{partitionKeyFromQuery:model}/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
-    )
-    assert layout.EVENTS_PARTITION_KEY == "model" and layout.EVENTS_PARTITION_QUERY == ".model"
-    assert layout.firehose_prefix("rejected") == "rejected/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
-    assert layout.firehose_prefix("labels") == "labels/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
+def test_firehose_prefixes_partition_by_model_delivery_day_and_hour_and_errors_by_type() -> None:
+    # One stream of each kind for every model: dynamic partitioning reads the model from each record.
+    for kind in layout.CAPTURE_KINDS:
+        assert layout.firehose_prefix(kind) == (
+            f"{kind}/model=!{{partitionKeyFromQuery:model}}/dt=!{{timestamp:yyyy-MM-dd}}/hour=!{{timestamp:HH}}/"
+        )
+    assert layout.PARTITION_KEY == "model"
+    assert layout.PARTITION_QUERIES["events"] == ".model" and layout.PARTITION_QUERIES["labels"] == ".model"
+    assert set(layout.PARTITION_QUERIES) == set(layout.CAPTURE_KINDS)
     assert (
         layout.firehose_error_prefix("events")
         == "errors/events/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/"
@@ -38,17 +40,29 @@ def test_firehose_prefixes_partition_by_delivery_day_and_hour_and_errors_by_type
     )
 
 
-def test_an_evaluated_events_prefix_is_the_models_events_prefix() -> None:
+@pytest.mark.parametrize("kind", ["events", "rejected", "labels"])
+def test_an_evaluated_firehose_prefix_is_the_models_capture_prefix(kind: layout.CaptureKind) -> None:
     hour = datetime(2026, 11, 26, 7, tzinfo=UTC)
     evaluated = (
-        layout.firehose_prefix("events")
+        layout.firehose_prefix(kind)
         .replace("!{partitionKeyFromQuery:model}", "churn.v2")
         .replace("!{timestamp:yyyy-MM-dd}", "2026-11-26")
         .replace("!{timestamp:HH}", "07")
     )
 
-    assert evaluated == layout.events_prefix("churn.v2") + layout.hour_partition(hour)
-    assert layout.partitioned_key("events", hour, "o-1", "churn.v2") == evaluated + "o-1"
+    assert evaluated == layout.capture_prefix(kind, "churn.v2") + layout.hour_partition(hour)
+    assert layout.partitioned_key(kind, hour, "o-1", "churn.v2") == evaluated + "o-1"
+
+
+def test_a_capture_partition_is_the_models_hour_below_the_kinds_prefix() -> None:
+    hour = datetime(2026, 11, 26, 7, tzinfo=UTC)
+    for kind in layout.CAPTURE_KINDS:
+        key = layout.partitioned_key(kind, hour, "o", "churn.v2")
+        assert (
+            key == layout.kind_prefix(kind) + layout.capture_partition("churn.v2", "2026-11-26", "07") + "o"
+        )
+    template = layout.capture_partition("${model}", "${dt}", "${hour}")
+    assert template == "model=${model}/dt=${dt}/hour=${hour}/"
 
 
 @pytest.mark.parametrize(
@@ -70,9 +84,9 @@ def test_hourly_prefixes_cover_every_hour() -> None:
     start = datetime(2027, 1, 15, 7, 40, tzinfo=UTC)
     end = datetime(2027, 1, 15, 8, 5, tzinfo=UTC)
 
-    prefixes = list(layout.hourly_prefixes("rejected/", start, end))
+    prefixes = list(layout.hourly_prefixes("rejected/model=m/", start, end))
 
-    assert prefixes == ["rejected/dt=2027-01-15/hour=07/", "rejected/dt=2027-01-15/hour=08/"]
+    assert prefixes == ["rejected/model=m/dt=2027-01-15/hour=07/", "rejected/model=m/dt=2027-01-15/hour=08/"]
     for prefix in prefixes:
         assert layout.delivery_hour(prefix + "object") is not None
 
@@ -91,7 +105,7 @@ def test_local_deliveries_are_re_laid_at_the_keys_firehose_uses() -> None:
     assert layout.parse_local_delivery("local-delivery/labels/2026/11/26/07/o") == ("labels", hour, "o")
     for foreign in ("local-delivery/other/2026/11/26/07/o", "events/model=m/dt=2026-11-26/hour=07/o"):
         assert layout.parse_local_delivery(foreign) is None
-    assert layout.partitioned_key("rejected", hour, "o") == "rejected/dt=2026-11-26/hour=07/o"
+    assert layout.partitioned_key("rejected", hour, "o", "m") == "rejected/model=m/dt=2026-11-26/hour=07/o"
     assert layout.partition_error_key("events", layout.PARTITIONING_FAILED, hour, "o") == (
         "errors/events/partitioning-failed/dt=2026-11-26/o"
     )

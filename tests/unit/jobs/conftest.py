@@ -101,17 +101,33 @@ class JobWorld:
         return manifest
 
     def deliver(
-        self, kind: layout.CaptureKind, records: list[dict[str, Any]], at: datetime | None = None
+        self,
+        kind: layout.CaptureKind,
+        records: list[dict[str, Any]],
+        at: datetime | None = None,
+        model: str | None = None,
     ) -> str:
-        """Put one object of ``records`` where Firehose delivers ``kind`` at ``at`` (default: mid-window)."""
+        """Put ``records`` where Firehose delivers ``kind`` at ``at`` (default: mid-window): the first key.
+
+        Without ``model``, one object per model partition, as Firehose splits a delivery
+        (``layout.partition_model``; a record it cannot place goes to ``MODEL``'s). With ``model``,
+        one object in that model's partition whatever its records name: a mixed object on purpose.
+        """
         moment = at or WINDOW.start + timedelta(minutes=30)
-        key = (
-            layout.capture_prefix(kind, MODEL)
-            + layout.hour_partition(moment)
-            + f"stream-{next(self._ids)}-{moment:%Y-%m-%d-%H-%M-%S}"
-        )
-        self.storage.put(EVENTS_BUCKET, key, "".join(json.dumps(r) + "\n" for r in records).encode())
-        return key
+        by_model: dict[str, list[dict[str, Any]]] = {}
+        for record in records:
+            try:
+                partition = model or layout.partition_model(kind, record)
+            except ValueError:
+                partition = MODEL
+            by_model.setdefault(partition, []).append(record)
+        name = f"stream-{next(self._ids)}-{moment:%Y-%m-%d-%H-%M-%S}"
+        keys = []
+        for partition, lines in (by_model or {model or MODEL: []}).items():
+            key = layout.partitioned_key(kind, moment, name, partition)
+            self.storage.put(EVENTS_BUCKET, key, "".join(json.dumps(r) + "\n" for r in lines).encode())
+            keys.append(key)
+        return keys[0]
 
     def predictions(
         self,

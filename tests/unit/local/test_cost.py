@@ -80,20 +80,30 @@ def _serving(**predict: Any) -> dict[str, Any]:
     }
 
 
-def _capture(dynamic_partitioning: bool = False) -> dict[str, Any]:
+def _stream(prefix: str, dynamic_partitioning: bool) -> dict[str, Any]:
     config: dict[str, Any] = {
-        "Prefix": "events/model=m/dt=!{timestamp:yyyy-MM-dd}/",
-        "BufferingHints": {"IntervalInSeconds": 60, "SizeInMBs": 5},
+        "Prefix": prefix,
+        "BufferingHints": {"IntervalInSeconds": 60, "SizeInMBs": 64 if dynamic_partitioning else 5},
     }
     if dynamic_partitioning:
         config["DynamicPartitioningConfiguration"] = {"Enabled": True}
         config["ProcessingConfiguration"] = {"Processors": [{"Type": "MetadataExtraction"}]}
     return {
+        "Type": "AWS::KinesisFirehose::DeliveryStream",
+        "Properties": {"ExtendedS3DestinationConfiguration": config},
+    }
+
+
+def _capture(
+    dynamic_partitioning: bool = False, side_streams_partitioned: bool | None = None
+) -> dict[str, Any]:
+    """The events stream, and the rejected and labels streams (partitioned like it unless told)."""
+    side = dynamic_partitioning if side_streams_partitioned is None else side_streams_partitioned
+    return {
         "Resources": {
-            "Events": {
-                "Type": "AWS::KinesisFirehose::DeliveryStream",
-                "Properties": {"ExtendedS3DestinationConfiguration": config},
-            }
+            "Events": _stream("events/model=m/dt=!{timestamp:yyyy-MM-dd}/", dynamic_partitioning),
+            "Rejected": _stream("rejected/model=m/dt=!{timestamp:yyyy-MM-dd}/", side),
+            "Labels": _stream("labels/model=m/dt=!{timestamp:yyyy-MM-dd}/", side),
         }
     }
 
@@ -262,6 +272,27 @@ def test_dynamic_partitioning_adds_its_charges() -> None:
     assert static["firehose_dynamic_partitioning"] == 0
     objects = 1e6 / 50 / 60  # one object a minute for as long as a million requests take
     assert dynamic["firehose_dynamic_partitioning"] > objects * 0.005 / 1000
+
+
+def test_partitioned_rejected_and_labels_streams_are_charged_like_the_events_stream() -> None:
+    static = million(MwCapture=_capture(dynamic_partitioning=True, side_streams_partitioned=False))
+    dynamic = million(MwCapture=_capture(dynamic_partitioning=True))
+
+    assert static["firehose_rejected_partitioning"] == static["firehose_labels_partitioning"] == 0
+    # a million predictions take 20,000 s at 50 req/s: one object a minute per partition
+    intervals = 1e6 / 50 / 60
+    labels_gib = 1e6 * 160 / 2**30
+    assert dynamic["firehose_labels_partitioning"] >= labels_gib * 0.02 + intervals * (0.005 + 0.005) / 1000
+    # rejections: the model's partition and the unrouted one, but never more objects than records
+    rejections = 1e6 * 0.01
+    assert (
+        dynamic["firehose_rejected_partitioning"]
+        >= rejections * 600 / 2**30 * 0.02 + min(rejections, 2 * intervals) * (0.005 + 0.005) / 1000
+    )
+    ten = million(Inputs(models=10), MwCapture=_capture(dynamic_partitioning=True))
+    assert ten["firehose_rejected_partitioning"] > dynamic["firehose_rejected_partitioning"]
+    none = million(Inputs(rejected_per_request=0.0, labels_per_instance=0.0), MwCapture=_capture(True))
+    assert none["firehose_rejected_partitioning"] == none["firehose_labels_partitioning"] == 0
 
 
 def test_every_line_item_is_in_the_json(tmp_path: Path) -> None:

@@ -36,9 +36,9 @@ class NoListing(InMemoryStorage):
 
 
 def test_keys_come_from_the_messages_of_the_batch() -> None:
-    keys = delivered_keys_of([message(KEY), message("rejected/dt=x/r", message_id="m2")], BUCKET)
+    keys = delivered_keys_of([message(KEY), message("rejected/model=fraud/dt=x/r", message_id="m2")], BUCKET)
 
-    assert keys == [KEY, "rejected/dt=x/r"]
+    assert keys == [KEY, "rejected/model=fraud/dt=x/r"]
     assert delivered_keys_of([message(KEY, bucket="another")], BUCKET) == []
 
 

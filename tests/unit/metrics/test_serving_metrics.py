@@ -272,13 +272,14 @@ def test_custom_metrics_are_counted_from_prediction_events() -> None:
 
 
 def test_a_run_counts_the_objects_delivered_in_its_lookback_hours_and_reports_its_health() -> None:
-    # Given objects of this hour and the last, an older one, and a rejection
+    # Given objects of this hour and the last, an older one, a rejection, and another model's rejection
     bucket = Delivered()
     line = (json.dumps(prediction()) + "\n").encode()
     bucket.put("events/model=fraud/dt=2027-01-15/hour=08/now", line)
     bucket.put("events/model=fraud/dt=2027-01-15/hour=07/last-hour", line)
     bucket.put("events/model=fraud/dt=2027-01-15/hour=06/too-old", line)
-    bucket.put("rejected/dt=2027-01-15/hour=08/r", (json.dumps(rejected()) + "\n").encode())
+    bucket.put("rejected/model=fraud/dt=2027-01-15/hour=08/r", (json.dumps(rejected()) + "\n").encode())
+    bucket.put("rejected/model=churn/dt=2027-01-15/hour=08/r", (json.dumps(rejected()) + "\n").encode())
     settings = ExportSettings(events_bucket=BUCKET, served_models=["fraud"], export_lookback_hours=1)
     sink = InMemorySink()
 

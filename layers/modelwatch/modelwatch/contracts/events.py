@@ -2,10 +2,10 @@
 
 One ``PredictionEvent`` per served instance; one ``RejectedRequest`` per request
 that could not be served; one ``LabelEvent`` per label sent to the feedback
-endpoint (``labels/dt=.../hour=.../``), joined later to its prediction by
-``(request_id, index)``. Both are written as JSON Lines (one object per line)
-to Firehose, which delivers them, compressed and partitioned, to S3:
-``events/model=<m>/dt=<YYYY-MM-DD>/hour=<HH>/`` and ``rejected/dt=.../hour=.../``.
+endpoint, joined later to its prediction by ``(request_id, index)``. All are
+written as JSON Lines (one object per line) to Firehose, which delivers them,
+compressed and partitioned by model and hour, to S3:
+``<events|rejected|labels>/model=<m>/dt=<YYYY-MM-DD>/hour=<HH>/`` (``contracts.layout``).
 """
 
 from __future__ import annotations

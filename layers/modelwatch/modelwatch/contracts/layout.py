@@ -8,8 +8,9 @@ No I/O.
 Events bucket (Firehose delivers; the jobs and the metrics export read and write)::
 
     events/model=<m>/dt=YYYY-MM-DD/hour=HH/<object>     prediction events of model m (gzip)
-    rejected/dt=YYYY-MM-DD/hour=HH/<object>             rejected requests of every model
-    labels/dt=YYYY-MM-DD/hour=HH/<object>               labels sent to the feedback endpoint
+    rejected/model=<m>/dt=YYYY-MM-DD/hour=HH/<object>   requests to model m that were rejected
+    rejected/model=_unrouted/dt=.../hour=.../<object>   rejections naming no served model (any name)
+    labels/model=<m>/dt=YYYY-MM-DD/hour=HH/<object>     labels of model m sent to the feedback endpoint
     errors/<kind>/<error type>/dt=YYYY-MM-DD/<object>   records Firehose could not deliver (or partition)
     profiles/<events key>.json                          one profile per delivered events object
     profiles/<events|rejected key>.quality.json         quality counts of one delivered events/rejected object
@@ -25,9 +26,13 @@ Models bucket (publishing writes; serving and the jobs read)::
     models/<m>/<v>/manifest.json                        the manifest the version was published with
     models/<m>/<v>/reference_profile.json               its reference data profile
 
-One Firehose stream per kind: the events stream partitions dynamically on each record's
-``model`` field (``firehose_prefix("events")``), so every model lands under its own prefix
-without a stream of its own.
+One Firehose stream per kind, each partitioning dynamically on the record's model
+(``firehose_prefix``, ``PARTITION_QUERIES``): every model lands under its own prefix of every
+kind without a stream of its own, so a job reads one model's hour prefixes of a window and
+nothing else. The model a rejected request names is what the caller typed when serving never
+found it served (``unknown_model``, a path that is no route, ...): those rejections share one
+fixed partition, ``model=_unrouted``, so made-up names cannot open partitions (Firehose keeps
+at most 500 active partitions a stream). ``partition_model`` is the same rule in Python.
 
 Locally, moto's Firehose neither partitions nor evaluates ``!{...}`` expressions: it
 appends ``YYYY/MM/DD/HH/`` to a static prefix. The local streams therefore deliver under
@@ -39,9 +44,9 @@ so the local layout is the AWS layout and readers know one layout only.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Final, Literal
+from typing import Any, Final, Literal
 from urllib.parse import urlparse
 
 from modelwatch.contracts.manifest import Flavor
@@ -75,10 +80,51 @@ _FIREHOSE_HOUR: Final = "dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/"
 _FIREHOSE_DAY: Final = "dt=!{timestamp:yyyy-MM-dd}/"
 _FIREHOSE_ERROR_TYPE: Final = "!{firehose:error-output-type}/"
 
-# Dynamic partitioning of the events stream: the record field its one partition key is read from.
-EVENTS_PARTITION_KEY: Final = "model"
-EVENTS_PARTITION_QUERY: Final = f".{EVENTS_PARTITION_KEY}"  # JQ 1.6, over one deaggregated JSON line
-_FIREHOSE_MODEL: Final = f"model=!{{partitionKeyFromQuery:{EVENTS_PARTITION_KEY}}}/"
+# Dynamic partitioning of every stream: one partition key, the model, read by a JQ 1.6 query
+# over one deaggregated JSON line (``PARTITION_QUERIES``; ``partition_model`` is the same rule).
+PARTITION_KEY: Final = "model"
+_FIREHOSE_MODEL: Final = f"model=!{{partitionKeyFromQuery:{PARTITION_KEY}}}/"
+
+# The one partition of the rejections whose model is not known to be served. Not a model name:
+# MODEL_NAME_PATTERN requires a letter or digit first, so no served model is ever called this.
+UNROUTED_MODEL: Final = "_unrouted"
+# The reasons whose ``model`` is whatever the caller sent, never checked against the served models:
+# a name with no manifest, a path that is no route or no method, a body refused before the route
+# ran (invalid JSON, too large: the model is read from the path). Rejections for any other reason
+# are raised once serving found the model (its schema, its version, its feedback settings).
+UNCHECKED_MODEL_REASONS: Final[tuple[str, ...]] = (
+    "unknown_model",
+    "not_found",
+    "method_not_allowed",
+    "invalid_body",
+    "body_too_large",
+)
+# ``model_unavailable`` without a version: the manifest could not be read (S3 unreachable), so the
+# name was never found to be a model; with a version, a manifest named it.
+UNREAD_MANIFEST_REASON: Final = "model_unavailable"
+
+
+def _jq_rejected_partition() -> str:
+    # In parentheses: Firehose embeds each query as an object's value, {"model":<query>}, where
+    # JQ 1.6 takes a pipe but not a bare if-expression.
+    unchecked = " or ".join(f'.reason == "{reason}"' for reason in UNCHECKED_MODEL_REASONS)
+    return (
+        f'(if ({unchecked}) or (.reason == "{UNREAD_MANIFEST_REASON}" and .version == null)'
+        f' or (.model | type) != "string" or .model == ""'
+        f' then "{UNROUTED_MODEL}" else .model end)'
+    )
+
+
+def partition_extraction_query(kind: CaptureKind) -> str:
+    """The metadata extraction query of ``kind``'s stream as Firehose is given it: ``{"model":<query>}``."""
+    return f'{{"{PARTITION_KEY}":{PARTITION_QUERIES[kind]}}}'
+
+
+PARTITION_QUERIES: Final[dict[CaptureKind, str]] = {
+    "events": f".{PARTITION_KEY}",
+    "rejected": _jq_rejected_partition(),
+    "labels": f".{PARTITION_KEY}",
+}
 
 # The local stand-in: where moto's streams deliver (moto appends YYYY/MM/DD/HH/ itself), and the
 # error type the local partitioner gives a line it cannot partition (no model, or not JSON).
@@ -91,27 +137,25 @@ _MOTO_DELIVERY: Final = re.compile(
 )
 
 
-def capture_prefix(kind: CaptureKind, model: str | None = None) -> str:
-    """The prefix the records of ``kind`` land under: per model for prediction events.
+def capture_prefix(kind: CaptureKind, model: str) -> str:
+    """``<kind>/model=<m>/``: the prefix the records of ``kind`` of one model land under.
 
-    Rejected requests and labels of every model share one prefix (their records name
-    the model); ``model`` is required for ``events`` and does not narrow the others.
+    Every kind is partitioned by model; rejections naming no served model are under
+    ``model=_unrouted`` (``UNROUTED_MODEL``).
 
     Raises
     ------
     ValueError
-        ``kind`` is ``events`` and no model is given.
+        No model is given.
     """
-    if kind == "events":
-        if not model:
-            raise ValueError("prediction events are kept per model: give the model")
-        return f"{EVENTS_PREFIX}model={model}/"
+    if not model:
+        raise ValueError(f"{kind} are kept per model: give the model")
+    return f"{_KIND_PREFIX[kind]}model={model}/"
+
+
+def kind_prefix(kind: CaptureKind) -> str:
+    """``<kind>/``: the records of ``kind`` of every model (whole-history reads of small buckets, IAM)."""
     return _KIND_PREFIX[kind]
-
-
-def partitioned_by_model(kind: CaptureKind) -> bool:
-    """Whether a kind's prefix holds one model's records only (else readers filter by ``model``)."""
-    return kind == "events"
 
 
 def events_prefix(model: str) -> str:
@@ -119,15 +163,40 @@ def events_prefix(model: str) -> str:
     return capture_prefix("events", model)
 
 
-def firehose_prefix(kind: CaptureKind) -> str:
-    """The S3 prefix the stream of ``kind`` is configured with: by delivery day and hour.
+def partition_model(kind: CaptureKind, record: Mapping[str, Any]) -> str:
+    """The model partition a record of ``kind`` is delivered to: ``PARTITION_QUERIES[kind]`` in Python.
 
-    The events stream's prefix also holds the model, read from each record by dynamic
-    partitioning (``EVENTS_PARTITION_KEY``): one stream serves every model.
+    Prediction events and labels go to their ``model`` (serving captures them for served models
+    only). A rejection goes to its ``model`` unless its reason says the name was never found to
+    be served (``UNCHECKED_MODEL_REASONS``, ``model_unavailable`` without a version) or it names
+    no model: then to ``UNROUTED_MODEL``.
+
+    Raises
+    ------
+    ValueError
+        An event or label without a model: Firehose sends such a record to the error prefix.
     """
-    if kind == "events":
-        return EVENTS_PREFIX + _FIREHOSE_MODEL + _FIREHOSE_HOUR
-    return capture_prefix(kind) + _FIREHOSE_HOUR
+    model = record.get(PARTITION_KEY)
+    if kind == "rejected":
+        reason = record.get("reason")
+        unchecked = reason in UNCHECKED_MODEL_REASONS or (
+            reason == UNREAD_MANIFEST_REASON and record.get("version") is None
+        )
+        if unchecked or not isinstance(model, str) or not model:
+            return UNROUTED_MODEL
+        return model
+    if not isinstance(model, str) or not model:
+        raise ValueError(f"a record of {kind} without a model cannot be partitioned")
+    return model
+
+
+def firehose_prefix(kind: CaptureKind) -> str:
+    """The S3 prefix the stream of ``kind`` is configured with: by model, delivery day and hour.
+
+    The model is read from each record by dynamic partitioning (``PARTITION_QUERIES[kind]``,
+    partition key ``PARTITION_KEY``): one stream of each kind serves every model.
+    """
+    return _KIND_PREFIX[kind] + _FIREHOSE_MODEL + _FIREHOSE_HOUR
 
 
 def firehose_error_prefix(kind: CaptureKind) -> str:
@@ -138,6 +207,15 @@ def firehose_error_prefix(kind: CaptureKind) -> str:
 def hour_partition(hour: datetime) -> str:
     """The ``dt=YYYY-MM-DD/hour=HH/`` partition of one delivery hour (UTC)."""
     return hour.astimezone(UTC).strftime("dt=%Y-%m-%d/hour=%H/")
+
+
+def capture_partition(model: str, day: str, hour: str) -> str:
+    """``model=<m>/dt=<day>/hour=<hour>/``: one partition below a kind's prefix, its values as given.
+
+    Real values (``"fraud"``, ``"2026-11-26"``, ``"07"``) or a table's placeholders (Glue's
+    partition projection template: ``"${model}"``, ``"${dt}"``, ``"${hour}"``).
+    """
+    return f"model={model}/dt={day}/hour={hour}/"
 
 
 def delivery_hour(key: str) -> datetime | None:
@@ -172,8 +250,8 @@ def parse_local_delivery(key: str) -> tuple[CaptureKind, datetime, str] | None:
     return _capture_kind(kind), moment, name
 
 
-def partitioned_key(kind: CaptureKind, hour: datetime, name: str, model: str | None = None) -> str:
-    """The key Firehose gives an object of ``kind`` delivered in ``hour`` (of ``model``, for events)."""
+def partitioned_key(kind: CaptureKind, hour: datetime, name: str, model: str) -> str:
+    """The key Firehose gives an object of ``kind`` of ``model`` delivered in ``hour``."""
     return capture_prefix(kind, model) + hour_partition(hour) + name
 
 

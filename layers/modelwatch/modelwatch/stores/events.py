@@ -1,9 +1,10 @@
 """Captured records in the events bucket, found by kind, model and window, read as JSON records.
 
-Firehose partitions by *delivery* hour (``layout.hour_partition``). A window's
-objects are those delivered from the hour before the window to one hour after it
-(records delivered late land in a later hour); records are then kept by their own
-``timestamp``. Objects whose key carries no hour are always considered.
+Every kind is partitioned by model, then by *delivery* hour (``layout.hour_partition``). A
+window's objects are those delivered from the hour before the window to one hour after it
+(records delivered late land in a later hour), found by listing exactly those hour prefixes of
+the model: the cost of finding a window does not depend on how much history is kept. Records
+are then kept by their own ``timestamp``.
 """
 
 from __future__ import annotations
@@ -28,15 +29,28 @@ class EventStore:
         self._storage = storage
         self.bucket = bucket
 
-    def objects(self, kind: CaptureKind, window: Window, model: str | None = None) -> list[ObjectInfo]:
-        """Objects of ``kind`` (of ``model``) that may hold records of ``window``, in key order."""
-        first = (window.start - DELIVERY_SLACK).replace(minute=0, second=0, microsecond=0)
-        last = window.end + DELIVERY_SLACK
-        found = []
-        for obj in self._storage.list_objects(self.bucket, layout.capture_prefix(kind, model)):
-            hour = layout.delivery_hour(obj.key)
-            if hour is None or first <= hour <= last:
-                found.append(obj)
+    def objects(self, kind: CaptureKind, window: Window, model: str) -> list[ObjectInfo]:
+        """Objects of ``kind`` of ``model`` that may hold records of ``window``, in key order.
+
+        Lists one prefix per delivery hour from ``DELIVERY_SLACK`` before the window to
+        ``DELIVERY_SLACK`` after it, and nothing else of the model's history.
+        """
+        return self._delivered(kind, model, window.start - DELIVERY_SLACK, window.end + DELIVERY_SLACK)
+
+    def delivered_since(
+        self, kind: CaptureKind, model: str, since: datetime, until: datetime
+    ) -> list[ObjectInfo]:
+        """Objects of ``kind`` of ``model`` delivered from ``since``'s hour to ``until``'s, in key order.
+
+        Whether anything arrived since a time (labels for a window already computed, say),
+        at one listing per hour prefix.
+        """
+        return self._delivered(kind, model, since, until)
+
+    def _delivered(self, kind: CaptureKind, model: str, first: datetime, last: datetime) -> list[ObjectInfo]:
+        found: list[ObjectInfo] = []
+        for prefix in layout.hourly_prefixes(layout.capture_prefix(kind, model), first, last):
+            found.extend(self._storage.list_objects(self.bucket, prefix))
         return found
 
     def read(self, key: str) -> list[dict[str, Any]]:
@@ -70,23 +84,24 @@ class EventStore:
 
     def records(self, kind: CaptureKind, window: Window, model: str) -> list[dict[str, Any]]:
         """The records of ``model`` whose ``timestamp`` falls in ``window``."""
-        mixed = not layout.partitioned_by_model(kind)
         found: list[dict[str, Any]] = []
         for obj in self.objects(kind, window, model):
             for record in self.read(obj.key):
-                if mixed and record.get("model") != model:
-                    continue
                 value = record.get("timestamp")
                 if isinstance(value, str) and window.contains(parse_timestamp(value)):
                     found.append(record)
         return found
 
     def delivered_keys(self, models: Iterable[str], start: datetime, end: datetime) -> list[str]:
-        """Keys of the prediction events of ``models`` and of rejected requests delivered in ``[start, end]``.
+        """Keys of the prediction events and rejected requests of ``models`` (and of the unrouted
+        rejections) delivered in ``[start, end]``.
 
-        Lists one prefix per delivery hour and layout, so its cost does not grow with history.
+        Lists one prefix per delivery hour, kind and model, so its cost does not grow with history.
         """
-        prefixes = [layout.events_prefix(model) for model in models] + [layout.capture_prefix("rejected")]
+        served = list(models)
+        prefixes = [layout.capture_prefix("events", model) for model in served] + [
+            layout.capture_prefix("rejected", model) for model in [*served, layout.UNROUTED_MODEL]
+        ]
         keys: list[str] = []
         for prefix in prefixes:
             for hourly in layout.hourly_prefixes(prefix, start, end):
@@ -94,9 +109,10 @@ class EventStore:
         return keys
 
     def all_records(self, kind: CaptureKind, model: str | None = None) -> Iterator[dict[str, Any]]:
-        """Every record of ``kind`` ever kept (for ``model`` when given), in key order: small buckets only."""
-        keep_all = model is None or layout.partitioned_by_model(kind)
-        for obj in self._storage.list_objects(self.bucket, layout.capture_prefix(kind, model)):
-            for record in self.read(obj.key):
-                if keep_all or record.get("model") == model:
-                    yield record
+        """Every record of ``kind`` ever kept (of ``model``; of every model when None), in key order.
+
+        Lists the whole history: small buckets only (the demo, tests, reconciliation).
+        """
+        prefix = layout.capture_prefix(kind, model) if model else layout.kind_prefix(kind)
+        for obj in self._storage.list_objects(self.bucket, prefix):
+            yield from self.read(obj.key)

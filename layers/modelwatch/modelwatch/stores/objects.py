@@ -9,7 +9,9 @@ modified") and conditional writes (``If-Match`` / ``If-None-Match: *``).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import math
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from typing import Any, Protocol
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _NOT_MODIFIED_CODES = frozenset({"304", "NotModified"})
 _PRECONDITION_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
+S3_LIST_PAGE_KEYS = 1000  # ListObjectsV2 answers at most this many keys a request
 
 
 class ObjectNotFound(KeyError):
@@ -168,17 +171,85 @@ def _etag(body: bytes) -> str:
     return '"' + hashlib.md5(body, usedforsecurity=False).hexdigest() + '"'
 
 
-class InMemoryStorage:
-    """``ObjectStorage`` in a dictionary, with S3's ETag and condition semantics (tests, notebooks).
+_Address = tuple[str, str]
 
-    ``fail_with`` makes every call raise it (an outage); ``calls`` counts calls by operation.
-    Calls are atomic, as S3's are: threads racing on a conditional write see one winner.
+
+class _ObjectTable(dict[_Address, tuple[bytes, str]]):
+    """The in-memory objects by ``(bucket, key)``, with a sorted index of each bucket's keys for listing.
+
+    Tests reach into the table (delete an object, share one table between two storages), so the
+    index lives in the table itself and follows every change: new keys wait in a pending list,
+    merged in one pass when the next listing needs them (both runs are sorted, so the merge is
+    linear), deletions are swept at the next listing.
     """
 
     def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
+        super().__init__()
+        self._sorted: dict[str, list[str]] = {}
+        self._added: dict[str, list[str]] = {}
+        self._deleted = False
+
+    def __setitem__(self, address: _Address, value: tuple[bytes, str]) -> None:
+        if address not in self:
+            self._added.setdefault(address[0], []).append(address[1])
+        super().__setitem__(address, value)
+
+    def __delitem__(self, address: _Address) -> None:
+        super().__delitem__(address)
+        self._deleted = True
+
+    def pop(self, address: _Address, *default: Any) -> Any:
+        self._deleted = True
+        return super().pop(address, *default)
+
+    def popitem(self) -> tuple[_Address, tuple[bytes, str]]:
+        self._deleted = True
+        return super().popitem()
+
+    def setdefault(self, address: _Address, default: tuple[bytes, str]) -> tuple[bytes, str]:
+        if address not in self:
+            self[address] = default
+        return self[address]
+
+    def update(self, *others: Any, **pairs: Any) -> None:
+        for address, value in dict(*others, **pairs).items():
+            self[address] = value
+
+    def clear(self) -> None:
+        super().clear()
+        self._sorted, self._added, self._deleted = {}, {}, False
+
+    def sorted_keys(self, bucket: str) -> list[str]:
+        """Every key of ``bucket`` in order (its index, brought up to date)."""
+        if self._deleted:
+            for name, keys in self._sorted.items():
+                self._sorted[name] = [key for key in keys if (name, key) in self]
+            for name, keys in self._added.items():
+                self._added[name] = [key for key in keys if (name, key) in self]
+            self._deleted = False
+        added = self._added.pop(bucket, None)
+        if added:
+            added.sort()
+            # Two sorted runs: timsort merges them in one linear pass.
+            self._sorted[bucket] = sorted(self._sorted.get(bucket, []) + added)
+        return self._sorted.get(bucket, [])
+
+
+class InMemoryStorage:
+    """``ObjectStorage`` in a dictionary, with S3's ETag and condition semantics (tests, notebooks).
+
+    ``fail_with`` makes every call raise it (an outage); ``calls`` counts calls by operation, and
+    ``list_requests`` the LIST requests S3 would bill for them: one per page of up to 1,000 keys,
+    at least one per listing. Listing finds a prefix by bisection in a sorted index, so it costs
+    the keys listed, not the keys stored. Calls are atomic, as S3's are: threads racing on a
+    conditional write see one winner.
+    """
+
+    def __init__(self) -> None:
+        self.objects: dict[_Address, tuple[bytes, str]] = _ObjectTable()
         self.content_types: dict[tuple[str, str], str] = {}
         self.calls: dict[str, int] = {}
+        self.list_requests = 0
         self.fail_with: Exception | None = None
         self._lock = threading.RLock()
 
@@ -237,10 +308,23 @@ class InMemoryStorage:
     def list_objects(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
         with self._lock:
             self._call("list_objects")
-            listed = sorted(self.objects.items())
-        for (name, key), (body, etag) in listed:
-            if name == bucket and key.startswith(prefix):
-                yield ObjectInfo(key, len(body), etag)
+            listed = [(key, self.objects[(bucket, key)]) for key in self._keys_under(bucket, prefix)]
+            self.list_requests += max(1, math.ceil(len(listed) / S3_LIST_PAGE_KEYS))
+        for key, (body, etag) in listed:
+            yield ObjectInfo(key, len(body), etag)
+
+    def _keys_under(self, bucket: str, prefix: str) -> list[str]:
+        table = self.objects
+        if isinstance(table, _ObjectTable):
+            keys = table.sorted_keys(bucket)
+        else:  # a plain dictionary put in its place
+            keys = sorted(key for name, key in table if name == bucket)
+        found = []
+        for position in range(bisect.bisect_left(keys, prefix), len(keys)):
+            if not keys[position].startswith(prefix):
+                break
+            found.append(keys[position])
+        return found
 
     def upload(self, bucket: str, key: str, path: Path) -> None:
         self.put(bucket, key, Path(path).read_bytes())
@@ -254,7 +338,8 @@ class InMemoryStorage:
 
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
         """Keys under ``prefix`` (not counted as a call)."""
-        return sorted(k for (b, k) in self.objects if b == bucket and k.startswith(prefix))
+        with self._lock:
+            return self._keys_under(bucket, prefix)
 
     def body(self, bucket: str, key: str) -> bytes:
         """The bytes of one object (KeyError when absent; not counted as a call)."""
