@@ -96,6 +96,7 @@ def test_a_rejected_object_gets_quality_counts_of_its_schema_violations_only(wor
             refused(MODEL, "schema_violation", instances, version=None),  # no version: no schema
             refused("churn", "schema_violation", instances),  # another model, counted apart
         ],
+        model=MODEL,  # one object holding two models' records, on purpose
     )
     context = world.context
 

@@ -105,13 +105,6 @@ LABELS_TABLE: Final = CaptureTable(
     ),
 )
 
-# The kind's prefix above its model partitions (layout.capture_prefix adds model=<m>/).
-_KIND_ROOT: Final[dict[CaptureKind, str]] = {
-    "events": layout.EVENTS_PREFIX,
-    "rejected": layout.REJECTED_PREFIX,
-    "labels": layout.LABELS_PREFIX,
-}
-
 TABLES: Final[dict[str, CaptureTable]] = {
     table.name: table for table in (EVENTS_TABLE, REJECTED_TABLE, LABELS_TABLE)
 }
@@ -127,12 +120,12 @@ def table_of(kind: CaptureKind) -> CaptureTable:
 
 def location_root(bucket: str, table: CaptureTable) -> str:
     """The table's ``LOCATION``: the kind's prefix, above every model's partitions."""
-    return layout.s3_uri(bucket, _KIND_ROOT[table.kind])
+    return layout.s3_uri(bucket, layout.kind_prefix(table.kind))
 
 
 def location_template(bucket: str, table: CaptureTable) -> str:
     """Partition projection's ``storage.location.template``: where one (model, day, hour) lives."""
-    return location_root(bucket, table) + "model=${model}/dt=${dt}/hour=${hour}/"
+    return location_root(bucket, table) + layout.capture_partition("${model}", "${dt}", "${hour}")
 
 
 def projection_parameters(bucket: str, table: CaptureTable) -> dict[str, str]:
