@@ -366,8 +366,8 @@ def auc_from_histogram(positives: list[int], negatives: list[int]) -> tuple[floa
     exactly; a pair in the same bin counts one half, as a tie does in :func:`roc_auc`. The
     exact AUC differs from this one only through same-bin pairs of different scores, each
     off by at most one half, so ``|auc - exact| <= sum_b(P_b * N_b) / (2 * P * N)``: the
-    returned bound (0 when every bin holds a single score, e.g. scores with 3 decimals
-    and 1,000 bins of 0.001).
+    returned bound (0 when every bin holds a single score; loose where many tied scores
+    share a bin, since ties are counted exactly).
 
     Returns
     -------
@@ -443,9 +443,9 @@ def regression_from_sums(
 
 
 def classification_from_pairs(
-    pairs: Mapping[tuple[Any, Any], int], notes: list[str], rest: int = 0, rest_correct: int = 0
+    pairs: list[tuple[Any, Any, int]], notes: list[str], rest: int = 0, rest_correct: int = 0
 ) -> ClassificationMetrics:
-    """Metrics of a label model from counts per ``(prediction, label)`` pair of values.
+    """Metrics of a label model from ``(prediction, label, count)`` per pair of values.
 
     ``rest`` labelled predictions in rarer pairs were not brought back one by one
     (``rest_correct`` of them right): they count in accuracy, and the macro averages are
@@ -456,12 +456,12 @@ def classification_from_pairs(
     notes.append("auc and log_loss need probabilities (prediction_type 'probability')")
     parsed: dict[tuple[int | None, int | None], int] = {}
     all_binary = not rest
-    for (p, y), count in pairs.items():
+    for p, y, count in pairs:
         key = (_binary(p), _binary(y))
         if key[0] is None or key[1] is None:
             all_binary = False
         parsed[key] = parsed.get(key, 0) + count
-    total = sum(pairs.values()) + rest
+    total = sum(count for _, _, count in pairs) + rest
     if all_binary:
         tp, fp = parsed.get((1, 1), 0), parsed.get((1, 0), 0)
         fn, tn = parsed.get((0, 1), 0), parsed.get((0, 0), 0)
@@ -474,7 +474,7 @@ def classification_from_pairs(
         )
     notes.append("precision, recall and f1 are macro-averaged over the classes")
     counts: dict[tuple[str, str], int] = {}
-    for (p, y), count in pairs.items():
+    for p, y, count in pairs:
         key = (category_key(p), category_key(y))
         counts[key] = counts.get(key, 0) + count
     if rest:

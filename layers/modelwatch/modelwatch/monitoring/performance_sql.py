@@ -267,7 +267,7 @@ class _VersionTotals:
     absolute_sum: float = 0.0
     positives: list[int] = field(default_factory=lambda: [0] * HISTOGRAM_BINS)
     negatives: list[int] = field(default_factory=lambda: [0] * HISTOGRAM_BINS)
-    pairs: dict[tuple[Any, Any], int] = field(default_factory=dict)
+    pairs: list[tuple[Any, Any, int]] = field(default_factory=list)
     rest: int = 0
     rest_correct: int = 0
 
@@ -284,8 +284,7 @@ def _add(totals: _VersionTotals, row: Mapping[str, Any], prediction_type: Predic
             totals.rest += n
             totals.rest_correct += int(row["n_equal"])
         else:
-            key = (_value(row["predicted"]), _value(row["actual"]))
-            totals.pairs[key] = totals.pairs.get(key, 0) + n
+            totals.pairs.append((_value(row["predicted"]), _value(row["actual"]), n))
         return
     if not row["scored"]:
         totals.skipped += n
