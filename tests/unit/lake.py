@@ -22,7 +22,7 @@ from modelwatch.contracts import layout
 def write_object(
     root: Path, key: str, records: Iterable[dict[str, Any] | str], compress: bool = True
 ) -> Path:
-    """One delivered object at ``root/key``: JSON lines (a str is written as the line itself), gzip by default."""
+    """One delivered object at ``root/key``: JSON lines (a str is the line itself), gzip by default."""
     lines = "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records).encode()
     path = root / key
     path.parent.mkdir(parents=True, exist_ok=True)
