@@ -137,17 +137,22 @@ def run_request(context: JobContext, job: JobName, request: JobRequest) -> JobRe
 
 
 def revisit_ages(length: timedelta, horizon: timedelta) -> list[timedelta]:
-    """How far back the windows revisited after a run are: 1, 2, 4, ... window lengths, up to ``horizon``.
+    """How far back the windows revisited after a run are: 1, 2, 4, ... window lengths, then the horizon.
 
-    Each window is thus revisited about ``log2(horizon / length)`` times in its life
-    (8 for hourly windows and 7 days), so a run costs at most that many queries.
+    Each window is thus revisited about ``log2(horizon / length) + 1`` times in its life
+    (9 for hourly windows and 7 days: 1, 2, 4, ..., 128 hours and 168), so a run costs at
+    most that many queries; the last revisit, at the horizon, counts every label the window
+    will ever count.
     """
     ages: list[timedelta] = []
     age = length
     while age <= horizon:
         ages.append(age)
         age *= 2
-    return ages
+    if horizon >= length and (not ages or ages[-1] < horizon):
+        # the horizon, rounded down to whole windows (windows are aligned on their length)
+        ages.append(length * (horizon // length))
+    return sorted(set(ages))
 
 
 def _labels_arrived_since(context: JobContext, model: str, window: Window, since: datetime) -> bool:
