@@ -205,7 +205,11 @@ def main() -> None:
     uncompressed = sum(info["uncompressed_bytes_estimate"].values())
     report = {
         "benchmark": "performance",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "data": {**info, "generation_s": generation_s, "cache": str(args.cache)},
         **measured,
         "json_mb_per_s": uncompressed / 1e6 / measured["job_wall_s_best"],

@@ -219,20 +219,22 @@ class FailingOn(CountingEngine):
         return super().run(query)
 
 
-def test_a_failed_recompute_does_not_stop_the_others_and_is_retried(lake: LakeWorld) -> None:
+def test_a_failed_recompute_ends_the_refresh_and_is_retried_at_the_next(lake: LakeWorld) -> None:
     lake.deliver("events", lake.predictions(rows(5, seed=7)))
     lake.now = WINDOW.end + timedelta(hours=5)
     engine = lake.engine = FailingOn(lake.root, WINDOW)
-    current = Window(WINDOW.start + 4 * HOUR, WINDOW.end + 4 * HOUR)
+    current = Window(WINDOW.start + 4 * HOUR, WINDOW.end + 4 * HOUR)  # the window is revisited at age 4 h
 
-    recomputed = refresh_late_labels(lake.context, MODEL, current)
+    recomputed = refresh_late_labels(lake.context, MODEL, current)  # no exception: the run's result stands
 
-    ages = revisit_ages(HOUR, timedelta(days=2))
-    assert len(recomputed) == len(ages) - 1 and all(r.window_start != WINDOW.start for r in recomputed)
+    assert [r.window_start for r in recomputed] == [current.start - HOUR, current.start - 2 * HOUR]
     stored = lake.context.results.read("performance", MODEL, WINDOW.key)
     assert stored is not None and stored.status == "failed" and "the engine is down" in (stored.reason or "")
-    # the next refresh retries the failed window only (no new label objects)
-    before = len(engine.queries)
-    refresh_late_labels(lake.context, MODEL, current)
-    (retried,) = engine.queries[before:]
-    assert WINDOW.key in retried.description
+    # the next refresh tries the failed window again, then the ones the first refresh did not reach
+    engine.window = Window(WINDOW.start - 365 * 24 * HOUR, WINDOW.end - 365 * 24 * HOUR)  # the engine is back
+    again = refresh_late_labels(lake.context, MODEL, current)
+    assert [r.window_start for r in again] == [
+        current.start - age for age in revisit_ages(HOUR, timedelta(days=2))
+    ][2:]
+    stored = lake.context.results.read("performance", MODEL, WINDOW.key)
+    assert stored is not None and stored.status == "no_data"

@@ -170,9 +170,13 @@ def refresh_late_labels(context: JobContext, model: str, window: Window) -> list
 
     After a run over ``window``, the windows :func:`revisit_ages` back are recomputed
     (forced) when they have no result, a failed one, or when label objects were delivered
-    since their result was computed; a window past the label horizon is final. A window
-    that fails is stored as failed (and retried at its next revisit) without failing the
-    others or the run that triggered the refresh.
+    since their result was computed; a window past the label horizon is final.
+
+    A recompute that raises (the engine is down, the invocation is about to time out) is
+    stored as failed by :func:`run_job` and ends the refresh without failing the run that
+    triggered it (its own result is stored): the failed window is due again at the next
+    refresh, and the others wait for theirs, rather than hammering an engine that is down
+    or running past the invocation's deadline.
 
     Returns
     -------
@@ -195,7 +199,11 @@ def refresh_late_labels(context: JobContext, model: str, window: Window) -> list
         logger.info("late labels: recomputing", extra={"model": model, "window": earlier.key})
         try:
             recomputed.append(run_job(context, "performance", model, earlier, force=True))
-        except Exception:  # stored as failed by run_job, and retried at the next revisit
-            logger.warning("late labels: recompute failed", extra={"model": model, "window": earlier.key})
+        except Exception as error:  # stored as failed by run_job: due again at the next refresh
+            logger.warning(
+                "late labels: recompute failed, refresh stopped",
+                extra={"model": model, "window": earlier.key, "error": f"{type(error).__name__}: {error}"},
+            )
+            break
     metrics.add_metric(name="LateLabelRecomputes", unit=MetricUnit.Count, value=len(recomputed))
     return recomputed

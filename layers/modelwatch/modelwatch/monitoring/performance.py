@@ -475,8 +475,8 @@ def classification_from_pairs(
     notes.append("precision, recall and f1 are macro-averaged over the classes")
     counts: dict[tuple[str, str], int] = {}
     for p, y, count in pairs:
-        key = (category_key(p), category_key(y))
-        counts[key] = counts.get(key, 0) + count
+        classes_of_pair = (category_key(p), category_key(y))
+        counts[classes_of_pair] = counts.get(classes_of_pair, 0) + count
     if rest:
         notes.append(f"{rest} labelled predictions in rarer (prediction, label) pairs count in accuracy only")
     classes = sorted({c for pair in counts for c in pair})
