@@ -186,6 +186,35 @@ def run_job(cache: Path, repeat: int) -> dict[str, Any]:
     }
 
 
+def steady_state(events_per_hour: int, labels_per_hour: int, horizon_days: int = 7) -> dict[str, Any]:
+    """What Athena scans per hourly window when traffic and labels flow every hour at the measured sizes.
+
+    A query reads the events of 4 delivery hours (the hour before the window to the hour
+    after its end, included) and the labels of every hour from the window's start to its
+    last label hour (``now``, at most the horizon, plus an hour of slack): the first run (at
+    the window's end) 2 hours of labels, the revisit at age ``a`` hours ``a + 2``.
+    """
+    from modelwatch.jobs.runner import revisit_ages
+
+    ages = [0] + [
+        int(age / timedelta(hours=1))
+        for age in revisit_ages(timedelta(hours=1), timedelta(days=horizon_days))
+    ]
+    per_query = {f"age_{age}h": 4 * events_per_hour + (age + 2) * labels_per_hour for age in ages}
+    lifetime = sum(per_query.values())
+    return {
+        "assumes": "10M predictions an hour, every one labelled within the horizon, labels every hour",
+        "events_bytes_per_hour": events_per_hour,
+        "labels_bytes_per_hour": labels_per_hour,
+        "bytes_per_query": per_query,
+        "usd_first_run": per_query["age_0h"] / 1e12 * ATHENA_USD_PER_TB,
+        "queries_per_window_lifetime": len(ages),
+        "bytes_per_window_lifetime": lifetime,
+        "usd_per_window_lifetime": lifetime / 1e12 * ATHENA_USD_PER_TB,
+        "usd_per_month_hourly_windows": lifetime / 1e12 * ATHENA_USD_PER_TB * 24 * 30,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=REPO / ".bench" / "performance.json")
@@ -218,6 +247,11 @@ def main() -> None:
             "usd_per_tb": ATHENA_USD_PER_TB,
             "usd_per_window": billed / 1e12 * ATHENA_USD_PER_TB,
             "usd_per_month_hourly_windows": billed / 1e12 * ATHENA_USD_PER_TB * 24 * 30,
+            # The benchmark reads one hour of predictions and their labels. In steady state every
+            # hour brings as many predictions and (all labelled) as many labels of earlier ones:
+            "steady_state": steady_state(
+                measured["bytes_read_per_table"]["events"], measured["bytes_read_per_table"]["labels"]
+            ),
         },
         "goals": GOALS,
         "met": {"job_wall_s": measured["job_wall_s_best"] <= GOALS["job_wall_s"]},
