@@ -85,7 +85,7 @@ def _model_partitioned_labels() -> None:
     def capture_prefix(kind: Any, model: str | None = None) -> str:
         return original(kind, model) if kind == "events" or not model else f"{original(kind)}model={model}/"
 
-    layout.capture_prefix = capture_prefix  # type: ignore[assignment]
+    layout.capture_prefix = capture_prefix
 
 
 def _model_prefix(kind: str) -> str:

@@ -89,7 +89,14 @@ class Simulation:
         if self.prediction_type == "probability":
             score = prediction if isinstance(prediction, float) else 0.5
             positive = rng.random() < 0.2 + 0.6 * score
-            return rng.choice([[0, 1], [False, True], ["0", "1"], ["false", "TRUE"], [0.0, 1.0]])[positive]
+            spellings: list[tuple[Any, Any]] = [
+                (0, 1),
+                (False, True),
+                ("0", "1"),
+                ("false", "TRUE"),
+                (0.0, 1.0),
+            ]
+            return rng.choice(spellings)[positive]
         if self.prediction_type == "value":
             base = prediction if isinstance(prediction, float) else 10.0
             return base + rng.gauss(0.0, 1.0)

@@ -55,7 +55,7 @@ from modelwatch.monitoring.performance import (
 from modelwatch.stores.events import DELIVERY_SLACK
 from modelwatch.stores.sql import Query, TableScan
 
-HISTOGRAM_BINS: Final = 1000  # bins of 0.001: one of the 3 decimals most scores are rounded to
+HISTOGRAM_BINS: Final = 1000  # score bins of 0.001 on [0, 1] (scores outside go to the end bins)
 MAX_PAIRS: Final = 1000  # (prediction, label) pairs of a label model brought back one by one, per version
 
 
