@@ -111,8 +111,10 @@ def platform(
         "MODELWATCH_WINDOW_MINUTES": "60",
         "MODELWATCH_PERFORMANCE_THRESHOLDS": json.dumps({"min": {"auc": 0.6}}),
     }
+    # The performance job joins labels in SQL: locally DuckDB over a lake synced from the bucket.
+    sql_env = {"MODELWATCH_QUERY_ENGINE": "duckdb", "MODELWATCH_LAKE_DIR": str(tmp_path / "lake")}
     jobs = {
-        name: load_function(name, monkeypatch, monitoring_env)
+        name: load_function(name, monkeypatch, monitoring_env | (sql_env if name == "performance" else {}))
         for name in ("profile", "drift", "quality", "performance")
     }
     sink = InMemorySink()

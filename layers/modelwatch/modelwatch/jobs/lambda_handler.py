@@ -28,9 +28,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from modelwatch.contracts.results import JobName, JobResult
+from modelwatch.jobs import runner
 from modelwatch.jobs.context import JobContext
 from modelwatch.jobs.requests import JobRequest
-from modelwatch.jobs.runner import run_job, window_of
 from modelwatch.observability import logger, metrics, tracer
 
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
@@ -99,8 +99,7 @@ def run_request(current: JobContext, job: JobName, request: JobRequest) -> JobRe
     """Run what ``request`` asks of ``job``; a message meant for another job is an error."""
     if request.job is not None and request.job != job:
         raise ValueError(f"a {request.job} request reached the {job} function")
-    window = window_of(current, job, request)
-    return run_job(current, job, request.model, window, force=request.force)
+    return runner.run_request(current, job, request)
 
 
 def job_handler(

@@ -27,6 +27,11 @@ class JobRequest(BaseModel):
     window_minutes: int | None = Field(
         None, ge=1, description="This model's window length, if not the default."
     )
+    refresh_late_labels: bool = Field(
+        False,
+        description="Performance only: after the run, recompute earlier windows that late labels reached "
+        "(modelwatch.jobs.runner.refresh_late_labels). The dispatcher sets it on scheduled runs.",
+    )
 
 
 class ObjectCreated(BaseModel):

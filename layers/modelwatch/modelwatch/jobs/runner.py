@@ -1,10 +1,16 @@
-"""Running a job for one model and window: idempotent, timed, stored, announced."""
+"""Running a job for one model and window: idempotent, timed, stored, announced.
+
+Performance also converges: labels arrive hours or days after their predictions, so after
+a scheduled performance run :func:`refresh_late_labels` recomputes the earlier windows
+that new labels may have reached, at ages of 1, 2, 4, 8, ... window lengths, up to the
+label horizon (see docs/monitoring.md, "Late labels").
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -16,6 +22,7 @@ from modelwatch.jobs.job_metrics import result_samples
 from modelwatch.jobs.outcome import JobOutcome
 from modelwatch.jobs.requests import JobRequest
 from modelwatch.observability import logger, metrics
+from modelwatch.stores.events import DELIVERY_SLACK
 
 JobFunction = Callable[[JobContext, str, Window], JobOutcome]
 
@@ -118,3 +125,85 @@ def _push_metrics(context: JobContext, result: JobResult, window: Window) -> Non
     if not outcome.ok:
         logger.warning("metrics push incomplete", extra={"job": result.job, "outcome": str(outcome)})
         metrics.add_metric(name="MetricsPushFailures", unit=MetricUnit.Count, value=1)
+
+
+def run_request(context: JobContext, job: JobName, request: JobRequest) -> JobResult:
+    """Run the window ``request`` asks of ``job``; then, when it asks, refresh what late labels reached."""
+    window = window_of(context, job, request)
+    result = run_job(context, job, request.model, window, force=request.force)
+    if job == "performance" and request.refresh_late_labels:
+        refresh_late_labels(context, request.model, window)
+    return result
+
+
+def revisit_ages(length: timedelta, horizon: timedelta) -> list[timedelta]:
+    """How far back the windows revisited after a run are: 1, 2, 4, ... window lengths, then the horizon.
+
+    Each window is thus revisited about ``log2(horizon / length) + 1`` times in its life
+    (9 for hourly windows and 7 days: 1, 2, 4, ..., 128 hours and 168), so a run costs at
+    most that many queries; the last revisit, at the horizon, counts every label the window
+    will ever count.
+    """
+    ages: list[timedelta] = []
+    age = length
+    while age <= horizon:
+        ages.append(age)
+        age *= 2
+    if horizon >= length and (not ages or ages[-1] < horizon):
+        # the horizon, rounded down to whole windows (windows are aligned on their length)
+        ages.append(length * (horizon // length))
+    return sorted(set(ages))
+
+
+def _labels_arrived_since(context: JobContext, model: str, window: Window, since: datetime) -> bool:
+    """Whether label objects of ``model`` were delivered since ``since``, while they count for ``window``."""
+    horizon_end = window.end + timedelta(days=context.settings.label_horizon_days)
+    now = context.clock()
+    if since >= horizon_end:  # computed after its horizon: final
+        return False
+    until = min(now, horizon_end + DELIVERY_SLACK)
+    return bool(context.events.delivered_since("labels", model, since, until))
+
+
+def refresh_late_labels(context: JobContext, model: str, window: Window) -> list[JobResult]:
+    """Recompute the earlier performance windows of ``model`` that late labels may have changed.
+
+    After a run over ``window``, the windows :func:`revisit_ages` back are recomputed
+    (forced) when they have no result, a failed one, or when label objects were delivered
+    since their result was computed; a window past the label horizon is final.
+
+    A recompute that raises (the engine is down, the invocation is about to time out) is
+    stored as failed by :func:`run_job` and ends the refresh without failing the run that
+    triggered it (its own result is stored): the failed window is due again at the next
+    refresh, and the others wait for theirs, rather than hammering an engine that is down
+    or running past the invocation's deadline.
+
+    Returns
+    -------
+    list[JobResult]
+        The results recomputed, most recent window first.
+    """
+    length = window.end - window.start
+    horizon = timedelta(days=context.settings.label_horizon_days)
+    recomputed: list[JobResult] = []
+    for age in revisit_ages(length, horizon):
+        earlier = Window(window.start - age, window.end - age)
+        existing = context.results.read("performance", model, earlier.key)
+        due = (
+            existing is None
+            or existing.status == "failed"
+            or _labels_arrived_since(context, model, earlier, existing.started_at)
+        )
+        if not due:
+            continue
+        logger.info("late labels: recomputing", extra={"model": model, "window": earlier.key})
+        try:
+            recomputed.append(run_job(context, "performance", model, earlier, force=True))
+        except Exception as error:  # stored as failed by run_job: due again at the next refresh
+            logger.warning(
+                "late labels: recompute failed, refresh stopped",
+                extra={"model": model, "window": earlier.key, "error": f"{type(error).__name__}: {error}"},
+            )
+            break
+    metrics.add_metric(name="LateLabelRecomputes", unit=MetricUnit.Count, value=len(recomputed))
+    return recomputed

@@ -352,3 +352,144 @@ def compute_performance(
         n_unmatched_labels=unmatched,
         versions=versions,
     )
+
+
+# ----------------------------------------------------------------------------- from aggregates
+# The SQL path (modelwatch.monitoring.performance_sql) brings back counts and sums, never
+# rows; these turn them into the same metrics and notes as the in-memory path above.
+
+
+def auc_from_histogram(positives: list[int], negatives: list[int]) -> tuple[float | None, float]:
+    """ROC AUC from per-bin counts of positive and negative labels, and its error bound.
+
+    Bins are ordered by score. A (positive, negative) pair in different bins is ordered
+    exactly; a pair in the same bin counts one half, as a tie does in :func:`roc_auc`. The
+    exact AUC differs from this one only through same-bin pairs of different scores, each
+    off by at most one half, so ``|auc - exact| <= sum_b(P_b * N_b) / (2 * P * N)``: the
+    returned bound (0 when every bin holds a single score; loose where many tied scores
+    share a bin, since ties are counted exactly).
+
+    Returns
+    -------
+    tuple
+        ``(auc, bound)``; ``auc`` is None with a single class (bound 0).
+    """
+    n_pos, n_neg = sum(positives), sum(negatives)
+    if n_pos == 0 or n_neg == 0:
+        return None, 0.0
+    below = 0  # negatives in lower bins
+    wins = 0.0
+    same_bin = 0
+    for p, n in zip(positives, negatives, strict=True):
+        wins += p * below + 0.5 * p * n
+        same_bin += p * n
+        below += n
+    pairs = n_pos * n_neg
+    return wins / pairs, same_bin / (2.0 * pairs)
+
+
+def classification_from_counts(
+    *,
+    scored: int,
+    skipped: int,
+    tp: int,
+    fp: int,
+    fn: int,
+    loss_sum: float,
+    positives: list[int],
+    negatives: list[int],
+    notes: list[str],
+) -> tuple[ClassificationMetrics, float]:
+    """Metrics of a probability model from its confusion counts, log-loss sum and score histogram.
+
+    ``scored`` labelled predictions had a numeric score and a binary label, ``skipped`` did
+    not (the same note as the in-memory path). Returns the metrics and the AUC's error bound.
+    """
+    if skipped:
+        notes.append(f"{skipped} labelled predictions skipped (non-numeric score or non-binary label)")
+    if not scored:
+        return ClassificationMetrics(), 0.0
+    tn = scored - tp - fp - fn
+    auc, bound = auc_from_histogram(positives, negatives)
+    precision = _ratio(tp, tp + fp)
+    recall = _ratio(tp, tp + fn)
+    if auc is None:
+        notes.append("auc: the labels hold a single class")
+    if precision is None:
+        notes.append("precision: no predicted positive")
+    if recall is None:
+        notes.append("recall: no positive label")
+    metrics = ClassificationMetrics(
+        auc=auc,
+        accuracy=(tp + tn) / scored,
+        precision=precision,
+        recall=recall,
+        f1=_ratio(2 * tp, 2 * tp + fp + fn),
+        log_loss=loss_sum / scored,
+        positive_rate=(tp + fn) / scored,
+    )
+    return metrics, bound
+
+
+def regression_from_sums(
+    *, scored: int, skipped: int, squared_sum: float, absolute_sum: float, notes: list[str]
+) -> RegressionMetrics:
+    """RMSE and MAE from the sums of squared and absolute errors of ``scored`` predictions."""
+    if skipped:
+        notes.append(f"{skipped} labelled predictions skipped (non-numeric)")
+    if not scored:
+        return RegressionMetrics()
+    return RegressionMetrics(rmse=math.sqrt(squared_sum / scored), mae=absolute_sum / scored)
+
+
+def classification_from_pairs(
+    pairs: list[tuple[Any, Any, int]], notes: list[str], rest: int = 0, rest_correct: int = 0
+) -> ClassificationMetrics:
+    """Metrics of a label model from ``(prediction, label, count)`` per pair of values.
+
+    ``rest`` labelled predictions in rarer pairs were not brought back one by one
+    (``rest_correct`` of them right): they count in accuracy, and the macro averages are
+    over the classes of the pairs kept (a note says so).
+    """
+    from modelwatch.monitoring.profile import category_key
+
+    notes.append("auc and log_loss need probabilities (prediction_type 'probability')")
+    parsed: dict[tuple[int | None, int | None], int] = {}
+    all_binary = not rest
+    for p, y, count in pairs:
+        key = (_binary(p), _binary(y))
+        if key[0] is None or key[1] is None:
+            all_binary = False
+        parsed[key] = parsed.get(key, 0) + count
+    total = sum(count for _, _, count in pairs) + rest
+    if all_binary:
+        tp, fp = parsed.get((1, 1), 0), parsed.get((1, 0), 0)
+        fn, tn = parsed.get((0, 1), 0), parsed.get((0, 0), 0)
+        return ClassificationMetrics(
+            accuracy=(tp + tn) / total,
+            precision=_ratio(tp, tp + fp),
+            recall=_ratio(tp, tp + fn),
+            f1=_ratio(2 * tp, 2 * tp + fp + fn),
+            positive_rate=(tp + fn) / total,
+        )
+    notes.append("precision, recall and f1 are macro-averaged over the classes")
+    counts: dict[tuple[str, str], int] = {}
+    for p, y, count in pairs:
+        classes_of_pair = (category_key(p), category_key(y))
+        counts[classes_of_pair] = counts.get(classes_of_pair, 0) + count
+    if rest:
+        notes.append(f"{rest} labelled predictions in rarer (prediction, label) pairs count in accuracy only")
+    classes = sorted({c for pair in counts for c in pair})
+    precisions, recalls, f1s = [], [], []
+    for cls in classes:
+        tp = counts.get((cls, cls), 0)
+        fp = sum(n for (p, y), n in counts.items() if p == cls and y != cls)
+        fn = sum(n for (p, y), n in counts.items() if y == cls and p != cls)
+        precisions.append(_ratio(tp, tp + fp) or 0.0)
+        recalls.append(_ratio(tp, tp + fn) or 0.0)
+        f1s.append(_ratio(2 * tp, 2 * tp + fp + fn) or 0.0)
+    correct = sum(n for (p, y), n in counts.items() if p == y) + rest_correct
+    k = len(classes)
+    return ClassificationMetrics(
+        accuracy=correct / total, precision=sum(precisions) / k, recall=sum(recalls) / k, f1=sum(f1s) / k
+    )
