@@ -74,24 +74,9 @@ def _generate_sql(kind: str, part: int, per_object: int, path: Path) -> str:
 ) TO '{path}' (FORMAT json, COMPRESSION gzip)"""
 
 
-def _model_partitioned_labels() -> None:
-    """Lay labels out per model, as the SQL tables read them, while the layout does not yet (then: no-op)."""
-    from modelwatch.contracts import layout
-
-    original = layout.capture_prefix
-    if "model=" in original("labels", MODEL):
-        return
-
-    def capture_prefix(kind: Any, model: str | None = None) -> str:
-        return original(kind, model) if kind == "events" or not model else f"{original(kind)}model={model}/"
-
-    layout.capture_prefix = capture_prefix
-
-
 def _model_prefix(kind: str) -> str:
     from modelwatch.contracts import layout
 
-    _model_partitioned_labels()
     return layout.capture_prefix(kind, MODEL)  # type: ignore[arg-type]
 
 
@@ -147,7 +132,6 @@ def run_job(cache: Path, repeat: int) -> dict[str, Any]:
     from modelwatch.stores.objects import InMemoryStorage
     from modelwatch.stores.sql import DuckDBEngine
 
-    _model_partitioned_labels()
     window = Window(WINDOW_START, WINDOW_START + timedelta(hours=1))
     now = window.end + timedelta(hours=12)
     context = JobContext(

@@ -134,6 +134,18 @@ def test_every_model_with_a_manifest_is_dispatched_at_its_own_window_length() ->
     assert result.models == 3 and result.dispatched == {"drift": 3, "quality": 3, "performance": 3}
 
 
+def test_scheduled_performance_runs_revisit_late_labels_and_the_other_jobs_do_not() -> None:
+    storage = InMemoryStorage()
+    _publish(storage, "fraud")
+    context, queues = _dispatcher(storage, Clock(datetime(2026, 11, 26, 10, 2, tzinfo=UTC)))
+    run_dispatch(context)
+
+    for job in ("drift", "quality", "performance"):
+        requests = [JobRequest.model_validate_json(body) for body in queues.sent[job]]
+        assert requests and all(r.refresh_late_labels is (job == "performance") for r in requests)
+        assert not any(r.force for r in requests)
+
+
 def test_a_model_published_after_the_last_tick_is_dispatched_at_the_next() -> None:
     storage = InMemoryStorage()
     _publish(storage, "fraud")

@@ -17,10 +17,6 @@ from modelwatch.settings import MonitoringSettings
 from modelwatch.stores.sql import Query, QueryError, QueryResult
 from tests.unit.jobs.conftest import EVENTS_BUCKET, MODEL, MODELS_BUCKET, WINDOW, rows
 from tests.unit.jobs.lake_world import CountingEngine, LakeWorld
-from tests.unit.lake import model_partitioned_labels
-
-pytestmark = pytest.mark.usefixtures("model_partitioned_labels")
-assert model_partitioned_labels  # a fixture, used through pytestmark
 
 HOUR = timedelta(hours=1)
 

@@ -14,10 +14,6 @@ from modelwatch.jobs.runner import run_job
 from modelwatch.settings import MonitoringSettings
 from tests.unit.jobs.conftest import EVENTS_BUCKET, MODEL, MODELS_BUCKET, WINDOW, rows
 from tests.unit.jobs.lake_world import CountingEngine, LakeWorld
-from tests.unit.lake import model_partitioned_labels
-
-pytestmark = pytest.mark.usefixtures("model_partitioned_labels")
-assert model_partitioned_labels  # a fixture, used through pytestmark
 
 
 @pytest.fixture

@@ -36,10 +36,7 @@ from modelwatch.monitoring.performance_sql import (
     report_from_rows,
 )
 from modelwatch.stores.sql import DuckDBEngine, TableScan
-from tests.unit.lake import model_partitioned_labels, write_object
-
-pytestmark = pytest.mark.usefixtures("model_partitioned_labels")
-assert model_partitioned_labels  # a fixture, used through pytestmark
+from tests.unit.lake import write_object
 
 MODEL = "fraud"
 WINDOW = Window(datetime(2026, 11, 26, 9, tzinfo=UTC), datetime(2026, 11, 26, 10, tzinfo=UTC))

@@ -56,6 +56,9 @@ class DueWindow:
     model: str
     window: Window
     force: bool = False
+    # A scheduled performance run also revisits earlier windows whose labels may have arrived
+    # since (modelwatch.jobs.runner); a backfill's runs do not.
+    refresh_late_labels: bool = False
 
     def body(self) -> str:
         """The queue message: a :class:`modelwatch.jobs.requests.JobRequest` naming the window."""
@@ -68,6 +71,8 @@ class DueWindow:
         }
         if self.force:
             request["force"] = True
+        if self.refresh_late_labels:
+            request["refresh_late_labels"] = True
         return json.dumps(request)
 
 
@@ -161,7 +166,8 @@ def plan_dispatch(
             labels = settings.label_lag_minutes if job == "performance" else 0
             lag = timedelta(minutes=settings.delivery_lag_minutes + labels)
             windows, skipped = due_windows(length, since, now, lag, settings.max_catch_up_windows)
-            due.extend(DueWindow(job, manifest.model, window) for window in windows)
+            refresh = job == "performance"
+            due.extend(DueWindow(job, manifest.model, window, refresh_late_labels=refresh) for window in windows)
             result.skipped_windows += skipped
     for item in due:
         result.dispatched[item.job] = result.dispatched.get(item.job, 0) + 1

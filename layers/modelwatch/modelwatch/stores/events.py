@@ -108,18 +108,6 @@ class EventStore:
                 keys.extend(obj.key for obj in self._storage.list_objects(self.bucket, hourly))
         return keys
 
-    def delivered_since(
-        self, kind: CaptureKind, model: str, since: datetime, until: datetime
-    ) -> list[ObjectInfo]:
-        """Objects of ``kind`` (of ``model``) delivered from ``since``'s hour to ``until``'s, in key order.
-
-        Lists one prefix per delivery hour, so its cost does not grow with history.
-        """
-        found: list[ObjectInfo] = []
-        for hourly in layout.hourly_prefixes(layout.capture_prefix(kind, model), since, until):
-            found.extend(self._storage.list_objects(self.bucket, hourly))
-        return found
-
     def all_records(self, kind: CaptureKind, model: str | None = None) -> Iterator[dict[str, Any]]:
         """Every record of ``kind`` ever kept (of ``model``; of every model when None), in key order.
 
