@@ -80,6 +80,10 @@ synth: $(STAMP)  ## synthesise the CloudFormation templates (no Docker, no crede
 bench: $(STAMP)  ## run the benchmarks; results in .bench/results.json
 	$(BIN)/python tests/benchmarks/run.py --output .bench/results.json
 	$(BIN)/python tests/benchmarks/bench_drift.py --output .bench/drift.json
+	$(BIN)/python tests/benchmarks/bench_window_listing.py --s3 --output .bench/window_listing.json
+	$(BIN)/python tests/benchmarks/bench_quality.py --output .bench/quality.json
+	# the first run generates 10M labelled predictions (1.4 GB, ~9 min) into .bench/cache/performance
+	$(BIN)/python tests/benchmarks/bench_performance.py --output .bench/performance.json
 
 # Synthesises the stacks in-process from cdk.json (or COST_ARGS="--templates cdk.out" after make synth);
 # inputs and goals: docs/cost.md (e.g. make cost COST_ARGS="--rate 200 --instances-per-request 10").
