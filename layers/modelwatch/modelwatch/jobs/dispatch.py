@@ -167,7 +167,9 @@ def plan_dispatch(
             lag = timedelta(minutes=settings.delivery_lag_minutes + labels)
             windows, skipped = due_windows(length, since, now, lag, settings.max_catch_up_windows)
             refresh = job == "performance"
-            due.extend(DueWindow(job, manifest.model, window, refresh_late_labels=refresh) for window in windows)
+            due.extend(
+                DueWindow(job, manifest.model, window, refresh_late_labels=refresh) for window in windows
+            )
             result.skipped_windows += skipped
     for item in due:
         result.dispatched[item.job] = result.dispatched.get(item.job, 0) + 1
