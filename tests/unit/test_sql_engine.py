@@ -151,3 +151,11 @@ def test_every_table_is_partitioned_by_model_day_and_hour_with_projection() -> N
 def test_the_column_list_parses_as_trino_ddl() -> None:
     columns = ", ".join(f'"{c.name}" {c.type}' for c in EVENTS_TABLE.columns)
     sqlglot.parse_one(f"CREATE TABLE events ({columns})", read="trino")
+
+
+def test_a_memory_limit_bounds_duckdb_and_spills_beside_the_files(tmp_path: Path) -> None:
+    query = Query("SELECT current_setting('memory_limit') AS m, current_setting('temp_directory') AS t", "t")
+    limited = DuckDBEngine(tmp_path, memory_limit="256MB").run(query).rows[0]
+    unlimited = DuckDBEngine(tmp_path).run(query).rows[0]
+    assert limited["m"] != unlimited["m"] and limited["m"].startswith("24")  # DuckDB shows 256MB as 244.1 MiB
+    assert limited["t"] == str(tmp_path / ".spill")

@@ -67,7 +67,9 @@ def build_query_engine(settings: MonitoringSettings, storage: ObjectStorage) -> 
         return AthenaEngine(aws.client("athena"), settings.athena_workgroup, settings.athena_database)
     assert settings.lake_dir  # checked when loaded
     lake = ObjectLake(storage, settings.events_bucket, settings.lake_dir)
-    return DuckDBEngine(settings.lake_dir, settings.query_bytes_limit, lake=lake)
+    return DuckDBEngine(
+        settings.lake_dir, settings.query_bytes_limit, lake=lake, memory_limit=settings.query_memory_limit
+    )
 
 
 def build_job_context(settings: MonitoringSettings) -> JobContext:

@@ -53,6 +53,11 @@ class MonitoringSettings(RemoteWriteSettings):
         ge=1,
         description="DuckDB only: refuse a query reading more bytes (the workgroup enforces it in AWS).",
     )
+    query_memory_limit: str | None = Field(
+        "1GB",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="DuckDB only: its memory limit (past it, joins spill to disk; unset: 80% of RAM).",
+    )
 
     @model_validator(mode="after")
     def _check_query_engine(self) -> MonitoringSettings:

@@ -234,11 +234,15 @@ class DuckDBEngine:
         bytes_limit: int | None = None,
         threads: int | None = None,
         lake: ObjectLake | None = None,
+        memory_limit: str | None = None,
     ) -> None:
         self.root = Path(root)
         self.bytes_limit = bytes_limit
         self.threads = threads
         self.lake = lake
+        # DuckDB takes 80% of the machine by default; with a limit its joins and aggregates
+        # spill to a directory beside the files instead (e.g. "1GB").
+        self.memory_limit = memory_limit
 
     def files(self, scan: TableScan) -> list[Path]:
         """The files of the partitions ``scan`` reads, in key order."""
@@ -279,6 +283,9 @@ class DuckDBEngine:
         try:
             if self.threads:
                 connection.execute(f"SET threads = {int(self.threads)}")
+            if self.memory_limit:
+                connection.execute(f"SET memory_limit = {_quote(self.memory_limit)}")
+                connection.execute(f"SET temp_directory = {_quote(str(self.root / '.spill'))}")
             for name, table in TABLES.items():
                 connection.execute(f"CREATE VIEW {name} AS {self._view(table, scanned[name])}")
             cursor = connection.execute(sql)
