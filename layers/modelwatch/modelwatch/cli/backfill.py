@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from modelwatch.cli.arguments import whole_number
 from modelwatch.cli.errors import CliError
 
 if TYPE_CHECKING:
@@ -52,16 +53,6 @@ def _job_list(text: str) -> list[str]:
     if not names:
         raise argparse.ArgumentTypeError("needs at least one of drift, quality, performance")
     return list(dict.fromkeys(names))
-
-
-def _parallel(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= MAX_PARALLEL:
-        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_PARALLEL}, got {value}")
-    return value
 
 
 class _Progress(Protocol):
@@ -301,7 +292,7 @@ def add_commands(sub: Any) -> None:
     backfill.add_argument("--force", action="store_true", help="recompute windows that already have a result")
     backfill.add_argument(
         "--parallel",
-        type=_parallel,
+        type=whole_number(1, MAX_PARALLEL),
         default=DEFAULT_PARALLEL,
         help=f"windows run at once (default {DEFAULT_PARALLEL}, at most {MAX_PARALLEL})",
     )

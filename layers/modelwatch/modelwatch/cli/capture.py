@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 
 from pydantic import ValidationError
 
+from modelwatch.cli.arguments import whole_number
 from modelwatch.cli.errors import CliError, validation_message
 
 if TYPE_CHECKING:
@@ -29,16 +30,6 @@ if TYPE_CHECKING:
 
 EXIT_REPLAY_INCOMPLETE = 3
 BUCKET_VARIABLE = "MODELWATCH_EVENTS_BUCKET"
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _stream_mapping(text: str) -> tuple[str, str]:
@@ -133,7 +124,7 @@ def add_commands(sub: Any) -> None:
         "--dry-run", action="store_true", help="read and report only; messages stay, visible at once"
     )
     replay.add_argument(
-        "--max-messages", type=_positive, help="read at most this many messages (default 10000)"
+        "--max-messages", type=whole_number(), help="read at most this many messages (default 10000)"
     )
     replay.add_argument(
         "--resend-in-doubt",

@@ -24,6 +24,7 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any
 
+from modelwatch.cli.arguments import whole_number
 from modelwatch.cli.errors import CliError
 
 if TYPE_CHECKING:
@@ -32,16 +33,6 @@ if TYPE_CHECKING:
 FORMATS = ("table", "json", "csv")
 _CELL_WIDTH = 60  # a table cell longer than this is cut (features JSON); json and csv keep it whole
 _TERMINAL_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")  # sqlglot underlines the bad token in its messages
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _read_sql(text: str) -> str:
@@ -168,9 +159,9 @@ def add_commands(sub: Any) -> None:
     )
     parser.add_argument("sql", help="the query, in Athena's (Trino) dialect; - reads it from stdin")
     parser.add_argument("--format", choices=FORMATS, default="table", help="how rows are printed")
-    parser.add_argument("--max-rows", type=_positive, default=100, help="print at most this many rows")
+    parser.add_argument("--max-rows", type=whole_number(), default=100, help="print at most this many rows")
     parser.add_argument(
-        "--timeout", type=_positive, default=300, help="Athena: stop the query after this many seconds"
+        "--timeout", type=whole_number(), default=300, help="Athena: stop the query after this many seconds"
     )
     parser.add_argument(
         "--no-sync",
