@@ -103,7 +103,7 @@ def bench_job(objects: int, rows_per_object: int, runs: int) -> dict[str, Any]:
     )
     with tempfile.TemporaryDirectory(prefix="mw-bench-quality-") as tmp:
         path = Path(tmp) / "storage.pickle"
-        path.write_bytes(pickle.dumps(storage.objects))
+        path.write_bytes(pickle.dumps(dict(storage.objects)))  # a plain dict: the table rebuilds its index
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "layers/modelwatch"), str(REPO)]))
         done = subprocess.run(
             [
