@@ -92,6 +92,7 @@ class CaptureQueue:
         self._lock = threading.Lock()
         self._pending: list[PendingCapture] = []
         self._sending = 0
+        self._open = 0  # requests being answered: their records are queued only after the response
 
     def put(self, stream: str, lines: Lines, deadline: float | None) -> CaptureOutcome | None:
         """Queue ``lines`` (or a function building them) for ``stream``; outside a request, and
@@ -118,26 +119,34 @@ class CaptureQueue:
 
     @property
     def in_flight(self) -> int:
-        """Requests whose records are queued or being sent (0: everything answered is captured)."""
+        """Requests being answered, or whose records are queued or being sent (0: everything answered
+        is captured). A request counts from its start: between its response and the queueing of
+        its records, a caller that already has the answer must not see 0."""
         with self._lock:
-            return len(self._pending) + self._sending
+            return len(self._pending) + self._sending + self._open
+
+    def request_started(self) -> None:
+        with self._lock:
+            self._open += 1
+
+    def request_done(self) -> None:
+        with self._lock:
+            self._open -= 1
 
     async def after_response(self, batch: list[PendingCapture]) -> None:
-        """What to do with one request's records once its response has been sent."""
+        """What to do with one request's records once its response has been sent.
+
+        Called by :class:`CaptureAfterResponse`, which counts the request in flight
+        (``request_started``) until this returns.
+        """
         if self.mode == "deferred":
             with self._lock:
                 self._pending.extend(batch)
             return
-        with self._lock:
-            self._sending += 1
-        try:
-            if self.mode == "thread":
-                await anyio.to_thread.run_sync(self.send_all, batch)
-            else:
-                self.send_all(batch)
-        finally:
-            with self._lock:
-                self._sending -= 1
+        if self.mode == "thread":
+            await anyio.to_thread.run_sync(self.send_all, batch)
+        else:
+            self.send_all(batch)
 
     def flush(self, deadline: float | None = None) -> int:
         """Send everything queued (``deadline``: an earlier end than the records' own); never raises.
@@ -203,12 +212,16 @@ class CaptureAfterResponse:
             return
         batch: list[PendingCapture] = []
         token = _REQUEST_BATCH.set(batch)
+        self.queue.request_started()
         try:
             await self.app(scope, receive, send)
         finally:
             _REQUEST_BATCH.reset(token)
-            if batch:
-                await self.queue.after_response(batch)
+            try:
+                if batch:
+                    await self.queue.after_response(batch)
+            finally:
+                self.queue.request_done()
 
 
 class ExtensionsApiError(Exception):
