@@ -109,9 +109,6 @@ def test_a_profile_cache_that_cannot_be_written_does_not_fail_the_job(world: Job
         def write(self, profile: object) -> None:
             raise PermissionError("AccessDenied")
 
-        def write_quality(self, quality: object) -> None:  # stored beside the profile, refused alike
-            raise PermissionError("AccessDenied")
-
     context = world.context
     context.profiles = ReadOnlyProfiles(context.profiles)
 

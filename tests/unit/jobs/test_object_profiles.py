@@ -10,12 +10,7 @@ import pytest
 
 from modelwatch.contracts import layout
 from modelwatch.contracts.object_quality import ObjectQuality
-from modelwatch.jobs.object_profiles import (
-    belongs_to_window,
-    load_or_check_quality,
-    load_or_profile,
-    process_delivered_object,
-)
+from modelwatch.jobs.object_profiles import belongs_to_window, process_delivered_object
 from modelwatch.monitoring.datasets import columns_from_events
 from modelwatch.monitoring.object_profile import (
     check_object_quality,
@@ -170,21 +165,3 @@ def test_numbers_counted_as_arrays_give_the_profile_and_counts_of_the_json_value
         assert quality.versions == [quality_counts(expected, MODEL, "1")]
         amount = {f.name: f for f in quality.versions[0].features}["amount"]
         assert amount.missing == sum(1 for r in features if r.get("amount") is None) > 0
-
-
-def test_whichever_job_reads_an_object_first_stores_both_documents_so_the_other_reads_none(
-    world: JobWorld,
-) -> None:
-    world.publish("1", REFERENCE)
-    key = world.deliver("events", world.predictions(rows(50, seed=5)))
-    context = world.context
-    etag = next(o.etag for o in world.storage.list_objects(EVENTS_BUCKET, key))
-
-    references = context.references()  # one per run, as the jobs have
-    profile = load_or_profile(context.events, context.profiles, key, etag, references)
-    reads_of_the_object = world.storage.calls.get("get", 0)
-    quality = load_or_check_quality(context.events, context.profiles, "events", key, etag, references)
-
-    # the quality job found the counts the drift job stored: one document read, no read of the object
-    assert world.storage.calls["get"] == reads_of_the_object + 1
-    assert context.profiles.read(key) == profile and quality.source_key == key and quality.n_records == 50

@@ -27,6 +27,7 @@ from modelwatch.contracts.window import Window, parse_timestamp
 from modelwatch.monitoring.object_profile import (
     check_object_quality,
     profile_and_check_events,
+    profile_events,
 )
 from modelwatch.observability import logger, metrics
 from modelwatch.stores.events import EventStore
@@ -53,62 +54,24 @@ def _warn_unreadable(key: str, lines: int) -> None:
         metrics.add_metric(name="UnreadableLines", unit=MetricUnit.Count, value=lines)
 
 
-@dataclass(frozen=True)
-class DeliveredObject:
-    """What the profile function made of one delivered object."""
-
-    kind: QualitySourceKind
-    quality: ObjectQuality
-    profile: ObjectProfile | None = None
-
-
-def source_kind(key: str) -> QualitySourceKind | None:
-    """``events`` or ``rejected`` for a delivered object's key; None for anything else."""
-    if key.startswith(layout.EVENTS_PREFIX):
-        return "events"
-    if key.startswith(layout.REJECTED_PREFIX):
-        return "rejected"
-    return None
-
-
-def _read_and_document(
+def load_or_profile(
     events: EventStore,
     profiles: ProfileStore,
-    kind: QualitySourceKind,
     key: str,
     etag: str,
     references: VersionReferences,
-) -> DeliveredObject:
-    """Read the object once and store its documents: quality counts, and for events its profile.
-
-    Whichever needs the object first (the profile function, or a job finding a document
-    missing or stale) writes both, so the other finds them stored and no object is read twice.
-    """
-    records, unreadable = events.read_tolerant(key)
-    _warn_unreadable(key, unreadable)
-    if kind == "rejected":
-        quality = check_object_quality(kind, records, references, key, etag, unreadable)
-        _store(profiles.write_quality, quality, key)
-        metrics.add_metric(name="ObjectsQualityChecked", unit=MetricUnit.Count, value=1)
-        return DeliveredObject(kind, quality)
-    profile, quality = profile_and_check_events(records, references, key, etag, unreadable)
-    assert profile is not None
-    _store(profiles.write, profile, key)
-    _store(profiles.write_quality, quality, key)
-    metrics.add_metric(name="ObjectsProfiled", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="ObjectsQualityChecked", unit=MetricUnit.Count, value=1)
-    return DeliveredObject(kind, quality, profile)
-
-
-def load_or_profile(
-    events: EventStore, profiles: ProfileStore, key: str, etag: str, references: VersionReferences
+    store: bool = True,
 ) -> ObjectProfile:
-    """The stored profile of the events object at ``key``, or a new one (stored, with its counts)."""
+    """The stored profile of the events object at ``key``, or a new one (stored for next time)."""
     stored = profiles.read(key)
     if stored is not None and _current(stored.source_etag, etag):
         return stored
-    profile = _read_and_document(events, profiles, "events", key, etag, references).profile
-    assert profile is not None  # an events object always gets a profile
+    records, unreadable = events.read_tolerant(key)
+    _warn_unreadable(key, unreadable)
+    profile = profile_events(records, references, key, etag, unreadable)
+    metrics.add_metric(name="ObjectsProfiled", unit=MetricUnit.Count, value=1)
+    if store:
+        _store(profiles.write, profile, key)
     return profile
 
 
@@ -126,6 +89,7 @@ def load_or_check_quality(
     key: str,
     etag: str,
     references: VersionReferences,
+    store: bool = True,
 ) -> ObjectQuality:
     """The stored quality counts of the ``kind`` object at ``key``, or new ones (stored for next time).
 
@@ -135,7 +99,31 @@ def load_or_check_quality(
     stored = profiles.read_quality(key)
     if stored is not None and not _stale_quality(stored, etag, references):
         return stored
-    return _read_and_document(events, profiles, kind, key, etag, references).quality
+    records, unreadable = events.read_tolerant(key)
+    _warn_unreadable(key, unreadable)
+    quality = check_object_quality(kind, records, references, key, etag, unreadable)
+    metrics.add_metric(name="ObjectsQualityChecked", unit=MetricUnit.Count, value=1)
+    if store:
+        _store(profiles.write_quality, quality, key)
+    return quality
+
+
+@dataclass(frozen=True)
+class DeliveredObject:
+    """What the profile function made of one delivered object."""
+
+    kind: QualitySourceKind
+    quality: ObjectQuality
+    profile: ObjectProfile | None = None
+
+
+def source_kind(key: str) -> QualitySourceKind | None:
+    """``events`` or ``rejected`` for a delivered object's key; None for anything else."""
+    if key.startswith(layout.EVENTS_PREFIX):
+        return "events"
+    if key.startswith(layout.REJECTED_PREFIX):
+        return "rejected"
+    return None
 
 
 def process_delivered_object(
@@ -158,7 +146,20 @@ def process_delivered_object(
     if quality_current and (kind == "rejected" or profile_current):
         assert stored_quality is not None
         return DeliveredObject(kind, stored_quality, stored_profile)
-    return _read_and_document(events, profiles, kind, key, etag, references)
+    records, unreadable = events.read_tolerant(key)
+    _warn_unreadable(key, unreadable)
+    if kind == "rejected":
+        quality = check_object_quality(kind, records, references, key, etag, unreadable)
+        _store(profiles.write_quality, quality, key)
+        metrics.add_metric(name="ObjectsQualityChecked", unit=MetricUnit.Count, value=1)
+        return DeliveredObject(kind, quality)
+    profile, quality = profile_and_check_events(records, references, key, etag, unreadable)
+    assert profile is not None
+    _store(profiles.write, profile, key)
+    _store(profiles.write_quality, quality, key)
+    metrics.add_metric(name="ObjectsProfiled", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="ObjectsQualityChecked", unit=MetricUnit.Count, value=1)
+    return DeliveredObject(kind, quality, profile)
 
 
 def belongs_to_window(first_timestamp: str | None, key: str, unreadable_lines: int, window: Window) -> bool:

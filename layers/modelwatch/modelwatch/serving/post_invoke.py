@@ -92,7 +92,6 @@ class CaptureQueue:
         self._lock = threading.Lock()
         self._pending: list[PendingCapture] = []
         self._sending = 0
-        self._open = 0  # requests being answered: their records are queued only after the response
 
     def put(self, stream: str, lines: Lines, deadline: float | None) -> CaptureOutcome | None:
         """Queue ``lines`` (or a function building them) for ``stream``; outside a request, and
@@ -119,34 +118,26 @@ class CaptureQueue:
 
     @property
     def in_flight(self) -> int:
-        """Requests being answered, or whose records are queued or being sent (0: everything answered
-        is captured). A request counts from its start: between its response and the queueing of
-        its records, a caller that already has the answer must not see 0."""
+        """Requests whose records are queued or being sent (0: everything answered is captured)."""
         with self._lock:
-            return len(self._pending) + self._sending + self._open
-
-    def request_started(self) -> None:
-        with self._lock:
-            self._open += 1
-
-    def request_done(self) -> None:
-        with self._lock:
-            self._open -= 1
+            return len(self._pending) + self._sending
 
     async def after_response(self, batch: list[PendingCapture]) -> None:
-        """What to do with one request's records once its response has been sent.
-
-        Called by :class:`CaptureAfterResponse`, which counts the request in flight
-        (``request_started``) until this returns.
-        """
+        """What to do with one request's records once its response has been sent."""
         if self.mode == "deferred":
             with self._lock:
                 self._pending.extend(batch)
             return
-        if self.mode == "thread":
-            await anyio.to_thread.run_sync(self.send_all, batch)
-        else:
-            self.send_all(batch)
+        with self._lock:
+            self._sending += 1
+        try:
+            if self.mode == "thread":
+                await anyio.to_thread.run_sync(self.send_all, batch)
+            else:
+                self.send_all(batch)
+        finally:
+            with self._lock:
+                self._sending -= 1
 
     def flush(self, deadline: float | None = None) -> int:
         """Send everything queued (``deadline``: an earlier end than the records' own); never raises.
@@ -212,16 +203,12 @@ class CaptureAfterResponse:
             return
         batch: list[PendingCapture] = []
         token = _REQUEST_BATCH.set(batch)
-        self.queue.request_started()
         try:
             await self.app(scope, receive, send)
         finally:
             _REQUEST_BATCH.reset(token)
-            try:
-                if batch:
-                    await self.queue.after_response(batch)
-            finally:
-                self.queue.request_done()
+            if batch:
+                await self.queue.after_response(batch)
 
 
 class ExtensionsApiError(Exception):
