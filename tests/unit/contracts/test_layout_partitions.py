@@ -40,6 +40,7 @@ REJECTIONS: list[tuple[str, Any, str | None, str]] = [
     ("too_many_instances", SERVED, "3", SERVED),  # predict: after the model was loaded
     ("too_many_instances", SERVED, None, SERVED),  # feedback: after the model was checked
     ("prediction_failed", SERVED, "3", SERVED),
+    ("candidate_failed", SERVED, "3", SERVED),
     ("feedback_unavailable", SERVED, None, SERVED),  # feedback checks the model first
     ("schema_violation", None, "3", layout.UNROUTED_MODEL),  # a record naming no model
     ("schema_violation", "", "3", layout.UNROUTED_MODEL),

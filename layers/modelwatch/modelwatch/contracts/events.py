@@ -19,6 +19,8 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelwatch.contracts.rollout import Variant
+
 EVENT_SCHEMA_VERSION: Final = 1
 GZIP_MAGIC: Final = b"\x1f\x8b"
 
@@ -34,6 +36,9 @@ RejectionReason = Literal[
     "body_too_large",
     "not_found",
     "method_not_allowed",
+    # ab/canary: the candidate failed a request production then answered (status 200, counted
+    # against the candidate's error guardrail).
+    "candidate_failed",
 ]
 
 
@@ -56,6 +61,12 @@ class PredictionEvent(BaseModel):
     features: dict[str, Any]
     prediction: Any
     latency_ms: float
+    variant: Variant = Field(
+        "production", description="Which side of a rollout scored it (production without a rollout)."
+    )
+    served: bool = Field(
+        True, description="False for a shadow prediction: scored after the answer, never seen by the caller."
+    )
 
 
 class RejectedRequest(BaseModel):
@@ -74,6 +85,7 @@ class RejectedRequest(BaseModel):
     errors: list[dict[str, Any]] = Field(default_factory=list)
     body: str = Field(description="The request body as received (truncated past body_limit).")
     body_truncated: bool = False
+    variant: Variant | None = Field(None, description="The rollout side that failed (None: not routed).")
 
 
 class LabelEvent(BaseModel):

@@ -365,3 +365,11 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.strip("/"):
         raise ValueError(f"not an s3://bucket/key URI: {uri!r}")
     return parsed.netloc, parsed.path.lstrip("/")
+
+
+ROLLOUTS_STATE_PREFIX: Final = f"{STATE_PREFIX}rollouts/"
+
+
+def rollout_evidence_key(model: str, rollout_id: str) -> str:
+    """The rollout job's accumulated evidence of one rollout (one document, keyed by window inside)."""
+    return f"{ROLLOUTS_STATE_PREFIX}{model}/{rollout_id}.json"

@@ -15,6 +15,7 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from modelwatch.contracts.names import check_model_name
+from modelwatch.contracts.rollout import Rollout
 from modelwatch.contracts.schema import InputSchema
 
 MANIFEST_SCHEMA_VERSION: Final = 1
@@ -63,6 +64,13 @@ class ServingManifest(BaseModel):
     monitoring: ManifestMonitoring | None = Field(
         None, description="How the drift, quality and performance jobs run (default: the deployment's)."
     )
+    rollout: Rollout | None = Field(
+        None,
+        description=(
+            "A candidate version compared with this one on live traffic (shadow, ab or canary); "
+            "see modelwatch.contracts.rollout."
+        ),
+    )
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     source: dict[str, str] = Field(
         default_factory=dict, description="Where the version came from (registry, run id, ...)."
@@ -82,3 +90,21 @@ class ServingManifest(BaseModel):
     @classmethod
     def _alias_name(cls, value: str) -> str:
         return check_model_name(value, "alias")
+
+    def candidate_manifest(self) -> ServingManifest | None:
+        """The rollout candidate as a manifest of its own (what serving loads), or None without a rollout."""
+        if self.rollout is None:
+            return None
+        candidate = self.rollout.candidate
+        return self.model_copy(
+            update={
+                "version": candidate.version,
+                "flavor": candidate.flavor,
+                "artifact_uri": candidate.artifact_uri,
+                "input_schema": candidate.input_schema,
+                "prediction_type": candidate.prediction_type,
+                "reference_profile_uri": candidate.reference_profile_uri,
+                "source": candidate.source,
+                "rollout": None,
+            }
+        )

@@ -16,6 +16,7 @@ DETAIL_TYPES: Final = {
     "drift": "DriftDetected",
     "quality": "DataQualityViolation",
     "performance": "PerformanceDegraded",
+    "rollout": "RolloutRolledBack",  # the rollout job alerts only when it rolls a candidate back
 }
 
 

@@ -14,7 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 JOB_RESULT_SCHEMA_VERSION: Final = 1
 
-JobName = Literal["drift", "quality", "performance"]
+# The jobs every served model gets on every window (and a backfill can recompute).
+WindowJobName = Literal["drift", "quality", "performance"]
+# ... and the rollout job, which runs only for a running rollout, on live evidence.
+JobName = Literal[WindowJobName, "rollout"]
+WINDOW_JOBS: Final[tuple[WindowJobName, ...]] = ("drift", "quality", "performance")
 JobStatus = Literal["ok", "no_data", "failed"]
 
 

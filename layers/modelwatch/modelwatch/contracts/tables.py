@@ -74,6 +74,8 @@ EVENTS_TABLE: Final = CaptureTable(
         Column("features", "string", "The instance's features, as JSON text."),
         Column("prediction", "string", "The prediction, as JSON text (a number is its digits)."),
         Column("latency_ms", "double", "Time the request took to serve, in milliseconds."),
+        Column("variant", "string", "production or candidate (null in records from before rollouts)."),
+        Column("served", "boolean", "False for a rollout's shadow prediction (null: served)."),
     ),
 )
 
@@ -90,6 +92,7 @@ REJECTED_TABLE: Final = CaptureTable(
         Column("errors", "string", "The validation errors, as JSON text."),
         Column("body", "string", "The request body as received (truncated past the body limit)."),
         Column("body_truncated", "boolean", "Whether body was truncated."),
+        Column("variant", "string", "The rollout side that failed, when the request was routed."),
     ),
 )
 

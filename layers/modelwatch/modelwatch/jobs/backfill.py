@@ -38,7 +38,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from modelwatch.contracts.names import MODEL_NAME_PATTERN
-from modelwatch.contracts.results import JobName, JobResult
+from modelwatch.contracts.results import JobName, JobResult, WindowJobName
 from modelwatch.contracts.window import EPOCH, Window
 from modelwatch.jobs.dispatch import JOBS, DispatchContext, DueWindow
 from modelwatch.observability import logger, metrics
@@ -78,7 +78,7 @@ class BackfillRequest(BaseModel):
     model: str = Field(pattern=MODEL_NAME_PATTERN)
     start: datetime = Field(alias="from", description="First moment of the range (an ISO date or datetime).")
     end: datetime = Field(alias="to", description="End of the range, excluded.")
-    jobs: list[JobName] = Field(default_factory=lambda: list(JOBS), min_length=1)
+    jobs: list[WindowJobName] = Field(default_factory=lambda: list(JOBS), min_length=1)
     force: bool = Field(False, description="Recompute windows that already have a result.")
 
     @field_validator("start", "end")
@@ -88,7 +88,7 @@ class BackfillRequest(BaseModel):
 
     @field_validator("jobs")
     @classmethod
-    def _distinct_in_order(cls, value: list[JobName]) -> list[JobName]:
+    def _distinct_in_order(cls, value: list[WindowJobName]) -> list[WindowJobName]:
         return [job for job in JOBS if job in value]
 
     @classmethod

@@ -23,13 +23,12 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import get_args
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
 from modelwatch.contracts import layout
-from modelwatch.contracts.results import JobName
+from modelwatch.contracts.results import WINDOW_JOBS, JobName, WindowJobName
 from modelwatch.contracts.window import Window, window_before
 from modelwatch.observability import logger, metrics
 from modelwatch.settings.job_dispatch import JobDispatchSettings
@@ -39,7 +38,7 @@ from modelwatch.stores.manifests import ManifestStore
 from modelwatch.stores.objects import ObjectStorage, S3Storage
 from modelwatch.stores.state import StateConflict, StateStore
 
-JOBS: tuple[JobName, ...] = get_args(JobName)
+JOBS: tuple[WindowJobName, ...] = WINDOW_JOBS
 
 
 class DispatchState(BaseModel):
