@@ -297,6 +297,10 @@ class VariantWindow(BaseModel):
     prediction_histogram: list[int] = Field(
         default_factory=list, description="Predictions per bin of the window's shared bins."
     )
+    unavailable: int = Field(
+        0, description="Requests routed to this variant while it could not be loaded (production answered)."
+    )
+    unavailable_reason: str | None = Field(None, description="Why it could not be loaded, as serving said.")
 
 
 class Agreement(BaseModel):

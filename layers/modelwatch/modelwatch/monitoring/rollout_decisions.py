@@ -3,6 +3,7 @@
 :func:`evaluate_rollout` is pure: the rollout job reads the evidence and writes what this
 returns. The rules, in order:
 
+0. Serving could not load the candidate (``unavailable``): roll back at once, saying why.
 1. Any guardrail breached: roll back (share 0, state ``rolled_back``), naming each breach.
 2. A canary whose current step has lasted ``min_minutes`` and seen ``min_requests`` candidate
    requests, with no guardrail breached: advance to the next step's share.
@@ -225,6 +226,17 @@ def evaluate_rollout(
     )
     if rollout.state != "running":
         evaluation.reason = f"the rollout is {rollout.state}"
+        return evaluation
+    unloadable = [w.variants["candidate"] for w in windows if "candidate" in w.variants]
+    unloadable = [figures for figures in unloadable if figures.unavailable]
+    if unloadable:  # no sample size to wait for: serving could not load the candidate at all
+        evaluation.action = "rollback"
+        evaluation.share_after = 0.0
+        evaluation.state_after = "rolled_back"
+        evaluation.reason = (
+            f"the candidate could not be loaded ({sum(f.unavailable for f in unloadable)} requests answered "
+            f"by production): {unloadable[-1].unavailable_reason or 'no reason given'}"
+        )
         return evaluation
     breached = evaluation.breached
     if breached:
