@@ -16,6 +16,7 @@ from modelwatch.metrics.monitoring_metrics import (
     job_samples,
     performance_samples,
     quality_samples,
+    rollout_samples,
 )
 from modelwatch.metrics.provider import (
     DiscardingSink,
@@ -41,5 +42,6 @@ __all__ = [
     "job_samples",
     "performance_samples",
     "quality_samples",
+    "rollout_samples",
     "sink_from_settings",
 ]
