@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Final
 
 from modelwatch.contracts.rollout import (
     VARIANTS,
@@ -38,6 +39,9 @@ from modelwatch.contracts.rollout import (
 from modelwatch.monitoring.rollout_stats import compare_means
 
 JOB_ACTOR = "modelwatch-rollout-job"
+# The prediction-drift guardrail is read at every look, as a fixed-horizon test: at this level,
+# 50 looks keep a healthy candidate's chance of a false rollback by drift under 5% (Bonferroni).
+DRIFT_P_VALUE: Final = 0.001
 
 
 def _moments(windows: Sequence[WindowEvidence], variant: Variant, field: str) -> Moments:
@@ -70,6 +74,29 @@ def prediction_psi(candidate: Sequence[int], production: Sequence[int]) -> float
     if not n_c or not n_p or len(candidate) != len(production):
         return None
     return population_stability_index([c / n_p for c in production], [c / n_c for c in candidate])
+
+
+def prediction_drift_p_value(candidate: Sequence[int], production: Sequence[int]) -> float | None:
+    """The chi-square p-value of the two prediction histograms (cells with few expected counts merged).
+
+    PSI over 10 bins is about 0.1 between two samples of 100 from ONE distribution (its bias is
+    roughly ``(bins - 1) * (1 / n_c + 1 / n_p)``), so a PSI limit alone rolls healthy canaries back;
+    the guardrail also asks for the difference to be significant (at ``DRIFT_P_VALUE``), as the drift
+    jobs ask for significant and meaningful change.
+    """
+    import numpy as np
+
+    from modelwatch.monitoring.drift.tables import CountTable, chi_square_test
+
+    if not sum(candidate) or not sum(production) or len(candidate) != len(production):
+        return None
+    table = CountTable(
+        reference=np.asarray(production, dtype=np.int64),
+        current=np.asarray(candidate, dtype=np.int64),
+        labels=[str(cell) for cell in range(len(candidate))],
+        ordered=True,
+    )
+    return chi_square_test(table).p_value
 
 
 def _totals(rollout: Rollout, windows: Sequence[WindowEvidence], variant: Variant) -> VariantTotals:
@@ -129,6 +156,7 @@ def check_guardrails(
     totals: Mapping[Variant, VariantTotals],
     tests: Mapping[str, SequentialTest],
     drift: float | None,
+    drift_p_value: float | None = None,
 ) -> list[GuardrailCheck]:
     """Each declared guardrail's state against the evidence since the rollout started."""
     rails = rollout.guardrails
@@ -164,7 +192,14 @@ def check_guardrails(
         )
         checks.append(limit_check("latency_ratio", ratio, rails.max_latency_ratio, "x production's p99"))
     if rails.max_prediction_drift is not None:
-        checks.append(limit_check("prediction_drift", drift, rails.max_prediction_drift, "PSI"))
+        check = limit_check("prediction_drift", drift, rails.max_prediction_drift, "PSI")
+        if check.state == "breached" and (drift_p_value is None or drift_p_value >= DRIFT_P_VALUE):
+            # Large but not significant: small-sample noise in the histograms, not yet a breach.
+            p_text = "no test" if drift_p_value is None else f"chi-square p = {drift_p_value:.3g}"
+            check = check.model_copy(
+                update={"state": "ok", "detail": f"{check.detail}, not significant ({p_text})"}
+            )
+        checks.append(check)
     if rails.metric_worse:
         test = tests.get(rollout.metric.name)
         if test is None or test.estimate is None:
@@ -209,8 +244,9 @@ def evaluate_rollout(
         variant: _totals(rollout, windows, variant) for variant in VARIANTS
     }
     tests = sequential_tests(rollout, windows, previous_tests)
-    drift = prediction_psi(_histogram(windows, "candidate"), _histogram(windows, "production"))
-    checks = check_guardrails(rollout, windows, totals, tests, drift)
+    histograms = _histogram(windows, "candidate"), _histogram(windows, "production")
+    drift = prediction_psi(*histograms)
+    checks = check_guardrails(rollout, windows, totals, tests, drift, prediction_drift_p_value(*histograms))
     evaluation = RolloutEvaluation(
         rollout_id=rollout.id,
         mode=rollout.mode,
