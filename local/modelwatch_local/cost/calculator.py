@@ -49,7 +49,7 @@ class Inputs:
     billed_ms_per_extra_instance: float = 0.05
     log_bytes_per_request: float = 0.0  # nothing on success (measured; was the 278 B EMF line)
     request_bytes_per_instance: float = 136.0
-    capture_bytes_per_event: float = 373.0
+    capture_bytes_per_event: float = 410.0  # 373 before the rollout fields variant and served
     # What reacts to a delivered events object.
     profile_billed_ms_per_object: float = 400.0
     export_reads_per_object: int = 1
