@@ -228,7 +228,7 @@ class RetrainingTrigger(Construct):
             self,
             "Rule",
             event_bus=bus,
-            description="Start retraining when drift, data-quality or performance alerts are raised",
+            description="Start retraining on drift, data-quality, performance alerts and rollout rollbacks",
             event_pattern=events.EventPattern(
                 source=[platform_events.SOURCE], detail_type=list(platform_events.DETAIL_TYPES.values())
             ),

@@ -163,7 +163,12 @@ def test_alerts_on_the_platform_bus_start_the_retraining_state_machine(template:
         {
             "EventPattern": {
                 "source": ["modelwatch"],
-                "detail-type": ["DriftDetected", "DataQualityViolation", "PerformanceDegraded"],
+                "detail-type": [
+                    "DriftDetected",
+                    "DataQualityViolation",
+                    "PerformanceDegraded",
+                    "RolloutRolledBack",
+                ],
             },
             "Targets": [Match.object_like({"Arn": STATE_MACHINE})],
         },
