@@ -84,6 +84,9 @@ bench: $(STAMP)  ## run the benchmarks; results in .bench/results.json
 	$(BIN)/python tests/benchmarks/bench_quality.py --output .bench/quality.json
 	# the first run generates 10M labelled predictions (1.4 GB, ~9 min) into .bench/cache/performance
 	$(BIN)/python tests/benchmarks/bench_performance.py --output .bench/performance.json
+	# rollouts: ab/shadow overhead on the caller's path (ratios in one run), the evidence query at 1M + 1M
+	$(BIN)/python tests/benchmarks/bench_rollout_serving.py --requests 4000 --output .bench/rollout_serving.json
+	$(BIN)/python tests/benchmarks/bench_rollout_evidence.py --output .bench/rollout_evidence.json
 
 # Synthesises the stacks in-process from cdk.json (or COST_ARGS="--templates cdk.out" after make synth);
 # inputs and goals: docs/cost.md (e.g. make cost COST_ARGS="--rate 200 --instances-per-request 10").
