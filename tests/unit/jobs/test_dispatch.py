@@ -313,3 +313,54 @@ class _Context:
     memory_limit_in_mb = 1024
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:modelwatch-quality"
     aws_request_id = "request-1"
+
+
+def _with_rollout(storage: InMemoryStorage, model: str, state: str = "running") -> None:
+    from modelwatch.contracts.rollout import Rollout, RolloutCandidate
+
+    store = ManifestStore(storage, MODELS_BUCKET)
+    current = store.current(model, "production")
+    assert current is not None
+    rollout = Rollout(
+        id=f"{model}-r",
+        mode="ab",
+        candidate=RolloutCandidate(version="2", flavor="sklearn", artifact_uri="s3://m/2", input_schema=SCHEMA),
+        production_version="1",
+        share=0.2,
+        state=state,  # type: ignore[arg-type]
+    )
+    store.write(current.model_copy(update={"rollout": rollout}))
+
+
+def test_rollout_windows_are_dispatched_only_for_running_rollouts_every_closed_window_since_the_last_tick() -> None:
+    storage = InMemoryStorage()
+    for model in ("fraud", "churn", "quiet"):
+        _publish(storage, model)
+    _with_rollout(storage, "fraud")
+    _with_rollout(storage, "churn", state="rolled_back")
+    clock = Clock(datetime(2026, 11, 26, 10, 2, tzinfo=UTC))
+    context, queues = _dispatcher(
+        storage, clock, job_queue_urls={**QUEUES, "rollout": "q-rollout"}, rollout_window_minutes=5
+    )
+    context.state.save(DispatchState(dispatched_through=datetime(2026, 11, 26, 9, 47, tzinfo=UTC)), None)
+
+    result = run_dispatch(context)
+
+    # 09:47 .. 10:02: the windows that closed at 09:50, 09:55 and 10:00 (three: the catch-up limit)
+    assert _sent(queues, "rollout") == [
+        ("fraud", "2026-11-26T09:45:00+00:00", 5),
+        ("fraud", "2026-11-26T09:50:00+00:00", 5),
+        ("fraud", "2026-11-26T09:55:00+00:00", 5),
+    ]
+    assert result.dispatched["rollout"] == 3 and result.dispatched["drift"] == 3
+
+
+def test_without_a_rollout_queue_no_rollout_window_is_dispatched() -> None:
+    storage = InMemoryStorage()
+    _publish(storage, "fraud")
+    _with_rollout(storage, "fraud")
+    context, queues = _dispatcher(storage, Clock(datetime(2026, 11, 26, 10, 2, tzinfo=UTC)))
+
+    result = run_dispatch(context)
+
+    assert "rollout" not in queues.sent and "rollout" not in result.dispatched

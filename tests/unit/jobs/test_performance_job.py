@@ -182,3 +182,19 @@ def test_a_query_past_the_scan_limit_is_a_failed_result_naming_the_limit_and_win
     assert (
         result.reason is not None and "100 bytes" in result.reason and f"window {WINDOW.key}" in result.reason
     )
+
+
+def test_shadow_predictions_are_not_joined_to_labels_a_second_time(lake: LakeWorld) -> None:
+    lake.publish("1")
+    events = lake.predictions(rows(100, seed=4))
+    shadows = [
+        {**event, "event_id": f"shadow-{event['event_id']}", "version": "2", "variant": "candidate", "served": False}
+        for event in events
+    ]
+    lake.deliver("events", events + shadows)
+    lake.deliver("labels", labels(events, online, WINDOW.end), at=WINDOW.end)
+
+    outcome = run_performance(lake.context, MODEL, WINDOW)
+
+    assert (outcome.summary["n_predictions"], outcome.summary["n_labelled"]) == (100, 100)
+    assert outcome.versions == ["1"]

@@ -124,8 +124,8 @@ def test_predict(api: Api, sklearn_classifier: Any) -> None:
     # Then one probability per instance comes back, from the served version
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"model", "version", "predictions", "request_id"}
-    assert (body["model"], body["version"]) == ("fraud", "1")
+    assert set(body) == {"model", "version", "predictions", "request_id", "variant"}
+    assert (body["model"], body["version"], body["variant"]) == ("fraud", "1", "production")
     expected = sklearn_classifier.estimator.predict_proba([[12.5, 3, 0], [300.0, 23, 1]])[:, 1]
     assert body["predictions"] == [round(float(p), 6) for p in expected]
     assert response.headers["x-request-id"] == body["request_id"]
@@ -358,6 +358,7 @@ def test_health_ok(api: Api) -> None:
                 "failed_version": None,
                 "reason": None,
                 "message": "serving version 1",
+                "candidate": None,
             }
         },
     }
@@ -416,7 +417,7 @@ def test_openapi_documents_every_endpoint_with_examples(api: Api) -> None:
     request_example = components["PredictRequest"]["properties"]["instances"]["examples"][0]
     assert request_example[0]["amount"] == 125.5
     response_example = components["PredictResponse"]["examples"][0]
-    assert set(response_example) == {"model", "version", "predictions", "request_id"}
+    assert set(response_example) == {"model", "version", "predictions", "request_id", "variant"}
     assert "503" in spec["paths"]["/health"]["get"]["responses"]
     assert spec["paths"]["/v1/models"]["get"]["responses"]["200"]
 

@@ -332,6 +332,10 @@ class WindowEvidence(BaseModel):
     variants: dict[Variant, VariantWindow]
     agreement: Agreement = Field(default_factory=Agreement)
     histogram_edges: list[float] = Field(default_factory=list, description="Bin edges of the histograms.")
+    histogram_labels: list[str] = Field(
+        default_factory=list,
+        description="Label models: the predicted value of each bin (the last bin holds every other value).",
+    )
 
 
 class SequentialTest(BaseModel):

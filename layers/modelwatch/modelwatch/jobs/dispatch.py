@@ -13,6 +13,11 @@ missed schedule catches up: at most ``max_catch_up_windows`` windows per model a
 most recent ones; older missed windows are counted as skipped (a backfill payload,
 ``{"backfill": {...}}``, queues them: :mod:`modelwatch.jobs.backfill`).
 
+The rollout job (``rollout``, when it has a queue) runs only for a model whose production
+manifest has a ``running`` rollout, over windows of ``rollout_window_minutes`` (short, so a
+guardrail breach is acted on within one such period), by the same catch-up rule. A backfill
+never queues it: its windows judge live traffic, in order.
+
 Dispatching the same window twice doubles nothing: the job skips a window that already has
 a result (:func:`modelwatch.jobs.runner.run_job`), and result keys are named by the window.
 """
@@ -23,6 +28,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Final
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
@@ -39,6 +45,7 @@ from modelwatch.stores.objects import ObjectStorage, S3Storage
 from modelwatch.stores.state import StateConflict, StateStore
 
 JOBS: tuple[WindowJobName, ...] = WINDOW_JOBS
+ROLLOUT_JOB: Final = "rollout"
 
 
 class DispatchState(BaseModel):
@@ -170,6 +177,13 @@ def plan_dispatch(
                 DueWindow(job, manifest.model, window, refresh_late_labels=refresh) for window in windows
             )
             result.skipped_windows += skipped
+        if ROLLOUT_JOB in settings.job_queue_urls and manifest.rollout is not None and manifest.rollout.state == "running":
+            # The rollout job's own (short) windows, for a running rollout only.
+            length = timedelta(minutes=settings.rollout_window_minutes)
+            lag = timedelta(minutes=settings.delivery_lag_minutes)
+            windows, skipped = due_windows(length, since, now, lag, settings.max_catch_up_windows)
+            due.extend(DueWindow(ROLLOUT_JOB, manifest.model, window) for window in windows)
+            result.skipped_windows += skipped
     for item in due:
         result.dispatched[item.job] = result.dispatched.get(item.job, 0) + 1
     return due, result
@@ -193,7 +207,7 @@ def run_dispatch(context: DispatchContext, now: datetime | None = None) -> Dispa
     period = timedelta(minutes=context.settings.dispatch_every_minutes)
     since = state.dispatched_through or now - period
     due, result = plan_dispatch(context, since, now)
-    for job in JOBS:
+    for job in (*JOBS, ROLLOUT_JOB):
         bodies = [item.body() for item in due if item.job == job]
         if bodies:
             context.queues.send(job, bodies)

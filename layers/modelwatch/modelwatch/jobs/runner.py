@@ -32,17 +32,20 @@ def _job_functions() -> dict[str, JobFunction]:
     from modelwatch.jobs.drift_job import run_drift
     from modelwatch.jobs.performance_job import run_performance
     from modelwatch.jobs.quality_job import run_quality
+    from modelwatch.jobs.rollout_job import run_rollout
 
-    return {"drift": run_drift, "quality": run_quality, "performance": run_performance}
+    return {"drift": run_drift, "quality": run_quality, "performance": run_performance, "rollout": run_rollout}
 
 
 def window_of(context: JobContext, job: JobName, request: JobRequest) -> Window:
     """The window a request asks for: its ``window_start``, or the last complete one before its ``time``.
 
-    The length is the request's ``window_minutes`` (a model's own schedule) or the default;
+    The length is the request's ``window_minutes`` (a model's own schedule) or the default (the
+    rollout job's: ``rollout_window_minutes``);
     the performance job's window is lagged by ``label_lag_minutes``, since labels come late.
     """
-    minutes = request.window_minutes or context.settings.window_minutes
+    default = context.settings.rollout_window_minutes if job == "rollout" else context.settings.window_minutes
+    minutes = request.window_minutes or default
     length = timedelta(minutes=minutes)
     if request.window_start is not None:
         start = request.window_start

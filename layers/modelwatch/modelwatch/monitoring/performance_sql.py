@@ -21,7 +21,10 @@ What is read: the events delivered from the hour before the window to the hour a
 (``stores.events.DELIVERY_SLACK``), kept by their own timestamp, a redelivered event
 (same ``event_id``) counted once; the labels delivered from the window's start to
 ``min(now, window end + label horizon)``, the last one received per
-``(request_id, index)`` winning. Both tables' partitions are the query's ``scans``, so
+``(request_id, index)`` winning. A rollout's shadow predictions (``served = false``: the
+candidate scored a copy of a request production answered) are left out: the label belongs to
+the served prediction, and counting the shadow one too would count the instance twice (the
+rollout job compares the variants, :mod:`modelwatch.monitoring.rollout_evidence`). Both tables' partitions are the query's ``scans``, so
 the engine reads nothing else (and its scan limit names the window).
 
 Values parse as in ``performance.py``: a label is binary when it is true/false, 0/1 (or
@@ -212,6 +215,7 @@ def performance_query(
   FROM events
   WHERE model = {model_literal} AND {partition_filter(events_scan)}
     AND {_received("timestamp", window.start, window.end)}
+    AND coalesce(served, true)
   GROUP BY event_id
 ),
 last_labels AS (

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
+from modelwatch.contracts.rollout import RolloutMode, RolloutState, Variant
 from modelwatch.contracts.schema import Violation
 
 # The most instances a request may carry under any configuration (settings cap max_instances here).
@@ -41,6 +42,7 @@ class PredictResponse(BaseModel):
                     "version": "2",
                     "predictions": [0.031],
                     "request_id": "4f1c2a...",
+                    "variant": "production",
                 }
             ]
         },
@@ -50,6 +52,13 @@ class PredictResponse(BaseModel):
     version: str
     predictions: list[Any] = Field(description="One value per instance, in order.")
     request_id: str
+    variant: Variant = Field(
+        "production",
+        description=(
+            "Which side of a rollout answered: production, or the candidate of an ab or canary "
+            "rollout (then version is the candidate's). Always production without a rollout."
+        ),
+    )
 
 
 # Labels are data the performance job computes with: only finite numbers, bounded integers,
@@ -107,6 +116,34 @@ class ModelList(BaseModel):
     models: list[ModelInfo]
 
 
+FailureReasonCode = Literal[
+    "manifest_unreadable",
+    "manifest_for_another_model",
+    "artifact_unloadable",
+    "scoring_failed",
+    "flavor_not_served",
+]
+
+
+class CandidateHealth(BaseModel):
+    """The candidate of a model's active rollout, as loaded here."""
+
+    rollout_id: str
+    mode: RolloutMode
+    share: float
+    rollout_state: RolloutState
+    version: str
+    state: Literal["ready", "candidate_unavailable"] = Field(
+        description=(
+            "ready: loaded and serving (or scoring) its share; candidate_unavailable: it could not be "
+            "loaded here, production answers every request and the requests routed to it are "
+            "captured as candidate_failed."
+        )
+    )
+    reason: FailureReasonCode | None = None
+    message: str
+
+
 class ModelHealth(BaseModel):
     """What one served model is doing (reasons are codes: error details are in the service log)."""
 
@@ -118,17 +155,11 @@ class ModelHealth(BaseModel):
     )
     serving_version: str | None = None
     failed_version: str | None = Field(None, description="The published version that could not be taken.")
-    reason: (
-        Literal[
-            "manifest_unreadable",
-            "manifest_for_another_model",
-            "artifact_unloadable",
-            "scoring_failed",
-            "flavor_not_served",
-        ]
-        | None
-    ) = None
+    reason: FailureReasonCode | None = None
     message: str
+    candidate: CandidateHealth | None = Field(
+        None, description="The candidate of an active rollout (null: no active rollout)."
+    )
 
 
 class CacheHealth(BaseModel):
@@ -146,7 +177,10 @@ class CacheHealth(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok", "degraded"] = Field(
-        description="ok when every model loaded (or failed to load) here is ready."
+        description=(
+            "ok when every model loaded (or failed to load) here is ready, and so is the candidate "
+            "of each active rollout."
+        )
     )
     models: dict[str, ModelHealth] = Field(
         description="Every model loaded here, or whose published version failed to load here."

@@ -4,6 +4,13 @@ Endpoints are ``async def``: under Mangum they cost a fraction of what plain
 ``def`` endpoints cost (no thread-pool hop per request). Every rejection is
 answered with a precise JSON error, counted, and captured to the rejected stream.
 Capture is prepared on the request path and sent after the response (``post_invoke``).
+
+A model whose manifest has an active rollout (``serving.model_cache.LoadedCandidate``) is
+served by variant: ``ab`` and ``canary`` route each request by its rollout key
+(``serving.routing``) to production or the candidate, whose schema then validates the
+instances; the answer's ``variant`` and ``version`` say which served it. ``shadow`` answers
+with production and has the candidate score a sampled share after the response
+(``serving.shadow``). Without an active rollout a request costs one attribute check more.
 """
 
 from __future__ import annotations
@@ -22,10 +29,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelwatch import __version__
 from modelwatch.contracts.events import RejectionReason
+from modelwatch.contracts.manifest import ServingManifest
+from modelwatch.contracts.rollout import Variant
 from modelwatch.contracts.schema import Violation, printable_name, validate_instances
+from modelwatch.flavors import Predictor
 from modelwatch.observability import logger
 from modelwatch.serving.api_models import (
     CacheHealth,
+    CandidateHealth,
     ErrorResponse,
     FeedbackAccepted,
     FeedbackRequest,
@@ -38,14 +49,24 @@ from modelwatch.serving.api_models import (
 )
 from modelwatch.serving.context import ServingContext
 from modelwatch.serving.event_capture import (
+    body_text,
+    capture_candidate_failure,
     capture_deadline,
     capture_labels,
     capture_predictions,
     capture_rejection,
 )
-from modelwatch.serving.model_cache import FlavorNotServed, ModelUnavailable, UnknownModel
+from modelwatch.serving.model_cache import (
+    FlavorNotServed,
+    LoadedCandidate,
+    LoadedModel,
+    ModelUnavailable,
+    UnknownModel,
+)
 from modelwatch.serving.post_invoke import CaptureAfterResponse
 from modelwatch.serving.request_id import RequestIdMiddleware, request_id_of
+from modelwatch.serving.routing import routed_variant, shadowed
+from modelwatch.serving.shadow import ShadowScoring
 
 
 def retry_after_seconds(context: ServingContext) -> str:
@@ -67,6 +88,7 @@ class Rejection(Exception):
         fields: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
         body: Any = None,
+        variant: Variant | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
@@ -78,6 +100,7 @@ class Rejection(Exception):
         self.fields = fields
         self.headers = headers
         self.body = body
+        self.variant = variant  # the rollout side that refused it (None: not routed)
 
 
 async def get_context(request: Request) -> ServingContext:
@@ -135,19 +158,6 @@ class _BoundedBodyRoute(APIRoute):
         return bounded
 
 
-def _body_text(body: Any) -> str:
-    if body is None:
-        return ""
-    if isinstance(body, bytes):
-        return body.decode("utf-8", errors="replace")
-    if isinstance(body, str):
-        return body
-    try:
-        return json.dumps(body, default=str)
-    except (TypeError, ValueError):
-        return repr(body)
-
-
 def _model_from_path(path: str) -> str:
     parts = path.strip("/").split("/")
     if len(parts) >= 3 and parts[0] == "v1" and parts[1] == "models":
@@ -185,8 +195,9 @@ def create_app(context: ServingContext) -> FastAPI:
             rejection.reason,
             rejection.status_code,
             _errors_of(rejection),
-            _body_text(body),
+            body_text(body),
             deadline=capture_deadline(context, request.scope.get("aws.context")),
+            variant=rejection.variant,
         )
         detail: dict[str, Any] = {"code": rejection.reason, "message": rejection.message}
         if rejection.violations is not None:  # kept whole: a violation's feature may be null
@@ -302,41 +313,12 @@ def create_app(context: ServingContext) -> FastAPI:
                 headers={"Retry-After": retry_after_seconds(ctx)},
                 body=raw,
             ) from None
+        if loaded.candidate is not None:
+            return _serve_rollout(ctx, request, model, loaded, loaded.candidate, instances, raw, started)
         version = loaded.manifest.version
-        if len(instances) > ctx.settings.max_instances:
-            raise Rejection(
-                413,
-                "too_many_instances",
-                f"{len(instances)} instances; at most {ctx.settings.max_instances}",
-                model=model,
-                version=version,
-                body=raw,
-            )
-        violations = validate_instances(loaded.manifest.input_schema, instances)
-        if violations:
-            bad = len({v.index for v in violations})
-            raise Rejection(
-                422,
-                "schema_violation",
-                f"{bad} instance(s) violate the input schema of {model!r}",
-                model=model,
-                version=version,
-                violations=violations,
-                body=raw,
-            )
-        try:
-            predictions = loaded.predictor.predict(instances)
-            json.dumps(predictions, allow_nan=False)  # NaN or inf could neither be answered nor captured
-        except Exception:  # valid instances the model cannot score: answered, counted, captured
-            logger.exception("model failed to score", extra={"model": model, "version": version})
-            raise Rejection(
-                422,
-                "prediction_failed",
-                f"version {version} of {model!r} could not score these instances",
-                model=model,
-                version=version,
-                body=raw,
-            ) from None
+        predictions = _score(ctx, model, loaded.manifest, loaded.predictor, instances, raw)
+        if predictions is None:
+            raise _prediction_failed(model, version, raw, None)
         latency_ms = (time.perf_counter() - started) * 1000.0
         deadline = capture_deadline(ctx, request.scope.get("aws.context"))
         capture_predictions(ctx, request_id, model, version, instances, predictions, latency_ms, deadline)
@@ -433,10 +415,14 @@ def create_app(context: ServingContext) -> FastAPI:
                 failed_version=state.failed_version,
                 reason=state.reason,
                 message=state.message,
+                candidate=_candidate_health(state.candidate),
             )
             for name, state in states.items()
         }
-        ready = all(state.state == "ready" for state in states.values())
+        ready = all(
+            state.state == "ready" and (state.candidate is None or state.candidate.predictor is not None)
+            for state in states.values()
+        )
         serving = all(state.serving_version is not None for state in states.values())
         cache = CacheHealth(
             models_loaded=stats.models_loaded,
@@ -450,6 +436,166 @@ def create_app(context: ServingContext) -> FastAPI:
         return JSONResponse(payload.model_dump(mode="json"), status_code=200 if serving else 503)
 
     return app
+
+
+def _candidate_health(candidate: LoadedCandidate | None) -> CandidateHealth | None:
+    if candidate is None:
+        return None
+    rollout = candidate.rollout
+    return CandidateHealth(
+        rollout_id=rollout.id,
+        mode=rollout.mode,
+        share=rollout.share,
+        rollout_state=rollout.state,
+        version=candidate.version,
+        state="ready" if candidate.predictor is not None else "candidate_unavailable",
+        reason=candidate.reason,
+        message=candidate.message,
+    )
+
+
+def _score(
+    ctx: ServingContext,
+    model: str,
+    manifest: ServingManifest,
+    predictor: Predictor,
+    instances: list[Any],
+    raw: dict[str, Any],
+    variant: Variant | None = None,
+) -> list[Any] | None:
+    """``predictor``'s predictions of ``instances`` after checking them against ``manifest``'s schema.
+
+    Raises the request's 413 or 422 ``Rejection`` (the caller's instances are at fault); returns
+    None when valid instances cannot be scored (logged), which the caller answers or falls back on.
+    """
+    version = manifest.version
+    if len(instances) > ctx.settings.max_instances:
+        raise Rejection(
+            413,
+            "too_many_instances",
+            f"{len(instances)} instances; at most {ctx.settings.max_instances}",
+            model=model,
+            version=version,
+            body=raw,
+            variant=variant,
+        )
+    violations = validate_instances(manifest.input_schema, instances)
+    if violations:
+        bad = len({v.index for v in violations})
+        raise Rejection(
+            422,
+            "schema_violation",
+            f"{bad} instance(s) violate the input schema of {model!r}",
+            model=model,
+            version=version,
+            violations=violations,
+            body=raw,
+            variant=variant,
+        )
+    try:
+        predictions: list[Any] = predictor.predict(instances)
+        json.dumps(predictions, allow_nan=False)  # NaN or inf could neither be answered nor captured
+    except Exception:  # valid instances the model cannot score: answered, counted, captured
+        logger.exception("model failed to score", extra={"model": model, "version": version})
+        return None
+    return predictions
+
+
+def _prediction_failed(model: str, version: str, raw: dict[str, Any], variant: Variant | None) -> Rejection:
+    return Rejection(
+        422,
+        "prediction_failed",
+        f"version {version} of {model!r} could not score these instances",
+        model=model,
+        version=version,
+        body=raw,
+        variant=variant,
+    )
+
+
+def _serve_rollout(
+    ctx: ServingContext,
+    request: Request,
+    model: str,
+    loaded: LoadedModel,
+    candidate: LoadedCandidate,
+    instances: list[Any],
+    raw: dict[str, Any],
+    started: float,
+) -> PredictResponse:
+    """Answer a request of a model in an active rollout: routed (ab, canary) or shadowed.
+
+    ab/canary: the request's variant serves it. A candidate that could not be loaded leaves
+    production to answer, and the request is captured as ``candidate_failed``
+    (``candidate_unavailable``); one that cannot score the instances answers a 422 under
+    ``on_candidate_error="error"``, or leaves production to answer (``candidate_failed``,
+    ``prediction_failed``). shadow: production answers; the candidate scores a sampled
+    request after the response (``ShadowScoring``).
+    """
+    request_id = request_id_of(request.state)
+    rollout = candidate.rollout
+    deadline: float | None = None
+    scoring: ShadowScoring | None = None
+    variant: Variant = "production"
+    predictions: list[Any] | None = None
+    if rollout.mode == "shadow":
+        if shadowed(rollout, request_id):
+            scoring = ShadowScoring(ctx, candidate, request_id, model, instances)
+    elif routed_variant(rollout, request_id, request.headers, instances) == "candidate":
+        if candidate.predictor is None:
+            deadline = capture_deadline(ctx, request.scope.get("aws.context"))
+            capture_candidate_failure(
+                ctx,
+                request_id,
+                model,
+                candidate.version,
+                "candidate_unavailable",
+                candidate.message,
+                raw,
+                deadline,
+            )
+        else:
+            predictions = _score(
+                ctx, model, candidate.manifest, candidate.predictor, instances, raw, "candidate"
+            )
+            if predictions is not None:
+                variant = "candidate"
+            elif rollout.on_candidate_error == "error":
+                raise _prediction_failed(model, candidate.version, raw, "candidate")
+            else:
+                deadline = capture_deadline(ctx, request.scope.get("aws.context"))
+                message = (
+                    f"candidate version {candidate.version} of {model!r} could not score these instances"
+                )
+                capture_candidate_failure(
+                    ctx, request_id, model, candidate.version, "prediction_failed", message, raw, deadline
+                )
+    if variant == "production":
+        predictions = _score(ctx, model, loaded.manifest, loaded.predictor, instances, raw, "production")
+        if predictions is None:
+            raise _prediction_failed(model, loaded.manifest.version, raw, "production")
+    assert predictions is not None
+    version = candidate.version if variant == "candidate" else loaded.manifest.version
+    latency_ms = (time.perf_counter() - started) * 1000.0
+    if deadline is None:
+        deadline = capture_deadline(ctx, request.scope.get("aws.context"))
+    capture_predictions(
+        ctx,
+        request_id,
+        model,
+        version,
+        instances,
+        predictions,
+        latency_ms,
+        deadline,
+        variant=variant,
+        shadow=None if scoring is None else scoring.event_lines,
+    )
+    if scoring is not None:
+        scoring.queue_failure_record(deadline)
+    return PredictResponse(
+        model=model, version=version, predictions=predictions, request_id=request_id, variant=variant
+    )
 
 
 def _errors_of(rejection: Rejection) -> list[dict[str, Any]]:

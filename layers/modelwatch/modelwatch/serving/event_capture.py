@@ -46,8 +46,10 @@ def prediction_lines(
     instances: Sequence[Mapping[str, Any]],
     predictions: Sequence[Any],
     latency_ms: float,
+    variant: str = "production",
+    served: bool = True,
 ) -> list[str]:
-    """One JSON line per instance (``PredictionEvent``)."""
+    """One JSON line per instance (``PredictionEvent``): ``variant`` scored it, ``served`` to the caller."""
     latency = round(latency_ms, 3)
     # One random prefix per request, the instance's index after it: unique like a uuid4 per
     # event (96 random bits per request), at one urandom call instead of one per instance.
@@ -65,6 +67,8 @@ def prediction_lines(
                 "features": instance,
                 "prediction": prediction,
                 "latency_ms": latency,
+                "variant": variant,
+                "served": served,
             },
             separators=(",", ":"),
         )
@@ -81,6 +85,7 @@ def rejected_line(
     status_code: int,
     errors: list[dict[str, Any]],
     body: str,
+    variant: str | None = None,
 ) -> str:
     """One JSON line for a rejected request (``RejectedRequest``), at most one Firehose record.
 
@@ -99,6 +104,7 @@ def rejected_line(
         "errors": errors,
         "body": body,
         "body_truncated": False,
+        "variant": variant,
     }
 
     def encode(length: int) -> str:
@@ -129,15 +135,23 @@ def capture_predictions(
     predictions: Sequence[Any],
     latency_ms: float,
     deadline: float | None = None,
+    variant: str = "production",
+    shadow: Callable[[str], list[str]] | None = None,
 ) -> CaptureOutcome | None:
-    """One ``PredictionEvent`` line per instance, built when the queue sends them."""
+    """One ``PredictionEvent`` line per instance, built when the queue sends them.
+
+    ``shadow`` (a rollout in shadow mode) gives the candidate's lines for the same request, from
+    the timestamp: they go in the same Firehose call, scored when the lines are built.
+    """
     stream = context.settings.events_stream  # one stream for every model: Firehose partitions by model
     now = context.clock()
 
     def lines() -> list[str]:
-        return prediction_lines(
-            request_id, model, version, now.isoformat(), instances, predictions, latency_ms
+        timestamp = now.isoformat()
+        served = prediction_lines(
+            request_id, model, version, timestamp, instances, predictions, latency_ms, variant
         )
+        return served if shadow is None else served + shadow(timestamp)
 
     return _emit(context, stream, lines, deadline)
 
@@ -182,14 +196,66 @@ def capture_rejection(
     errors: list[dict[str, Any]],
     body: str,
     deadline: float | None = None,
+    variant: str | None = None,
 ) -> CaptureOutcome | None:
     """One ``RejectedRequest`` line (its body truncated to fit a record), built when sent."""
     timestamp = context.clock().isoformat()
 
     def lines() -> list[str]:
-        return [rejected_line(request_id, model, version, timestamp, reason, status_code, errors, body)]
+        return [
+            rejected_line(request_id, model, version, timestamp, reason, status_code, errors, body, variant)
+        ]
 
     return _emit(context, context.settings.rejected_stream, lines, deadline)
+
+
+def candidate_failure_line(
+    request_id: str, model: str, version: str, timestamp: str, error_type: str, message: str, body: Any
+) -> str:
+    """The ``candidate_failed`` record of a request the candidate could not serve or score.
+
+    Status 200: the caller had an answer (production's, or in shadow, nothing of the candidate's).
+    ``error_type`` is ``prediction_failed`` or ``candidate_unavailable``; the rollout job counts
+    both against the candidate and rolls back on the second.
+    """
+    errors = [{"type": error_type, "message": message}]
+    return rejected_line(
+        request_id, model, version, timestamp, "candidate_failed", 200, errors, body_text(body), "candidate"
+    )
+
+
+def capture_candidate_failure(
+    context: ServingContext,
+    request_id: str,
+    model: str,
+    version: str,
+    error_type: str,
+    message: str,
+    body: Any,
+    deadline: float | None = None,
+) -> CaptureOutcome | None:
+    """Capture (after the response) that the candidate failed a request production answered; counted."""
+    context.metrics.rejection(model, "candidate_failed")
+    timestamp = context.clock().isoformat()
+
+    def lines() -> list[str]:
+        return [candidate_failure_line(request_id, model, version, timestamp, error_type, message, body)]
+
+    return _emit(context, context.settings.rejected_stream, lines, deadline)
+
+
+def body_text(body: Any) -> str:
+    """A request body as the rejected stream keeps it: text as received, anything else as JSON."""
+    if body is None:
+        return ""
+    if isinstance(body, bytes):
+        return body.decode("utf-8", errors="replace")
+    if isinstance(body, str):
+        return body
+    try:
+        return json.dumps(body, default=str)
+    except (TypeError, ValueError):
+        return repr(body)
 
 
 def _emit(

@@ -17,6 +17,16 @@ room, before a load (for the artifact's size) and after it (for its measured cos
 bigger than the budget alone still loads, alone, and the log says so. A load that runs out of
 memory evicts every other model and is tried once more.
 
+A manifest with an active rollout (``rollout.active``) also has its candidate loaded, by the same
+loader and check, and charged to the same budget (a model's cost is production's plus the
+candidate's; eviction takes both). Production is reloaded only when its own artifact changes
+(version, flavour, artifact, schema or prediction type), so a change of the rollout alone (its
+share, state or step) reloads nothing, and the candidate is reloaded only when it changes. A
+candidate that cannot be taken never affects production: the model serves production to every
+caller, keeps the reason (``LoadedCandidate.reason``, ``/health``), and retries the candidate on
+the next manifest check after the TTL, as a failed production load does. A rollout that is not
+active (stopped, rolled back, share 0) has no candidate loaded.
+
 A model with no manifest is remembered for ``negative_ttl_seconds`` (a negative entry), so a
 storm of requests for a name that does not exist costs one manifest read per that TTL.
 
@@ -39,6 +49,7 @@ from typing import Final, Literal
 
 from modelwatch.contracts.manifest import ServingManifest
 from modelwatch.contracts.names import is_valid_model_name
+from modelwatch.contracts.rollout import Rollout
 from modelwatch.flavors import Predictor, check_predictor, load_predictor
 from modelwatch.observability import logger
 from modelwatch.stores.artifacts import ArtifactFetcher
@@ -94,9 +105,41 @@ class FlavorNotServed(RuntimeError):
 
 
 @dataclass(frozen=True)
+class LoadedCandidate:
+    """The candidate of a model's active rollout, as loaded beside production.
+
+    ``predictor`` is None when the candidate could not be taken (``reason`` says why, ``message``
+    in a sentence without the error's detail): production then answers every request.
+    """
+
+    rollout: Rollout
+    manifest: ServingManifest
+    predictor: Predictor | None
+    reason: FailureReason | None = None
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    @property
+    def message(self) -> str:
+        if self.predictor is not None:
+            return f"candidate version {self.version} is loaded"
+        why = _REASON_TEXT[self.reason] if self.reason else "it is not loaded"
+        return f"candidate version {self.version} is not served because {why}"
+
+
+@dataclass(frozen=True)
 class LoadedModel:
+    """What serves a model: production's manifest and predictor, and an active rollout's candidate.
+
+    ``candidate`` is None unless the manifest's rollout is active: requests then cost nothing
+    more than before rollouts existed.
+    """
+
     manifest: ServingManifest
     predictor: Predictor
+    candidate: LoadedCandidate | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +150,7 @@ class ModelState:
     serving_version: str | None = None
     failed_version: str | None = None
     reason: FailureReason | None = None
+    candidate: LoadedCandidate | None = None
 
     @property
     def message(self) -> str:
@@ -147,7 +191,8 @@ class CacheStats:
 @dataclass
 class _Entry:
     loaded: LoadedModel | None = None
-    cost: int = 0  # bytes the loaded model is charged for
+    cost: int = 0  # bytes the loaded model is charged for (production's)
+    candidate_cost: int = 0  # bytes its rollout's candidate is charged for
     etag: str | None = None
     checked_at: float = float("-inf")
     missing: bool = False  # no manifest is published (answered as an unknown model)
@@ -177,6 +222,24 @@ Loader = Callable[[ServingManifest, Path], Predictor]
 Check = Callable[[Predictor, ServingManifest], None]
 # (artifact path, resident-memory growth across the load in bytes) -> the model's cost in bytes
 Measure = Callable[[Path, int], int]
+
+
+class _LoadFailed(Exception):
+    def __init__(self, reason: FailureReason, error: str) -> None:
+        super().__init__(error)
+        self.reason = reason
+        self.error = error
+
+
+def _artifact_identity(manifest: ServingManifest) -> tuple[object, ...]:
+    """What a loaded predictor depends on: equal identities load the same predictor."""
+    return (
+        manifest.version,
+        manifest.flavor,
+        manifest.artifact_uri,
+        manifest.prediction_type,
+        manifest.input_schema,
+    )
 
 
 def _default_loader(manifest: ServingManifest, path: Path) -> Predictor:
@@ -408,9 +471,10 @@ class ModelCache:
         serving = entry.loaded.manifest.version if entry.loaded is not None else None
         reason: FailureReason | None = "manifest_unreadable" if entry.unreadable else entry.reason
         if entry.loaded is not None:
+            candidate = entry.loaded.candidate
             if entry.failed_version is not None or entry.unreadable:
-                return ModelState("degraded", serving, entry.failed_version, reason)
-            return ModelState("ready", serving)
+                return ModelState("degraded", serving, entry.failed_version, reason, candidate)
+            return ModelState("ready", serving, candidate=candidate)
         if entry.missing:
             return ModelState("no_manifest")
         return ModelState("unavailable", None, entry.failed_version, reason)
@@ -437,7 +501,7 @@ class ModelCache:
         return self._clock() - entry.checked_at >= ttl
 
     def _used(self) -> int:
-        return sum(self._entries[name].cost for name in self._recent)
+        return sum(self._entries[name].cost + self._entries[name].candidate_cost for name in self._recent)
 
     def _remember_negative(self, model: str, entry: _Entry) -> None:
         # Entries of models not loaded nor failed here (no manifest, another flavour, a manifest that
@@ -471,7 +535,11 @@ class ModelCache:
         entry.unreadable = entry.missing = False
         if read is None:  # 304: unchanged
             return
-        if entry.loaded is not None and entry.loaded.manifest == read.manifest:
+        if (
+            entry.loaded is not None
+            and entry.loaded.manifest == read.manifest
+            and not _candidate_failed(entry)
+        ):
             entry.etag = read.etag
             return
         self._load(model, entry, read.manifest, read.etag)
@@ -492,48 +560,116 @@ class ModelCache:
                 extra={"model": model, "version": manifest.version, "flavor": manifest.flavor},
             )
             return
+        previous = entry.loaded
+        if previous is not None and _artifact_identity(previous.manifest) == _artifact_identity(manifest):
+            predictor, cost = previous.predictor, entry.cost  # only the rollout changed
+        else:
+            try:
+                predictor, cost = self._load_artifact(model, manifest)
+            except _LoadFailed as failure:
+                self._fail(model, entry, manifest.version, failure.reason, failure.error)
+                return
+            entry.cost = cost
+            self._loads += 1
+        candidate, candidate_cost = self._take_candidate(model, manifest, previous, entry.candidate_cost)
+        entry.loaded = LoadedModel(manifest, predictor, candidate)
+        entry.candidate_cost = candidate_cost
+        # A candidate that failed is retried: the etag is not advanced, so the next check re-reads.
+        if candidate is None or candidate.predictor is not None:
+            entry.etag = etag
+        entry.failed_version = entry.failed_flavor = entry.reason = None
+        self._recent[model] = None
+        self._recent.move_to_end(model)
+        self._make_room(0, keep=model)
+        if previous is None or previous.predictor is not predictor:
+            logger.info(
+                "model loaded",
+                extra={"model": model, "version": manifest.version, "cost_mb": round(cost / MB, 1)},
+            )
+        total = cost + candidate_cost
+        if self._budget is not None and total > self._budget:
+            logger.warning(
+                "model is bigger than the cache budget: it is served alone",
+                extra={
+                    "model": model,
+                    "version": manifest.version,
+                    "cost_mb": round(total / MB, 1),
+                    "budget_mb": round(self._budget / MB, 1),
+                },
+            )
+
+    def _take_candidate(
+        self, model: str, manifest: ServingManifest, previous: LoadedModel | None, kept_cost: int
+    ) -> tuple[LoadedCandidate | None, int]:
+        """The candidate of the manifest's active rollout and its cost: kept, loaded, or failed."""
+        rollout = manifest.rollout
+        candidate_manifest = manifest.candidate_manifest()
+        if rollout is None or not rollout.active or candidate_manifest is None:
+            return None, 0
+        kept = previous.candidate if previous is not None else None
+        if (
+            kept is not None
+            and kept.predictor is not None
+            and _artifact_identity(kept.manifest) == _artifact_identity(candidate_manifest)
+        ):
+            return LoadedCandidate(rollout, candidate_manifest, kept.predictor), kept_cost
+        version = candidate_manifest.version
+        reason: FailureReason | None = None
+        error = ""
+        if self._flavors is not None and candidate_manifest.flavor not in self._flavors:
+            reason, error = "flavor_not_served", f"a {candidate_manifest.flavor} model"
+        else:
+            try:
+                predictor, cost = self._load_artifact(model, candidate_manifest)
+            except _LoadFailed as failure:
+                reason, error = failure.reason, failure.error
+            else:
+                self._loads += 1
+                logger.info(
+                    "rollout candidate loaded",
+                    extra={
+                        "model": model,
+                        "version": version,
+                        "rollout": rollout.id,
+                        "cost_mb": round(cost / MB, 1),
+                    },
+                )
+                return LoadedCandidate(rollout, candidate_manifest, predictor), cost
+        logger.error(
+            "rollout candidate load failed; production serves every request",
+            extra={
+                "model": model,
+                "version": version,
+                "rollout": rollout.id,
+                "reason": reason,
+                "error": error,
+                "serving": manifest.version,
+            },
+        )
+        if self._on_load_failure is not None:
+            self._on_load_failure(model, version)
+        return LoadedCandidate(rollout, candidate_manifest, None, reason), 0
+
+    def _load_artifact(self, model: str, manifest: ServingManifest) -> tuple[Predictor, int]:
+        """Fetch, load and check ``manifest``'s artifact (room made first); its predictor and cost."""
         try:
             path = self._artifacts.fetch(manifest.artifact_uri)
             self._make_room(artifact_bytes(path), keep=model)
             before, modules = self._memory(), len(sys.modules)
             predictor = self._load_predictor(model, manifest, path)
         except Exception as error:  # download, unpickling and flavour runtime errors alike
-            self._fail(model, entry, manifest.version, "artifact_unloadable", str(error))
-            return
+            raise _LoadFailed("artifact_unloadable", str(error)) from error
         try:
             self._check(predictor, manifest)
         except Exception as error:  # it loads but cannot score: never swap it in
-            self._fail(model, entry, manifest.version, "scoring_failed", str(error))
-            return
+            raise _LoadFailed("scoring_failed", str(error)) from error
         after = self._memory()
         growth = after - before if after is not None and before is not None else 0
         if len(sys.modules) > modules:
             # The load imported code (the first model of its kind: 18 MB of scikit-learn modules
             # for a 40 KB forest, measured): the growth is the runtime's, not the model's.
             growth = 0
-        cost = self._measure(path, max(growth, 0))
-        entry.loaded = LoadedModel(manifest, predictor)
-        entry.cost = cost
-        entry.etag = etag
-        entry.failed_version = entry.failed_flavor = entry.reason = None
-        self._recent[model] = None
-        self._recent.move_to_end(model)
-        self._loads += 1
-        self._make_room(0, keep=model)
-        logger.info(
-            "model loaded",
-            extra={"model": model, "version": manifest.version, "cost_mb": round(cost / MB, 1)},
-        )
-        if self._budget is not None and cost > self._budget:
-            logger.warning(
-                "model is bigger than the cache budget: it is served alone",
-                extra={
-                    "model": model,
-                    "version": manifest.version,
-                    "cost_mb": round(cost / MB, 1),
-                    "budget_mb": round(self._budget / MB, 1),
-                },
-            )
+        return predictor, self._measure(path, max(growth, 0))
 
     def _load_predictor(self, model: str, manifest: ServingManifest, path: Path) -> Predictor:
         try:
@@ -587,3 +723,9 @@ class ModelCache:
         )
         if self._on_load_failure is not None:
             self._on_load_failure(model, version)
+
+
+def _candidate_failed(entry: _Entry) -> bool:
+    """Whether the loaded model's rollout candidate could not be taken (it is retried)."""
+    candidate = entry.loaded.candidate if entry.loaded is not None else None
+    return candidate is not None and candidate.predictor is None

@@ -166,6 +166,8 @@ class CaptureQueue:
             logger.exception("capture lines could not be built", extra={"stream": item.stream})
             self.metrics.capture_failure(item.stream, 1, dead_lettered=False)
             return None
+        if not lines:  # a record that had nothing to say (a shadow scoring that succeeded)
+            return None
         try:
             outcome = self.sink.emit(item.stream, lines, deadline)
         except Exception:  # a sink must not fail the process; keep the lines in the log

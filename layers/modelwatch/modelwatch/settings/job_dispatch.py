@@ -13,13 +13,17 @@ class JobDispatchSettings(ModelwatchSettings):
     models_bucket: str = Field(description="Bucket of the serving manifests (listed under manifests/).")
     events_bucket: str = Field(description="Bucket of the dispatcher's state (state/job_dispatch/).")
     job_queue_urls: JsonSetting[dict[str, str]] = Field(
-        description='JSON {"drift": "<queue url>", "quality": ..., "performance": ...}.', min_length=1
+        description='JSON {"drift": "<queue url>", "quality": ..., "performance": ..., "rollout": ...}.',
+        min_length=1,
     )
     served_alias: str = Field("production", description="The alias whose manifests are monitored.")
     window_minutes: int = Field(
         60, ge=5, le=7 * 24 * 60, description="Window length of a model whose manifest names none."
     )
     label_lag_minutes: int = Field(0, ge=0, description="The performance job's windows are this much older.")
+    rollout_window_minutes: int = Field(
+        5, ge=1, le=24 * 60, description="The rollout job's window (models with a running rollout only)."
+    )
     delivery_lag_minutes: int = Field(
         3,
         ge=0,

@@ -1,4 +1,4 @@
-"""Settings of the monitoring functions: profile, drift, quality and performance."""
+"""Settings of the monitoring functions: profile, drift, quality, performance and rollout."""
 
 from __future__ import annotations
 
@@ -21,6 +21,12 @@ class MonitoringSettings(RemoteWriteSettings):
     window_minutes: int = Field(60, ge=1, le=7 * 24 * 60, description="Length of a job's window.")
     label_lag_minutes: int = Field(
         0, ge=0, description="The performance job looks at predictions this much older (labels come late)."
+    )
+    rollout_window_minutes: int = Field(
+        5,
+        ge=1,
+        le=24 * 60,
+        description="The rollout job's window: a guardrail breach is acted on within one such period.",
     )
     drift_config: JsonSetting[DriftConfig] = Field(
         default_factory=DriftConfig, description="JSON of a DriftConfig: tests, thresholds, overrides."
