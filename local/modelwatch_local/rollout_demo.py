@@ -1,24 +1,29 @@
-"""The rollout part of ``make demo``: a shadow test, a canary that climbs, a broken release rolled back.
+"""The rollout part of ``make demo``: a shadow test, a canary promoted, a broken release rolled back.
 
-Runs against the local stack once the registry demo has promoted a production version:
+Runs on the local stack once a registered version serves production (the registry demo
+promoted it), in three sub-phases over real HTTP:
 
-1. **shadow**: a retrained version (another seed and size, in :mod:`modelwatch_local.fraud`'s
-   style) scores a copy of every request after the answer; the rollout job compares the two on
-   the same requests (requests, errors, latency, agreement).
-2. **canary**: the same version serves a stable, growing share of requests (20% -> 50% -> 100%,
-   each step held a few seconds and a few dozen candidate requests, so it climbs in the demo's
-   time); labels come back; the job prints the always-valid decision on error rate, latency and
-   accuracy with its interval and sample sizes; at the last step the rollout is promoted.
+1. **shadow**: a retrained version (another seed and size, trained like the others in
+   :mod:`modelwatch_local.fraud`) scores a copy of every request after the answer; callers only
+   ever see production. The rollout job compares the two on the same requests.
+2. **canary**: the same version serves a stable share of requests (by the hash of the request id)
+   that climbs 20% -> 100% once the step has lasted its minimum time and seen its minimum of
+   candidate requests; labels come back; the job gives the always-valid decision on error rate,
+   latency and accuracy (estimate, interval, sample sizes). Held at 100%, it is promoted.
 3. **rollback**: a deliberately broken version (:class:`modelwatch_local.fraud.ForeignCardBug`:
-   it raises on foreign-card transactions, so about a quarter of its requests fail while
-   production answers them) goes out as a canary; the error-rate guardrail breaks, the rollout
-   job sets its share to 0, ``RolloutRolledBack`` reaches the platform bus, and traffic is back
-   on production.
+   it raises on foreign-card transactions, so about a quarter of its requests fail and production
+   answers them) goes out as a canary; once it has the guardrails' minimum of requests, the
+   error-rate guardrail breaks, the job sets its share to 0 and ``RolloutRolledBack`` reaches the
+   platform bus; traffic is back on production.
 
-The jobs run like the demo's other jobs: the demo invokes the rollout job's handler on demand
-over a window it names (the traffic it just sent) instead of waiting for the dispatcher's
-aligned windows to close. Serving follows the manifest the registry and the job write; the demo
-checks that it has by sending a request whose id hashes into (or out of) the candidate's share.
+How the demo compresses time: the rollout job runs like the demo's other jobs, on demand over a
+window the demo names, here one window per sub-phase from its first request on, re-run after
+every round of traffic (the job replaces a window's own evidence, so nothing is counted twice).
+In AWS the dispatcher runs it every ``rollout_window_minutes`` over aligned windows. A canary
+step counts the candidate requests of the windows that start after the step did, so with one
+window the demo's canary has two steps; with the dispatcher's windows it can have any number.
+Serving follows the manifest the registry and the job write: the demo waits until ``/health``
+reports the new share before it sends the next round.
 """
 
 from __future__ import annotations
@@ -38,7 +43,6 @@ from typing import Any
 
 import httpx
 
-from modelwatch.contracts import layout
 from modelwatch.contracts.results import JobResult
 from modelwatch.contracts.rollout import (
     VARIANTS,
@@ -46,12 +50,12 @@ from modelwatch.contracts.rollout import (
     Guardrails,
     Rollout,
     RolloutEvaluation,
-    Variant,
     VariantWindow,
     WindowEvidence,
-    assignment_point,
 )
 from modelwatch.registry import ModelRegistry
+from modelwatch.stores.manifests import ManifestStore
+from modelwatch.stores.rollout_evidence import rollout_evidence_store
 from modelwatch_local.fraud import (
     FRAUD_SCHEMA,
     TrainedModel,
@@ -68,17 +72,18 @@ from modelwatch_local.stack import EVENTS_BUCKET, MODELS_BUCKET, PLATFORM_BUS, L
 MODEL = "fraud_detection"
 TRAINING_ROWS = 10_000
 ALERTS_QUEUE = "modelwatch-demo-rollout-alerts"
+ALERTS_RULE = "modelwatch-demo-rollout-alerts"
 ROLLED_BACK = "RolloutRolledBack"
 
-# Small enough to climb in the demo's time; what a team would hold for hours is the default.
+# Held seconds and a few dozen candidate requests, so the canary climbs in the demo's time
+# (a team would hold a step for many minutes: the default is 10 minutes and 200 requests).
 CANARY_STEPS = (
-    CanaryStep(share=0.2, min_minutes=0.1, min_requests=25),
-    CanaryStep(share=0.5, min_minutes=0.1, min_requests=25),
-    CanaryStep(share=1.0, min_minutes=0.1, min_requests=25),
+    CanaryStep(share=0.2, min_minutes=0.1, min_requests=30),
+    CanaryStep(share=1.0, min_minutes=0.1, min_requests=30),
 )
-# Judged from 30 candidate requests on; latency only against an absolute limit (on a shared
-# laptop a p99 ratio over a few dozen requests is noise), prediction drift with room for the
-# small samples' own PSI.
+# Judged from 30 candidate requests on. Latency against an absolute limit only: on a shared
+# laptop the p99 ratio of a few dozen requests is noise. Prediction drift with room for the
+# PSI that small samples have by themselves.
 GUARDRAILS = Guardrails(
     max_error_rate=0.05,
     max_p99_latency_ms=2000.0,
@@ -87,6 +92,8 @@ GUARDRAILS = Guardrails(
     metric_worse=True,
     min_requests=30,
 )
+# The first round of a canary is small: the step (and the guardrails) wait for their sample size.
+FIRST_ROUND_REQUESTS = 40
 
 
 @dataclass(frozen=True)
@@ -99,16 +106,18 @@ class SentRequest:
     latency_ms: float
     version: str | None
     variant: str | None
+    share: float = 0.0  # the candidate's share serving applied when it was sent
 
 
 @dataclass
 class RolloutTraffic:
-    """The requests of one round of traffic."""
+    """Requests sent during a sub-phase."""
 
     requests: list[SentRequest] = field(default_factory=list)
 
     @property
     def variants(self) -> Counter[str]:
+        """Answered requests by the variant the answer names."""
         return Counter(r.variant or "-" for r in self.requests if r.status == 200)
 
     @property
@@ -117,14 +126,14 @@ class RolloutTraffic:
 
     @property
     def failed(self) -> int:
+        """Requests the caller got an error for."""
         return sum(1 for r in self.requests if r.status != 200)
 
     def labelled(self) -> list[tuple[str, list[int]]]:
         return [(r.request_id, r.labels) for r in self.requests if r.status == 200]
 
-    def __iadd__(self, other: RolloutTraffic) -> RolloutTraffic:
-        self.requests.extend(other.requests)
-        return self
+    def describe(self) -> str:
+        return ", ".join(f"{variant} {n}" for variant, n in sorted(self.variants.items()))
 
 
 @dataclass
@@ -132,15 +141,14 @@ class RolloutPhase:
     """What one sub-phase did, for the summary, the exit code and the e2e test."""
 
     name: str
-    rollout_id: str
-    version: str
-    prefix: str = "rollout"
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    rollout: Rollout
+    prefix: str
+    window_start: datetime
     traffic: RolloutTraffic = field(default_factory=RolloutTraffic)
     evaluations: list[RolloutEvaluation] = field(default_factory=list)
     shares: list[float] = field(default_factory=list)
     final_state: str = ""
-    event_variants: dict[str, int] = field(default_factory=dict)
+    captured: dict[str, int] = field(default_factory=dict)
 
     @property
     def last(self) -> RolloutEvaluation | None:
@@ -149,9 +157,11 @@ class RolloutPhase:
 
 @dataclass
 class RolloutDemoResult:
-    """The three sub-phases and whether each showed what it is for."""
+    """The three sub-phases and what the phase failed to show (nothing, when ``ok``)."""
 
     production_version: str
+    candidate_version: str = ""
+    broken_version: str = ""
     shadow: RolloutPhase | None = None
     canary: RolloutPhase | None = None
     rollback: RolloutPhase | None = None
@@ -164,7 +174,7 @@ class RolloutDemoResult:
         return not self.failures
 
 
-# --- traffic ---------------------------------------------------------------------------------
+# --- traffic and serving ---------------------------------------------------------------------
 
 
 def send_rollout_traffic(
@@ -175,17 +185,18 @@ def send_rollout_traffic(
     requests: int,
     prefix: str,
     seed: int = 0,
+    share: float = 0.0,
     max_batch: int = 4,
     workers: int = 2,
 ) -> RolloutTraffic:
     """``requests`` valid predict requests (1 to ``max_batch`` rows each), each with its own request id.
 
-    The request id is the rollout key (``x-request-id``), so which variant serves a request is the
-    assignment hash of its id; the labels of each request's rows are kept for the feedback call.
+    The request id (``x-request-id``) is the rollout key, so the variant that serves a request is
+    the assignment hash of its id. Each request keeps its rows' labels, for the feedback call.
     """
     rng = random.Random(seed)
     plan: list[tuple[str, list[dict[str, Any]], list[int]]] = []
-    cursor = 0
+    cursor = rng.randrange(len(rows))
     for number in range(requests):
         size = rng.randint(1, max_batch)
         indices = [(cursor + i) % len(rows) for i in range(size)]
@@ -208,6 +219,7 @@ def send_rollout_traffic(
             latency_ms=elapsed,
             version=str(body["version"]) if "version" in body else None,
             variant=body.get("variant"),
+            share=share,
         )
 
     traffic = RolloutTraffic()
@@ -221,67 +233,82 @@ def _domestic_instance() -> dict[str, Any]:
     return next(row for row in rows if not row["is_foreign"])
 
 
-def probe_request_id(rollout_id: str, low: float, high: float, prefix: str = "probe") -> str:
-    """A request id whose assignment point in ``rollout_id`` falls in ``[low, high)``.
+def manifest_ttl_seconds(stack: LocalStack) -> float:
+    """How long serving keeps a manifest before it reads it again."""
+    return float(stack.serving_env()["MODELWATCH_MANIFEST_TTL_SECONDS"])
 
-    Such a request is served by the candidate while the share is above ``high`` and by
-    production while it is at or below ``low``: one answer tells which share serving applies.
+
+def serving_applies(health: dict[str, Any], model: str, rollout_id: str, share: float) -> bool:
+    """Whether ``/health`` says serving routes (or mirrors) ``share`` of requests to the candidate.
+
+    At share 0 (stopped, rolled back, promoted) the rollout is not active and no candidate is loaded.
     """
-    for attempt in range(1_000_000):
-        request_id = f"{prefix}-{attempt}"
-        if low <= assignment_point(rollout_id, request_id) < high:
-            return request_id
-    raise RuntimeError(f"no request id hashes into [{low}, {high})")  # pragma: no cover
+    candidate = (health.get("models", {}).get(model) or {}).get("candidate")
+    if share <= 0.0:
+        return candidate is None or candidate.get("rollout_id") != rollout_id
+    return (
+        candidate is not None
+        and candidate.get("rollout_id") == rollout_id
+        and math.isclose(float(candidate.get("share", -1.0)), share)
+        and candidate.get("state") == "ready"
+    )
 
 
-def wait_until_served(
-    api_url: str,
+def wait_for_serving(
+    stack: LocalStack,
     model: str,
-    request_id: str,
-    expect: Callable[[dict[str, Any]], bool],
-    timeout: float = 60.0,
+    ready: Callable[[dict[str, Any], dict[str, Any]], bool],
+    timeout: float | None = None,
 ) -> float | None:
-    """Send one (domestic-card) request with ``request_id`` until the answer satisfies ``expect``.
+    """Send one domestic-card request and read ``/health`` until ``ready(answer, health)``.
 
-    Returns the seconds it took (the manifest's cache time in serving, plus loading the candidate),
-    None on timeout.
+    The request makes serving look at the manifest once its cache time is up (and load a
+    candidate). Returns the seconds it took, None on timeout (default: ten cache times + 30 s).
     """
+    timeout = timeout if timeout is not None else 10 * manifest_ttl_seconds(stack) + 30.0
     instance = _domestic_instance()
     started = time.monotonic()
-    with httpx.Client(base_url=api_url, timeout=30.0) as client:
+    with httpx.Client(base_url=stack.api_url, timeout=30.0) as client:
         while time.monotonic() - started < timeout:
-            response = client.post(
+            answer = client.post(
                 f"/v1/models/{model}/predict",
                 json={"instances": [instance]},
-                headers={"x-request-id": request_id},
+                headers={"x-request-id": f"follow-{uuid.uuid4().hex[:12]}"},
             )
-            if response.status_code == 200 and expect(response.json()):
+            health = client.get("/health").json()
+            if answer.status_code == 200 and ready(answer.json(), health):
                 return time.monotonic() - started
             time.sleep(0.25)
     return None
 
 
-def manifest_ttl_seconds(stack: LocalStack) -> float:
-    return float(stack.serving_env()["MODELWATCH_MANIFEST_TTL_SECONDS"])
+def follow_share(stack: LocalStack, rollout: Rollout, share: float, say: Callable[[str], None]) -> bool:
+    """Wait until serving applies ``share`` of ``rollout``; say how long it took."""
+    waited = wait_for_serving(
+        stack, MODEL, lambda _answer, health: serving_applies(health, MODEL, rollout.id, share)
+    )
+    if waited is None:
+        say(f"  FAILED: serving did not apply the candidate's share {share:.0%}")
+        return False
+    say(f"  serving applies the candidate's share {share:.0%} ({waited:.1f} s later, by /health)")
+    return True
 
 
 # --- the platform bus ------------------------------------------------------------------------
 
 
 def subscribe_to_rollbacks(stack: LocalStack) -> str:
-    """A queue on the platform bus for ``RolloutRolledBack`` (as the notify function subscribes)."""
+    """A queue subscribed to ``RolloutRolledBack`` on the platform bus (as a notification channel is)."""
     sqs = stack.boto3_client("sqs")
     url: str = sqs.create_queue(QueueName=ALERTS_QUEUE)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events = stack.boto3_client("events")
     events.put_rule(
-        Name="modelwatch-demo-rollout-alerts",
+        Name=ALERTS_RULE,
         EventBusName=PLATFORM_BUS,
         EventPattern=json.dumps({"source": ["modelwatch"], "detail-type": [ROLLED_BACK]}),
     )
-    events.put_targets(
-        Rule="modelwatch-demo-rollout-alerts", EventBusName=PLATFORM_BUS, Targets=[{"Id": "q", "Arn": arn}]
-    )
+    events.put_targets(Rule=ALERTS_RULE, EventBusName=PLATFORM_BUS, Targets=[{"Id": "queue", "Arn": arn}])
     return url
 
 
@@ -305,84 +332,64 @@ def received_alerts(stack: LocalStack, queue_url: str, wait_seconds: float = 10.
 
 
 def _stored_result(stack: LocalStack, output: Any) -> JobResult:
-    if isinstance(output, dict) and output.get("result_uri"):
-        key = str(output["result_uri"]).removeprefix(f"s3://{EVENTS_BUCKET}/")
-        body = stack.boto3_client("s3").get_object(Bucket=EVENTS_BUCKET, Key=key)["Body"].read()
-        return JobResult.model_validate_json(body)
-    return JobResult.model_validate(output)
+    key = str(output["result_uri"]).removeprefix(f"s3://{EVENTS_BUCKET}/")
+    body = stack.boto3_client("s3").get_object(Bucket=EVENTS_BUCKET, Key=key)["Body"].read()
+    return JobResult.model_validate_json(body)
 
 
-def rollout_evidence(stack: LocalStack, model: str, rollout_id: str) -> dict[str, Any]:
-    """The rollout job's state document of a rollout (its windows of evidence and latest evaluation)."""
-    key = layout.rollout_evidence_key(model, rollout_id)
-    try:
-        body = stack.boto3_client("s3").get_object(Bucket=EVENTS_BUCKET, Key=key)["Body"].read()
-    except Exception:  # no evaluation yet
-        return {}
-    document: dict[str, Any] = json.loads(body)
-    return document
+def run_rollout_job(
+    stack: LocalStack, scheduler: LocalScheduler, phase: RolloutPhase
+) -> tuple[JobResult, RolloutEvaluation, list[WindowEvidence]]:
+    """The rollout job over the phase's window, from its start to now (in whole minutes).
 
+    Returns the stored result, the evaluation and the windows of evidence of the rollout.
 
-def _windows_of(document: dict[str, Any]) -> list[WindowEvidence]:
-    windows = document.get("windows") or {}
-    items = windows.values() if isinstance(windows, dict) else windows
-    found = []
-    for item in items:
-        try:
-            found.append(WindowEvidence.model_validate(item))
-        except ValueError:
-            continue
-    return sorted(found, key=lambda w: w.window_start)
-
-
-def evaluate_now(
-    stack: LocalStack, scheduler: LocalScheduler, model: str, rollout_id: str, window_start: datetime
-) -> tuple[RolloutEvaluation, list[WindowEvidence]]:
-    """Run the rollout job over ``[window_start, now]`` (whole minutes) and read what it decided."""
+    Raises
+    ------
+    RuntimeError
+        The job did not evaluate the rollout (its result says why).
+    """
     time.sleep(1.0)  # the window closes after the last event
-    minutes = max(1, math.ceil((datetime.now(UTC) - window_start).total_seconds() / 60))
-    result = _stored_result(stack, scheduler.run_job("rollout", model, window_start, minutes))
-    document = rollout_evidence(stack, model, rollout_id)
-    latest = document.get("latest")
-    if latest is not None:
-        evaluation = RolloutEvaluation.model_validate(latest)
-    else:  # the result's details carry the evaluation too
-        evaluation = RolloutEvaluation.model_validate(result.details.get("evaluation", result.details))
-    return evaluation, _windows_of(document)
+    minutes = max(1, math.ceil((datetime.now(UTC) - phase.window_start).total_seconds() / 60))
+    result = _stored_result(stack, scheduler.run_job("rollout", MODEL, phase.window_start, minutes))
+    document, _ = rollout_evidence_store(stack.storage(), EVENTS_BUCKET, MODEL, phase.rollout.id).load()
+    if result.status != "ok" or document.latest is None:
+        raise RuntimeError(
+            f"the rollout job did not evaluate {phase.rollout.id}: {result.status}: {result.reason}"
+        )
+    return result, document.latest, document.in_order()
 
 
 # --- printing --------------------------------------------------------------------------------
 
 
 def _fmt(value: float | None, spec: str = ".1f") -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+    return "-" if value is None or math.isnan(value) else format(value, spec)
 
 
-def _latest_window(windows: Sequence[WindowEvidence], variant: Variant) -> VariantWindow | None:
+def _latest(windows: Sequence[WindowEvidence], variant: str) -> VariantWindow | None:
     for window in reversed(windows):
-        figures = window.variants.get(variant)
-        if figures is not None and figures.requests:
-            return figures
+        for name, figures in window.variants.items():
+            if name == variant and figures.requests:
+                return figures
     return None
 
 
 def variant_table(evaluation: RolloutEvaluation, windows: Sequence[WindowEvidence], metric: str) -> list[str]:
-    """The per-variant table: requests, errors, latency, labelled metric; then the agreement line."""
-    header = (
-        f"  {'variant':<11}{'version':>8}{'requests':>10}{'errors':>8}{'err rate':>10}"
+    """Both variants side by side since the rollout started; then agreement and prediction drift."""
+    lines = [
+        f"  {'variant':<11}{'version':>8}{'requests':>10}{'errors':>8}{'error rate':>12}"
         f"{'p50 ms':>8}{'p99 ms':>8}{'labelled':>10}{metric:>10}"
-    )
-    lines = [header]
+    ]
     for variant in VARIANTS:
         totals = evaluation.totals.get(variant)
         if totals is None:
             continue
-        latest = _latest_window(windows, variant)
+        latest = _latest(windows, variant)
         lines.append(
             f"  {variant:<11}{totals.version:>8}{totals.requests:>10}{totals.errors:>8}"
-            f"{_fmt(totals.error_rate, '.1%'):>10}"
-            f"{_fmt(latest.latency_p50_ms if latest else None):>8}{_fmt(totals.latency_p99_ms):>8}"
-            f"{totals.labelled:>10}{_fmt(totals.metric_mean, '.4f'):>10}"
+            f"{_fmt(totals.error_rate, '.1%'):>12}{_fmt(latest.latency_p50_ms if latest else None):>8}"
+            f"{_fmt(totals.latency_p99_ms):>8}{totals.labelled:>10}{_fmt(totals.metric_mean, '.4f'):>10}"
         )
     agreement = evaluation.agreement
     if agreement.pairs:
@@ -392,107 +399,108 @@ def variant_table(evaluation: RolloutEvaluation, windows: Sequence[WindowEvidenc
             f"{_fmt(agreement.mean_absolute_difference, '.4f')}"
         )
     if evaluation.prediction_drift is not None:
-        lines.append(f"  prediction drift (PSI, candidate vs production): {evaluation.prediction_drift:.3f}")
+        lines.append(
+            f"  prediction drift, candidate against production: PSI {evaluation.prediction_drift:.3f}"
+        )
     return lines
 
 
 def decision_lines(evaluation: RolloutEvaluation, alpha: float) -> list[str]:
-    """The always-valid comparisons: estimate, interval, sample sizes, decision."""
-    lines = [f"  always-valid comparison (mSPRT, alpha {alpha:g}; candidate minus production):"]
+    """The always-valid comparisons: estimate, interval, sample sizes and decision of each quantity."""
+    lines = [f"  always-valid comparison (mSPRT, alpha {alpha:g}), candidate minus production:"]
     for name, test in evaluation.tests.items():
-        interval = f"[{_fmt(test.low, '+.4f')}, {_fmt(test.high, '+.4f')}]"
+        interval = f"[{_fmt(test.low, '+.4g')}, {_fmt(test.high, '+.4g')}]"
         lines.append(
-            f"    {name:<12} {_fmt(test.estimate, '+.4f'):>9}  interval {interval:<22} "
+            f"    {name:<12}{_fmt(test.estimate, '+.4g'):>10}  interval {interval:<22} "
             f"n {test.n_candidate} vs {test.n_production}: {test.decision}"
         )
     return lines
 
 
 def guardrail_lines(evaluation: RolloutEvaluation) -> list[str]:
-    return [f"    {check.name:<18}{check.state:<10}{check.detail}" for check in evaluation.guardrails]
+    lines = ["  guardrails:"]
+    lines.extend(f"    {check.name:<18}{check.state:<10}{check.detail}" for check in evaluation.guardrails)
+    return lines
 
 
-# --- SQL over what serving captured ----------------------------------------------------------
+# --- what serving captured, by SQL -----------------------------------------------------------
 
 
 def captured_by_variant(stack: LocalStack, model: str, prefix: str, since: datetime) -> dict[str, int]:
-    """Events and candidate failures of the requests whose id starts with ``prefix``, by variant.
+    """Predictions and candidate failures of the requests whose id starts with ``prefix``.
 
-    Read with the platform's SQL (DuckDB over the local bucket; Athena in AWS), as
-    ``modelwatch sql`` would: ``{"production served": n, "candidate shadow": n, ...}``.
+    Read with the platform's SQL engine (DuckDB over the local bucket, where AWS has Athena), as
+    ``modelwatch sql`` would. Keys: ``"<variant> served"``, ``"<variant> shadow"`` (prediction
+    events) and ``"candidate failed"`` (rejected records of reason ``candidate_failed``).
     """
     from modelwatch.stores.sql import DuckDBEngine, ObjectLake, Query, TableScan
 
     stack.wait_for_capture()
     stack.partition_deliveries()
+    lake = lake_dir(stack.state_dir)
+    engine = DuckDBEngine(lake, lake=ObjectLake(stack.storage(), EVENTS_BUCKET, lake))
     until = datetime.now(UTC) + timedelta(minutes=1)
-    engine = DuckDBEngine(
-        lake_dir(stack.state_dir), lake=ObjectLake(stack.storage(), EVENTS_BUCKET, lake_dir(stack.state_dir))
-    )
     pattern = prefix.replace("'", "") + "-%"
+    where = f"model = '{model}' AND request_id LIKE '{pattern}'"
     events = engine.run(
         Query(
-            sql=(
-                "SELECT coalesce(variant, 'production') AS variant, coalesce(served, true) AS served, "
-                f"count(*) AS n FROM events WHERE model = '{model}' AND request_id LIKE '{pattern}' "
-                "GROUP BY 1, 2"
-            ),
-            description="rollout demo: events by variant",
+            sql=f"SELECT variant, served, count(*) AS n FROM events WHERE {where} GROUP BY variant, served",
+            description="rollout demo: predictions by variant",
             scans=(TableScan("events", model, since, until),),
         )
     )
     rejected = engine.run(
         Query(
-            sql=(
-                f"SELECT count(*) AS n FROM rejected WHERE model = '{model}' "
-                f"AND request_id LIKE '{pattern}' AND reason = 'candidate_failed'"
-            ),
-            description="rollout demo: candidate failures",
+            sql=f"SELECT count(*) AS n FROM rejected WHERE {where} AND reason = 'candidate_failed'",
+            description="rollout demo: requests the candidate failed",
             scans=(TableScan("rejected", model, since, until),),
         )
     )
-    counts = {
-        f"{row['variant']} {'served' if row['served'] else 'shadow'}": int(row["n"]) for row in events.rows
-    }
-    failures = int(rejected.rows[0]["n"]) if rejected.rows else 0
-    if failures:
-        counts["candidate failed"] = failures
-    return counts
+    counts: Counter[str] = Counter()
+    for row in events.rows:
+        variant = row["variant"] or "production"  # records from before rollouts have none
+        counts[f"{variant} {'shadow' if row['served'] is False else 'served'}"] += int(row["n"])
+    failed = int(rejected.rows[0]["n"]) if rejected.rows else 0
+    if failed:
+        counts["candidate failed"] = failed
+    return dict(counts)
 
 
-# --- the phase -------------------------------------------------------------------------------
+def _say_captured(phase: RolloutPhase, say: Callable[[str], None]) -> None:
+    found = ", ".join(f"{what} {n}" for what, n in sorted(phase.captured.items())) or "nothing"
+    say(
+        f"  captured (SQL over s3://{EVENTS_BUCKET}/events|rejected, request_id LIKE "
+        f"'{phase.prefix}-%'): {found}"
+    )
+
+
+# --- the sub-phases --------------------------------------------------------------------------
 
 
 def _register(
     registry: ModelRegistry, stack: LocalStack, trained: TrainedModel, label: str, description: str
 ) -> str:
-    rows, _ = synthetic_transactions(TRAINING_ROWS, seed=0)
-    columns = {name: [row[name] for row in rows] for name in FRAUD_SCHEMA.feature_names}
+    rows, _ = synthetic_transactions(TRAINING_ROWS, seed=1)
     path = save_model(trained, Path(stack.state_dir) / "registry" / f"rollout-{label}.joblib")
     uri = registry.register_model(
         model_path=str(path),
         name=MODEL,
-        tags={"algorithm": "gradient_boosting", "purpose": f"rollout demo: {label}"},
+        tags={"algorithm": "gradient_boosting", "demo": f"rollout: {label}"},
         flavor="sklearn",
         prediction_type="probability",
         input_schema=FRAUD_SCHEMA,
-        training_data=columns,
+        training_data={name: [row[name] for row in rows] for name in FRAUD_SCHEMA.feature_names},
         metrics={"auc": trained.auc},
         description=description,
     )
     return uri.rsplit("/", 1)[-1]
 
 
-def _production_version(stack: LocalStack, model: str) -> str:
-    from modelwatch.stores.manifests import ManifestStore
-
-    read = ManifestStore(stack.storage(), MODELS_BUCKET).read(model, "production")
-    assert read is not None  # no ETag given: a manifest or ManifestNotFound
-    return read.manifest.version
-
-
-def _rows(n: int, seed: int) -> tuple[list[dict[str, Any]], list[int]]:
-    return synthetic_transactions(n, seed=seed)
+def production_version(stack: LocalStack, model: str = MODEL) -> str:
+    manifest = ManifestStore(stack.storage(), MODELS_BUCKET).current(model, "production")
+    if manifest is None:
+        raise RuntimeError(f"{model} has no production manifest: the rollout phase needs one")
+    return manifest.version
 
 
 def run_shadow(
@@ -503,106 +511,82 @@ def run_shadow(
     say: Callable[[str], None],
     requests: int,
 ) -> RolloutPhase:
+    """Shadow ``version`` beside production; print the per-variant table; stop the rollout."""
     rollout = registry.start_rollout(
         MODEL, version, mode="shadow", share=1.0, guardrails=GUARDRAILS, reason="make demo: shadow test"
     )
-    phase = RolloutPhase("shadow", rollout.id, version, prefix="rollout-shadow")
     say(f"started shadow rollout {rollout.id}: version {version} scores a copy of every request")
-    time.sleep(manifest_ttl_seconds(stack) + 1.0)  # serving re-reads the manifest (and loads the candidate)
-    started = datetime.now(UTC) - timedelta(seconds=1)
-    rows, labels = _rows(2000, seed=31)
-    phase.traffic = send_rollout_traffic(stack.api_url, MODEL, rows, labels, requests, phase.prefix, seed=31)
-    say(
-        f"sent {len(phase.traffic.requests)} requests: answered by "
-        + ", ".join(f"{v} ({n})" for v, n in sorted(phase.traffic.variants.items()))
-        + " (shadow: callers only ever see production)"
+    follow_share(stack, rollout, 1.0, say)
+    phase = RolloutPhase("shadow", rollout, "rollout-shadow", window_start=datetime.now(UTC))
+    rows, labels = synthetic_transactions(2000, seed=31)
+    phase.traffic = send_rollout_traffic(
+        stack.api_url, MODEL, rows, labels, requests, phase.prefix, seed=31, share=1.0
     )
-    evaluation, windows = evaluate_now(stack, scheduler, MODEL, rollout.id, started)
+    say(
+        f"  {len(phase.traffic.requests)} requests answered by {phase.traffic.describe()} "
+        "(a shadow never answers a caller)"
+    )
+    _, evaluation, windows = run_rollout_job(stack, scheduler, phase)
     phase.evaluations.append(evaluation)
-    phase.event_variants = captured_by_variant(stack, MODEL, phase.prefix, phase.started_at)
-    say(f"rollout job over the window: {evaluation.action}: {evaluation.reason}")
+    say(f"  rollout job: {evaluation.action}: {evaluation.reason}")
     for line in variant_table(evaluation, windows, rollout.metric.name):
         say(line)
-    say(
-        "  events captured: "
-        + ", ".join(f"{k} {n}" for k, n in sorted(phase.event_variants.items()))
-        + " (shadow predictions carry variant=candidate, served=false, and production's request id)"
-    )
-    stopped = registry.stop_rollout(MODEL, reason="shadow test done: the canary comes next")
-    phase.final_state = getattr(stopped, "state", "stopped")
+    phase.captured = captured_by_variant(stack, MODEL, phase.prefix, phase.window_start)
+    _say_captured(phase, say)
+    stopped = registry.stop_rollout(MODEL, reason="shadow test done: a canary comes next")
+    phase.final_state = stopped.state
+    say(f"stopped the shadow rollout ({stopped.state}): {stopped.reason}")
     return phase
-
-
-def _follow(
-    stack: LocalStack, rollout_id: str, share_before: float, share_after: float, say: Callable[[str], None]
-) -> datetime:
-    """Wait until serving routes by ``share_after``; return when the new share's evidence starts.
-
-    Probes with a request id that hashes between the two shares: the candidate serves it only
-    under the higher one, so one answer tells which share serving applies.
-    """
-    low, high = sorted((share_before, share_after))
-    request_id = probe_request_id(rollout_id, low, high, prefix=f"probe-{rollout_id[:8]}-{high:g}")
-    expected = "candidate" if share_after > share_before else "production"
-    timeout = 10 * manifest_ttl_seconds(stack) + 30.0
-    waited = wait_until_served(
-        stack.api_url, MODEL, request_id, lambda body: body.get("variant") == expected, timeout
-    )
-    if waited is None:
-        say(f"  FAILED: serving did not apply the share {share_after:.0%} within {timeout:.0f} s")
-    else:
-        say(
-            f"  serving applies {share_after:.0%} {waited:.1f} s later (request {request_id} "
-            f"answered by the {expected})"
-        )
-    return datetime.now(UTC)
 
 
 def _canary_rounds(
     stack: LocalStack,
     scheduler: LocalScheduler,
-    rollout: Rollout,
     phase: RolloutPhase,
     say: Callable[[str], None],
     requests_per_round: int,
     seed: int,
-    max_rounds: int,
+    max_rounds: int = 6,
 ) -> list[WindowEvidence]:
-    """Traffic, labels and one rollout job run per round, until the canary holds at its top or rolls back."""
-    rows, labels = _rows(4000, seed=seed)
+    """Rounds of traffic, labels and a rollout job run, until the canary holds at its top or rolls back."""
+    rollout = phase.rollout
+    rows, labels = synthetic_transactions(4000, seed=seed)
     share = rollout.share
-    window_start = _follow(stack, rollout.id, 0.0, share, say)
     windows: list[WindowEvidence] = []
-    for round_number in range(max_rounds):
+    for number in range(max_rounds):
         phase.shares.append(share)
+        requests = FIRST_ROUND_REQUESTS if number == 0 else requests_per_round
         sent = send_rollout_traffic(
             stack.api_url,
             MODEL,
             rows,
             labels,
-            requests_per_round,
-            f"{phase.prefix}-{round_number}",
-            seed=seed + round_number,
+            requests,
+            f"{phase.prefix}-{number}",
+            seed=seed + number,
+            share=share,
         )
-        phase.traffic += sent
+        phase.traffic.requests.extend(sent.requests)
         send_labels(stack.api_url, MODEL, sent.labelled())
-        evaluation, windows = evaluate_now(stack, scheduler, MODEL, rollout.id, window_start)
+        _, evaluation, windows = run_rollout_job(stack, scheduler, phase)
         phase.evaluations.append(evaluation)
-        answered = ", ".join(f"{v} {n}" for v, n in sorted(sent.variants.items()))
         say(
-            f"  at {share:.0%}: {len(sent.requests)} requests answered by {answered}; labels sent; "
+            f"  at {share:.0%}: {requests} requests answered by {sent.describe()}, their labels sent; "
             f"rollout job: {evaluation.action.upper()}: {evaluation.reason}"
         )
-        if evaluation.action == "advance":
-            window_start = _follow(stack, rollout.id, share, evaluation.share_after, say)
+        if evaluation.action in ("advance", "rollback"):
             share = evaluation.share_after
-        elif evaluation.action == "rollback":
-            phase.shares.append(evaluation.share_after)
-            _follow(stack, rollout.id, share, evaluation.share_after, say)
-            break
-        elif share >= rollout.steps[-1].share or evaluation.action == "none":
+            if not follow_share(stack, rollout, share, say):
+                break
+            if evaluation.action == "rollback":
+                break
+        elif evaluation.action != "hold" or share >= rollout.steps[-1].share:
             break
     return windows
+
+
+def _steps(steps: Sequence[CanaryStep]) -> str:
+    return " -> ".join(f"{step.share:.0%}" for step in steps)
 
 
 def run_canary(
@@ -612,9 +596,8 @@ def run_canary(
     version: str,
     say: Callable[[str], None],
     requests_per_round: int,
-    max_rounds: int = 6,
 ) -> RolloutPhase:
-    """A canary of ``version`` that climbs its steps, then its promotion (or its stop)."""
+    """A canary of ``version`` that climbs its steps; its table and decision; its promotion."""
     rollout = registry.start_rollout(
         MODEL,
         version,
@@ -623,33 +606,41 @@ def run_canary(
         guardrails=GUARDRAILS,
         reason="make demo: canary after a clean shadow test",
     )
-    phase = RolloutPhase("canary", rollout.id, version, prefix="rollout-canary")
-    steps = " -> ".join(f"{step.share:.0%}" for step in CANARY_STEPS)
+    step = CANARY_STEPS[0]
     say(
-        f"started canary {rollout.id}: version {version} at {steps}, each step held at least "
-        f"{CANARY_STEPS[0].min_minutes * 60:.0f} s and {CANARY_STEPS[0].min_requests} candidate requests"
+        f"started canary {rollout.id}: version {version} at {_steps(CANARY_STEPS)}, by the hash of the "
+        f"request id; each step held {step.min_minutes * 60:.0f} s and {step.min_requests} candidate requests"
     )
-    windows = _canary_rounds(stack, scheduler, rollout, phase, say, requests_per_round, 41, max_rounds)
+    follow_share(stack, rollout, rollout.share, say)
+    phase = RolloutPhase("canary", rollout, "rollout-canary", window_start=datetime.now(UTC))
+    windows = _canary_rounds(stack, scheduler, phase, say, requests_per_round, seed=41)
     last = phase.last
     if last is not None:
-        say(f"per variant, since the canary started ({last.windows} windows of evidence):")
-        for line in variant_table(last, windows, rollout.metric.name):
+        say("per variant since the canary started (labels joined by request id and index):")
+        for line in [
+            *variant_table(last, windows, rollout.metric.name),
+            *decision_lines(last, rollout.alpha),
+            *guardrail_lines(last),
+        ]:
             say(line)
-        for line in decision_lines(last, rollout.alpha):
-            say(line)
-        say("  guardrails:")
-        for line in guardrail_lines(last):
-            say(line)
+    phase.captured = captured_by_variant(stack, MODEL, phase.prefix, phase.window_start)
+    _say_captured(phase, say)
     top = CANARY_STEPS[-1].share
-    if last is not None and last.action == "hold" and last.share_after >= top:
-        registry.promote_rollout(MODEL, reason=f"canary held at {top:.0%} with every guardrail holding")
-        phase.final_state = "promoted"
-        say(f"promoted version {version} at the end of its canary: it is production now")
+    if (
+        last is not None
+        and last.action == "hold"
+        and last.state_after == "running"
+        and last.share_after >= top
+    ):
+        promoted = registry.promote_rollout(
+            MODEL, reason=f"canary held at {top:.0%}, every guardrail holding"
+        )
+        phase.final_state = promoted.state
+        say(f"promoted: version {version} is production now ({promoted.state}: {promoted.reason})")
     else:
-        registry.stop_rollout(MODEL, reason="make demo: the canary did not reach its last step")
-        phase.final_state = "stopped"
-        say(f"FAILED: the canary did not reach {top:.0%}: {last.reason if last else 'no evaluation'}")
-    phase.event_variants = captured_by_variant(stack, MODEL, phase.prefix, phase.started_at)
+        phase.final_state = last.state_after if last is not None else "unknown"
+        if phase.final_state == "running":
+            phase.final_state = registry.stop_rollout(MODEL, reason="make demo: the canary stalled").state
     return phase
 
 
@@ -660,10 +651,8 @@ def run_broken_canary(
     version: str,
     say: Callable[[str], None],
     requests_per_round: int,
-    alerts_queue: str,
-    max_rounds: int = 4,
-) -> tuple[RolloutPhase, list[dict[str, Any]]]:
-    """A canary of the broken ``version``: the error-rate guardrail breaks and the job rolls it back."""
+) -> RolloutPhase:
+    """A canary of the broken ``version``, rolled back by its error-rate guardrail."""
     rollout = registry.start_rollout(
         MODEL,
         version,
@@ -673,40 +662,31 @@ def run_broken_canary(
         on_candidate_error="production",
         reason="make demo: a release that fails on foreign cards",
     )
-    phase = RolloutPhase("rollback", rollout.id, version, prefix="rollout-broken")
     say(
-        f"started canary {rollout.id}: version {version} at {CANARY_STEPS[0].share:.0%}; a request it "
-        "fails is answered by production (on_candidate_error=production) and counts against it"
+        f"started canary {rollout.id}: version {version} at {_steps(CANARY_STEPS)}; a request it fails "
+        f"is answered by production (on_candidate_error=production) and counts against its error guardrail "
+        f"(at most {GUARDRAILS.max_error_rate:.0%}, judged from {GUARDRAILS.min_requests} requests)"
     )
-    windows = _canary_rounds(stack, scheduler, rollout, phase, say, requests_per_round, 51, max_rounds)
+    follow_share(stack, rollout, rollout.share, say)
+    phase = RolloutPhase("rollback", rollout, "rollout-broken", window_start=datetime.now(UTC))
+    windows = _canary_rounds(stack, scheduler, phase, say, requests_per_round, seed=51)
     last = phase.last
-    alerts: list[dict[str, Any]] = []
-    if last is not None and last.action == "rollback":
-        say("per variant, since the canary started:")
-        for line in variant_table(last, windows, rollout.metric.name):
+    if last is not None:
+        say("per variant since the canary started:")
+        for line in [*variant_table(last, windows, rollout.metric.name), *guardrail_lines(last)]:
             say(line)
-        say("  guardrails:")
-        for line in guardrail_lines(last):
-            say(line)
-        alerts = received_alerts(stack, alerts_queue)
-        for alert in alerts:
-            detail = alert.get("detail", {})
-            say(
-                f"platform bus: {alert.get('detail-type')} for {detail.get('model')} "
-                f"(source {alert.get('source')}): {detail.get('reason', '')}"
-            )
-    status = registry.rollout_status(MODEL)
-    current = status.rollout
+    phase.captured = captured_by_variant(stack, MODEL, phase.prefix, phase.window_start)
+    _say_captured(phase, say)
+    current = registry.rollout_status(MODEL).rollout
     phase.final_state = current.state if current is not None else "none"
     if current is not None:
-        say(f"rollout {current.id}: state {current.state}, share {current.share:.0%}; its history:")
-        for transition in current.history:
+        say(f"rollout {current.id}: {current.state}, share {current.share:.0%}; its history:")
+        for change in current.history:
             say(
-                f"    {transition.at:%H:%M:%S} {transition.action:<9} {transition.from_share:>5.0%} -> "
-                f"{transition.to_share:<5.0%} by {transition.actor}: {transition.reason}"
+                f"    {change.at:%H:%M:%S} {change.action:<9}{change.from_share:>5.0%} -> "
+                f"{change.to_share:<5.0%} by {change.actor}: {change.reason}"
             )
-    phase.event_variants = captured_by_variant(stack, MODEL, phase.prefix, phase.started_at)
-    return phase, alerts
+    return phase
 
 
 def run_rollout_demo(
@@ -715,103 +695,120 @@ def run_rollout_demo(
     registry_uri: str,
     say: Callable[[str], None] = print,
     requests_per_round: int = 150,
-    shadow_requests: int = 300,
+    shadow_requests: int = 250,
 ) -> RolloutDemoResult:
     """Shadow, canary (promoted) and a broken canary (rolled back), over real HTTP on the local stack.
 
     Parameters
     ----------
     stack:
-        The running local stack; its production manifest of ``fraud_detection`` names a registered
-        version (the registry demo promoted it).
+        The running local stack; ``fraud_detection``'s production manifest names a version of
+        the registry at ``registry_uri``.
     scheduler:
-        Invokes the rollout job's handler (``functions/rollout/handler.py``).
+        Invokes the rollout job's handler as Lambda would.
     registry_uri:
         The local MLflow server.
     say:
         Where progress lines go.
     requests_per_round, shadow_requests:
-        Traffic of each canary round, and of the shadow test.
+        Requests of each canary round after the first (which has ``FIRST_ROUND_REQUESTS``),
+        and of the shadow test.
 
     Returns
     -------
     RolloutDemoResult
-        ``ok`` when the shadow test captured both variants, the canary climbed to its last step
-        and was promoted, and the broken version was rolled back with traffic back on production.
+        ``ok`` when the shadow test captured both variants and answered only with production, the
+        canary climbed to its last step and was promoted, and the broken version was rolled back
+        by a guardrail, announced on the bus, with traffic back on production.
     """
     registry = ModelRegistry(registry_uri, models_bucket=MODELS_BUCKET, storage=stack.storage())
-    result = RolloutDemoResult(production_version=_production_version(stack, MODEL))
+    result = RolloutDemoResult(production_version=production_version(stack))
     say("")
     say("== modelwatch demo: rollouts ==")
     retrained = train_fraud_model(n=TRAINING_ROWS, seed=1, n_estimators=100)
-    candidate = _register(
-        registry, stack, retrained, "retrained", "GradientBoostingClassifier, 100 trees, retrained (seed 1)"
+    result.candidate_version = _register(
+        registry,
+        stack,
+        retrained,
+        "retrained",
+        "GradientBoostingClassifier, 100 trees, retrained on other data",
     )
-    broken = _register(
+    result.broken_version = _register(
         registry,
         stack,
         break_model(retrained),
         "broken",
-        "the retrained model with a bug: it fails on foreign-card transactions",
+        "the retrained model with a bug: fails on foreign cards",
     )
     say(
-        f"production serves version {result.production_version}; registered version {candidate} "
-        f"(retrained on other data, 100 trees, hold-out AUC {retrained.auc:.4f}) and version {broken} "
-        "(the same model with a bug: it raises on foreign-card transactions)"
+        f"production serves version {result.production_version}; registered version "
+        f"{result.candidate_version} (retrained on other data, 100 trees, hold-out AUC {retrained.auc:.4f}) "
+        f"and version {result.broken_version} (the same with a bug: it raises on foreign-card transactions)"
     )
     alerts_queue = subscribe_to_rollbacks(stack)
 
     say("")
-    say(f"-- shadow: version {candidate} beside version {result.production_version} --")
-    result.shadow = run_shadow(stack, scheduler, registry, candidate, say, shadow_requests)
+    say(f"-- shadow: version {result.candidate_version} beside version {result.production_version} --")
+    result.shadow = run_shadow(stack, scheduler, registry, result.candidate_version, say, shadow_requests)
     say("")
-    say(f"-- canary: version {candidate} --")
-    result.canary = run_canary(stack, scheduler, registry, candidate, say, requests_per_round)
+    say(f"-- canary: version {result.candidate_version} --")
+    result.canary = run_canary(stack, scheduler, registry, result.candidate_version, say, requests_per_round)
     if result.canary.final_state == "promoted":
-        waited = wait_until_served(
-            stack.api_url, MODEL, "after-promotion", lambda body: str(body.get("version")) == candidate
+        candidate = result.candidate_version
+        waited = wait_for_serving(
+            stack, MODEL, lambda answer, _health: str(answer.get("version")) == candidate
         )
-        say(f"serving answers with version {candidate} {_fmt(waited)} s after the promotion")
+        say(f"serving answers with version {candidate} as production, {_fmt(waited)} s after the promotion")
     say("")
-    say(f"-- canary of the broken version {broken} --")
-    result.rollback, result.alerts = run_broken_canary(
-        stack, scheduler, registry, broken, say, requests_per_round, alerts_queue
+    say(f"-- canary of the broken version {result.broken_version} --")
+    result.rollback = run_broken_canary(
+        stack, scheduler, registry, result.broken_version, say, requests_per_round
     )
-    rows, labels = _rows(1000, seed=61)
+    result.alerts = received_alerts(stack, alerts_queue)
+    for alert in result.alerts:
+        detail = alert.get("detail", {})
+        say(
+            f"platform bus: {alert.get('detail-type')} (source {alert.get('source')}) for "
+            f"{detail.get('model')}, rollout {detail.get('rollout_id')}: {detail.get('reason')}"
+        )
+    rows, labels = synthetic_transactions(1000, seed=61)
     result.after_rollback = send_rollout_traffic(
         stack.api_url, MODEL, rows, labels, 100, "rollout-after", seed=61
     )
-    answered = ", ".join(f"{v} {n}" for v, n in sorted(result.after_rollback.variants.items()))
     versions = ", ".join(f"{v} {n}" for v, n in sorted(result.after_rollback.versions.items()))
-    say(f"after the rollback: 100 requests answered by {answered} (versions: {versions})")
-    result.failures = _failures(result, candidate)
+    say(
+        f"after the rollback: 100 requests answered by {result.after_rollback.describe()} "
+        f"(versions {versions}), {result.after_rollback.failed} errors"
+    )
+    result.failures = phase_failures(result)
     for failure in result.failures:
         say(f"FAILED: {failure}")
     return result
 
 
-def _failures(result: RolloutDemoResult, candidate: str) -> list[str]:
+def phase_failures(result: RolloutDemoResult) -> list[str]:
     """What the phase should have shown and did not."""
     failures = []
     shadow, canary, rollback = result.shadow, result.canary, result.rollback
-    if shadow is None or not shadow.event_variants.get("candidate shadow"):
-        failures.append("the shadow test captured no candidate predictions")
-    if shadow is not None and set(shadow.traffic.variants) - {"production"}:
-        failures.append(f"a shadow test answered callers with {dict(shadow.traffic.variants)}")
+    if shadow is None or not shadow.captured.get("candidate shadow"):
+        failures.append("the shadow test captured no candidate prediction")
+    elif set(shadow.traffic.variants) != {"production"}:
+        failures.append(f"the shadow test answered callers with {dict(shadow.traffic.variants)}")
     if canary is None or canary.final_state != "promoted":
-        failures.append("the canary did not climb to its last step")
-    if canary is not None and not canary.traffic.variants.get("candidate"):
+        failures.append("the canary was not promoted at its last step")
+    elif not canary.traffic.variants.get("candidate"):
         failures.append("no canary request was answered by the candidate")
     if rollback is None or rollback.final_state != "rolled_back":
         failures.append("the broken version was not rolled back")
     if not any(alert.get("detail-type") == ROLLED_BACK for alert in result.alerts):
         failures.append(f"no {ROLLED_BACK} event reached the platform bus")
-    if set(result.after_rollback.variants) != {"production"} or result.after_rollback.failed:
-        failures.append(f"after the rollback, answers came from {dict(result.after_rollback.variants)}")
-    if (
+    after = result.after_rollback
+    if set(after.variants) != {"production"} or after.failed:
+        failures.append(f"after the rollback: answers {dict(after.variants)}, {after.failed} errors")
+    elif (
         canary is not None
         and canary.final_state == "promoted"
-        and set(result.after_rollback.versions) != {candidate}
+        and set(after.versions) != {result.candidate_version}
     ):
-        failures.append(f"after the rollback, production is not version {candidate}")
+        failures.append(f"after the rollback, production answers with {dict(after.versions)}")
     return failures
