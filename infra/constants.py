@@ -60,7 +60,9 @@ REJECTED_STREAM_KEY = "rejected"
 # Monitoring jobs.
 DEFAULT_MONITORING_WINDOW_MINUTES = 60
 MONITORING_STACK_ID = "Monitoring"
-MONITORING_JOBS = ("drift", "quality", "performance")
+# The rollout job: its own function and queue (dispatched only for models with a running rollout).
+ROLLOUT_JOB = "rollout"
+MONITORING_JOBS = ("drift", "quality", "performance", ROLLOUT_JOB)
 MONITORING_REQUIREMENTS: tuple[str, ...] = ("numpy>=1.26",)
 MONITORING_MEMORY_MB = 1024
 MONITORING_TIMEOUT_S = 300
@@ -86,7 +88,8 @@ ATHENA_ENGINE_VERSION = "Athena engine version 3"
 DEFAULT_QUERY_BYTES_SCANNED_CUTOFF = 10 * 1024**3  # per query; Athena bills $5 per TB scanned
 ATHENA_MIN_BYTES_SCANNED_CUTOFF = 10_000_000  # Athena's minimum per-query cutoff (10 MB)
 QUERY_RESULTS_RETENTION_DAYS = 7
-QUERYING_JOBS = ("performance",)  # the jobs that run SQL (the label join); only they may query
+# The jobs that run SQL (the label join; the rollout's per-variant figures); only they may query.
+QUERYING_JOBS = ("performance", ROLLOUT_JOB)
 
 # The capture replay function (monitoring stack), invoked on demand: the capture DLQ back into Firehose.
 CAPTURE_REPLAY_FUNCTION_NAME = "capture-replay"

@@ -1,4 +1,4 @@
-"""Monitoring functions: profile, the job dispatcher, the drift, quality, performance jobs.
+"""Monitoring functions: profile, the job dispatcher, the drift, quality, performance and rollout jobs.
 
 No resource depends on the models: one schedule invokes the dispatcher, which lists the
 serving manifests and puts one message per due (model, window) on the queue of each job;
@@ -72,6 +72,7 @@ class MonitoringFunctions(Construct):
         self.job_queues = {
             job: self._build_job_queue(job, function) for job, function in self.job_functions.items()
         }
+        self._grant_rollout(self.job_functions[constants.ROLLOUT_JOB])
         self.dispatch_function = self._build_dispatcher()
         self._build_object_created_rule()
         self._build_dispatch_schedule()
@@ -150,6 +151,29 @@ class MonitoringFunctions(Construct):
             "requests, labels, profiles and reports; write profiles and reports; read version manifests "
             "and reference profiles. Keys are time-partitioned and not known at deploy time.",
             resources=tuple(nag_resource(self, r) for r in [*reads, *writes, *models]),
+        )
+
+    def _grant_rollout(self, function: lambda_.Function) -> None:
+        """The rollout job also reads and writes the production manifests (it rolls back and advances
+        a rollout there) and keeps each rollout's evidence under the events bucket's state."""
+        models_arn = _bucket_arn(self, self._models_bucket)
+        events_arn = _bucket_arn(self, self._events_bucket)
+        manifests = f"{models_arn}/{layout.manifests_prefix()}*"
+        # ManifestStore.write also refreshes the version's copy of the manifest.
+        version_copies = f"{models_arn}/{layout.ARTIFACTS_PREFIX}/*/{layout.VERSION_MANIFEST_FILE}"
+        evidence = f"{events_arn}/{layout.ROLLOUTS_STATE_PREFIX}*"
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[manifests, evidence])
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[manifests, version_copies, evidence])
+        )
+        acknowledge_wildcards(
+            function,
+            "The rollout job writes the rollout in a model's production manifest (rollback, canary step) "
+            "and its evidence document per rollout: models and rollouts are data, their names are not "
+            "known at deploy time.",
+            resources=tuple(nag_resource(self, r) for r in (manifests, version_copies, evidence)),
         )
 
     def _build_object_created_rule(self) -> None:

@@ -7,7 +7,7 @@ representative samples were written through the remote-write client: serving cou
 events (nine export runs a minute apart, two models, two versions, rejections, capture
 failures), the capture dead-letter queue's depth, the published versions, and one run of each
 monitoring job (drift with a drifted feature, quality with a failed check, performance below
-threshold, job health). With that
+threshold, a rollout rolled back on a breached guardrail, job health). With that
 data every panel returns data.
 """
 
@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from modelwatch_local.dashboard_queries import (
@@ -34,6 +35,16 @@ from modelwatch_local.dashboard_queries import (
 from modelwatch_local.prometheus_server import LocalPrometheus, start_prometheus, stop_prometheus
 
 from modelwatch.contracts.manifest import ServingManifest
+from modelwatch.contracts.rollout import (
+    Agreement,
+    GuardrailCheck,
+    Moments,
+    RolloutEvaluation,
+    SequentialTest,
+    VariantTotals,
+    VariantWindow,
+    WindowEvidence,
+)
 from modelwatch.contracts.schema import FeatureSpec, InputSchema
 from modelwatch.metrics import (
     FeatureDrift,
@@ -44,6 +55,7 @@ from modelwatch.metrics import (
     job_samples,
     performance_samples,
     quality_samples,
+    rollout_samples,
 )
 from modelwatch.metrics.serving_metrics import (
     ServingState,
@@ -74,7 +86,7 @@ _variables = variables
 _VARIABLE = VARIABLE
 
 
-def test_there_are_the_six_dashboards() -> None:
+def test_there_are_the_seven_dashboards() -> None:
     assert {p.stem for p in DASHBOARDS} == {
         "model-overview",
         "serving-performance",
@@ -82,6 +94,7 @@ def test_there_are_the_six_dashboards() -> None:
         "data-quality",
         "model-performance",
         "model-comparison",
+        "rollout",
     }
 
 
@@ -209,6 +222,9 @@ def write_representative_samples(prometheus: LocalPrometheus, now: float) -> Non
             )
         outcome = sink.push(samples)
         assert outcome.ok, outcome.errors
+    for model, production, candidate in (("fraud", "1", "2"), ("churn", "5", "6")):
+        outcome = sink.push(_rollout_samples(model, production, candidate, now))
+        assert outcome.ok, outcome.errors
     dead_letters = InMemoryQueue()
     dead_letters.send("a dead letter", copies=2)
     outcome = sink.push(dead_letter_samples(dead_letters, now))
@@ -218,6 +234,60 @@ def write_representative_samples(prometheus: LocalPrometheus, now: float) -> Non
         manifests.write(_manifest(model, version, published=now - 600))
     outcome = sink.push(published_samples(manifests, ["fraud", "churn"], "production", now))
     assert outcome.ok and outcome.series == 2, outcome.errors
+
+
+def _rollout_samples(model: str, production: str, candidate: str, now: float) -> list[Any]:
+    """A shadow rollout's evaluation that rolled its candidate back on the error-rate guardrail."""
+    window = WindowEvidence(
+        window_start=datetime.fromtimestamp(now - 300, UTC),
+        window_end=datetime.fromtimestamp(now, UTC),
+        share=0.2,
+        variants={
+            "production": VariantWindow(
+                variant="production", version=production, requests=400, errors=1,
+                latency_p50_ms=30.0, latency_p99_ms=80.0, error_moments=Moments(n=400, total=1, total_sq=1),
+            ),
+            "candidate": VariantWindow(
+                variant="candidate", version=candidate, requests=100, errors=12,
+                latency_p50_ms=45.0, latency_p99_ms=150.0, error_moments=Moments(n=100, total=12, total_sq=12),
+            ),
+        },
+        agreement=Agreement(pairs=88, identical=80, absolute_difference_sum=4.4),
+    )
+    test = SequentialTest(
+        quantity="error_rate", estimate=0.11, low=0.04, high=0.18, decision="candidate worse",
+        n_candidate=100, n_production=400,
+    )
+    evaluation = RolloutEvaluation(
+        rollout_id=f"{model}-r1", mode="shadow", candidate_version=candidate, production_version=production,
+        action="rollback", reason="guardrail breached: error_rate", share_before=0.2, share_after=0.0,
+        state_after="rolled_back",
+        totals={
+            "production": VariantTotals(version=production, requests=400, errors=1, error_rate=0.0025,
+                                        metric_mean=0.91, labelled=300),
+            "candidate": VariantTotals(version=candidate, requests=100, errors=12, error_rate=0.12,
+                                       metric_mean=0.88, labelled=70),
+        },
+        tests={
+            "error_rate": test,
+            "latency_ms": test.model_copy(update={"quantity": "latency_ms", "estimate": 15.0, "low": 9.0,
+                                                  "high": 21.0}),
+            "accuracy": test.model_copy(update={"quantity": "accuracy", "estimate": -0.03, "low": -0.1,
+                                                "high": 0.04, "decision": "no difference yet"}),
+        },
+        guardrails=[
+            GuardrailCheck(name="error_rate", state="breached", value=0.12, limit=0.05),
+            GuardrailCheck(name="latency_ratio", state="ok", value=1.9, limit=2.0),
+            GuardrailCheck(name="prediction_drift", state="ok", value=0.02, limit=0.25),
+        ],
+        prediction_drift=0.02,
+        agreement=window.agreement,
+        windows=4,
+    )
+    samples = rollout_samples(model, evaluation, window, "accuracy", now=now)
+    return samples + job_samples(
+        "rollout", model, started=now - 20, finished=now - 5, succeeded=True, schedule_seconds=300
+    )  # fmt: skip
 
 
 def _manifest(model: str, version: str, published: float) -> ServingManifest:

@@ -54,12 +54,12 @@ def _functions(template: Template) -> dict[str, dict[str, Any]]:
 def test_one_function_per_job_plus_profile_and_dispatcher_with_retries_and_dlq(template: Template) -> None:
     functions = _functions(template)
 
-    assert set(functions) == {"profile", "dispatch", "drift", "quality", "performance"}
+    assert set(functions) == {"profile", "dispatch", "drift", "quality", "performance", "rollout"}
     for props in functions.values():
         assert props["Runtime"] == "python3.11" and props["Architectures"] == ["arm64"]
         assert props.get("TracingConfig", {"Mode": "PassThrough"}) == {"Mode": "PassThrough"}  # the default
     configs = template.find_resources("AWS::Lambda::EventInvokeConfig")
-    assert len(configs) == 5
+    assert len(configs) == 6
     for config in configs.values():
         assert config["Properties"]["MaximumRetryAttempts"] == 2
         assert "OnFailure" in config["Properties"]["DestinationConfig"]
@@ -83,7 +83,7 @@ def test_jobs_may_remote_write_to_the_amp_workspace(template: Template) -> None:
     policies = template.find_resources("AWS::IAM::Policy")
     statements = [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
     writers = [s for s in statements if s["Action"] == "aps:RemoteWrite"]
-    assert len(writers) == 4  # profile, drift, quality, performance
+    assert len(writers) == 5  # profile, drift, quality, performance, rollout
     assert all("Amp" in json.dumps(s["Resource"]) for s in writers)
 
 
@@ -150,9 +150,10 @@ def test_the_dispatcher_lists_manifests_keeps_its_state_and_sends_to_the_job_que
     sends = [
         r["Fn::GetAtt"][0] for s in statements if "sqs:SendMessage" in _actions(s) for r in s["Resource"]
     ]
-    # the three job queues, and the DLQ (its failed invocations' destination)
+    # the four job queues, and the DLQ (its failed invocations' destination)
     assert sorted(re.sub(r"[0-9A-F]{8}$", "", r) for r in sends) == [
-        "FunctionsDriftQueue", "FunctionsPerformanceQueue", "FunctionsQualityQueue", "MonitoringDlq",
+        "FunctionsDriftQueue", "FunctionsPerformanceQueue", "FunctionsQualityQueue", "FunctionsRolloutQueue",
+        "MonitoringDlq",
     ]  # fmt: skip
     assert by_action["s3:ListBucket"]["Condition"] == {"StringLike": {"s3:prefix": ["manifests/*"]}}
     state = json.dumps(by_action["s3:PutObject"]["Resource"])
@@ -188,8 +189,13 @@ def test_jobs_write_only_reports_and_profiles_and_put_on_the_platform_bus(templa
     policies = template.find_resources("AWS::IAM::Policy")
     statements = [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
     state = f"/{layout.JOB_DISPATCH_STATE_KEY}"
+    rollout_state = layout.ROLLOUTS_STATE_PREFIX
     writes = [
-        s for s in statements if s["Action"] == "s3:PutObject" and state not in json.dumps(s["Resource"])
+        s
+        for s in statements
+        if s["Action"] == "s3:PutObject"
+        and state not in json.dumps(s["Resource"])
+        and rollout_state not in json.dumps(s["Resource"])  # the rollout job's own: tested below
     ]
     assert writes
     for statement in writes:
@@ -205,6 +211,38 @@ def test_jobs_write_only_reports_and_profiles_and_put_on_the_platform_bus(templa
         or "PlatformBus" in json.dumps(s["Resource"])
         for s in puts
     )
+
+
+def _statements_of(template: Template, function_id: str) -> list[dict[str, Any]]:
+    policies = template.find_resources("AWS::IAM::Policy")
+    role = template.find_resources("AWS::Lambda::Function")[function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+    return [
+        statement
+        for policy in policies.values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def test_the_rollout_job_may_write_manifests_and_its_evidence_besides_what_every_job_writes(template: Template) -> None:
+    statements = _statements_of(template, _logical_id(template, "rollout"))
+
+    writes = [s["Resource"] for s in statements if s["Action"] == "s3:PutObject"]
+    (rollout_writes,) = [w for w in writes if layout.ROLLOUTS_STATE_PREFIX in json.dumps(w)]
+    suffixes = sorted(json.dumps(r).split('"')[-2] for r in rollout_writes)  # each ARN's literal tail
+    assert suffixes == sorted(
+        [
+            f"/{layout.manifests_prefix()}*",
+            f"/{layout.ARTIFACTS_PREFIX}/*/{layout.VERSION_MANIFEST_FILE}",
+            f"/{layout.ROLLOUTS_STATE_PREFIX}*",
+            f"/{layout.PROFILES_PREFIX}*",  # what every job writes (CDK merges the statements)
+            f"/{layout.REPORTS_PREFIX}*",
+        ]
+    )
+    queries = [s for s in statements if "athena:StartQueryExecution" in json.dumps(s["Action"])]
+    assert queries  # it reads the variants' figures with SQL, like the performance job
+    other = _statements_of(template, _logical_id(template, "drift"))
+    assert not any(layout.ROLLOUTS_STATE_PREFIX in json.dumps(s["Resource"]) for s in other)
 
 
 def test_dlq_is_encrypted_and_outputs_name_bus_and_reports(template: Template) -> None:
@@ -372,7 +410,7 @@ def test_the_monitoring_stack_is_the_same_for_1_and_100_models(tmp_path: Path) -
     kinds = [r["Type"] for r in resources]
     assert kinds.count("AWS::Events::Rule") == 2  # the dispatch schedule and the profile's Object Created
     assert kinds.count("AWS::Lambda::Permission") == 2  # one per rule target
-    assert kinds.count("AWS::Lambda::EventSourceMapping") == 3  # one per job
+    assert kinds.count("AWS::Lambda::EventSourceMapping") == 4  # one per job
     (dlq_policy,) = [
         r["Properties"]["PolicyDocument"]["Statement"]
         for r in resources

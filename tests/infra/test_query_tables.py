@@ -135,25 +135,27 @@ def _resources(statement: dict[str, Any]) -> list[str]:
     return [_resolved(r) for r in (resource if isinstance(resource, list) else [resource])]
 
 
-def test_only_the_performance_job_may_query_and_gets_the_workgroup_in_its_environment(
-    template: Template,
+@pytest.mark.parametrize("job", ["performance", "rollout"])
+def test_only_the_performance_and_rollout_jobs_may_query_and_get_the_workgroup_in_their_environment(
+    template: Template, job: str
 ) -> None:
-    performance = _function(template, "performance")
-    env = performance["Environment"]["Variables"]
+    querying = _function(template, job)
+    env = querying["Environment"]["Variables"]
     assert env["MODELWATCH_QUERY_ENGINE"] == "athena"
     assert env["MODELWATCH_ATHENA_WORKGROUP"] == "modelwatch-queries"
     assert env["MODELWATCH_ATHENA_DATABASE"] == "modelwatch_events"
-    for job in ("drift", "quality", "profile"):
-        other = _function(template, job)
+    for other_job in ("drift", "quality", "profile"):
+        other = _function(template, other_job)
         assert "MODELWATCH_QUERY_ENGINE" not in other["Environment"]["Variables"]
         actions = {a for s in _statements(template, other) for a in _actions(s)}
-        assert not any(a.startswith(("athena:", "glue:")) for a in actions), job
+        assert not any(a.startswith(("athena:", "glue:")) for a in actions), other_job
 
 
-def test_the_performance_jobs_query_grants_are_scoped_to_the_workgroup_tables_and_prefixes(
-    template: Template,
+@pytest.mark.parametrize("job", ["performance", "rollout"])
+def test_the_querying_jobs_grants_are_scoped_to_the_workgroup_tables_and_prefixes(
+    template: Template, job: str
 ) -> None:
-    statements = _statements(template, _function(template, "performance"))
+    statements = _statements(template, _function(template, job))
     by_service: dict[str, list[str]] = {}
     for statement in statements:
         assert statement["Effect"] == "Allow"
@@ -184,6 +186,12 @@ def test_the_performance_jobs_query_grants_are_scoped_to_the_workgroup_tables_an
             layout.QUERY_RESULTS_PREFIX,
         )
     } | {f"{layout.ARTIFACTS_PREFIX}/*"}
+    if job == "rollout":  # it rolls back and advances the rollout in the manifest, and keeps its evidence
+        allowed |= {
+            f"{layout.manifests_prefix()}*",
+            f"{layout.ARTIFACTS_PREFIX}/*/{layout.VERSION_MANIFEST_FILE}",
+            f"{layout.ROLLOUTS_STATE_PREFIX}*",
+        }
     assert object_wildcards <= allowed, object_wildcards - allowed
     writes = {r.split("/", 1)[1] for s in statements if "s3:PutObject" in _actions(s) for r in _resources(s)}
     assert f"{layout.QUERY_RESULTS_PREFIX}*" in writes

@@ -226,3 +226,37 @@ def test_the_runner_uses_the_rollout_window_length(lake: LakeWorld) -> None:
 
     assert window.end - window.start == timedelta(minutes=lake.settings.rollout_window_minutes) == FIVE
     assert window.end == WINDOW.start + timedelta(minutes=10)
+
+
+def _series(lake: LakeWorld, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    return {tuple(sorted(dict(s.labels).items())): s.value for s in lake.sink.samples if s.name == name}
+
+
+def test_the_run_pushes_per_variant_figures_guardrail_states_and_decisions(lake: LakeWorld) -> None:
+    start_rollout(lake, guardrails=Guardrails(max_error_rate=0.05, min_requests=50))
+    traffic(lake, FIRST, 400, seed=8, candidate_errors=40, candidate_latency=9.0)
+
+    run_job(lake.context, "rollout", MODEL, FIRST)
+
+    requests = _series(lake, "modelwatch_rollout_window_requests")
+    assert requests == {
+        (("model", MODEL), ("variant", "candidate"), ("version", "2")): 240.0,
+        (("model", MODEL), ("variant", "production"), ("version", "1")): 200.0,
+    }
+    rates = _series(lake, "modelwatch_rollout_error_rate_ratio")
+    assert rates[(("model", MODEL), ("variant", "candidate"), ("version", "2"))] == pytest.approx(40 / 240)
+    p99 = _series(lake, "modelwatch_rollout_latency_seconds")
+    candidate_p99 = p99[(("model", MODEL), ("quantile", "0.99"), ("variant", "candidate"), ("version", "2"))]
+    production_p99 = p99[(("model", MODEL), ("quantile", "0.99"), ("variant", "production"), ("version", "1"))]
+    assert candidate_p99 > production_p99 > 0.004
+    states = _series(lake, "modelwatch_rollout_guardrail_state")
+    assert states[(("guardrail", "error_rate"), ("model", MODEL), ("version", "2"))] == 1.0
+    assert states[(("guardrail", "accuracy_worse"), ("model", MODEL), ("version", "2"))] == -1.0
+    decisions = _series(lake, "modelwatch_rollout_decision")
+    assert set(dict(k)["test"] for k in decisions) == {"error_rate", "latency_ms", "accuracy"}
+    assert _series(lake, "modelwatch_rollout_rolled_back") == {(("model", MODEL), ("version", "2")): 1.0}
+    assert _series(lake, "modelwatch_rollout_share_ratio") == {(("model", MODEL), ("version", "2")): 0.0}
+    samples = _series(lake, "modelwatch_rollout_test_samples")
+    assert samples[(("model", MODEL), ("test", "error_rate"), ("variant", "candidate"), ("version", "2"))] == 240
+    success = _series(lake, "modelwatch_job_last_run_success")
+    assert success == {(("job", "rollout"), ("model", MODEL)): 1.0}

@@ -130,7 +130,7 @@ def format_le(bound: float) -> str:
 REJECTION_REASONS: Final[tuple[str, ...]] = get_args(RejectionReason)
 UNKNOWN_MODEL_LABEL: Final = "_unknown"
 NO_VERSION_LABEL: Final = "_none"
-JOBS: Final = ("drift", "quality", "performance", "metrics_export")
+JOBS: Final = ("drift", "quality", "performance", "rollout", "metrics_export")
 
 MODEL = LabelSpec(
     "model",
@@ -154,6 +154,17 @@ STREAM = LabelSpec("stream", "capture streams: one per served model plus the rej
 OUTCOME = LabelSpec("outcome", "closed set: `dead_lettered`, `logged`")
 QUEUE_STATE = LabelSpec("state", "closed set: `visible`, `in_flight`")
 DEAD_LETTER_STATES: Final = ("visible", "in_flight")
+VARIANT = LabelSpec("variant", "closed set: `production`, `candidate` (the two sides of a rollout)")
+GUARDRAIL = LabelSpec(
+    "guardrail",
+    "the rollout's guardrails (closed set: `error_rate`, `p99_latency_ms`, `latency_ratio`, "
+    "`prediction_drift`, `<metric>_worse`)",
+)
+ROLLOUT_TEST = LabelSpec(
+    "test", "the rollout's always-valid tests: `error_rate`, `latency_ms` and its labelled metric's name (3)"
+)
+ROLLOUT_METRIC = LabelSpec("metric", "the rollout's labelled metric's name (one per rollout)")
+QUANTILE = LabelSpec("quantile", "closed set: `0.5`, `0.99`")
 
 LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -262,6 +273,89 @@ MODEL_PUBLISHED_TIMESTAMP = MetricSpec(
     "one series per model, the version serving should answer with.",
     "metrics_export (serving manifests)",
 )  # fmt: skip
+ROLLOUT_WINDOW_REQUESTS = MetricSpec(
+    "modelwatch_rollout_window_requests", MetricType.GAUGE, (MODEL, VERSION, VARIANT), "1",
+    "Requests a rollout's variant served in the rollout job's last window (its errors included; shadow: "
+    "the requests the candidate scored).", "rollout job",
+)  # fmt: skip
+ROLLOUT_WINDOW_ERRORS = MetricSpec(
+    "modelwatch_rollout_window_errors", MetricType.GAUGE, (MODEL, VERSION, VARIANT), "1",
+    "Requests a rollout's variant failed in the rollout job's last window.", "rollout job",
+)  # fmt: skip
+ROLLOUT_ERROR_RATE = MetricSpec(
+    "modelwatch_rollout_error_rate_ratio", MetricType.GAUGE, (MODEL, VERSION, VARIANT), "ratio",
+    "Share of a variant's requests that failed since the rollout started (what the guardrail judges).",
+    "rollout job",
+)  # fmt: skip
+ROLLOUT_LATENCY = MetricSpec(
+    "modelwatch_rollout_latency_seconds", MetricType.GAUGE, (MODEL, VERSION, VARIANT, QUANTILE), "seconds",
+    "A quantile of a variant's request latency in the rollout job's last window.", "rollout job",
+)  # fmt: skip
+ROLLOUT_METRIC_MEAN = MetricSpec(
+    "modelwatch_rollout_metric_mean", MetricType.GAUGE, (MODEL, VERSION, VARIANT, ROLLOUT_METRIC), "1",
+    "Mean of the rollout's labelled metric per labelled instance of a variant, since the rollout started.",
+    "rollout job",
+)  # fmt: skip
+ROLLOUT_PREDICTION_DRIFT = MetricSpec(
+    "modelwatch_rollout_prediction_drift_psi", MetricType.GAUGE, (MODEL, VERSION), "1",
+    "Population stability index of the candidate's predictions against production's, since the rollout "
+    "started (`version`: the candidate's).", "rollout job",
+)  # fmt: skip
+ROLLOUT_AGREEMENT = MetricSpec(
+    "modelwatch_rollout_agreement_ratio", MetricType.GAUGE, (MODEL, VERSION), "ratio",
+    "Shadow: share of paired instances on which the candidate's decision equals production's, since the "
+    "rollout started.", "rollout job",
+)  # fmt: skip
+ROLLOUT_MEAN_ABSOLUTE_DIFFERENCE = MetricSpec(
+    "modelwatch_rollout_mean_absolute_difference", MetricType.GAUGE, (MODEL, VERSION), "1",
+    "Shadow: mean absolute difference of the candidate's and production's scores on the same instances.",
+    "rollout job",
+)  # fmt: skip
+ROLLOUT_SHARE = MetricSpec(
+    "modelwatch_rollout_share_ratio", MetricType.GAUGE, (MODEL, VERSION), "ratio",
+    "Share of requests the candidate serves (shadow: scores) after the rollout job's evaluation.",
+    "rollout job",
+)  # fmt: skip
+ROLLOUT_GUARDRAIL_STATE = MetricSpec(
+    "modelwatch_rollout_guardrail_state", MetricType.GAUGE, (MODEL, VERSION, GUARDRAIL), "1",
+    "A guardrail's state: 0 ok, 1 breached, -1 waiting for samples.", "rollout job",
+)  # fmt: skip
+ROLLOUT_GUARDRAIL_VALUE = MetricSpec(
+    "modelwatch_rollout_guardrail_value", MetricType.GAUGE, (MODEL, VERSION, GUARDRAIL), "1",
+    "What the guardrail judged (its unit: errors per request, ms, a ratio, PSI, a metric difference).",
+    "rollout job",
+)  # fmt: skip
+ROLLOUT_GUARDRAIL_LIMIT = MetricSpec(
+    "modelwatch_rollout_guardrail_limit", MetricType.GAUGE, (MODEL, VERSION, GUARDRAIL), "1",
+    "The guardrail's limit, in the unit of its value.", "rollout job",
+)  # fmt: skip
+ROLLOUT_DECISION = MetricSpec(
+    "modelwatch_rollout_decision", MetricType.GAUGE, (MODEL, VERSION, ROLLOUT_TEST), "1",
+    "An always-valid test's decision: 1 candidate better, -1 candidate worse, 0 no difference yet.",
+    "rollout job",
+)  # fmt: skip
+ROLLOUT_ESTIMATE = MetricSpec(
+    "modelwatch_rollout_estimate", MetricType.GAUGE, (MODEL, VERSION, ROLLOUT_TEST), "1",
+    "Candidate's mean minus production's, since the rollout started.", "rollout job",
+)  # fmt: skip
+ROLLOUT_INTERVAL_LOW = MetricSpec(
+    "modelwatch_rollout_interval_low", MetricType.GAUGE, (MODEL, VERSION, ROLLOUT_TEST), "1",
+    "Low end of the difference's always-valid confidence interval.", "rollout job",
+)  # fmt: skip
+ROLLOUT_INTERVAL_HIGH = MetricSpec(
+    "modelwatch_rollout_interval_high", MetricType.GAUGE, (MODEL, VERSION, ROLLOUT_TEST), "1",
+    "High end of the difference's always-valid confidence interval.", "rollout job",
+)  # fmt: skip
+ROLLOUT_TEST_SAMPLES = MetricSpec(
+    "modelwatch_rollout_test_samples", MetricType.GAUGE, (MODEL, VERSION, ROLLOUT_TEST, VARIANT), "1",
+    "Observations of a variant behind an always-valid test (requests, or labelled instances).",
+    "rollout job",
+)  # fmt: skip
+ROLLOUT_ROLLED_BACK = MetricSpec(
+    "modelwatch_rollout_rolled_back", MetricType.GAUGE, (MODEL, VERSION), "1",
+    "1 when the rollout job rolled the candidate back in this window (share set to 0), else 0.",
+    "rollout job",
+)  # fmt: skip
 
 CATALOGUE: Final[tuple[MetricSpec, ...]] = (
     PREDICTIONS_TOTAL,
@@ -287,6 +381,24 @@ CATALOGUE: Final[tuple[MetricSpec, ...]] = (
     JOB_SCHEDULE,
     CAPTURE_DEAD_LETTER_MESSAGES,
     MODEL_PUBLISHED_TIMESTAMP,
+    ROLLOUT_WINDOW_REQUESTS,
+    ROLLOUT_WINDOW_ERRORS,
+    ROLLOUT_ERROR_RATE,
+    ROLLOUT_LATENCY,
+    ROLLOUT_METRIC_MEAN,
+    ROLLOUT_PREDICTION_DRIFT,
+    ROLLOUT_AGREEMENT,
+    ROLLOUT_MEAN_ABSOLUTE_DIFFERENCE,
+    ROLLOUT_SHARE,
+    ROLLOUT_GUARDRAIL_STATE,
+    ROLLOUT_GUARDRAIL_VALUE,
+    ROLLOUT_GUARDRAIL_LIMIT,
+    ROLLOUT_DECISION,
+    ROLLOUT_ESTIMATE,
+    ROLLOUT_INTERVAL_LOW,
+    ROLLOUT_INTERVAL_HIGH,
+    ROLLOUT_TEST_SAMPLES,
+    ROLLOUT_ROLLED_BACK,
 )
 BY_NAME: Final[dict[str, MetricSpec]] = {spec.name: spec for spec in CATALOGUE}
 
@@ -336,6 +448,9 @@ def render_markdown() -> str:
         "`2 + 5 x 1 + 14` serving series per version (5 rejection reasons, 11 latency buckets + 3).",
         "A fraud model with 6 features, 1 method per feature, 5 checks and 4 metrics: about 140 series",
         "per version.",
+        "",
+        "A running rollout adds about `2 x 6 + 3 x 5 + 5 x 3 + 5` series (per variant; per test; per",
+        "guardrail; for the rollout), about 50, while it runs.",
         "",
         "## How serving metrics reach Prometheus",
         "",

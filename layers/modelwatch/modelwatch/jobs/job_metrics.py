@@ -1,4 +1,4 @@
-"""The metrics a job result becomes (drift scores, quality rates, performance, job health).
+"""The metrics a job result becomes (drift scores, quality rates, performance, rollouts, job health).
 
 Pushed through the same sink as everything else (AMP in the cloud, the local
 Prometheus on one machine). A push that fails never fails the run: the result is
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelwatch.contracts.results import JobResult
+from modelwatch.contracts.rollout import RolloutEvaluation, WindowEvidence
 from modelwatch.metrics import (
     FeatureDrift,
     PerformanceValue,
@@ -19,6 +20,7 @@ from modelwatch.metrics import (
     job_samples,
     performance_samples,
     quality_samples,
+    rollout_samples,
 )
 
 _PERFORMANCE_METRICS = ("auc", "accuracy", "precision", "recall", "f1", "log_loss", "rmse", "mae")
@@ -78,11 +80,21 @@ def _performance(result: JobResult, now: float) -> list[Sample]:
     return samples
 
 
+def _rollout(result: JobResult, now: float) -> list[Sample]:
+    details = dict(result.details)
+    window = WindowEvidence.model_validate(details.pop("window"))
+    evaluation = RolloutEvaluation.model_validate(details)
+    metric = next((name for name in evaluation.tests if name not in ("error_rate", "latency_ms")), "metric")
+    return rollout_samples(result.model, evaluation, window, metric, now=now)
+
+
 def result_samples(result: JobResult, finished: float, schedule_seconds: float) -> list[Sample]:
     """Every sample of a result: what the job measured (when ``ok``) and the job's own health."""
     measured: list[Sample] = []
     if result.status == "ok":
-        measured = {"drift": _drift, "quality": _quality, "performance": _performance}[result.job](
+        measured = {"drift": _drift, "quality": _quality, "performance": _performance, "rollout": _rollout}[
+            result.job
+        ](
             result, finished
         )
     return measured + job_samples(

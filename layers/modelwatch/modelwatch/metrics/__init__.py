@@ -15,6 +15,7 @@ from modelwatch.metrics.monitoring_metrics import (
     drift_samples,
     job_samples,
     performance_samples,
+    rollout_samples,
     quality_samples,
 )
 from modelwatch.metrics.provider import (
@@ -40,6 +41,7 @@ __all__ = [
     "drift_samples",
     "job_samples",
     "performance_samples",
+    "rollout_samples",
     "quality_samples",
     "sink_from_settings",
 ]

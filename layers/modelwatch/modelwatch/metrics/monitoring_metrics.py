@@ -1,4 +1,4 @@
-"""Samples of the monitoring jobs' results: drift, data quality, performance, and the jobs themselves.
+"""Samples of the monitoring jobs' results: drift, data quality, performance, rollouts, and the jobs themselves.
 
 The scheduled jobs call these builders with their results and push the samples
 through a :class:`~modelwatch.metrics.provider.MetricsSink`; the labels are those
@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from modelwatch.contracts import catalogue as cat
+from modelwatch.contracts.rollout import RolloutEvaluation, WindowEvidence
 from modelwatch.contracts.sample import Sample
 
 
@@ -133,4 +134,59 @@ def job_samples(
     ]
     if succeeded:
         samples.append(cat.JOB_LAST_SUCCESS.sample(finished, finished, **labels))
+    return samples
+
+
+_GUARDRAIL_STATES = {"ok": 0.0, "breached": 1.0, "waiting": -1.0}
+_DECISIONS = {"candidate better": 1.0, "candidate worse": -1.0, "no difference yet": 0.0}
+
+
+def _gauge(spec: cat.MetricSpec, value: float | None, now: float, **labels: str) -> list[Sample]:
+    """One sample, none when there is no value yet (an absent series, not a made-up 0)."""
+    return [] if value is None else [spec.sample(float(value), now, **labels)]
+
+
+def rollout_samples(
+    model: str, evaluation: RolloutEvaluation, window: WindowEvidence, metric: str, *, now: float
+) -> list[Sample]:
+    """Return the rollout job's samples: per variant, per test, per guardrail, and the rollout's own.
+
+    ``version`` is the variant's version on per-variant series, the candidate's on the others.
+    """
+    candidate = evaluation.candidate_version
+    samples: list[Sample] = []
+    for variant, figures in window.variants.items():
+        labels = {"model": model, "version": figures.version, "variant": variant}
+        samples += [
+            cat.ROLLOUT_WINDOW_REQUESTS.sample(figures.requests, now, **labels),
+            cat.ROLLOUT_WINDOW_ERRORS.sample(figures.errors, now, **labels),
+        ]
+        for quantile, value in (("0.5", figures.latency_p50_ms), ("0.99", figures.latency_p99_ms)):
+            seconds = value / 1000.0 if value is not None else None
+            samples += _gauge(cat.ROLLOUT_LATENCY, seconds, now, **labels, quantile=quantile)
+    for variant, totals in evaluation.totals.items():
+        labels = {"model": model, "version": totals.version, "variant": variant}
+        samples += _gauge(cat.ROLLOUT_ERROR_RATE, totals.error_rate, now, **labels)
+        samples += _gauge(cat.ROLLOUT_METRIC_MEAN, totals.metric_mean, now, **labels, metric=metric)
+    rollout = {"model": model, "version": candidate}
+    samples += _gauge(cat.ROLLOUT_PREDICTION_DRIFT, evaluation.prediction_drift, now, **rollout)
+    samples += _gauge(cat.ROLLOUT_AGREEMENT, evaluation.agreement.identical_share, now, **rollout)
+    samples += _gauge(
+        cat.ROLLOUT_MEAN_ABSOLUTE_DIFFERENCE, evaluation.agreement.mean_absolute_difference, now, **rollout
+    )
+    samples.append(cat.ROLLOUT_SHARE.sample(evaluation.share_after, now, **rollout))
+    samples.append(cat.ROLLOUT_ROLLED_BACK.sample(float(evaluation.action == "rollback"), now, **rollout))
+    for check in evaluation.guardrails:
+        labels = {**rollout, "guardrail": check.name}
+        samples.append(cat.ROLLOUT_GUARDRAIL_STATE.sample(_GUARDRAIL_STATES[check.state], now, **labels))
+        samples += _gauge(cat.ROLLOUT_GUARDRAIL_VALUE, check.value, now, **labels)
+        samples += _gauge(cat.ROLLOUT_GUARDRAIL_LIMIT, check.limit, now, **labels)
+    for name, test in evaluation.tests.items():
+        labels = {**rollout, "test": name}
+        samples.append(cat.ROLLOUT_DECISION.sample(_DECISIONS[test.decision], now, **labels))
+        samples += _gauge(cat.ROLLOUT_ESTIMATE, test.estimate, now, **labels)
+        samples += _gauge(cat.ROLLOUT_INTERVAL_LOW, test.low, now, **labels)
+        samples += _gauge(cat.ROLLOUT_INTERVAL_HIGH, test.high, now, **labels)
+        for variant, n in (("candidate", test.n_candidate), ("production", test.n_production)):
+            samples.append(cat.ROLLOUT_TEST_SAMPLES.sample(n, now, **labels, variant=variant))
     return samples
