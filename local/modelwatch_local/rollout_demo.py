@@ -7,7 +7,7 @@ promoted it), in three sub-phases over real HTTP:
    :mod:`modelwatch_local.fraud`) scores a copy of every request after the answer; callers only
    ever see production. The rollout job compares the two on the same requests.
 2. **canary**: the same version serves a stable share of requests (by the hash of the request id)
-   that climbs 20% -> 100% once the step has lasted its minimum time and seen its minimum of
+   that climbs 25% -> 100% once the step has lasted its minimum time and seen its minimum of
    candidate requests; labels come back; the job gives the always-valid decision on error rate,
    latency and accuracy (estimate, interval, sample sizes). Held at 100%, it is promoted.
 3. **rollback**: a deliberately broken version (:class:`modelwatch_local.fraud.ForeignCardBug`:
@@ -37,7 +37,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,6 @@ from modelwatch_local.fraud import (
     train_fraud_model,
 )
 from modelwatch_local.monitoring_demo import send_labels
-from modelwatch_local.paths import lake_dir
 from modelwatch_local.scheduler import LocalScheduler
 from modelwatch_local.stack import EVENTS_BUCKET, MODELS_BUCKET, PLATFORM_BUS, LocalStack
 
@@ -78,10 +77,10 @@ ROLLED_BACK = "RolloutRolledBack"
 # Held seconds and a few dozen candidate requests, so the canary climbs in the demo's time
 # (a team would hold a step for many minutes: the default is 10 minutes and 200 requests).
 CANARY_STEPS = (
-    CanaryStep(share=0.2, min_minutes=0.1, min_requests=30),
-    CanaryStep(share=1.0, min_minutes=0.1, min_requests=30),
+    CanaryStep(share=0.25, min_minutes=0.1, min_requests=25),
+    CanaryStep(share=1.0, min_minutes=0.1, min_requests=25),
 )
-# Judged from 30 candidate requests on. Latency against an absolute limit only: on a shared
+# Judged from 25 candidate requests on. Latency against an absolute limit only: on a shared
 # laptop the p99 ratio of a few dozen requests is noise. Prediction drift with room for the
 # PSI that small samples have by themselves.
 GUARDRAILS = Guardrails(
@@ -90,9 +89,9 @@ GUARDRAILS = Guardrails(
     max_latency_ratio=None,
     max_prediction_drift=0.5,
     metric_worse=True,
-    min_requests=30,
+    min_requests=25,
 )
-# The first round of a canary is small: the step (and the guardrails) wait for their sample size.
+# The good canary's first round is small: its step waits for its sample size before advancing.
 FIRST_ROUND_REQUESTS = 40
 
 
@@ -148,7 +147,6 @@ class RolloutPhase:
     evaluations: list[RolloutEvaluation] = field(default_factory=list)
     shares: list[float] = field(default_factory=list)
     final_state: str = ""
-    captured: dict[str, int] = field(default_factory=dict)
 
     @property
     def last(self) -> RolloutEvaluation | None:
@@ -186,7 +184,7 @@ def send_rollout_traffic(
     prefix: str,
     seed: int = 0,
     share: float = 0.0,
-    max_batch: int = 4,
+    max_batch: int = 6,
     workers: int = 2,
 ) -> RolloutTraffic:
     """``requests`` valid predict requests (1 to ``max_batch`` rows each), each with its own request id.
@@ -349,7 +347,7 @@ def run_rollout_job(
     RuntimeError
         The job did not evaluate the rollout (its result says why).
     """
-    time.sleep(1.0)  # the window closes after the last event
+    stack.wait_for_capture()  # every request sent so far is in the bucket
     minutes = max(1, math.ceil((datetime.now(UTC) - phase.window_start).total_seconds() / 60))
     result = _stored_result(stack, scheduler.run_job("rollout", MODEL, phase.window_start, minutes))
     document, _ = rollout_evidence_store(stack.storage(), EVENTS_BUCKET, MODEL, phase.rollout.id).load()
@@ -423,57 +421,6 @@ def guardrail_lines(evaluation: RolloutEvaluation) -> list[str]:
     return lines
 
 
-# --- what serving captured, by SQL -----------------------------------------------------------
-
-
-def captured_by_variant(stack: LocalStack, model: str, prefix: str, since: datetime) -> dict[str, int]:
-    """Predictions and candidate failures of the requests whose id starts with ``prefix``.
-
-    Read with the platform's SQL engine (DuckDB over the local bucket, where AWS has Athena), as
-    ``modelwatch sql`` would. Keys: ``"<variant> served"``, ``"<variant> shadow"`` (prediction
-    events) and ``"candidate failed"`` (rejected records of reason ``candidate_failed``).
-    """
-    from modelwatch.stores.sql import DuckDBEngine, ObjectLake, Query, TableScan
-
-    stack.wait_for_capture()
-    stack.partition_deliveries()
-    lake = lake_dir(stack.state_dir)
-    engine = DuckDBEngine(lake, lake=ObjectLake(stack.storage(), EVENTS_BUCKET, lake))
-    until = datetime.now(UTC) + timedelta(minutes=1)
-    pattern = prefix.replace("'", "") + "-%"
-    where = f"model = '{model}' AND request_id LIKE '{pattern}'"
-    events = engine.run(
-        Query(
-            sql=f"SELECT variant, served, count(*) AS n FROM events WHERE {where} GROUP BY variant, served",
-            description="rollout demo: predictions by variant",
-            scans=(TableScan("events", model, since, until),),
-        )
-    )
-    rejected = engine.run(
-        Query(
-            sql=f"SELECT count(*) AS n FROM rejected WHERE {where} AND reason = 'candidate_failed'",
-            description="rollout demo: requests the candidate failed",
-            scans=(TableScan("rejected", model, since, until),),
-        )
-    )
-    counts: Counter[str] = Counter()
-    for row in events.rows:
-        variant = row["variant"] or "production"  # records from before rollouts have none
-        counts[f"{variant} {'shadow' if row['served'] is False else 'served'}"] += int(row["n"])
-    failed = int(rejected.rows[0]["n"]) if rejected.rows else 0
-    if failed:
-        counts["candidate failed"] = failed
-    return dict(counts)
-
-
-def _say_captured(phase: RolloutPhase, say: Callable[[str], None]) -> None:
-    found = ", ".join(f"{what} {n}" for what, n in sorted(phase.captured.items())) or "nothing"
-    say(
-        f"  captured (SQL over s3://{EVENTS_BUCKET}/events|rejected, request_id LIKE "
-        f"'{phase.prefix}-%'): {found}"
-    )
-
-
 # --- the sub-phases --------------------------------------------------------------------------
 
 
@@ -531,8 +478,6 @@ def run_shadow(
     say(f"  rollout job: {evaluation.action}: {evaluation.reason}")
     for line in variant_table(evaluation, windows, rollout.metric.name):
         say(line)
-    phase.captured = captured_by_variant(stack, MODEL, phase.prefix, phase.window_start)
-    _say_captured(phase, say)
     stopped = registry.stop_rollout(MODEL, reason="shadow test done: a canary comes next")
     phase.final_state = stopped.state
     say(f"stopped the shadow rollout ({stopped.state}): {stopped.reason}")
@@ -546,6 +491,7 @@ def _canary_rounds(
     say: Callable[[str], None],
     requests_per_round: int,
     seed: int,
+    first_round: int | None = None,
     max_rounds: int = 6,
 ) -> list[WindowEvidence]:
     """Rounds of traffic, labels and a rollout job run, until the canary holds at its top or rolls back."""
@@ -555,7 +501,7 @@ def _canary_rounds(
     windows: list[WindowEvidence] = []
     for number in range(max_rounds):
         phase.shares.append(share)
-        requests = FIRST_ROUND_REQUESTS if number == 0 else requests_per_round
+        requests = first_round if number == 0 and first_round else requests_per_round
         sent = send_rollout_traffic(
             stack.api_url,
             MODEL,
@@ -613,7 +559,9 @@ def run_canary(
     )
     follow_share(stack, rollout, rollout.share, say)
     phase = RolloutPhase("canary", rollout, "rollout-canary", window_start=datetime.now(UTC))
-    windows = _canary_rounds(stack, scheduler, phase, say, requests_per_round, seed=41)
+    windows = _canary_rounds(
+        stack, scheduler, phase, say, requests_per_round, seed=41, first_round=FIRST_ROUND_REQUESTS
+    )
     last = phase.last
     if last is not None:
         say("per variant since the canary started (labels joined by request id and index):")
@@ -623,8 +571,6 @@ def run_canary(
             *guardrail_lines(last),
         ]:
             say(line)
-    phase.captured = captured_by_variant(stack, MODEL, phase.prefix, phase.window_start)
-    _say_captured(phase, say)
     top = CANARY_STEPS[-1].share
     if (
         last is not None
@@ -675,8 +621,6 @@ def run_broken_canary(
         say("per variant since the canary started:")
         for line in [*variant_table(last, windows, rollout.metric.name), *guardrail_lines(last)]:
             say(line)
-    phase.captured = captured_by_variant(stack, MODEL, phase.prefix, phase.window_start)
-    _say_captured(phase, say)
     current = registry.rollout_status(MODEL).rollout
     phase.final_state = current.state if current is not None else "none"
     if current is not None:
@@ -694,8 +638,9 @@ def run_rollout_demo(
     scheduler: LocalScheduler,
     registry_uri: str,
     say: Callable[[str], None] = print,
-    requests_per_round: int = 150,
-    shadow_requests: int = 250,
+    requests_per_round: int = 100,
+    shadow_requests: int = 200,
+    after_rollback_requests: int = 60,
 ) -> RolloutDemoResult:
     """Shadow, canary (promoted) and a broken canary (rolled back), over real HTTP on the local stack.
 
@@ -710,9 +655,9 @@ def run_rollout_demo(
         The local MLflow server.
     say:
         Where progress lines go.
-    requests_per_round, shadow_requests:
-        Requests of each canary round after the first (which has ``FIRST_ROUND_REQUESTS``),
-        and of the shadow test.
+    requests_per_round, shadow_requests, after_rollback_requests:
+        Requests of each canary round (the good canary's first has ``FIRST_ROUND_REQUESTS``), of
+        the shadow test, and of the check that production answers everything after the rollback.
 
     Returns
     -------
@@ -773,12 +718,13 @@ def run_rollout_demo(
         )
     rows, labels = synthetic_transactions(1000, seed=61)
     result.after_rollback = send_rollout_traffic(
-        stack.api_url, MODEL, rows, labels, 100, "rollout-after", seed=61
+        stack.api_url, MODEL, rows, labels, after_rollback_requests, "rollout-after", seed=61
     )
-    versions = ", ".join(f"{v} {n}" for v, n in sorted(result.after_rollback.versions.items()))
+    after = result.after_rollback
+    versions = ", ".join(f"{v} {n}" for v, n in sorted(after.versions.items()))
     say(
-        f"after the rollback: 100 requests answered by {result.after_rollback.describe()} "
-        f"(versions {versions}), {result.after_rollback.failed} errors"
+        f"after the rollback: {len(after.requests)} requests answered by {after.describe()} "
+        f"(versions {versions}), {after.failed} errors"
     )
     result.failures = phase_failures(result)
     for failure in result.failures:
@@ -790,8 +736,9 @@ def phase_failures(result: RolloutDemoResult) -> list[str]:
     """What the phase should have shown and did not."""
     failures = []
     shadow, canary, rollback = result.shadow, result.canary, result.rollback
-    if shadow is None or not shadow.captured.get("candidate shadow"):
-        failures.append("the shadow test captured no candidate prediction")
+    shadow_totals = shadow.last.totals.get("candidate") if shadow is not None and shadow.last else None
+    if shadow is None or shadow_totals is None or not shadow_totals.requests:
+        failures.append("the rollout job found no shadow prediction of the candidate")
     elif set(shadow.traffic.variants) != {"production"}:
         failures.append(f"the shadow test answered callers with {dict(shadow.traffic.variants)}")
     if canary is None or canary.final_state != "promoted":
