@@ -244,36 +244,67 @@ def _rollout_samples(model: str, production: str, candidate: str, now: float) ->
         share=0.2,
         variants={
             "production": VariantWindow(
-                variant="production", version=production, requests=400, errors=1,
-                latency_p50_ms=30.0, latency_p99_ms=80.0, error_moments=Moments(n=400, total=1, total_sq=1),
+                variant="production",
+                version=production,
+                requests=400,
+                errors=1,
+                latency_p50_ms=30.0,
+                latency_p99_ms=80.0,
+                error_moments=Moments(n=400, total=1, total_sq=1),
             ),
             "candidate": VariantWindow(
-                variant="candidate", version=candidate, requests=100, errors=12,
-                latency_p50_ms=45.0, latency_p99_ms=150.0, error_moments=Moments(n=100, total=12, total_sq=12),
+                variant="candidate",
+                version=candidate,
+                requests=100,
+                errors=12,
+                latency_p50_ms=45.0,
+                latency_p99_ms=150.0,
+                error_moments=Moments(n=100, total=12, total_sq=12),
             ),
         },
         agreement=Agreement(pairs=88, identical=80, absolute_difference_sum=4.4),
     )
     test = SequentialTest(
-        quantity="error_rate", estimate=0.11, low=0.04, high=0.18, decision="candidate worse",
-        n_candidate=100, n_production=400,
+        quantity="error_rate",
+        estimate=0.11,
+        low=0.04,
+        high=0.18,
+        decision="candidate worse",
+        n_candidate=100,
+        n_production=400,
     )
     evaluation = RolloutEvaluation(
-        rollout_id=f"{model}-r1", mode="shadow", candidate_version=candidate, production_version=production,
-        action="rollback", reason="guardrail breached: error_rate", share_before=0.2, share_after=0.0,
+        rollout_id=f"{model}-r1",
+        mode="shadow",
+        candidate_version=candidate,
+        production_version=production,
+        action="rollback",
+        reason="guardrail breached: error_rate",
+        share_before=0.2,
+        share_after=0.0,
         state_after="rolled_back",
         totals={
-            "production": VariantTotals(version=production, requests=400, errors=1, error_rate=0.0025,
-                                        metric_mean=0.91, labelled=300),
-            "candidate": VariantTotals(version=candidate, requests=100, errors=12, error_rate=0.12,
-                                       metric_mean=0.88, labelled=70),
+            "production": VariantTotals(
+                version=production, requests=400, errors=1, error_rate=0.0025, metric_mean=0.91, labelled=300
+            ),
+            "candidate": VariantTotals(
+                version=candidate, requests=100, errors=12, error_rate=0.12, metric_mean=0.88, labelled=70
+            ),
         },
         tests={
             "error_rate": test,
-            "latency_ms": test.model_copy(update={"quantity": "latency_ms", "estimate": 15.0, "low": 9.0,
-                                                  "high": 21.0}),
-            "accuracy": test.model_copy(update={"quantity": "accuracy", "estimate": -0.03, "low": -0.1,
-                                                "high": 0.04, "decision": "no difference yet"}),
+            "latency_ms": test.model_copy(
+                update={"quantity": "latency_ms", "estimate": 15.0, "low": 9.0, "high": 21.0}
+            ),
+            "accuracy": test.model_copy(
+                update={
+                    "quantity": "accuracy",
+                    "estimate": -0.03,
+                    "low": -0.1,
+                    "high": 0.04,
+                    "decision": "no difference yet",
+                }
+            ),
         },
         guardrails=[
             GuardrailCheck(name="error_rate", state="breached", value=0.12, limit=0.05),

@@ -215,7 +215,9 @@ def test_jobs_write_only_reports_and_profiles_and_put_on_the_platform_bus(templa
 
 def _statements_of(template: Template, function_id: str) -> list[dict[str, Any]]:
     policies = template.find_resources("AWS::IAM::Policy")
-    role = template.find_resources("AWS::Lambda::Function")[function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = template.find_resources("AWS::Lambda::Function")[function_id]["Properties"]["Role"]["Fn::GetAtt"][
+        0
+    ]
     return [
         statement
         for policy in policies.values()
@@ -224,7 +226,9 @@ def _statements_of(template: Template, function_id: str) -> list[dict[str, Any]]
     ]
 
 
-def test_the_rollout_job_may_write_manifests_and_its_evidence_besides_what_every_job_writes(template: Template) -> None:
+def test_the_rollout_job_may_write_manifests_and_its_evidence_besides_what_every_job_writes(
+    template: Template,
+) -> None:
     statements = _statements_of(template, _logical_id(template, "rollout"))
 
     writes = [s["Resource"] for s in statements if s["Action"] == "s3:PutObject"]

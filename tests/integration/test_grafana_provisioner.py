@@ -165,7 +165,7 @@ def test_create_provisions_the_datasource_and_every_dashboard_with_a_short_lived
         datasource["jsonData"]["sigV4Auth"] is True and datasource["jsonData"]["sigV4Region"] == "eu-west-1"
     )
     files = {json.loads(p.read_text())["uid"] for p in DASHBOARDS.glob("*.json")}
-    assert set(grafana.dashboards) == files and len(files) == 6
+    assert set(grafana.dashboards) == files and len(files) == 7
     for upsert in grafana.dashboards.values():
         assert upsert["overwrite"] is True and upsert["folderUid"] == "modelwatch"
         variable = next(v for v in upsert["dashboard"]["templating"]["list"] if v["name"] == "datasource")
@@ -185,7 +185,7 @@ def test_update_keeps_an_unchanged_datasource_and_upserts_the_dashboards_again(
 
     methods = [(method, path) for method, path, _, _ in grafana.calls]
     assert ("POST", "/api/datasources") not in methods and ("POST", "/api/folders") not in methods
-    assert methods.count(("POST", "/api/dashboards/db")) == 6
+    assert methods.count(("POST", "/api/dashboards/db")) == 7
     assert response["Data"]["DataSource"] == "unchanged"
 
 

@@ -48,7 +48,9 @@ def load_rollout_function(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) 
 
 
 @pytest.fixture
-def rollout_platform(deployment: Deployment, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
+def rollout_platform(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> dict[str, Any]:
     """Version 1 in production with an ab rollout of version 2; the bus to a queue; the rollout function."""
     manifests = ManifestStore(S3Storage(deployment.s3), MODELS_BUCKET)
     production = manifests.current(MODEL, "production")

@@ -324,7 +324,9 @@ def _with_rollout(storage: InMemoryStorage, model: str, state: str = "running") 
     rollout = Rollout(
         id=f"{model}-r",
         mode="ab",
-        candidate=RolloutCandidate(version="2", flavor="sklearn", artifact_uri="s3://m/2", input_schema=SCHEMA),
+        candidate=RolloutCandidate(
+            version="2", flavor="sklearn", artifact_uri="s3://m/2", input_schema=SCHEMA
+        ),
         production_version="1",
         share=0.2,
         state=state,  # type: ignore[arg-type]
@@ -332,7 +334,7 @@ def _with_rollout(storage: InMemoryStorage, model: str, state: str = "running") 
     store.write(current.model_copy(update={"rollout": rollout}))
 
 
-def test_rollout_windows_are_dispatched_only_for_running_rollouts_every_closed_window_since_the_last_tick() -> None:
+def test_rollout_windows_are_dispatched_for_running_rollouts_only_every_window_since_the_last_tick() -> None:
     storage = InMemoryStorage()
     for model in ("fraud", "churn", "quiet"):
         _publish(storage, model)

@@ -188,7 +188,13 @@ def test_shadow_predictions_are_not_joined_to_labels_a_second_time(lake: LakeWor
     lake.publish("1")
     events = lake.predictions(rows(100, seed=4))
     shadows = [
-        {**event, "event_id": f"shadow-{event['event_id']}", "version": "2", "variant": "candidate", "served": False}
+        {
+            **event,
+            "event_id": f"shadow-{event['event_id']}",
+            "version": "2",
+            "variant": "candidate",
+            "served": False,
+        }
         for event in events
     ]
     lake.deliver("events", events + shadows)

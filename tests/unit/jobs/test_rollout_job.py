@@ -42,7 +42,10 @@ def start_rollout(lake: LakeWorld, mode: str = "ab", share: float = 0.5, **field
         id="r-7",
         mode=mode,  # type: ignore[arg-type]
         candidate=RolloutCandidate(
-            version="2", flavor="sklearn", artifact_uri="s3://models/2", input_schema=SCHEMA,
+            version="2",
+            flavor="sklearn",
+            artifact_uri="s3://models/2",
+            input_schema=SCHEMA,
             prediction_type="probability",
         ),
         production_version="1",
@@ -56,9 +59,14 @@ def start_rollout(lake: LakeWorld, mode: str = "ab", share: float = 0.5, **field
 
 
 def traffic(
-    lake: LakeWorld, window: Window, n: int, seed: int, candidate_errors: int = 0, candidate_latency: float = 5.0
+    lake: LakeWorld,
+    window: Window,
+    n: int,
+    seed: int,
+    candidate_errors: int = 0,
+    candidate_latency: float = 5.0,
 ) -> None:
-    """``n`` requests in ``window``, every other one the candidate's; ``candidate_errors`` of its own failing."""
+    """``n`` requests in ``window``, every other one the candidate's; and ``candidate_errors`` failures."""
     rng = random.Random(seed)
     at = window.start + timedelta(minutes=2)
     events = []
@@ -247,7 +255,9 @@ def test_the_run_pushes_per_variant_figures_guardrail_states_and_decisions(lake:
     assert rates[(("model", MODEL), ("variant", "candidate"), ("version", "2"))] == pytest.approx(40 / 240)
     p99 = _series(lake, "modelwatch_rollout_latency_seconds")
     candidate_p99 = p99[(("model", MODEL), ("quantile", "0.99"), ("variant", "candidate"), ("version", "2"))]
-    production_p99 = p99[(("model", MODEL), ("quantile", "0.99"), ("variant", "production"), ("version", "1"))]
+    production_p99 = p99[
+        (("model", MODEL), ("quantile", "0.99"), ("variant", "production"), ("version", "1"))
+    ]
     assert candidate_p99 > production_p99 > 0.004
     states = _series(lake, "modelwatch_rollout_guardrail_state")
     assert states[(("guardrail", "error_rate"), ("model", MODEL), ("version", "2"))] == 1.0
@@ -257,6 +267,8 @@ def test_the_run_pushes_per_variant_figures_guardrail_states_and_decisions(lake:
     assert _series(lake, "modelwatch_rollout_rolled_back") == {(("model", MODEL), ("version", "2")): 1.0}
     assert _series(lake, "modelwatch_rollout_share_ratio") == {(("model", MODEL), ("version", "2")): 0.0}
     samples = _series(lake, "modelwatch_rollout_test_samples")
-    assert samples[(("model", MODEL), ("test", "error_rate"), ("variant", "candidate"), ("version", "2"))] == 240
+    assert (
+        samples[(("model", MODEL), ("test", "error_rate"), ("variant", "candidate"), ("version", "2"))] == 240
+    )
     success = _series(lake, "modelwatch_job_last_run_success")
     assert success == {(("job", "rollout"), ("model", MODEL)): 1.0}

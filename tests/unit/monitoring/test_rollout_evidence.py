@@ -92,7 +92,9 @@ class Records:
         self.events += made
         return made
 
-    def failure(self, variant: str | None, version: str | None, reason: str, error_type: str, message: str) -> None:
+    def failure(
+        self, variant: str | None, version: str | None, reason: str, error_type: str, message: str
+    ) -> None:
         self.rejected.append(
             {
                 "schema_version": 1,
@@ -135,7 +137,13 @@ class Records:
     ) -> WindowEvidence:
         self.write()
         planned = rollout_evidence_query(
-            MODEL, WINDOW, rollout, prediction_type, WINDOW.end + timedelta(minutes=1), timedelta(days=7), **kwargs
+            MODEL,
+            WINDOW,
+            rollout,
+            prediction_type,
+            WINDOW.end + timedelta(minutes=1),
+            timedelta(days=7),
+            **kwargs,
         )
         result = DuckDBEngine(self.root).run(planned.query)
         return evidence_from_rows(result.rows, planned, rollout, WINDOW)
@@ -156,9 +164,14 @@ def test_ab_figures_per_variant_count_requests_instances_latency_and_errors(reco
         size = rng.randint(1, 4)
         latency = rng.lognormvariate(2.0 if version == "1" else 2.5, 0.3)
         # a record from before rollouts has no variant nor served field: production's
-        records.request(f"q{i}", version, [rng.random() for _ in range(size)], latency,
-                        variant=variant if i % 7 else None if version == "1" else variant,
-                        served=True if i % 5 else None)
+        records.request(
+            f"q{i}",
+            version,
+            [rng.random() for _ in range(size)],
+            latency,
+            variant=variant if i % 7 else None if version == "1" else variant,
+            served=True if i % 5 else None,
+        )
         latencies[version].append(latency)
         instances[version] += size
     records.request("other-version", "0", [0.5], 1.0)  # neither rollout version: not counted
@@ -191,7 +204,9 @@ def test_ab_figures_per_variant_count_requests_instances_latency_and_errors(reco
     assert len(candidate.prediction_histogram) == 10
 
 
-def test_shadow_predictions_are_the_candidates_and_agreement_pairs_them_with_production(records: Records) -> None:
+def test_shadow_predictions_are_the_candidates_and_agreement_pairs_them_with_production(
+    records: Records,
+) -> None:
     rng = random.Random(3)
     identical = 0
     differences: list[float] = []
@@ -231,8 +246,10 @@ def test_accuracy_per_variant_from_the_last_label_of_each_instance(records: Reco
     for i in range(240):
         version = "2" if i % 2 else "1"
         score = rng.random()
-        truth = int(rng.random() < (0.8 if version == "1" else 0.5) ) if score >= 0.5 else 0
-        records.request(f"r{i}", version, [score], 1.0, variant="candidate" if version == "2" else "production")
+        truth = int(rng.random() < (0.8 if version == "1" else 0.5)) if score >= 0.5 else 0
+        records.request(
+            f"r{i}", version, [score], 1.0, variant="candidate" if version == "2" else "production"
+        )
         if i % 4 == 0:
             continue  # unlabelled
         records.label(f"r{i}", 0, 1 - truth, at=WINDOW.start + timedelta(minutes=3))  # superseded
@@ -256,7 +273,8 @@ def test_an_expression_metric_is_computed_per_labelled_instance(records: Records
         name="cost",
         builtin=None,
         expression="CASE WHEN prediction >= 0.5 AND label = 0 THEN -5 "
-        "WHEN prediction < 0.5 AND label = 1 THEN -CAST(json_extract_scalar(features, '$.amount') AS double) - 1 "
+        "WHEN prediction < 0.5 AND label = 1 "
+        "THEN -CAST(json_extract_scalar(features, '$.amount') AS double) - 1 "
         "ELSE 0 END",
     )
 
@@ -268,7 +286,13 @@ def test_an_expression_metric_is_computed_per_labelled_instance(records: Records
 
 @pytest.mark.parametrize(
     "expression",
-    ["(SELECT 1)", "prediction; DROP TABLE events", "price * 2", "prediction IN (SELECT 1 FROM labels)", "(("],
+    [
+        "(SELECT 1)",
+        "prediction; DROP TABLE events",
+        "price * 2",
+        "prediction IN (SELECT 1 FROM labels)",
+        "((",
+    ],
 )
 def test_a_metric_that_is_not_an_expression_over_the_instance_is_refused(expression: str) -> None:
     with pytest.raises(InvalidRolloutMetric):

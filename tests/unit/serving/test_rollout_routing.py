@@ -7,11 +7,10 @@ from typing import Any
 
 import pytest
 from scipy.stats import chi2_contingency, chisquare
-from starlette.datastructures import Headers
 
-from modelwatch.contracts.rollout import Rollout, RolloutCandidate, assigned_variant, check_key
+from modelwatch.contracts.rollout import Rollout, RolloutCandidate, assigned_variant
 from modelwatch.contracts.schema import InputSchema
-from modelwatch.serving.routing import key_value, routed_variant, shadowed
+from modelwatch.serving.routing import Router
 
 KEYS = 100_000
 SEED = 20261202
@@ -67,23 +66,40 @@ def test_a_key_keeps_its_variant_and_a_larger_share_only_adds_keys() -> None:
     assert all(assigned_variant("r", key, 1.0) == "candidate" for key in ids)
 
 
+def raw(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    """Headers as an ASGI scope holds them (names lower-cased by the server)."""
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+
+
+@pytest.mark.parametrize("rollout_id", ["fraud-2-ab", "x", "r" * 128])
+@pytest.mark.parametrize("share", [0.0, 0.1, 0.5, 0.97, 1.0])
+def test_the_router_assigns_what_the_contract_assigns(rollout_id: str, share: float) -> None:
+    # The request path's prepared hash gives exactly assigned_variant's answer, key by key
+    router = Router(rollout(share=share, rollout_id=rollout_id))
+    keys = [*request_ids(3_000), "", "customer-42", "é", "\udcff", "42"]
+    assert [router.assigned(k) for k in keys] == [assigned_variant(rollout_id, k, share) for k in keys]
+
+
 def test_the_request_id_key_is_the_request_id() -> None:
-    assert key_value("request_id", "req-1", Headers({"x-variant-key": "v"}), [{"amount": 1}]) == "req-1"
+    router = Router(rollout())
+    for rid in request_ids(100):
+        assert router.variant(rid, raw({"x-variant-key": "v"}), [{"amount": 1}]) == router.assigned(rid)
 
 
 def test_a_header_key_is_read_whatever_the_case_of_its_name() -> None:
-    key = check_key("header:X-Variant-Key")
-    headers = Headers({"X-VARIANT-KEY": "customer-42"})
-    assert key_value(key, "req-1", headers, []) == "customer-42"
-    # Then one caller gets one variant whatever its request ids
-    route = rollout(key=key)
-    variants = {routed_variant(route, rid, headers, []) for rid in request_ids(200)}
-    assert variants == {assigned_variant(route.id, "customer-42", 0.5)}
+    # Given a rollout keyed on a header named in mixed case, and a caller sending it in capitals
+    router = Router(rollout(key="header:X-Variant-Key"))
+    headers = raw({"X-VARIANT-KEY": "customer-42", "user-agent": "pytest"})
+    # Then one caller gets one variant whatever its request ids: the header's
+    variants = {router.variant(rid, headers, []) for rid in request_ids(200)}
+    assert variants == {assigned_variant("fraud-2-ab", "customer-42", 0.5)}
 
 
 @pytest.mark.parametrize("headers", [{}, {"x-variant-key": ""}, {"x-other": "customer-42"}])
 def test_a_missing_header_falls_back_to_the_request_id(headers: dict[str, str]) -> None:
-    assert key_value("header:x-variant-key", "req-7", Headers(headers), []) == "req-7"
+    router = Router(rollout(key="header:x-variant-key"))
+    for rid in request_ids(50):
+        assert router.variant(rid, raw(headers), []) == assigned_variant("fraud-2-ab", rid, 0.5)
 
 
 @pytest.mark.parametrize(
@@ -93,29 +109,24 @@ def test_a_missing_header_falls_back_to_the_request_id(headers: dict[str, str]) 
         ([{"customer": 42}], "42"),
         ([{"customer": 42.5}], "42.5"),
         ([{"customer": True}], "true"),
-        ([{"customer": None}], "req-3"),
-        ([{"customer": ""}], "req-3"),
-        ([{"amount": 1}, {"customer": "c-1"}], "req-3"),  # missing in the first: the request id
-        (["not an object"], "req-3"),
-        ([], "req-3"),
+        ([{"customer": None}], None),
+        ([{"customer": ""}], None),
+        ([{"amount": 1}, {"customer": "c-1"}], None),  # missing in the first: the request id
+        (["not an object"], None),
+        ([], None),
     ],
 )
-def test_a_feature_key_reads_the_first_instance_or_falls_back(instances: list[Any], expected: str) -> None:
-    assert key_value("feature:customer", "req-3", Headers({}), instances) == expected
+def test_a_feature_key_reads_the_first_instance_or_falls_back(
+    instances: list[Any], expected: str | None
+) -> None:
+    router = Router(rollout(key="feature:customer", share=0.5))
+    for rid in request_ids(50):
+        key = rid if expected is None else expected
+        assert router.variant(rid, [], instances) == assigned_variant("fraud-2-ab", key, 0.5)
 
 
 def test_a_feature_key_routes_every_request_of_a_customer_alike() -> None:
-    route = rollout(key="feature:customer")
+    router = Router(rollout(key="feature:customer"))
     for customer in ("c-1", "c-2", "c-3", "c-4"):
-        variants = {
-            routed_variant(route, rid, Headers({}), [{"customer": customer}]) for rid in request_ids(50)
-        }
-        assert variants == {assigned_variant(route.id, customer, 0.5)}
-
-
-def test_shadow_samples_by_request_id_at_the_share() -> None:
-    route = rollout(share=0.1)
-    ids = request_ids(20_000)
-    sampled = [rid for rid in ids if shadowed(route, rid)]
-    assert sampled == [rid for rid in ids if assigned_variant(route.id, rid, 0.1) == "candidate"]
-    assert chisquare([len(sampled), len(ids) - len(sampled)], [2_000, 18_000]).pvalue > 0.001
+        variants = {router.variant(rid, [], [{"customer": customer}]) for rid in request_ids(50)}
+        assert variants == {assigned_variant("fraud-2-ab", customer, 0.5)}

@@ -393,6 +393,8 @@ def test_shadow_answers_with_production_and_scores_the_candidate_after_the_respo
     }
     assert {(e.variant, e.version) for e in events if e.served} == {("production", "1")}
     assert api.rejected() == []
+    # And each request cost one call to the sink: the candidate's lines rode with production's
+    assert api.sink.calls == len(request_ids)
 
 
 def test_a_shadow_failure_never_reaches_the_caller(tmp_path: Path, production: ServingManifest) -> None:

@@ -177,7 +177,11 @@ def plan_dispatch(
                 DueWindow(job, manifest.model, window, refresh_late_labels=refresh) for window in windows
             )
             result.skipped_windows += skipped
-        if ROLLOUT_JOB in settings.job_queue_urls and manifest.rollout is not None and manifest.rollout.state == "running":
+        if (
+            ROLLOUT_JOB in settings.job_queue_urls
+            and manifest.rollout is not None
+            and manifest.rollout.state == "running"
+        ):
             # The rollout job's own (short) windows, for a running rollout only.
             length = timedelta(minutes=settings.rollout_window_minutes)
             lag = timedelta(minutes=settings.delivery_lag_minutes)

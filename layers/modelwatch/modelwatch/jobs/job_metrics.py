@@ -94,9 +94,7 @@ def result_samples(result: JobResult, finished: float, schedule_seconds: float) 
     if result.status == "ok":
         measured = {"drift": _drift, "quality": _quality, "performance": _performance, "rollout": _rollout}[
             result.job
-        ](
-            result, finished
-        )
+        ](result, finished)
     return measured + job_samples(
         result.job,
         result.model,

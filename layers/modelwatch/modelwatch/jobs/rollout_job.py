@@ -29,8 +29,8 @@ from modelwatch.contracts.rollout import Rollout, RolloutEvaluation
 from modelwatch.contracts.window import Window
 from modelwatch.jobs.context import JobContext
 from modelwatch.jobs.outcome import JobOutcome
-from modelwatch.monitoring.rollout_decisions import apply_evaluation, evaluate_rollout
 from modelwatch.monitoring.report_page import render_table_page
+from modelwatch.monitoring.rollout_decisions import apply_evaluation, evaluate_rollout
 from modelwatch.monitoring.rollout_evidence import (
     InvalidRolloutMetric,
     evidence_from_rows,
@@ -70,7 +70,9 @@ def _evaluate(
     """Compute, store and judge the window's evidence (the document saved conditionally, retried)."""
     rollout = manifest.rollout
     assert rollout is not None
-    store = rollout_evidence_store(context.storage, context.settings.events_bucket, manifest.model, rollout.id)
+    store = rollout_evidence_store(
+        context.storage, context.settings.events_bucket, manifest.model, rollout.id
+    )
     now = context.clock()
     for attempt in range(SAVE_ATTEMPTS):
         document, version = store.load()
@@ -152,9 +154,13 @@ def run_rollout(context: JobContext, model: str, window: Window) -> JobOutcome:
     try:
         evaluation, read = _evaluate(context, engine, manifest, window)
     except InvalidRolloutMetric as error:
-        return JobOutcome(status="failed", versions=versions, reason=str(error), summary={"rollout_id": rollout.id})
+        return JobOutcome(
+            status="failed", versions=versions, reason=str(error), summary={"rollout_id": rollout.id}
+        )
     except QueryLimitExceeded as error:
-        return JobOutcome(status="failed", versions=versions, reason=str(error), summary={"rollout_id": rollout.id})
+        return JobOutcome(
+            status="failed", versions=versions, reason=str(error), summary={"rollout_id": rollout.id}
+        )
     summary = _summary(evaluation)
     changed = apply_evaluation(rollout, evaluation, context.clock())
     rolled_back = False

@@ -34,7 +34,12 @@ def _job_functions() -> dict[str, JobFunction]:
     from modelwatch.jobs.quality_job import run_quality
     from modelwatch.jobs.rollout_job import run_rollout
 
-    return {"drift": run_drift, "quality": run_quality, "performance": run_performance, "rollout": run_rollout}
+    return {
+        "drift": run_drift,
+        "quality": run_quality,
+        "performance": run_performance,
+        "rollout": run_rollout,
+    }
 
 
 def window_of(context: JobContext, job: JobName, request: JobRequest) -> Window:

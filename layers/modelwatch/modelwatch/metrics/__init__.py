@@ -15,8 +15,8 @@ from modelwatch.metrics.monitoring_metrics import (
     drift_samples,
     job_samples,
     performance_samples,
-    rollout_samples,
     quality_samples,
+    rollout_samples,
 )
 from modelwatch.metrics.provider import (
     DiscardingSink,
@@ -41,7 +41,7 @@ __all__ = [
     "drift_samples",
     "job_samples",
     "performance_samples",
-    "rollout_samples",
     "quality_samples",
+    "rollout_samples",
     "sink_from_settings",
 ]

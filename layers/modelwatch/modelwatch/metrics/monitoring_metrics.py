@@ -1,4 +1,4 @@
-"""Samples of the monitoring jobs' results: drift, data quality, performance, rollouts, and the jobs themselves.
+"""Samples of the monitoring jobs' results: drift, quality, performance, rollouts, and the jobs themselves.
 
 The scheduled jobs call these builders with their results and push the samples
 through a :class:`~modelwatch.metrics.provider.MetricsSink`; the labels are those

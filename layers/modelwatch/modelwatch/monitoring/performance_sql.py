@@ -24,7 +24,8 @@ What is read: the events delivered from the hour before the window to the hour a
 ``(request_id, index)`` winning. A rollout's shadow predictions (``served = false``: the
 candidate scored a copy of a request production answered) are left out: the label belongs to
 the served prediction, and counting the shadow one too would count the instance twice (the
-rollout job compares the variants, :mod:`modelwatch.monitoring.rollout_evidence`). Both tables' partitions are the query's ``scans``, so
+rollout job compares the variants, :mod:`modelwatch.monitoring.rollout_evidence`). Both tables'
+partitions are the query's ``scans``, so
 the engine reads nothing else (and its scan limit names the window).
 
 Values parse as in ``performance.py``: a label is binary when it is true/false, 0/1 (or

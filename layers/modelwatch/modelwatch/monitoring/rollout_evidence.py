@@ -59,8 +59,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from modelwatch.contracts.rollout import VARIANTS, Agreement, Moments, Rollout, Variant, VariantWindow
-from modelwatch.contracts.rollout import WindowEvidence
+from modelwatch.contracts.rollout import (
+    VARIANTS,
+    Agreement,
+    Moments,
+    Rollout,
+    Variant,
+    VariantWindow,
+    WindowEvidence,
+)
 from modelwatch.contracts.tables import EVENTS_TABLE, LABELS_TABLE, REJECTED_TABLE
 from modelwatch.contracts.window import Window
 from modelwatch.monitoring.performance import LOG_LOSS_EPS, PredictionType
@@ -183,7 +190,9 @@ def _metric_value(rollout: Rollout, prediction_type: PredictionType) -> str:
 def _binned(prediction_type: PredictionType) -> str:
     """Each instance of ``scoped`` with its variant and bin (as text; null: the "other" bin of labels)."""
     if prediction_type == "probability":
-        index = f"least(greatest(CAST(floor(score * {PROBABILITY_BINS}) AS integer), 0), {PROBABILITY_BINS - 1})"
+        index = (
+            f"least(greatest(CAST(floor(score * {PROBABILITY_BINS}) AS integer), 0), {PROBABILITY_BINS - 1})"
+        )
         return f"(SELECT variant, CAST({index} AS varchar) AS bucket FROM scoped WHERE score IS NOT NULL) b"
     if prediction_type == "value":
         above = " + ".join(f"CASE WHEN s.score > d.q{i} THEN 1 ELSE 0 END" for i in range(1, VALUE_BINS))
@@ -191,7 +200,10 @@ def _binned(prediction_type: PredictionType) -> str:
             f"(SELECT s.variant, CAST({above} AS varchar) AS bucket"
             " FROM scoped s CROSS JOIN deciles d WHERE s.score IS NOT NULL) b"
         )
-    return "(SELECT s.variant, t.value AS bucket FROM scoped s LEFT JOIN top_values t ON s.prediction = t.value) b"
+    return (
+        "(SELECT s.variant, t.value AS bucket"
+        " FROM scoped s LEFT JOIN top_values t ON s.prediction = t.value) b"
+    )
 
 
 def rollout_evidence_query(
@@ -240,6 +252,10 @@ def rollout_evidence_query(
         f"((variant = 'production' AND {{version}} = {production}) "
         f"OR (variant = 'candidate' AND {{version}} = {candidate}))"
     )
+    # A failure that names no version is the variant's own version's.
+    failure_version = (
+        f"coalesce(version, CASE WHEN variant = 'candidate' THEN {candidate} ELSE {production} END)"
+    )
     reasons = ", ".join(_literal(reason) for reason in FAILURE_REASONS)
     numeric_label = _OUTCOME if prediction_type == "probability" else _TRUTH
     decided = (
@@ -247,9 +263,7 @@ def rollout_evidence_query(
         if prediction_type == "probability"
         else "prediction"
     )
-    deciles = ", ".join(
-        f"approx_percentile(score, {i / VALUE_BINS!r}) AS q{i}" for i in range(1, VALUE_BINS)
-    )
+    deciles = ", ".join(f"approx_percentile(score, {i / VALUE_BINS!r}) AS q{i}" for i in range(1, VALUE_BINS))
     sections = [
         _row(
             "served",
@@ -274,7 +288,14 @@ def rollout_evidence_query(
             n="count(DISTINCT request_id)",
             message="min_by(message, received)",
         ),
-        _row("histogram", _binned(prediction_type), "variant, bucket", variant="variant", bucket="bucket", n="count(*)"),
+        _row(
+            "histogram",
+            _binned(prediction_type),
+            "variant, bucket",
+            variant="variant",
+            bucket="bucket",
+            n="count(*)",
+        ),
         _row(
             "metric",
             "scored",
@@ -294,9 +315,7 @@ def rollout_evidence_query(
         ),
     ]
     if prediction_type == "value":
-        sections += [
-            _row("edge", "deciles", bucket=f"'{i}'", total=f"q{i}") for i in range(1, VALUE_BINS)
-        ]
+        sections += [_row("edge", "deciles", bucket=f"'{i}'", total=f"q{i}") for i in range(1, VALUE_BINS)]
     if prediction_type == "label":
         if label_values:
             listed = " UNION ALL ".join(f"SELECT {_literal(v)} AS value" for v in label_values)
@@ -349,7 +368,7 @@ failures AS (
 ),
 scoped_failures AS (
   SELECT * FROM failures
-  WHERE {ours.format(version=f"coalesce(version, CASE WHEN variant = 'candidate' THEN {candidate} ELSE {production} END)")}
+  WHERE {ours.format(version=failure_version)}
 ),
 last_labels AS (
   SELECT request_id, "index" AS instance,
@@ -478,7 +497,9 @@ def evidence_from_rows(
     )
 
 
-def _histogram(counts: Sequence[tuple[str | None, int]], kind: PredictionType, labels: Sequence[str]) -> list[int]:
+def _histogram(
+    counts: Sequence[tuple[str | None, int]], kind: PredictionType, labels: Sequence[str]
+) -> list[int]:
     """Counts per shared bin (label models: one per value of ``labels``, then "other")."""
     if kind == "label":
         position = {value: i for i, value in enumerate(labels)}

@@ -1,4 +1,4 @@
-"""The model registry: MLflow versions, comparison, promotion, and the sync that serving follows.
+"""The model registry: MLflow versions, comparison, promotion, rollouts, and the sync serving follows.
 
 The public names below are loaded on first use (PEP 562), so importing one module of
 the package (``modelwatch.registry.tags``, ``.sync``, ``.rest``: what the registry-sync
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         PromotionError,
         RegistryConfigurationError,
         RegistryError,
+        RolloutError,
         TrackingServerUnavailable,
         UnknownMetricDirectionError,
         VersionNotFoundError,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from modelwatch.registry.memory import InMemoryRegistryBackend
     from modelwatch.registry.promotion import PromotionResult
     from modelwatch.registry.queries import ModelSummary, ModelVersionInfo
+    from modelwatch.registry.rollouts import RolloutRecord, RolloutStatus
     from modelwatch.registry.stages import Stage, TransitionRecord
 
 _MODULE_OF: Final = {
@@ -68,6 +70,7 @@ _MODULE_OF: Final = {
     "PromotionError": "errors",
     "RegistryConfigurationError": "errors",
     "RegistryError": "errors",
+    "RolloutError": "errors",
     "TrackingServerUnavailable": "errors",
     "UnknownMetricDirectionError": "errors",
     "VersionNotFoundError": "errors",
@@ -75,6 +78,8 @@ _MODULE_OF: Final = {
     "PromotionResult": "promotion",
     "ModelSummary": "queries",
     "ModelVersionInfo": "queries",
+    "RolloutRecord": "rollouts",
+    "RolloutStatus": "rollouts",
     "Stage": "stages",
     "TransitionRecord": "stages",
 }
@@ -99,6 +104,9 @@ __all__ = [
     "RegistryBackend",
     "RegistryConfigurationError",
     "RegistryError",
+    "RolloutError",
+    "RolloutRecord",
+    "RolloutStatus",
     "RunRecord",
     "Stage",
     "TrackingServerUnavailable",

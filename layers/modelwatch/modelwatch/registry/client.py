@@ -1,7 +1,7 @@
 """``ModelRegistry``: register, describe, compare and promote model versions, in one object.
 
 A facade: each method hands over to the module that owns the concern (``registration``,
-``queries``, ``comparison``, ``promotion``, ``sync``), all talking to MLflow through a
+``queries``, ``comparison``, ``promotion``, ``rollouts``, ``sync``), all talking to MLflow through a
 ``RegistryBackend``. The backend follows from the tracking URI: ``http(s)://`` goes to
 the REST client (``rest``; MLflow is not imported), anything else to ``MlflowClientBackend``
 (``mlflow_client``); ``backend=`` injects one (tests pass ``InMemoryRegistryBackend``).
@@ -18,8 +18,17 @@ from urllib.parse import urlsplit
 
 from modelwatch.contracts import layout
 from modelwatch.contracts.manifest import DEFAULT_SERVED_ALIASES, Flavor, PredictionType
+from modelwatch.contracts.rollout import (
+    DEFAULT_ALPHA,
+    KEY_REQUEST_ID,
+    CandidateErrorPolicy,
+    Guardrails,
+    Rollout,
+    RolloutMetric,
+    RolloutMode,
+)
 from modelwatch.contracts.schema import InputSchema
-from modelwatch.registry import queries, registration
+from modelwatch.registry import queries, registration, rollouts
 from modelwatch.registry.backend import RegistryBackend
 from modelwatch.registry.comparison import (
     ComparisonTable,
@@ -27,9 +36,10 @@ from modelwatch.registry.comparison import (
     compare_model_versions,
     compare_versions,
 )
-from modelwatch.registry.errors import RegistryConfigurationError
+from modelwatch.registry.errors import RegistryConfigurationError, RolloutError
 from modelwatch.registry.promotion import PromotionResult, promote_version
 from modelwatch.registry.queries import ModelSummary, ModelVersionInfo
+from modelwatch.registry.rollouts import RolloutRecord, RolloutStatus, StepSpec
 from modelwatch.registry.stages import Stage, TransitionRecord, parse_stage
 from modelwatch.registry.sync import SyncReport, sync_models_bucket
 from modelwatch.settings.base import load_settings
@@ -99,6 +109,9 @@ class ModelRegistry:
         Key prefix of manifests in the models bucket.
     served_aliases:
         Aliases whose promotion publishes a manifest.
+    events_bucket:
+        The events bucket, where the rollout job keeps its evaluations (``rollout_status`` reads
+        the latest). Default: ``MODELWATCH_EVENTS_BUCKET``.
     max_retries, timeout:
         For an ``http(s)://`` server: retries of each call (exponential backoff from 0.5 s) and
         the per-request timeout in seconds, for this registry only. Other URIs follow MLflow's
@@ -121,6 +134,7 @@ class ModelRegistry:
         storage: ObjectStorage | None = None,
         manifest_prefix: str = layout.MANIFESTS_PREFIX,
         served_aliases: Sequence[str] = DEFAULT_SERVED_ALIASES,
+        events_bucket: str | None = None,
         max_retries: int = 3,
         timeout: float = 10.0,
         backend: RegistryBackend | None = None,
@@ -138,6 +152,7 @@ class ModelRegistry:
         self._storage = storage
         self.manifest_prefix = manifest_prefix
         self.served_aliases = tuple(served_aliases)
+        self.events_bucket = events_bucket or self._settings.events_bucket
 
     @property
     def tracking_uri(self) -> str:
@@ -374,3 +389,190 @@ class ModelRegistry:
             aliases=self.served_aliases,
             models=models,
         )
+
+    # -- rollouts -----------------------------------------------------------------------------------
+
+    def _models_bucket(self, what: str) -> ManifestStore:
+        if not self.models_bucket:
+            raise RegistryConfigurationError(
+                f"no models bucket: {what} changes the serving manifest; pass models_bucket= or set "
+                "MODELWATCH_MODELS_BUCKET"
+            )
+        return ManifestStore(self.storage, self.models_bucket, self.manifest_prefix)
+
+    def start_rollout(
+        self,
+        name: str,
+        version: str | int,
+        *,
+        mode: RolloutMode,
+        share: float | None = None,
+        key: str = KEY_REQUEST_ID,
+        steps: Sequence[StepSpec] | None = None,
+        guardrails: Guardrails | Mapping[str, Any] | None = None,
+        metric: RolloutMetric | Mapping[str, Any] | str | None = None,
+        alpha: float = DEFAULT_ALPHA,
+        on_candidate_error: CandidateErrorPolicy = "production",
+        reason: str = "",
+        actor: str | None = None,
+        check_serves: bool = True,
+    ) -> Rollout:
+        """Start comparing ``version`` with production on live traffic (see ``docs/rollouts.md``).
+
+        Parameters
+        ----------
+        name, version:
+            The model and the candidate version (production is the version its production
+            manifest serves).
+        mode:
+            ``shadow`` (the candidate scores a copy of requests after the answer), ``ab`` (a stable
+            share of requests is answered by the candidate) or ``canary`` (``ab`` whose share climbs
+            through ``steps`` while the guardrails hold).
+        share:
+            The candidate's share of requests: default 1.0 for shadow, 0.5 for ab; a canary starts
+            at its first step's share.
+        key:
+            What decides a request's variant: ``request_id``, ``header:<name>`` or ``feature:<name>``
+            (a feature both versions' input schemas have). A request without the header or feature
+            falls back to its request id.
+        steps:
+            Canary only: the shares to climb, as ``CanaryStep``, mappings of its fields, or bare
+            shares (default ``DEFAULT_CANARY_STEPS``: 5%, 25%, 50%, 100%, each held 10 minutes and
+            200 candidate requests).
+        guardrails:
+            ``Guardrails`` or a mapping of its fields; a breach rolls the candidate back to share 0.
+        metric:
+            The labelled metric compared: ``RolloutMetric``, a mapping of its fields, or a builtin's
+            name (``accuracy``, ``log_loss``, ``squared_error``, ``absolute_error``).
+        alpha:
+            Error level of the always-valid tests.
+        on_candidate_error:
+            ab/canary: answer a request the candidate fails with production's answer
+            (``production``) or with the error (``error``).
+        reason, actor:
+            Why and who (recorded in the rollout's history and the model's MLflow tag).
+        check_serves:
+            Load the candidate's model file with its flavour's runtime and score the schema's
+            example instance first, as a promotion does.
+
+        Returns
+        -------
+        Rollout
+            The rollout as written into the production manifest.
+
+        Raises
+        ------
+        RolloutError
+            No production manifest, the candidate is production's version, a share outside [0, 1],
+            a bad key or one naming a feature the schemas lack, a rollout already running, bad
+            steps, guardrails or metric. Nothing was changed.
+        NotServableError
+            The candidate cannot be served.
+        ModelNotFoundError, VersionNotFoundError, PromotionError, TrackingServerUnavailable
+        """
+        manifests = self._models_bucket("a rollout")
+        return rollouts.start_rollout(
+            self.backend,
+            manifests,
+            ArtifactStore(self.storage),
+            name,
+            str(version),
+            mode=mode,
+            actor=self._actor(actor),
+            share=share,
+            key=key,
+            steps=steps,
+            guardrails=guardrails,
+            metric=metric,
+            alpha=alpha,
+            on_candidate_error=on_candidate_error,
+            reason=reason,
+            check_serves=check_serves,
+        )
+
+    def rollout_status(self, name: str, events_bucket: str | None = None) -> RolloutStatus:
+        """The model's rollout (None without one) and the rollout job's latest evaluation of it.
+
+        The evaluation is read from ``events_bucket`` (default: the registry's, from
+        ``MODELWATCH_EVENTS_BUCKET``); without an events bucket only the rollout is returned.
+
+        Raises
+        ------
+        RegistryConfigurationError
+            No models bucket is configured.
+        """
+        manifests = self._models_bucket("rollout status reads")
+        return rollouts.rollout_status(
+            manifests, name, storage=self.storage, events_bucket=events_bucket or self.events_bucket
+        )
+
+    def promote_rollout(
+        self,
+        name: str,
+        reason: str = "",
+        actor: str | None = None,
+        *,
+        force: bool = False,
+        check_serves: bool = True,
+    ) -> PromotionResult:
+        """Promote the rollout's candidate to production, through the registry's stages (``promote``).
+
+        The new production manifest has no rollout; the rollout's last transition (``promote``,
+        state ``promoted``) is recorded and returned in the result's ``rollout``. A candidate not
+        in staging is refused unless ``force``; a rolled-back one too.
+
+        Raises
+        ------
+        RolloutError
+            No rollout, one already promoted, or (without ``force``) one rolled back.
+        IllegalTransitionError, NotServableError, PromotionError, TrackingServerUnavailable
+            As ``promote``.
+        """
+        rollout = rollouts.running_rollout(self._models_bucket("promoting a rollout"), name)
+        if rollout.state == "promoted":
+            raise RolloutError(f"rollout {rollout.id} of {name!r} is already promoted")
+        if rollout.state == "rolled_back" and not force:
+            raise RolloutError(
+                f"rollout {rollout.id} of {name!r} was rolled back ({rollout.reason}): promote its "
+                "candidate with force=True (--force) if that is really meant"
+            )
+        return self.promote(
+            name,
+            rollout.candidate.version,
+            "production",
+            reason=reason or f"rollout {rollout.id} promoted",
+            force=force,
+            actor=actor,
+            check_serves=check_serves,
+        )
+
+    def stop_rollout(self, name: str, reason: str = "", actor: str | None = None) -> Rollout:
+        """Stop the model's running rollout: share 0, state ``stopped``; the record stays in the manifest.
+
+        Raises
+        ------
+        RolloutError
+            No running rollout, or the manifest changed meanwhile.
+        PromotionError
+            The manifest write failed; the rollout runs on.
+        """
+        return rollouts.stop_rollout(
+            self.backend,
+            self._models_bucket("stopping a rollout"),
+            name,
+            actor=self._actor(actor),
+            reason=reason,
+        )
+
+    def rollout_history(self, name: str) -> list[RolloutRecord]:
+        """Every recorded start, advance, rollback, stop and promotion of the model's rollouts, oldest first.
+
+        The registry's record (the model's MLflow tag ``modelwatch.rollout_history``) with the current
+        rollout's transitions from the production manifest (the rollout job's among them).
+        """
+        manifests = (
+            ManifestStore(self.storage, self.models_bucket, self.manifest_prefix)
+            if self.models_bucket
+            else None
+        )
+        return rollouts.rollout_history(self.backend, name, manifests)

@@ -92,5 +92,14 @@ class PromotionError(RegistryError):
     """Publishing the serving manifest failed; the previous manifest keeps serving."""
 
 
+class RolloutError(RegistryError, ValueError):
+    """A rollout cannot be started, stopped or promoted as asked; nothing was changed.
+
+    For example: no production manifest to compare with, a candidate that is production's
+    own version, a share outside [0, 1], a key the model's schema does not have, a second
+    rollout while one is running, or no running rollout to stop.
+    """
+
+
 def _version_sort_key(version: str) -> tuple[int, str]:
     return (int(version), "") if version.isdigit() else (1 << 62, version)

@@ -15,6 +15,10 @@ the version it had:
    (:func:`displace_previous_holder`: to ``archived`` from production, to ``development``
    from staging). The registry sync applies the same displacement to aliases moved outside
    modelwatch.
+
+A new production manifest carries no rollout: a rollout the old one carried ends, recorded
+as ``promote`` when its candidate took production, as ``stop`` when another version did
+(:func:`modelwatch.registry.rollouts.end_rollout_on_new_production`).
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from modelwatch.contracts.manifest import ServingManifest
+from modelwatch.contracts.rollout import Rollout
 from modelwatch.registry.backend import ModelRecord, RegistryBackend
 from modelwatch.registry.errors import IllegalTransitionError, PromotionError, VersionNotFoundError
 from modelwatch.registry.publishing import (
@@ -36,6 +41,7 @@ from modelwatch.registry.publishing import (
     try_serving,
     write_manifest,
 )
+from modelwatch.registry.rollouts import ROLLOUT_ALIAS, end_rollout_on_new_production
 from modelwatch.registry.stages import (
     ALIASED_STAGES,
     DISPLACED_TO,
@@ -62,6 +68,9 @@ class PromotionResult(BaseModel):
     manifest: ServingManifest | None = None
     manifest_uri: str | None = None
     displaced_version: str | None = None
+    rollout: Rollout | None = Field(
+        None, description="The rollout that production's change ended (promoted, or stopped), if any."
+    )
     note: str = ""
 
 
@@ -140,6 +149,7 @@ def promote_version(
                     model_path, schema = download_servable(backend, record, Path(tmp))
                     try_serving(record, flavor, model_path, schema, prediction_type)
             note = NO_BUCKET_NOTE
+    previous_manifest = _previous(manifests, name, manifest)
     moves = _move_aliases(backend, model, record.version, target)
     if manifest is not None and manifests is not None:
         try:
@@ -153,6 +163,9 @@ def promote_version(
     record_transition(backend, name, record.version, record.tags, transition)
     if displaced is not None:
         displace_previous_holder(backend, name, target, displaced, by=record.version, actor=actor)
+    ended = end_rollout_on_new_production(
+        backend, name, previous_manifest, record.version, actor=actor, reason=reason
+    )
     return PromotionResult(
         name=name,
         version=record.version,
@@ -160,8 +173,21 @@ def promote_version(
         manifest=manifest,
         manifest_uri=manifest_uri,
         displaced_version=displaced,
+        rollout=ended,
         note=note,
     )
+
+
+def _previous(
+    manifests: ManifestStore | None, name: str, manifest: ServingManifest | None
+) -> ServingManifest | None:
+    """The production manifest about to be replaced (its rollout ends), or None."""
+    if manifests is None or manifest is None or manifest.alias != ROLLOUT_ALIAS:
+        return None
+    try:
+        return manifests.current(name, ROLLOUT_ALIAS)
+    except Exception:  # unreadable: the promotion replaces it all the same
+        return None
 
 
 @dataclass

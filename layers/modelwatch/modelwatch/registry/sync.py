@@ -16,6 +16,11 @@ The registry-sync Lambda function (``functions/registry_sync``, through
 :func:`sync_models_bucket`; the function uses the REST client, every minute and on demand.
 Displacing the version an alias was taken from follows the promotion's rule
 (:func:`modelwatch.registry.promotion.displace_previous_holder`).
+
+A rollout lives in the production manifest. An up-to-date manifest is left alone, so a
+running rollout is never dropped; one republished for the same version keeps its rollout;
+one published for a new production version ends the rollout as a promotion does (recorded
+as ``promote`` when the alias moved to the candidate, else ``stop``).
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ from modelwatch.registry.errors import (
     TrackingServerUnavailable,
 )
 from modelwatch.registry.promotion import displace_previous_holder
-from modelwatch.registry.publishing import PUBLISHER, publish_version
+from modelwatch.registry.publishing import PUBLISHER, prepare_manifest, write_manifest
+from modelwatch.registry.rollouts import ROLLOUT_ALIAS, end_rollout_on_new_production
 from modelwatch.registry.stages import Stage, TransitionRecord, current_stage, record_transition
 from modelwatch.settings.registry_sync import RegistrySyncSettings
 from modelwatch.stores import aws
@@ -312,7 +318,11 @@ def _reconcile_one(
         )
     try:
         record = backend.get_version(model.name, version)
-        _, uri = publish_version(backend, record, alias, manifests, artifacts)
+        manifest = prepare_manifest(backend, record, alias, manifests, artifacts)
+        kept = current.rollout if current is not None and current.version == record.version else None
+        if kept is not None:  # the same version republished: its rollout goes on
+            manifest = manifest.model_copy(update={"rollout": kept})
+        uri = write_manifest(manifests, manifest)
     except TrackingServerUnavailable:
         raise
     except (RegistryError, PromotionError) as error:
@@ -326,6 +336,15 @@ def _reconcile_one(
         )
     try:
         _record_stages(backend, model.name, alias, version, previous)
+        if alias == ROLLOUT_ALIAS:
+            end_rollout_on_new_production(
+                backend,
+                model.name,
+                current,
+                version,
+                actor=SYNC_ACTOR,
+                note=" (alias moved outside modelwatch, found by the registry sync)",
+            )
     except TrackingServerUnavailable:
         raise
     except RegistryError:

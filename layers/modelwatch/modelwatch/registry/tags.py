@@ -15,6 +15,7 @@ PREFIX: Final = "modelwatch."
 # Registered model.
 MANAGED: Final = "modelwatch.managed"  # "true": registered through modelwatch; the sync serves it
 MODEL_TRANSITIONS: Final = "modelwatch.transitions"  # JSON list: the latest transitions of any version
+ROLLOUT_HISTORY: Final = "modelwatch.rollout_history"  # JSON list: the latest rollout transitions
 
 # Model version: how to serve it.
 FLAVOR: Final = "modelwatch.flavor"

@@ -65,7 +65,6 @@ from modelwatch.serving.model_cache import (
 )
 from modelwatch.serving.post_invoke import CaptureAfterResponse
 from modelwatch.serving.request_id import RequestIdMiddleware, request_id_of
-from modelwatch.serving.routing import routed_variant, shadowed
 from modelwatch.serving.shadow import ShadowScoring
 
 
@@ -538,10 +537,9 @@ def _serve_rollout(
     scoring: ShadowScoring | None = None
     variant: Variant = "production"
     predictions: list[Any] | None = None
-    if rollout.mode == "shadow":
-        if shadowed(rollout, request_id):
-            scoring = ShadowScoring(ctx, candidate, request_id, model, instances)
-    elif routed_variant(rollout, request_id, request.headers, instances) == "candidate":
+    if rollout.mode == "shadow":  # sampled after the response, with the scoring
+        scoring = ShadowScoring(ctx, candidate, request_id, model, instances)
+    elif candidate.router.variant(request_id, request.scope["headers"], instances) == "candidate":
         if candidate.predictor is None:
             deadline = capture_deadline(ctx, request.scope.get("aws.context"))
             capture_candidate_failure(

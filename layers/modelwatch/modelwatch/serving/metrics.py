@@ -9,6 +9,12 @@ events (``modelwatch_predictions_total``, the metrics export), and an embedded-m
 line per request (278 bytes) would cost about $0.13 a million predictions in
 CloudWatch Logs for metrics nothing read (docs/cost.md). Only what goes wrong is
 counted here: rejections, capture failures, load failures, evictions.
+
+Rollouts add no metric here. Per-variant request counts would need a metric per successful
+request, which serving does not emit (above); they reach Prometheus with a bounded ``variant``
+label from the captured events, through the jobs. What goes wrong with a candidate is counted
+like any rejection: ``Rejections`` with reason ``candidate_failed`` (the candidate failed a
+request production answered, or could not be loaded), and its load failures in ``ModelLoadFailures``.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
@@ -52,6 +52,7 @@ from modelwatch.contracts.names import is_valid_model_name
 from modelwatch.contracts.rollout import Rollout
 from modelwatch.flavors import Predictor, check_predictor, load_predictor
 from modelwatch.observability import logger
+from modelwatch.serving.routing import Router
 from modelwatch.stores.artifacts import ArtifactFetcher
 from modelwatch.stores.manifests import ManifestNotFound, ManifestReader
 
@@ -116,6 +117,10 @@ class LoadedCandidate:
     manifest: ServingManifest
     predictor: Predictor | None
     reason: FailureReason | None = None
+    router: Router = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "router", Router(self.rollout))  # built once, used per request
 
     @property
     def version(self) -> str:

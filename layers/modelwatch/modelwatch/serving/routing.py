@@ -10,46 +10,69 @@ the value of the rollout's ``key``:
   caller's): a string as it is, any other value as its JSON text (``42`` and ``42.0`` differ).
 
 When the header or the feature is missing (absent, null or empty), the request id decides
-instead, so such a request still gets a variant, drawn like a ``request_id`` key.
-:func:`modelwatch.contracts.rollout.assigned_variant` then places the value below the share
-(candidate) or above it (production). Shadow samples by the request id alone: it never routes
-a caller, only decides which requests the candidate scores after the answer.
+instead, so such a request still gets a variant, drawn like a ``request_id`` key. The value is
+then placed by :func:`modelwatch.contracts.rollout.assigned_variant`: below the share, the
+candidate; above it, production. Shadow samples by the request id alone: it never routes a
+caller, only decides which requests the candidate scores after the answer.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
 
-from modelwatch.contracts.rollout import Rollout, Variant, assigned_variant, key_feature, key_header
+from modelwatch.contracts.rollout import Rollout, Variant, key_feature, key_header
+
+_HASH_SPACE: Final = float(1 << 64)
 
 
-def key_value(key: str, request_id: str, headers: Mapping[str, str], instances: Sequence[Any]) -> str:
-    """The value of the rollout ``key`` in this request, or the request id when it has none.
+class Router:
+    """The variant of each request of one rollout, with the per-rollout work done once.
 
-    ``headers`` must look names up case-insensitively (Starlette's ``Headers`` does).
+    The salted hash is prepared (the key block of BLAKE2b is hashed here, each request copies the
+    state), and a header key is looked up in the ASGI scope's raw headers (lower-case bytes, as
+    servers and Mangum give them) without building a ``Headers`` object. The variant is the one
+    :func:`modelwatch.contracts.rollout.assigned_variant` gives, a test says so.
     """
-    header = key_header(key)
-    if header is not None:
-        return headers.get(header) or request_id
-    feature = key_feature(key)
-    if feature is not None and instances and isinstance(first := instances[0], dict):
+
+    __slots__ = ("_feature", "_header", "_salted", "share")
+
+    def __init__(self, rollout: Rollout) -> None:
+        self._salted = hashlib.blake2b(digest_size=8, key=rollout.id.encode()[:64])
+        self.share = rollout.share
+        header = key_header(rollout.key)
+        self._header = None if header is None else header.encode("latin-1")
+        self._feature = key_feature(rollout.key)
+
+    def assigned(self, key_value: str) -> Variant:
+        """``assigned_variant(rollout.id, key_value, rollout.share)``."""
+        digest = self._salted.copy()
+        digest.update(key_value.encode("utf-8", "surrogatepass"))
+        point = int.from_bytes(digest.digest(), "big") / _HASH_SPACE
+        return "candidate" if point < self.share else "production"
+
+    def variant(
+        self, request_id: str, raw_headers: Iterable[tuple[bytes, bytes]], instances: Sequence[Any]
+    ) -> Variant:
+        """The variant of a request, from its id, its ASGI ``scope["headers"]`` and its instances."""
+        header = self._header
+        if header is not None:
+            for name, value in raw_headers:
+                if name == header:
+                    return self.assigned(value.decode("latin-1") or request_id)
+            return self.assigned(request_id)
+        if self._feature is not None:
+            return self.assigned(_feature_value(self._feature, request_id, instances))
+        return self.assigned(request_id)
+
+
+def _feature_value(feature: str, request_id: str, instances: Sequence[Any]) -> str:
+    if instances and isinstance(first := instances[0], dict):
         value = first.get(feature)
         if isinstance(value, str):
             return value or request_id
         if value is not None:
             return json.dumps(value)
     return request_id
-
-
-def routed_variant(
-    rollout: Rollout, request_id: str, headers: Mapping[str, str], instances: Sequence[Any]
-) -> Variant:
-    """The variant an ``ab``/``canary`` rollout assigns this request (a hash: about 2 µs)."""
-    return assigned_variant(rollout.id, key_value(rollout.key, request_id, headers, instances), rollout.share)
-
-
-def shadowed(rollout: Rollout, request_id: str) -> bool:
-    """Whether a ``shadow`` rollout has the candidate score this request (its share, by request id)."""
-    return assigned_variant(rollout.id, request_id, rollout.share) == "candidate"

@@ -9,8 +9,9 @@ Its predictions become ``PredictionEvent`` lines with the same request id and in
 production's, ``variant="candidate"``, ``served=False`` and the candidate's own scoring time as
 ``latency_ms``, sent in the same Firehose call as production's lines.
 
-What it costs: nothing on the caller's path but the sampling hash (about 2 µs) and queueing.
-The candidate's scoring time is spent in the same Lambda invocation after the answer: billed
+What it costs: on the caller's path, building this object and queueing its two records (the
+sampling hash, about 2 µs, runs after the response too); ``bench_rollout_serving.py`` measures
+it. The candidate's scoring time is spent in the same Lambda invocation after the answer: billed
 duration (and, under uvicorn, a worker thread's time), not caller latency. Where capture runs
 before the handler returns (Mangum without the capture extension, test clients), it is added
 to the handler's time like the capture itself.
@@ -36,6 +37,9 @@ from modelwatch.serving.model_cache import LoadedCandidate
 
 class ShadowScoring:
     """The candidate's scoring of one request, done once, on the first of its two lines' builds.
+
+    Made for every request of a shadow rollout: whether the request is in the sampled share is
+    decided when the lines are built, after the response.
 
     :meth:`event_lines` (with production's events) and :meth:`rejected_lines` (the failure, if
     any) never raise: a shadow defect must not lose production's events.
@@ -99,6 +103,8 @@ class ShadowScoring:
         candidate = self._candidate
         version = candidate.version
         try:
+            if candidate.router.assigned(self._request_id) == "production":  # not in the sampled share
+                return []
             if candidate.predictor is None:
                 self._fail("candidate_unavailable", candidate.message)
                 return []

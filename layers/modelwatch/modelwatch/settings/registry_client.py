@@ -2,8 +2,8 @@
 
 Most of these variables are MLflow's own (``MLFLOW_TRACKING_URI`` and the tracking
 server's credentials) or CI's (``GITHUB_SHA``), so they carry no ``MODELWATCH_``
-prefix; the others are ``MODELWATCH_MODELS_BUCKET``, ``MODELWATCH_USER`` and
-``MODELWATCH_CODE_REVISION``. Empty or blank variables count as unset.
+prefix; the others are ``MODELWATCH_MODELS_BUCKET``, ``MODELWATCH_EVENTS_BUCKET``,
+``MODELWATCH_USER`` and ``MODELWATCH_CODE_REVISION``. Empty or blank variables count as unset.
 """
 
 from __future__ import annotations
@@ -40,6 +40,11 @@ class RegistryClientSettings(ModelwatchSettings):
     models_bucket: str | None = Field(
         None, description="Bucket promotions publish serving manifests to (MODELWATCH_MODELS_BUCKET)."
     )
+    events_bucket: str | None = Field(
+        None,
+        description="Bucket of captured events and the jobs' state: rollout status reads the rollout "
+        "job's latest evaluation there (MODELWATCH_EVENTS_BUCKET).",
+    )
     user: str | None = Field(None, description="Who acts, in lineage and transitions (MODELWATCH_USER).")
     code_revision: str | None = Field(
         None,
@@ -53,6 +58,7 @@ class RegistryClientSettings(ModelwatchSettings):
         "tracking_password",
         "tracking_token",
         "models_bucket",
+        "events_bucket",
         "user",
         "code_revision",
         mode="before",

@@ -110,20 +110,29 @@ class ManifestStore:
         assert found is not None  # an unconditional read returns the object or raises
         return ServingManifest.model_validate_json(found.body)
 
-    def write(self, manifest: ServingManifest) -> str:
+    def write(self, manifest: ServingManifest, *, if_match: str | None = None) -> str:
         """Publish ``manifest``: the version's copy, then the alias's (one PUT, atomic for readers).
+
+        ``if_match``: write the alias's manifest only if it still has this ETag (a read-modify-write,
+        such as a rollout's change, must not undo a change made since it read); otherwise
+        ``PreconditionFailed`` is raised and the alias's manifest is left as it is.
 
         Returns the alias manifest's S3 URI.
         """
         body = manifest.model_dump_json(indent=2).encode()
-        self._storage.put(
-            self.bucket,
-            layout.version_manifest_key(manifest.model, manifest.version),
-            body,
-            "application/json",
-        )
+        self.write_version(manifest)
         key = layout.manifest_key(manifest.model, manifest.alias, self._prefix)
-        self._storage.put(self.bucket, key, body, "application/json")
+        self._storage.put(self.bucket, key, body, "application/json", if_match=if_match)
+        return layout.s3_uri(self.bucket, key)
+
+    def write_version(self, manifest: ServingManifest) -> str:
+        """Write only the version's copy (what monitoring reads a version's schema and profile from).
+
+        A rollout's candidate serves traffic without an alias of its own: its copy is written so
+        its events are checked against its own schema and reference. Returns the copy's S3 URI.
+        """
+        key = layout.version_manifest_key(manifest.model, manifest.version)
+        self._storage.put(self.bucket, key, manifest.model_dump_json(indent=2).encode(), "application/json")
         return layout.s3_uri(self.bucket, key)
 
     def served_models(self, alias: str) -> ServedModels:
