@@ -578,11 +578,14 @@ def run_canary(
         and last.state_after == "running"
         and last.share_after >= top
     ):
-        promoted = registry.promote_rollout(
-            MODEL, reason=f"canary held at {top:.0%}, every guardrail holding"
+        why = f"canary held at {top:.0%}, every guardrail holding"
+        registry.promote(MODEL, version, "staging", reason=why)
+        promoted = registry.promote_rollout(MODEL, reason=why)
+        phase.final_state = promoted.rollout.state if promoted.rollout is not None else "promoted"
+        say(
+            f"promoted: version {version} is production now, development -> staging -> production "
+            f"({promoted.manifest_uri}); the rollout is {phase.final_state}"
         )
-        phase.final_state = promoted.state
-        say(f"promoted: version {version} is production now ({promoted.state}: {promoted.reason})")
     else:
         phase.final_state = last.state_after if last is not None else "unknown"
         if phase.final_state == "running":
@@ -666,7 +669,9 @@ def run_rollout_demo(
         canary climbed to its last step and was promoted, and the broken version was rolled back
         by a guardrail, announced on the bus, with traffic back on production.
     """
-    registry = ModelRegistry(registry_uri, models_bucket=MODELS_BUCKET, storage=stack.storage())
+    registry = ModelRegistry(
+        registry_uri, models_bucket=MODELS_BUCKET, events_bucket=EVENTS_BUCKET, storage=stack.storage()
+    )
     result = RolloutDemoResult(production_version=production_version(stack))
     say("")
     say("== modelwatch demo: rollouts ==")

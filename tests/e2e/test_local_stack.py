@@ -229,7 +229,9 @@ def test_demo_runs_by_itself_and_exits_zero(tmp_path: Path) -> None:
     assert "promoted: version 3 is production now" in rollouts
     assert re.search(r"rollout job: ROLLBACK: guardrail breached: error_rate", rollouts)
     assert re.search(r"platform bus: RolloutRolledBack .* error_rate", rollouts)
-    assert re.search(r"after the rollback: (\d+) requests answered by production \1 \(versions 3 \1\), 0 err", rollouts)
+    assert re.search(
+        r"after the rollback: (\d+) requests answered by production \1 \(versions 3 \1\), 0 err", rollouts
+    )
 
 
 def test_feedback_over_http_lands_in_the_labels_partition(

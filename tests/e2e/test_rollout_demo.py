@@ -112,7 +112,12 @@ def rollout_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RolloutRun
     )
     try:
         scheduler = LocalScheduler(stack)
-        registry = ModelRegistry(stack.mlflow_url, models_bucket=MODELS_BUCKET, storage=stack.storage())
+        registry = ModelRegistry(
+            stack.mlflow_url,
+            models_bucket=MODELS_BUCKET,
+            events_bucket=EVENTS_BUCKET,
+            storage=stack.storage(),
+        )
         _register_production(stack, registry)
         lines: list[str] = []
         result = run_rollout_demo(
