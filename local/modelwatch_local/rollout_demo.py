@@ -80,7 +80,7 @@ CANARY_STEPS = (
     CanaryStep(share=0.25, min_minutes=0.1, min_requests=25),
     CanaryStep(share=1.0, min_minutes=0.1, min_requests=25),
 )
-# Judged from 25 candidate requests on. Latency against an absolute limit only: on a shared
+# Judged from 20 candidate requests on. Latency against an absolute limit only: on a shared
 # laptop the p99 ratio of a few dozen requests is noise. Prediction drift with room for the
 # PSI that small samples have by themselves.
 GUARDRAILS = Guardrails(
@@ -89,7 +89,7 @@ GUARDRAILS = Guardrails(
     max_latency_ratio=None,
     max_prediction_drift=0.5,
     metric_worse=True,
-    min_requests=25,
+    min_requests=20,
 )
 # The good canary's first round is small: its step waits for its sample size before advancing.
 FIRST_ROUND_REQUESTS = 40
@@ -669,6 +669,7 @@ def run_rollout_demo(
         canary climbed to its last step and was promoted, and the broken version was rolled back
         by a guardrail, announced on the bus, with traffic back on production.
     """
+    started = time.monotonic()
     registry = ModelRegistry(
         registry_uri, models_bucket=MODELS_BUCKET, events_bucket=EVENTS_BUCKET, storage=stack.storage()
     )
@@ -734,6 +735,7 @@ def run_rollout_demo(
     result.failures = phase_failures(result)
     for failure in result.failures:
         say(f"FAILED: {failure}")
+    say(f"(the rollout phase took {time.monotonic() - started:.0f} s)")
     return result
 
 

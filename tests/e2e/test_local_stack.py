@@ -204,7 +204,7 @@ def test_demo_runs_by_itself_and_exits_zero(tmp_path: Path) -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=480,
+        timeout=600,
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
