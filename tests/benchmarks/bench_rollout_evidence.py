@@ -176,7 +176,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "latency_p99_ms": production.latency_p99_ms,
         },
     }
-    assert production.requests == args.rows // OBJECTS * OBJECTS and evidence.agreement.pairs == production.requests
+    assert (
+        production.requests == args.rows // OBJECTS * OBJECTS
+        and evidence.agreement.pairs == production.requests
+    )
     text = json.dumps(report, indent=2)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ from modelwatch.registry import (
     ModelRegistry,
     NotServableError,
     PromotionError,
+    RolloutError,
     Stage,
     TrackingServerUnavailable,
     VersionNotFoundError,
@@ -323,6 +324,39 @@ def test_promotion_publishes_a_manifest_serving_can_load(
         ],
         abs=1e-5,
     )
+
+
+def test_a_rollout_starts_stops_and_is_promoted_through_mlflow(
+    registry: ModelRegistry, s3: Any, name: str, model_files: ModelFiles
+) -> None:
+    v1, v2 = register_pair(registry, name, model_files)
+    registry.promote(name, v1, "production", force=True)
+    key = f"feature:{FRAUD_SCHEMA.feature_names[0]}"
+
+    first = registry.start_rollout(name, v2, mode="canary", key=key, reason="stronger", actor="ana")
+    read = ManifestStore(S3Storage(s3), BUCKET).read(name, "production")
+    assert read is not None and read.manifest.version == v1 and read.manifest.rollout == first
+    assert first.candidate.artifact_uri == f"s3://{BUCKET}/models/{name}/{v2}/model.joblib"
+    assert first.candidate.reference_profile_uri == f"s3://{BUCKET}/models/{name}/{v2}/reference_profile.json"
+    with pytest.raises(RolloutError, match="already has a running rollout"):
+        registry.start_rollout(name, v2, mode="ab")
+
+    stopped = registry.stop_rollout(name, reason="pause", actor="bo")
+    assert (stopped.state, stopped.share) == ("stopped", 0.0)
+    second = registry.start_rollout(name, v2, mode="ab", share=0.3, actor="ana")
+    registry.promote(name, v2, "staging", actor="cy")
+    result = registry.promote_rollout(name, reason="better", actor="cy")
+
+    assert manifest_version(s3, name) == v2 and result.rollout is not None
+    assert registry.rollout_status(name).rollout is None
+    history = [(r.rollout_id, r.action, r.actor) for r in registry.rollout_history(name)]
+    assert history == [
+        (first.id, "start", "ana"),
+        (first.id, "stop", "bo"),
+        (second.id, "start", "ana"),
+        (second.id, "promote", "cy"),
+    ]
+    assert registry.get_version(name, v1).stage is Stage.ARCHIVED
 
 
 def test_failed_promotion_leaves_the_previous_manifest_and_alias(

@@ -246,7 +246,7 @@ def test_a_second_rollout_is_refused_while_one_runs_and_replaces_a_finished_one(
     registry.stop_rollout("fraud", reason="enough", actor="cy")
     second = registry.start_rollout("fraud", "3", mode="shadow", actor="bo")
 
-    assert production(storage).rollout == second
+    assert production(storage).rollout == second and second.id != first.id
     assert recorded(backend) == [
         (first.id, "start", "bo"),
         (first.id, "stop", "cy"),
@@ -351,6 +351,7 @@ def test_the_history_keeps_the_rollout_jobs_transitions_and_is_bounded(
     records = decode_rollout_history(backend.get_model("fraud").tags[TAG])
     assert len(records) == MAX_ROLLOUT_HISTORY
     assert records[-1].action == "stop" and all(r.candidate_version == "3" for r in records)
+    assert len({r.rollout_id for r in records}) == MAX_ROLLOUT_HISTORY // 2  # every start its own id
 
 
 def test_a_change_made_since_the_manifest_was_read_is_not_overwritten(
@@ -510,7 +511,44 @@ def test_the_sync_publishing_a_new_production_version_ends_the_rollout(
     assert len(decode_rollout_history(backend.get_model("fraud").tags[TAG])) == 2
 
 
-def test_rollout_ids_are_utc_and_unique_per_start(registry: ModelRegistry) -> None:
+def test_rollout_ids_are_utc_and_unique_per_start() -> None:
     from modelwatch.registry.rollouts import rollout_id
 
-    assert rollout_id("fraud", "2", datetime(2026, 12, 2, 6, 5, 4, tzinfo=UTC)) == "fraud-2-20261202T060504"
+    at = datetime(2026, 12, 2, 6, 5, 4, tzinfo=UTC)
+    assert rollout_id("fraud", "2", at) == "fraud-2-20261202T060504"
+    taken = {"fraud-2-20261202T060504", "fraud-2-20261202T060504-2"}
+    assert rollout_id("fraud", "2", at, taken) == "fraud-2-20261202T060504-3"
+
+
+def test_stop_works_with_mlflow_down_and_the_record_catches_up(
+    registry: ModelRegistry, backend: InMemoryRegistryBackend, storage: InMemoryStorage
+) -> None:
+    first = registry.start_rollout("fraud", "2", mode="ab", actor="bo")
+    backend.down = True
+
+    stopped = registry.stop_rollout("fraud", reason="incident", actor="cy")
+
+    assert production(storage).rollout == stopped and not stopped.active
+    backend.down = False
+    assert recorded(backend) == [(first.id, "start", "bo")]
+    second = registry.start_rollout("fraud", "3", mode="shadow", actor="bo")
+    assert recorded(backend) == [
+        (first.id, "start", "bo"),
+        (first.id, "stop", "cy"),
+        (second.id, "start", "bo"),
+    ]
+
+
+def test_start_with_mlflow_down_changes_nothing(
+    registry: ModelRegistry, backend: InMemoryRegistryBackend, storage: InMemoryStorage
+) -> None:
+    from modelwatch.registry import TrackingServerUnavailable
+
+    before = snapshot(storage, backend)
+    backend.down = True
+
+    with pytest.raises(TrackingServerUnavailable):
+        registry.start_rollout("fraud", "2", mode="ab")
+
+    backend.down = False
+    assert snapshot(storage, backend) == before

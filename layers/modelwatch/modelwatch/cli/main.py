@@ -2,8 +2,8 @@
 
 Errors a user can fix (bad arguments, missing files, unreachable endpoints) are
 one line on stderr and exit code 2, never a traceback. Subcommands live beside
-this module, one per group (``publish``, ``monitoring``, ``registry``, ``capture``,
-``backfill``); each exposes ``add_commands(subparsers)``, which adds its subparsers
+this module, one per group (``publish``, ``monitoring``, ``registry``, ``rollout``,
+``capture``, ``backfill``); each exposes ``add_commands(subparsers)``, which adds its subparsers
 and sets ``run`` (a function of the parsed arguments returning an exit code) on each,
 and imports its heavy dependencies inside ``run``, so ``modelwatch --help`` stays fast.
 """
@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "modelwatch.cli.publish",
     "modelwatch.cli.monitoring",
     "modelwatch.cli.registry",
+    "modelwatch.cli.rollout",
     "modelwatch.cli.capture",
     "modelwatch.cli.backfill",
     "modelwatch.cli.sql",

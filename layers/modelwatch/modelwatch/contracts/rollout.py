@@ -351,6 +351,12 @@ class SequentialTest(BaseModel):
     n_candidate: int = 0
     n_production: int = 0
     higher_is_better: bool = False
+    alpha: float | None = Field(
+        None, description="Level of the interval; a look at another level does not intersect with it."
+    )
+    effect_size: float | None = Field(
+        None, description="Mixing scale in standard deviations (tau = effect_size x pooled sd)."
+    )
 
 
 class GuardrailCheck(BaseModel):

@@ -6,8 +6,12 @@ returns. The rules, in order:
 0. Serving could not load the candidate (``unavailable``): roll back at once, saying why.
 1. Any guardrail breached: roll back (share 0, state ``rolled_back``), naming each breach.
 2. A canary whose current step has lasted ``min_minutes`` and seen ``min_requests`` candidate
-   requests, with no guardrail breached: advance to the next step's share.
+   requests, with no guardrail breached and the guardrails' own ``min_requests`` reached (a
+   guardrail still waiting for samples has not held yet): advance to the next step's share.
 3. Otherwise hold (a canary at its last step holds until someone promotes or stops it).
+
+:func:`apply_evaluation` changes only a running rollout that is still where the evaluation found
+it (same id, share and step): a rollout stopped, promoted or advanced in between is left alone.
 
 Guardrails on rates and latency wait until the candidate has ``guardrails.min_requests``
 requests since the rollout started; the labelled metric's guardrail fires only on an
@@ -255,6 +259,13 @@ def evaluate_rollout(
         return evaluation
     elapsed = now - rollout.step_started_at
     requests = _step_requests(windows, rollout.step_started_at)
+    since_start = totals["candidate"].requests
+    if since_start < rollout.guardrails.min_requests:
+        evaluation.reason = (
+            f"step {rollout.step + 1} of {len(rollout.steps)} ({step.share:.0%}): the guardrails wait for "
+            f"{rollout.guardrails.min_requests} candidate requests ({since_start} so far)"
+        )
+        return evaluation
     if elapsed < timedelta(minutes=step.min_minutes) or requests < step.min_requests:
         evaluation.reason = (
             f"step {rollout.step + 1} of {len(rollout.steps)} ({step.share:.0%}): "
@@ -274,12 +285,22 @@ def evaluate_rollout(
 
 
 def apply_evaluation(rollout: Rollout, evaluation: RolloutEvaluation, now: datetime) -> Rollout | None:
-    """The rollout after ``evaluation`` (None when nothing changes), its transition recorded."""
+    """The rollout after ``evaluation`` (None when nothing changes), its transition recorded.
+
+    None too when the rollout is no longer where the evaluation found it: not running, another
+    rollout, or its share or step changed since (stopped, promoted or advanced in between).
+    """
+    if (
+        rollout.state != "running"
+        or rollout.id != evaluation.rollout_id
+        or rollout.share != evaluation.share_before
+    ):
+        return None
     if evaluation.action == "rollback":
         return rollout.with_transition(
             "rollback", JOB_ACTOR, evaluation.reason, share=0.0, state="rolled_back"
         )
-    if evaluation.action == "advance" and evaluation.step is not None:
+    if evaluation.action == "advance" and evaluation.step == rollout.step + 1:
         return rollout.with_transition(
             "advance",
             JOB_ACTOR,

@@ -24,8 +24,9 @@ keeps the rollout job's transitions once the registry next touches the rollout.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar, get_args
 
@@ -54,7 +55,7 @@ from modelwatch.contracts.rollout import (
 )
 from modelwatch.registry import tags as tag
 from modelwatch.registry.backend import RegistryBackend
-from modelwatch.registry.errors import RolloutError
+from modelwatch.registry.errors import RolloutError, TrackingServerUnavailable
 from modelwatch.registry.publishing import prepare_manifest
 from modelwatch.stores.artifacts import ArtifactStore
 from modelwatch.stores.manifests import ManifestStore
@@ -166,9 +167,18 @@ def _first_problem(error: ValidationError) -> str:
     return f"{where}: {message}" if where else message
 
 
-def rollout_id(name: str, version: str, now: datetime) -> str:
-    """``<model>-<version>-<UTC yyyymmddTHHMMSS>``: unique per start, and the assignment hash's salt."""
-    return f"{name}-{version}-{now.astimezone(UTC):%Y%m%dT%H%M%S}"
+def rollout_id(name: str, version: str, now: datetime, taken: Collection[str] = ()) -> str:
+    """``<model>-<version>-<UTC yyyymmddTHHMMSS>``, with ``-2``, ``-3``... when that is ``taken``.
+
+    Unique per start: it salts the assignment hash and keys the rollout job's evidence, so a
+    rollout started in the same second as an earlier one must not share its id.
+    """
+    base = f"{name}-{version}-{now.astimezone(UTC):%Y%m%dT%H%M%S}"
+    candidate, suffix = base, 1
+    while candidate in taken:
+        suffix += 1
+        candidate = f"{base}-{suffix}"
+    return candidate
 
 
 def read_production(manifests: ManifestStore, name: str) -> tuple[ServingManifest, str]:
@@ -298,7 +308,7 @@ def start_rollout(
     # fields are production's until the candidate is prepared.
     try:
         draft = Rollout(
-            id=rollout_id(name, record.version, started),
+            id=rollout_id(name, record.version, started, _taken_ids(backend, name, production.rollout)),
             mode=mode,
             candidate=RolloutCandidate(
                 version=record.version,
@@ -345,6 +355,14 @@ def start_rollout(
     return rollout
 
 
+def _taken_ids(backend: RegistryBackend, name: str, previous: Rollout | None) -> set[str]:
+    """The ids of the model's earlier rollouts (recorded, and the one being replaced)."""
+    taken = {
+        r.rollout_id for r in decode_rollout_history(backend.get_model(name).tags.get(tag.ROLLOUT_HISTORY))
+    }
+    return taken | ({previous.id} if previous is not None else set())
+
+
 def _stamp_last(rollout: Rollout, at: datetime) -> Rollout:
     """The rollout with its latest transition dated ``at`` (so a given clock reads the same everywhere)."""
     last = rollout.history[-1].model_copy(update={"at": at})
@@ -384,6 +402,9 @@ def stop_rollout(
 ) -> Rollout:
     """Stop the running rollout of ``name``: share 0, state stopped, kept in the manifest.
 
+    It needs only the models bucket: with MLflow down the rollout stops all the same, and the
+    transition reaches the model's tag with the registry's next rollout change.
+
     Raises
     ------
     RolloutError
@@ -403,7 +424,9 @@ def stop_rollout(
         )
     stopped = rollout.with_transition("stop", actor, reason or "stopped by hand", share=0.0, state="stopped")
     write_production(manifests, production.model_copy(update={"rollout": stopped}), etag)
-    record_rollout(backend, name, stopped)
+    # The brake works without MLflow: the record is in the manifest, the tag catches up later.
+    with contextlib.suppress(TrackingServerUnavailable):
+        record_rollout(backend, name, stopped)
     return stopped
 
 
