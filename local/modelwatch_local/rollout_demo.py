@@ -141,12 +141,12 @@ class RolloutPhase:
 
     name: str
     rollout: Rollout
-    prefix: str
-    window_start: datetime
+    prefix: str  # of the request ids of its traffic
+    window_start: datetime  # of the rollout job's window: the sub-phase's first request
     traffic: RolloutTraffic = field(default_factory=RolloutTraffic)
     evaluations: list[RolloutEvaluation] = field(default_factory=list)
-    shares: list[float] = field(default_factory=list)
-    final_state: str = ""
+    shares: list[float] = field(default_factory=list)  # the candidate's share in each round
+    final_state: str = ""  # the rollout's state when the sub-phase ended
 
     @property
     def last(self) -> RolloutEvaluation | None:
@@ -374,7 +374,11 @@ def _latest(windows: Sequence[WindowEvidence], variant: str) -> VariantWindow | 
 
 
 def variant_table(evaluation: RolloutEvaluation, windows: Sequence[WindowEvidence], metric: str) -> list[str]:
-    """Both variants side by side since the rollout started; then agreement and prediction drift."""
+    """Both variants side by side since the rollout started; then agreement and prediction drift.
+
+    Counts, error rate, labelled metric: since the start. Latency quantiles: the latest window's
+    (in the demo, its one window: the whole sub-phase).
+    """
     lines = [
         f"  {'variant':<11}{'version':>8}{'requests':>10}{'errors':>8}{'error rate':>12}"
         f"{'p50 ms':>8}{'p99 ms':>8}{'labelled':>10}{metric:>10}"

@@ -229,7 +229,6 @@ def test_the_rollback_reaches_the_bus_and_traffic_goes_back_to_production(rollou
     assert set(result.after_rollback.versions) == {result.candidate_version}
 
 
-@pytest.mark.skipif(not ROLLOUT_DASHBOARD.exists(), reason="dashboards/rollout.json is not there yet")
 def test_rollout_dashboard_queries_are_valid_against_the_local_prometheus(rollout_run: RolloutRun) -> None:
     prometheus = rollout_run.stack.prometheus()
     assert prometheus is not None
