@@ -2,8 +2,10 @@
 
 Starts the local stack, trains and publishes the demo fraud model, sends a few
 thousand real HTTP requests (some invalid), reads the captured events back
-from (moto's) S3, prints a summary, and stops the stack. Exit code 0 only when
-every served instance and every rejection was captured.
+from (moto's) S3, prints a summary; then the registry, monitoring and rollout
+phases (shadow test, canary, a broken version rolled back); and stops the stack.
+Exit code 0 only when every served instance and every rejection was captured and
+each phase showed what it is for.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from modelwatch_local.monitoring_demo import run_monitoring_demo
 from modelwatch_local.paths import DASHBOARDS_DIR
 from modelwatch_local.prometheus_server import PrometheusError, demo_figures
 from modelwatch_local.registry_demo import run_registry_demo
+from modelwatch_local.rollout_demo import run_rollout_demo
 from modelwatch_local.scheduler import EXPORT_EVERY_SECONDS, LocalScheduler
 from modelwatch_local.stack import EVENTS_BUCKET, MODELS_BUCKET, LocalStack, start_stack, stop_stack
 from modelwatch_local.traffic import TrafficReport, send_traffic
@@ -171,6 +174,10 @@ def run_demo(
         results = run_monitoring_demo(stack, scheduler, MODEL, _say)
         if not results["drift"].summary.get("dataset_drift"):
             _say("FAILED: the drifted phase was not detected as drift")
+            return 1
+        rollouts = run_rollout_demo(stack, scheduler, stack.mlflow_url, _say)
+        if not rollouts.ok:
+            _say(f"FAILED: the rollout phase ({len(rollouts.failures)} failure(s), above)")
             return 1
         print_live_figures(stack, scheduler)
         if not check_dashboard_queries(stack):

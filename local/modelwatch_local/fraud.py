@@ -125,3 +125,43 @@ def save_model(model: TrainedModel, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(model.estimator, path)
     return path
+
+
+class ForeignCardBug:
+    """A deliberately broken release of the fraud model, for the demo's rollback.
+
+    It wraps a trained pipeline and raises on every batch holding a foreign-card transaction
+    (about one in ten): the kind of bug an encoding change ships with, invisible on the
+    schema's example instance (``is_foreign`` false), so the version loads, passes serving's
+    load check and is registered like any other. In an ``ab`` or ``canary`` rollout about a
+    quarter of the candidate's requests then fail, and the error-rate guardrail rolls it back.
+    Pickled by reference: whoever loads it must be able to import ``modelwatch_local`` (the
+    local API can; a Lambda function could not, which is fine for a demo artefact).
+    """
+
+    def __init__(self, estimator: Any) -> None:
+        self.estimator = estimator
+        self.classes_ = getattr(estimator, "classes_", None)
+
+    def _check(self, matrix: Any) -> None:
+        column = FRAUD_SCHEMA.feature_names.index("is_foreign")
+        foreign = sum(1 for value in matrix[:, column] if bool(value))
+        if foreign:
+            raise ValueError(
+                f"is_foreign: found unknown categories [True] in {foreign} row(s) during transform"
+            )
+
+    def predict_proba(self, matrix: Any) -> Any:
+        self._check(matrix)
+        return self.estimator.predict_proba(matrix)
+
+    def predict(self, matrix: Any) -> Any:
+        self._check(matrix)
+        return self.estimator.predict(matrix)
+
+
+def break_model(model: TrainedModel) -> TrainedModel:
+    """``model`` with :class:`ForeignCardBug` around its estimator (same AUC on domestic cards)."""
+    return TrainedModel(
+        ForeignCardBug(model.estimator), model.auc, model.reference_rows, model.reference_predictions
+    )

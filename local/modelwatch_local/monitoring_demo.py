@@ -45,7 +45,7 @@ def _send_drifted_phase(api_url: str, model: str, n: int, seed: int) -> list[tup
     return sent
 
 
-def _send_labels(api_url: str, model: str, sent: list[tuple[str, list[int]]]) -> int:
+def send_labels(api_url: str, model: str, sent: list[tuple[str, list[int]]]) -> int:
     labels = [
         {"request_id": rid, "index": i, "label": label}
         for rid, batch in sent
@@ -95,7 +95,7 @@ def run_monitoring_demo(
     started = datetime.now(UTC)
     say(f"sending a drifted phase: {n} transactions (amounts x3, riskier merchants, foreign cards, at night)")
     sent = _send_drifted_phase(stack.api_url, model, n, seed)
-    labelled = _send_labels(stack.api_url, model, sent)
+    labelled = send_labels(stack.api_url, model, sent)
     say(f"sent {labelled} labels to /v1/models/{model}/feedback (as if they arrived later)")
     time.sleep(1.0)  # the window must close after the last event
     minutes = max(1, math.ceil((datetime.now(UTC) - started).total_seconds() / 60))

@@ -31,8 +31,9 @@ from modelwatch_local.stack import EVENTS_BUCKET, MODELS_BUCKET, REGION, LocalSt
 # The export runs every minute in AWS; locally more often, so the demo's figures fill in.
 EXPORT_EVERY_SECONDS = 5.0
 
-# The job queues and their dead-letter queue, as the monitoring stack makes them.
-JOBS = ("drift", "quality", "performance")
+# The job queues and their dead-letter queue, as the monitoring stack makes them (the rollout
+# job's gets messages only for a model with a running rollout).
+JOBS = ("drift", "quality", "performance", "rollout")
 DISPATCH_FUNCTION = "job_dispatch"
 JOB_QUEUE_BATCH_SIZE = 5
 JOB_QUEUE_MAX_RECEIVE_COUNT = 3

@@ -204,7 +204,7 @@ def test_demo_runs_by_itself_and_exits_zero(tmp_path: Path) -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
@@ -220,6 +220,18 @@ def test_demo_runs_by_itself_and_exits_zero(tmp_path: Path) -> None:
     assert re.search(r"dashboards\s+(\d+) of \1 panel and variable queries valid", result.stdout)
     # and the registry's promotion was followed by serving, without a restart
     assert re.search(r"serving switched to version 2 .* no restart", result.stdout)
+    # the rollout phase: a shadow test, a canary that climbed and was promoted, a broken one rolled back
+    rollouts = result.stdout.split("== modelwatch demo: rollouts ==")[1]
+    assert re.search(r"requests answered by production \d+ \(a shadow never answers", rollouts)
+    assert re.search(r"agreement on the same instances: [1-9]\d* pairs", rollouts)
+    assert re.search(r"rollout job: ADVANCE: .*25% -> 100%", rollouts)
+    assert re.search(r"accuracy .* interval \[\S+, \S+\] +n [1-9]\d* vs [1-9]\d*: ", rollouts)
+    assert "promoted: version 3 is production now" in rollouts
+    assert re.search(r"rollout job: ROLLBACK: guardrail breached: error_rate", rollouts)
+    assert re.search(r"platform bus: RolloutRolledBack .* error_rate", rollouts)
+    assert re.search(
+        r"after the rollback: (\d+) requests answered by production \1 \(versions 3 \1\), 0 err", rollouts
+    )
 
 
 def test_feedback_over_http_lands_in_the_labels_partition(
