@@ -36,8 +36,11 @@ $(STAMP): requirements.txt layers/modelwatch/pyproject.toml local/pyproject.toml
 
 install: $(STAMP)  ## create .venv and install everything (Python and the pinned CDK CLI)
 
+# e.g. make demo DEMO_ARGS="--requests 3000": a longer serving phase (each request is one object locally)
+DEMO_ARGS ?=
+
 demo: $(STAMP) prometheus  ## run the whole loop locally and print a summary (ends by itself)
-	$(BIN)/python -m modelwatch_local demo
+	$(BIN)/python -m modelwatch_local demo $(DEMO_ARGS)
 
 up: $(STAMP) prometheus  ## start the local stack in the background and print its URLs
 	$(BIN)/python -m modelwatch_local up

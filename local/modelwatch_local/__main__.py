@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m modelwatch_local")
     parser.add_argument("command", choices=["up", "down", "demo", "tick"])
     parser.add_argument("--state-dir", default=".local")
-    parser.add_argument("--requests", type=int, default=3000, help="demo: number of requests")
+    parser.add_argument("--requests", type=int, default=2000, help="demo: number of requests")
     parser.add_argument("--moto-port", type=int, default=5100)
     parser.add_argument("--api-port", type=int, default=8000)
     parser.add_argument("--prometheus-port", type=int, default=9090)

@@ -122,7 +122,7 @@ def run_second_model(stack: LocalStack) -> bool:
 
 
 def run_demo(
-    requests: int = 3000,
+    requests: int = 2000,
     state_dir: str = ".local",
     moto_port: int = 5100,
     api_port: int = 8000,
