@@ -272,3 +272,37 @@ def test_the_run_pushes_per_variant_figures_guardrail_states_and_decisions(lake:
     )
     success = _series(lake, "modelwatch_job_last_run_success")
     assert success == {(("job", "rollout"), ("model", MODEL)): 1.0}
+
+
+def test_a_stop_landing_between_the_jobs_read_and_its_write_wins(
+    lake: LakeWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job's write is conditional on the ETag of its last read: a stop written after that read
+    (here: just after the job re-reads the manifest to write its rollback) is kept."""
+    start_rollout(lake, guardrails=Guardrails(max_error_rate=0.05, min_requests=50))
+    traffic(lake, FIRST, 400, seed=3, candidate_errors=40)
+    real_read = ManifestStore.read
+    reads: list[str] = []
+
+    def read_then_someone_stops(
+        self: ManifestStore, model: str, alias: str, if_none_match: str | None = None
+    ) -> Any:
+        found = real_read(self, model, alias, if_none_match)
+        reads.append(alias)
+        if len(reads) == 2 and found is not None and found.manifest.rollout is not None:
+            stopped = found.manifest.rollout.with_transition(
+                "stop", "someone", "by hand", share=0.0, state="stopped"
+            )
+            ManifestStore(lake.storage, MODELS_BUCKET).write(
+                found.manifest.model_copy(update={"rollout": stopped})
+            )
+        return found
+
+    monkeypatch.setattr(ManifestStore, "read", read_then_someone_stops)
+
+    outcome = run_rollout(lake.context, MODEL, FIRST)
+
+    assert len(reads) == 2, "the job reads the manifest twice: to judge, and again to write"
+    assert outcome.summary["action"] == "none" and not outcome.alert
+    rollout = manifest(lake).rollout
+    assert rollout is not None and rollout.state == "stopped" and rollout.history[-1].actor == "someone"

@@ -36,6 +36,8 @@ from modelwatch.monitoring.rollout_evidence import (
     evidence_from_rows,
     rollout_evidence_query,
 )
+from modelwatch.stores.manifests import ManifestNotFound
+from modelwatch.stores.objects import PreconditionFailed
 from modelwatch.stores.rollout_evidence import RolloutEvidence, rollout_evidence_store
 from modelwatch.stores.sql import QueryEngine, QueryLimitExceeded
 from modelwatch.stores.state import StateConflict
@@ -58,10 +60,18 @@ def _write_rollout(context: JobContext, judged: ServingManifest, rollout: Rollou
     Returns the manifest's URI, or None when someone changed the rollout since it was read.
     """
     assert judged.rollout is not None
-    current = context.manifests.current(judged.model, ROLLOUT_ALIAS)
-    if current is None or current.rollout is None or not _same_rollout(current.rollout, judged.rollout):
+    try:
+        read = context.manifests.read(judged.model, ROLLOUT_ALIAS)
+    except ManifestNotFound:
         return None
-    return context.manifests.write(current.model_copy(update={"rollout": rollout}))
+    assert read is not None  # an unconditional read returns the manifest or raises
+    current = read.manifest
+    if current.rollout is None or not _same_rollout(current.rollout, judged.rollout):
+        return None
+    try:  # conditional on the ETag read: a change made since (a registry stop) wins
+        return context.manifests.write(current.model_copy(update={"rollout": rollout}), if_match=read.etag)
+    except PreconditionFailed:
+        return None
 
 
 def _evaluate(
