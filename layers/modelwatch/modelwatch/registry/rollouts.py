@@ -57,6 +57,7 @@ from modelwatch.registry import tags as tag
 from modelwatch.registry.backend import RegistryBackend
 from modelwatch.registry.errors import RolloutError, TrackingServerUnavailable
 from modelwatch.registry.publishing import prepare_manifest
+from modelwatch.registry.stages import decode_records, encode_records
 from modelwatch.stores.artifacts import ArtifactStore
 from modelwatch.stores.manifests import ManifestStore
 from modelwatch.stores.objects import ObjectNotFound, ObjectStorage, PreconditionFailed
@@ -528,21 +529,7 @@ def _state_after(transition: RolloutTransition, rollout: Rollout) -> RolloutStat
 
 def decode_rollout_history(raw: str | None) -> list[RolloutRecord]:
     """Records from the ``modelwatch.rollout_history`` tag (unreadable entries are skipped)."""
-    if not raw:
-        return []
-    try:
-        items = json.loads(raw)
-    except json.JSONDecodeError:
-        return []
-    if not isinstance(items, list):
-        return []
-    records: list[RolloutRecord] = []
-    for item in items:
-        try:
-            records.append(RolloutRecord.model_validate(item))
-        except ValidationError:
-            continue
-    return records
+    return decode_records(raw, RolloutRecord)
 
 
 def _identity(record: RolloutRecord) -> tuple[str, str, str]:
@@ -569,10 +556,7 @@ def record_rollout(
     model = backend.get_model(name)
     known = decode_rollout_history(model.tags.get(tag.ROLLOUT_HISTORY))
     merged = merge_records(known, records_of(earlier) if earlier else [], records_of(rollout))
-    payload = json.dumps(
-        [record.model_dump(mode="json") for record in merged[-MAX_ROLLOUT_HISTORY:]], separators=(",", ":")
-    )
-    backend.set_model_tag(name, tag.ROLLOUT_HISTORY, payload)
+    backend.set_model_tag(name, tag.ROLLOUT_HISTORY, encode_records(merged, MAX_ROLLOUT_HISTORY))
 
 
 def rollout_history(

@@ -21,9 +21,10 @@ Rules
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -119,8 +120,12 @@ class TransitionRecord(BaseModel):
     forced: bool = False
 
 
-def decode_history(raw: str | None) -> list[TransitionRecord]:
-    """Records from a history tag's JSON (an unreadable tag reads as no history)."""
+RecordT = TypeVar("RecordT", bound=BaseModel)
+
+
+def decode_records(raw: str | None, record_type: type[RecordT]) -> list[RecordT]:
+    """Records of ``record_type`` from a tag's JSON list (an unreadable tag reads as none, an
+    unreadable entry is skipped): the stage histories and the rollout history alike."""
     if not raw:
         return []
     try:
@@ -129,18 +134,28 @@ def decode_history(raw: str | None) -> list[TransitionRecord]:
         return []
     if not isinstance(items, list):
         return []
-    records: list[TransitionRecord] = []
+    records: list[RecordT] = []
     for item in items:
         try:
-            records.append(TransitionRecord.model_validate(item))
+            records.append(record_type.model_validate(item))
         except ValidationError:
             continue
     return records
 
 
-def encode_history(records: list[TransitionRecord], keep: int) -> str:
+def encode_records(records: Sequence[BaseModel], keep: int) -> str:
     """JSON of the latest ``keep`` records, oldest first."""
     return json.dumps([record.model_dump(mode="json") for record in records[-keep:]], separators=(",", ":"))
+
+
+def decode_history(raw: str | None) -> list[TransitionRecord]:
+    """Records from a history tag's JSON (an unreadable tag reads as no history)."""
+    return decode_records(raw, TransitionRecord)
+
+
+def encode_history(records: list[TransitionRecord], keep: int) -> str:
+    """JSON of the latest ``keep`` records, oldest first."""
+    return encode_records(records, keep)
 
 
 def current_stage(tags: dict[str, str]) -> Stage:
