@@ -313,6 +313,17 @@ class AccessLogConfig(_Strict):
         return fields
 
 
+class ApiDocsConfig(_Strict):
+    """The API's Swagger UI (``GET /docs``) and OpenAPI document (``GET /openapi.json``).
+
+    ``public: true`` gives these two routes no authoriser, so a browser opens them against the
+    deployment; every other route (predictions, feedback, listings, health) keeps the API's
+    authoriser. Default: they stay behind it like every route.
+    """
+
+    public: bool = False
+
+
 class ModelwatchConfig(_Strict):
     """Everything a deployment can set; defaults live in ``infra.constants``."""
 
@@ -343,6 +354,7 @@ class ModelwatchConfig(_Strict):
     logging: LoggingConfig = LoggingConfig()
     tracing: TracingConfig = TracingConfig()
     api_access_logs: AccessLogConfig = AccessLogConfig()
+    api_docs: ApiDocsConfig = ApiDocsConfig()
 
     @field_validator("log_retention_days")
     @classmethod

@@ -199,6 +199,11 @@ FLEET_PREDICT_ROUTE_KEY = f"POST {FLEET_PREDICT_ROUTE_PATH}"
 # The feedback route of every model (the catalog function answers it).
 FEEDBACK_ROUTE_PATH = "/v1/models/{model}/feedback"
 
+# Swagger UI and the OpenAPI document it loads (the catalog function serves both); routes of their
+# own, without authoriser, only with api_docs.public. Swagger UI's OAuth2 redirect page is left out:
+# the document's bearer scheme takes a pasted token, no OAuth2 flow.
+API_DOCS_PATHS = ("/docs", "/openapi.json")
+
 
 # Observability: AMP, alerts, Grafana, the metrics export (see infra/stacks/observability_stack.py).
 DASHBOARDS_DIR = REPO_ROOT / "dashboards"

@@ -16,7 +16,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import bundling, constants
-from infra.config import ModelConfig, ModelwatchConfig
+from infra.config import JwtAuth, ModelConfig, ModelwatchConfig
 from infra.constructs.python_function import build_modelwatch_layer, build_python_function
 from infra.nag import acknowledge_wildcards, nag_resource
 from modelwatch.contracts import layout
@@ -130,11 +130,24 @@ class PredictFunctions(Construct):
                 "MODELWATCH_EVENTS_STREAM": self._events_stream.delivery_stream_name,
                 # POST /v1/models/<m>/feedback reaches the catalog function (its own route).
                 "MODELWATCH_LABELS_STREAM": self._labels_stream.delivery_stream_name,
+                **self._api_auth_environment(),
             },
         )
         self._grant_read(function, model_names=None, artifacts=False)
         self._grant_capture(function, [self._labels_stream])
         return function
+
+    def _api_auth_environment(self) -> dict[str, str]:
+        """How API Gateway authenticates callers: the catalog's OpenAPI document says so (/docs)."""
+        auth = self._config.auth
+        if not isinstance(auth, JwtAuth):
+            return {"MODELWATCH_API_AUTH": auth.type}
+        return {
+            "MODELWATCH_API_AUTH": auth.type,
+            "MODELWATCH_API_JWT_ISSUER": auth.issuer,
+            "MODELWATCH_API_JWT_PREDICT_SCOPES": ",".join(auth.predict_scopes),
+            "MODELWATCH_API_JWT_FEEDBACK_SCOPES": ",".join(auth.feedback_scopes),
+        }
 
     def _build_function(
         self,

@@ -1,5 +1,9 @@
 """The HTTP API: predict routes by flavour, the catalog behind ``$default``, one authoriser on all.
 
+The one exception, by configuration only (``api_docs.public``): ``GET /docs`` and
+``GET /openapi.json`` get routes of their own to the catalog function without authoriser,
+so Swagger UI opens in a browser; predictions and feedback keep the authoriser.
+
 ``POST /v1/models/{model}/predict`` goes to the default flavour's function. A model of
 another flavour is reached by a literal route ``POST /v1/models/<name>/predict`` to its
 flavour's integration, which the model-routes function writes when the model's manifest
@@ -71,6 +75,8 @@ class PredictionApi(Construct):
         self._build_flavor_route(flavor_functions[config.default_flavor])
         self._build_dedicated_routes(dedicated_functions)
         self._build_feedback_route(catalog_function)
+        if config.api_docs.public:
+            self._build_public_docs_routes(catalog_function)
         self.flavor_integrations: dict[str, apigw.CfnIntegration] = {
             flavor: self._build_flavor_integration(flavor, function)
             for flavor, function in flavor_functions.items()
@@ -198,3 +204,20 @@ class PredictionApi(Construct):
             integration=integrations.HttpLambdaIntegration("Feedback", catalog_function),
             authorization_scopes=self._scopes("feedback"),
         )
+
+    def _build_public_docs_routes(self, catalog_function: lambda_.IFunction) -> None:
+        integration = integrations.HttpLambdaIntegration("Docs", catalog_function)
+        for path in constants.API_DOCS_PATHS:
+            for route in self.api.add_routes(
+                path=path,
+                methods=[apigw.HttpMethod.GET],
+                integration=integration,
+                authorizer=apigw.HttpNoneAuthorizer(),
+            ):
+                acknowledge(
+                    route,
+                    "AwsSolutions-APIG4",
+                    f"GET {path} is public by configuration (api_docs.public: true): Swagger UI and the "
+                    "OpenAPI document describe the API and serve no data; every other route keeps the "
+                    "API's authoriser.",
+                )

@@ -156,7 +156,8 @@ def test_dedicated_function_environment_names_its_model(template: Template) -> N
 def test_catalog_function_serves_no_model(template: Template) -> None:
     env = _functions(template)["catalog"]["Environment"]["Variables"]
 
-    assert set(env) == CONTRACT_VARIABLES | {"MODELWATCH_LABELS_STREAM"}
+    assert set(env) == CONTRACT_VARIABLES | {"MODELWATCH_LABELS_STREAM", "MODELWATCH_API_AUTH"}
+    assert env["MODELWATCH_API_AUTH"] == "iam"  # what its OpenAPI document tells callers (/docs)
     assert "RefStreamsEvents" in _stream_import(env)
     # feedback (POST /v1/models/<m>/feedback) goes to the catalog function
     assert "RefStreamsLabels" in _import_of(env["MODELWATCH_LABELS_STREAM"])
@@ -352,6 +353,62 @@ def test_every_route_requires_a_jwt_when_configured(jwt_template: Template) -> N
         "POST /v1/models/{model}/feedback": ["modelwatch/feedback"],
         "$default": None,
     }
+
+
+def test_catalog_function_is_told_the_jwt_issuer_and_scopes(jwt_template: Template) -> None:
+    env = _functions(jwt_template)["catalog"]["Environment"]["Variables"]
+
+    assert {k: v for k, v in env.items() if k.startswith("MODELWATCH_API_")} == {
+        "MODELWATCH_API_AUTH": "jwt",
+        "MODELWATCH_API_JWT_ISSUER": "https://login.example.com/",
+        "MODELWATCH_API_JWT_PREDICT_SCOPES": "modelwatch/predict",
+        "MODELWATCH_API_JWT_FEEDBACK_SCOPES": "modelwatch/feedback",
+    }
+
+
+DOCS_ROUTES = {"GET /docs", "GET /openapi.json"}
+
+
+@pytest.fixture(scope="module")
+def public_docs_template(assembly_factory: Callable[..., Assembly]) -> Template:
+    return Template.from_stack(assembly_factory({"api_docs": {"public": True}}).serving)
+
+
+@pytest.fixture(scope="module")
+def jwt_public_docs_template(assembly_factory: Callable[..., Assembly]) -> Template:
+    auth = {"type": "jwt", "issuer": "https://login.example.com/", "audience": ["modelwatch-api"]}
+    return Template.from_stack(assembly_factory({"auth": auth, "api_docs": {"public": True}}).serving)
+
+
+def test_docs_routes_are_public_only_with_the_switch_and_go_to_the_catalog(
+    template: Template, public_docs_template: Template
+) -> None:
+    assert not DOCS_ROUTES & set(_routes(template))  # default: /docs is behind $default's authoriser
+
+    routes = _routes(public_docs_template)
+    functions = _functions(public_docs_template)
+    assert set(routes) >= DOCS_ROUTES
+    for key in DOCS_ROUTES:
+        assert routes[key]["AuthorizationType"] == "NONE"
+        assert "AuthorizerId" not in routes[key]
+        assert _integration_function(public_docs_template, routes[key]) == functions["catalog"]["id"]
+    others = {key: route["AuthorizationType"] for key, route in routes.items() if key not in DOCS_ROUTES}
+    assert set(others.values()) == {"AWS_IAM"}, others
+    assert {"POST /v1/models/{model}/predict", "POST /v1/models/{model}/feedback", "$default"} <= set(others)
+
+
+def test_with_jwt_only_the_docs_routes_go_without_the_authoriser(jwt_public_docs_template: Template) -> None:
+    routes = _routes(jwt_public_docs_template)
+
+    kinds = {key: route["AuthorizationType"] for key, route in routes.items()}
+    assert kinds == {
+        "POST /v1/models/{model}/predict": "JWT",
+        "POST /v1/models/{model}/feedback": "JWT",
+        "$default": "JWT",
+        "GET /docs": "NONE",
+        "GET /openapi.json": "NONE",
+    }
+    assert all("AuthorizerId" in routes[key] for key, kind in kinds.items() if kind == "JWT")
 
 
 def test_stage_throttles_logs_and_auto_deploys(template: Template) -> None:

@@ -63,6 +63,7 @@ from modelwatch.serving.model_cache import (
     ModelUnavailable,
     UnknownModel,
 )
+from modelwatch.serving.openapi_auth import document_authentication
 from modelwatch.serving.post_invoke import CaptureAfterResponse
 from modelwatch.serving.request_id import RequestIdMiddleware, request_id_of
 from modelwatch.serving.shadow import ShadowScoring
@@ -178,6 +179,7 @@ def create_app(context: ServingContext) -> FastAPI:
     )
     app.router.route_class = _BoundedBodyRoute
     app.state.context = context
+    document_authentication(app, context.settings)  # the scheme API Gateway applies in front
     app.add_middleware(CaptureAfterResponse, queue=context.capture)  # capture once the answer is sent
     app.add_middleware(RequestIdMiddleware)
 

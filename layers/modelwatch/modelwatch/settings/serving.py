@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import Annotated, Final, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from modelwatch.contracts import layout
@@ -17,6 +17,8 @@ from modelwatch.settings.base import ModelwatchSettings, split_comma_list
 # fixed 1 GiB outside Lambda.
 LAMBDA_CACHE_FRACTION: Final = 0.5
 LOCAL_CACHE_MB: Final = 1024.0
+
+ApiAuth = Literal["none", "iam", "jwt"]
 
 
 class ServingSettings(ModelwatchSettings):
@@ -126,9 +128,39 @@ class ServingSettings(ModelwatchSettings):
         30.0, ge=0, description="How long a manifest is trusted before a conditional re-read."
     )
     model_cache_dir: str = Field("/tmp/modelwatch-models")
+    api_auth: ApiAuth = Field(
+        "none",
+        description=(
+            "How API Gateway authenticates callers in front of this app: iam (SigV4), jwt (a bearer "
+            "token), or none (the local server). The app checks nothing itself; the OpenAPI document "
+            "tells callers, and Swagger UI, how to authenticate."
+        ),
+    )
+    api_jwt_issuer: str | None = Field(
+        None, pattern=r"^https://\S+$", description="With api_auth jwt: the issuer the tokens come from."
+    )
+    api_jwt_predict_scopes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="With api_auth jwt, comma-separated: the scopes a predict token needs (one of them).",
+    )
+    api_jwt_feedback_scopes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="With api_auth jwt, comma-separated: the scopes a feedback token needs (one of them).",
+    )
 
     _split_catalog = field_validator("catalog_models", mode="before")(split_comma_list)
     _split_flavors = field_validator("served_flavors", mode="before")(split_comma_list)
+    _split_scopes = field_validator("api_jwt_predict_scopes", "api_jwt_feedback_scopes", mode="before")(
+        split_comma_list
+    )
+
+    @model_validator(mode="after")
+    def _check_jwt_issuer(self) -> ServingSettings:
+        if self.api_auth == "jwt" and self.api_jwt_issuer is None:
+            raise ValueError(
+                "api_auth jwt needs api_jwt_issuer (MODELWATCH_API_JWT_ISSUER): the token issuer"
+            )
+        return self
 
     @field_validator("catalog_models")
     @classmethod
