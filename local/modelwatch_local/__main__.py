@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from modelwatch_local.grafana import report_local_grafana
 from modelwatch_local.paths import cli_env_file
 from modelwatch_local.processes import StackError
 from modelwatch_local.stack import load_running_stack, start_stack, start_ticker, stop_stack
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"prediction API   {stack.api_url}  (docs {stack.api_url}/docs)")
             print(f"AWS stand-in     {stack.moto_url}  (moto_server: S3, Firehose, SQS, EventBridge)")
             print(f"Prometheus       {stack.prometheus_url}  (serving metrics exported every 15 s)")
+            report_local_grafana(stack.prometheus_url)  # only with GRAFANA_URL set
             print(
                 f"MLflow           {stack.mlflow_url}  (tracking URI and UI: export MLFLOW_TRACKING_URI=...)"
             )

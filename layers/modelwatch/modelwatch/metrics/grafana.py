@@ -1,16 +1,20 @@
-"""Provisioning Grafana as code: the AMP data source and the dashboards, through Grafana's HTTP API.
+"""Provisioning Grafana as code: a Prometheus data source and the dashboards, through Grafana's HTTP API.
 
-Used by the ``grafana_provisioner`` custom resource of the observability stack (and usable
-against any Grafana 9.4+): create the Prometheus data source for the AMP workspace, signed
-with SigV4 by the workspace's IAM role, if it is missing (updated when it differs); then
-upsert every ``dashboards/*.json`` into a folder, overwriting earlier versions. Access to an
-Amazon Managed Grafana workspace is a short-lived service-account token:
+Used by the ``grafana_provisioner`` custom resource of the observability stack, and by the
+local stack when a Grafana server is on the machine (``GRAFANA_URL``): create the data source
+if it is missing (updated when it differs), then upsert every ``dashboards/*.json`` into a
+folder, overwriting earlier versions, and return where each dashboard is. In AWS the data
+source is the AMP workspace, signed with SigV4 by the Grafana workspace's IAM role
+(:func:`amp_datasource`); locally, the local Prometheus (:func:`prometheus_datasource`).
+Access to an Amazon Managed Grafana workspace is a short-lived service-account token:
 :func:`workspace_token` creates a service account and a token that lives minutes, and
-deletes the account (and so the token) when provisioning ends, whatever happens.
+deletes the account (and so the token) when provisioning ends, whatever happens. A local
+Grafana takes a service-account token or basic auth.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import time
@@ -19,15 +23,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
+from urllib.parse import urlsplit
 
 from modelwatch.observability import logger
 
 DATASOURCE_UID: Final = "modelwatch-amp"
 DATASOURCE_NAME: Final = "modelwatch AMP"
+LOCAL_DATASOURCE_UID: Final = "modelwatch-prometheus"
+LOCAL_DATASOURCE_NAME: Final = "modelwatch Prometheus"
 FOLDER_UID: Final = "modelwatch"
 FOLDER_TITLE: Final = "modelwatch"
 # The export writes serving series every minute; Grafana's $__rate_interval is 4 x this.
 SCRAPE_INTERVAL: Final = "60s"
+# The local stack exports serving metrics every 15 s (``python -m modelwatch_local tick``).
+LOCAL_SCRAPE_INTERVAL: Final = "15s"
 TOKEN_SECONDS_TO_LIVE: Final = 900
 
 
@@ -65,15 +74,35 @@ class Urllib3GrafanaTransport:
 
 
 class GrafanaClient:
-    """The few Grafana HTTP API calls provisioning needs, authenticated with a bearer token."""
+    """The few Grafana HTTP API calls provisioning needs, authenticated with a bearer token or basic auth.
 
-    def __init__(self, base_url: str, token: str, transport: GrafanaTransport | None = None) -> None:
+    Raises
+    ------
+    ValueError
+        Neither or both of ``token`` and ``basic_auth`` are given.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        transport: GrafanaTransport | None = None,
+        *,
+        basic_auth: tuple[str, str] | None = None,
+    ) -> None:
+        if (token is None) == (basic_auth is None):
+            raise ValueError("a Grafana client needs either a token or basic auth (user, password)")
         self.base_url = base_url.rstrip("/")
-        self._token = token
+        if token is not None:
+            self._authorization = f"Bearer {token}"
+        else:
+            assert basic_auth is not None
+            pair = f"{basic_auth[0]}:{basic_auth[1]}".encode()
+            self._authorization = f"Basic {base64.b64encode(pair).decode()}"
         self._transport = transport or Urllib3GrafanaTransport()
 
     def _call(self, method: str, path: str, body: Any = None, allow: tuple[int, ...] = ()) -> GrafanaResponse:
-        headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
+        headers = {"Authorization": self._authorization, "Accept": "application/json"}
         data = None
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -97,9 +126,18 @@ class GrafanaClient:
         if self._call("GET", f"/api/folders/{uid}", allow=(404,)).status == 404:
             self._call("POST", "/api/folders", {"uid": uid, "title": title})
 
-    def upsert_dashboard(self, dashboard: dict[str, Any], folder_uid: str, message: str) -> None:
+    def upsert_dashboard(self, dashboard: dict[str, Any], folder_uid: str, message: str) -> str:
+        """Create or overwrite ``dashboard``; return its path in Grafana (``/d/<uid>/<slug>``), or ""."""
         body = {"dashboard": dashboard, "folderUid": folder_uid, "overwrite": True, "message": message}
-        self._call("POST", "/api/dashboards/db", body)
+        answer = self._call("POST", "/api/dashboards/db", body).body
+        return str(answer.get("url") or "") if isinstance(answer, dict) else ""
+
+    def dashboard_url(self, path: str) -> str:
+        """The browser URL of a dashboard path Grafana answered (it includes any sub-path of the server)."""
+        if not path:
+            return ""
+        split = urlsplit(self.base_url)
+        return f"{split.scheme}://{split.netloc}{path}"
 
 
 def workspace_url(endpoint: str) -> str:
@@ -127,6 +165,23 @@ def amp_datasource(workspace_url: str, region: str) -> dict[str, Any]:
             "sigV4Region": region,
             "timeInterval": SCRAPE_INTERVAL,
         },
+    }
+
+
+def prometheus_datasource(prometheus_url: str) -> dict[str, Any]:
+    """Return the Grafana data source of a plain Prometheus (the local stack's), queried by Grafana's server.
+
+    ``prometheus_url`` must be reachable from the Grafana server (``access: proxy``), e.g.
+    ``http://127.0.0.1:9090`` when both run on one machine.
+    """
+    return {
+        "uid": LOCAL_DATASOURCE_UID,
+        "name": LOCAL_DATASOURCE_NAME,
+        "type": "prometheus",
+        "access": "proxy",
+        "url": prometheus_url.rstrip("/"),
+        "isDefault": True,
+        "jsonData": {"httpMethod": "POST", "timeInterval": LOCAL_SCRAPE_INTERVAL},
     }
 
 
@@ -166,6 +221,7 @@ class ProvisionResult:
 
     datasource: str = ""
     dashboards: list[str] = field(default_factory=list)
+    urls: dict[str, str] = field(default_factory=dict)  # uid: the browser URL Grafana gave it ("" if none)
 
 
 def provision(
@@ -199,8 +255,9 @@ def provision(
     client.ensure_folder(folder_uid, folder_title)
     for dashboard in dashboards:
         board = with_default_datasource(dashboard, datasource["uid"], datasource["name"])
-        client.upsert_dashboard(board, folder_uid, message)
+        path = client.upsert_dashboard(board, folder_uid, message)
         result.dashboards.append(str(board["uid"]))
+        result.urls[str(board["uid"])] = client.dashboard_url(path)
     logger.info(
         "grafana provisioned", extra={"datasource": result.datasource, "dashboards": result.dashboards}
     )
