@@ -27,7 +27,7 @@ SIGV4_NOTE: Final = (
     "**Authentication: AWS SigV4.** Every call must be signed with AWS Signature Version 4 "
     "(service `execute-api`) by a principal allowed `execute-api:Invoke` on the route; unsigned "
     "calls are answered 403 by API Gateway. Swagger UI cannot sign requests, so *Try it out* fails "
-    "here: call the API with `awscurl --service execute-api` or the `modelwatch` command instead."
+    "here: call the API with `awscurl --service execute-api` or `curl --aws-sigv4` instead."
 )
 
 
