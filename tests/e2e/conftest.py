@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from modelwatch_local.prometheus_server import LocalPrometheus, start_prometheus, stop_prometheus
 from modelwatch_local.stack import LocalStack, start_stack, stop_stack
+
+from tests.e2e.dashboard_samples import write_representative_samples
 
 MODEL = "fraud_detection"
 
@@ -53,3 +57,14 @@ def monkeypatch_session() -> Iterator[pytest.MonkeyPatch]:
     patch = pytest.MonkeyPatch()
     yield patch
     patch.undo()
+
+
+@pytest.fixture(scope="session")
+def prometheus_with_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalPrometheus, float]]:
+    running = start_prometheus(tmp_path_factory.mktemp("prometheus"), port=free_port())
+    now = time.time()
+    try:
+        write_representative_samples(running, now)
+        yield running, now
+    finally:
+        stop_prometheus(running)
