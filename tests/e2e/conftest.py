@@ -43,10 +43,11 @@ def local_stack(
         api_port=free_port(),
         prometheus_port=free_port(),
         mlflow_port=None,  # the registry tests start their own MLflow server
+        dashboards_port=free_port(),
     )
     yield stack
     stop_stack(stack)
-    for log in ("api.log", "moto.log", "prometheus.log"):
+    for log in ("api.log", "moto.log", "prometheus.log", "dashboards.log"):
         path = Path(stack.state_dir) / log
         if path.exists() and "Traceback" in path.read_text(errors="replace"):
             pytest.fail(f"{log} of the local stack holds a traceback:\n{path.read_text()[-3000:]}")

@@ -27,6 +27,7 @@ from modelwatch_local.dashboard_site.page_model import Dashboard, load_dashboard
 from modelwatch_local.paths import DASHBOARDS_DIR
 from modelwatch_local.processes import free_port, spawn, terminate, wait_http
 from modelwatch_local.prometheus_server import LocalPrometheus
+from modelwatch_local.stack import LocalStack
 
 from tests.e2e.test_html_report_browser import CHROMIUM, png_size
 
@@ -48,13 +49,14 @@ class _Panels(HTMLParser):
         self.panels: dict[str, dict[str, str]] = {}
         self.text: dict[str, str] = {}
         self.loaded = ""
+        self.body: dict[str, str] = {}
         self._current: str | None = None
         self._depth = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         found = {k: v or "" for k, v in attrs}
         if tag == "body":
-            self.loaded = found.get("data-loaded", "")
+            self.loaded, self.body = found.get("data-loaded", ""), found
         if tag == "section" and "panel" in found.get("class", "").split():
             self._current, self._depth = found["data-panel-id"], 0
             self.panels[self._current] = found
@@ -158,6 +160,28 @@ def test_every_panel_of_the_dashboard_draws_data_in_chromium(
     assert screenshot.stat().st_size > 40_000  # drawn panels, not an empty page
 
 
+def test_the_time_range_comes_from_the_url_and_auto_refresh_runs_the_queries_again(
+    site: str, tmp_path: Path
+) -> None:
+    board = next(b for b in BOARDS if b.uid == "modelwatch-drift")
+
+    page = _drawn_panels(f"{site}/d/{board.uid}?var-model=fraud&from=now-15m&refresh=5s", tmp_path / "p")
+
+    assert page.body["data-range"] == "now-15m to now" and page.body["data-refresh"] == "5s"
+    assert int(page.loaded) >= 2, "a 5 s refresh within 15 s of (virtual) time loads the panels again"
+    _assert_every_panel_drew(board, page)
+
+
+def test_without_refresh_in_the_url_the_dashboard_refresh_applies_and_off_stops_it(
+    site: str, tmp_path: Path
+) -> None:
+    page = _drawn_panels(f"{site}/d/modelwatch-drift?refresh=", tmp_path / "p")
+    default = _drawn_panels(f"{site}/d/modelwatch-drift", tmp_path / "p")
+
+    assert (page.body["data-refresh"], page.loaded) == ("off", "1")
+    assert default.body["data-refresh"] == "1m"
+
+
 def test_the_site_lists_every_dashboard_and_serves_plotly(site: str) -> None:
     import httpx
 
@@ -211,3 +235,15 @@ def test_a_snapshot_draws_every_panel_from_file_without_a_server(
     board = next(b for b in BOARDS if b.uid == "modelwatch-serving")
     page = _drawn_panels((out / "serving-performance.html").as_uri(), tmp_path / "profile")
     _assert_every_panel_drew(board, page)
+
+
+def test_the_local_stack_runs_the_site_against_its_prometheus(local_stack: LocalStack) -> None:
+    import httpx
+
+    index = httpx.get(f"{local_stack.dashboards_url}/", timeout=10.0)
+    panel = httpx.get(
+        f"{local_stack.dashboards_url}/api/dashboards/modelwatch-serving/panels/1", timeout=10.0
+    )
+
+    assert local_stack.pids["dashboards"] and local_stack.prometheus_url in index.text
+    assert panel.status_code == 200 and panel.json()["state"] in ("drawn", "empty"), panel.text

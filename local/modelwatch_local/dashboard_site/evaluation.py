@@ -104,7 +104,8 @@ def _instant(text: str, now: float) -> float:
 
 
 def choose_step(range_seconds: float, max_points: int = MAX_POINTS) -> float:
-    """The step of a range query over ``range_seconds``: at most ``max_points`` points, at least 15 s."""
+    """The step of a range query over ``range_seconds``: at least 15 s, and the range over ``max_points``
+    rounded to a nice step as Grafana rounds it (to the nearest, so up to 1.5 x ``max_points`` points)."""
     raw = max(range_seconds / max_points, MIN_STEP_SECONDS)
     for bound, step in _ROUNDED_STEPS:
         if raw < bound:

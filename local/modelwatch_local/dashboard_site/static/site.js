@@ -143,11 +143,14 @@
     const body = panelEl.querySelector(".body");
     const values = data.series.flatMap((s) => s.y);
     const ax = axis(panel.unit, values);
+    // Points as Grafana's showPoints: "always", or "auto" (shown where the series is sparse).
+    const sparse = (s) => s.y.filter((v) => v !== null).length < 20;
     const traces = data.series.map((s, i) => ({
-      type: "scatter", mode: panel.show_points ? "lines+markers" : "lines", name: s.name || board.title,
+      type: "scatter", mode: panel.show_points || sparse(s) ? "lines+markers" : "lines", name: s.name || board.title,
+      cliponaxis: false,
       x: s.x.map((t) => new Date(t)), y: s.y.map((v) => (v === null ? null : v * ax.scale)),
       text: s.y.map((v) => shown(panel, v)), hovertemplate: "%{text}",
-      connectgaps: true, line: { width: 1.5, color: COLORS[i % COLORS.length] }, marker: { size: 4 },
+      connectgaps: true, line: { width: 1.5, color: COLORS[i % COLORS.length] }, marker: { size: 6 },
     }));
     const layout = baseLayout();
     layout.yaxis = Object.assign(layout.yaxis, ax.layout, panel.log_scale ? { type: "log", dtick: 1, exponentformat: "power" } : {});
@@ -395,6 +398,8 @@
       await draw(panel, data);
     }));
     document.body.dataset.loaded = String(mine);
+    document.body.dataset.range = state.from + " to " + state.to;
+    document.body.dataset.refresh = state.refresh || "off";
   }
   async function reload() {
     remember();
