@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from modelwatch_local.dashboard_site.evaluation import QueryError
-from modelwatch_local.dashboard_site.page_model import DashboardError
+from modelwatch_local.dashboard_site.page_model import DashboardError, load_dashboards
 from modelwatch_local.dashboard_site.server import DEFAULT_PORT
 from modelwatch_local.paths import DASHBOARDS_DIR
 from modelwatch_local.processes import HOST, port_free
@@ -38,6 +38,7 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     try:
+        load_dashboards(args.dashboards_dir)  # a dashboard the site cannot draw stops it here, named
         if args.snapshot is not None:
             return _snapshots(args.prometheus_url, args.snapshot, args.dashboards_dir, args.var)
         if not port_free(args.port):

@@ -353,3 +353,43 @@ def test_instant_panels_query_at_the_end_of_the_range_and_range_panels_over_it()
         evaluate_panel(panel, {}, prometheus, _span())
 
     assert [a[0] for a in prometheus.asked] == ["query", "query_range"]
+
+
+# ---- the command ----
+
+
+def test_the_command_stops_on_a_dashboard_it_cannot_draw_with_one_line_naming_it(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modelwatch_local.__main__ import main
+
+    (tmp_path / "board.json").write_text(json.dumps(_board([_panel("piechart")])))
+
+    code = main(["dashboards", "--dashboards-dir", str(tmp_path), "--port", "3999"])
+
+    error = capsys.readouterr().err
+    assert code == 2 and error.count("\n") == 1
+    assert error.startswith(
+        "modelwatch: error: dashboard test-board, panel 1 ('A panel'): panel type 'piechart'"
+    )
+
+
+def test_a_snapshot_variable_without_a_value_is_one_line_and_exit_2(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modelwatch_local.__main__ import main
+
+    code = main(["dashboards", "--snapshot", str(tmp_path / "out"), "--var", "model"])
+
+    assert code == 2 and capsys.readouterr().err == "modelwatch: error: --var 'model': expected NAME=VALUE\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_stack_starts_the_site_with_its_prometheus() -> None:
+    from modelwatch_local.stack import dashboards_command
+
+    command = dashboards_command("http://127.0.0.1:9090", 3000)
+
+    assert command[1:] == [
+        "-m", "modelwatch_local", "dashboards", "--prometheus-url", "http://127.0.0.1:9090", "--port", "3000",
+    ]  # fmt: skip
