@@ -283,8 +283,8 @@ def evaluate_panel(
     dict
         ``id``, ``state`` (``drawn``, ``empty`` or ``error``), ``points`` (points, bars, values or rows
         it has), ``error`` (Prometheus's message when a query failed), ``queries`` (the PromQL sent),
-        and by panel type ``series`` (time series), ``heatmap``, ``values`` (stat, gauge, bars) or
-        ``columns``/``rows`` (table).
+        and by panel type ``series`` (time series), ``heatmap``, ``values`` (stat, gauge, bars; a
+        single-valued stat also ``spark``, its series over the range) or ``columns``/``rows`` (table).
     """
     data: dict[str, Any] = {"id": panel.id, "type": panel.type, "queries": [], "error": ""}
     answers: list[tuple[Target, dict[str, Any]]] = []
@@ -312,7 +312,21 @@ def evaluate_panel(
     else:
         data["values"] = _instant_values(answers)
         points = sum(v["value"] is not None for v in data["values"])
+        if panel.type == "stat" and len(data["values"]) == 1:
+            data["spark"] = _sparkline(panel, values, prometheus, span)
     return {**data, "state": "drawn" if points else "empty", "points": points}
+
+
+def _sparkline(
+    panel: Panel, values: Mapping[str, str], prometheus: Prometheus, span: TimeRange
+) -> dict[str, Any] | None:
+    """The series behind a single-valued stat over the range (Grafana's stat ``graphMode: area``)."""
+    try:
+        answer = prometheus.query_range(substitute(panel.targets[0].expr, values), span)
+    except QueryError:
+        return None
+    series = _series([(panel.targets[0], answer)])
+    return series[0] if len(series) == 1 else None
 
 
 def evaluate_dashboard(

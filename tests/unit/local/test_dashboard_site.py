@@ -393,3 +393,17 @@ def test_the_stack_starts_the_site_with_its_prometheus() -> None:
     assert command[1:] == [
         "-m", "modelwatch_local", "dashboards", "--prometheus-url", "http://127.0.0.1:9090", "--port", "3000",
     ]  # fmt: skip
+
+
+def test_a_single_valued_stat_also_gets_its_series_over_the_range_for_a_sparkline() -> None:
+    panel = translate(_board([_panel("stat")])).panel(1)
+    prometheus = FakePrometheus(
+        instant={"up": [{"metric": {}, "value": [NOW, "3"]}]},
+        matrix={"up": [{"metric": {}, "values": [[NOW - 60, "1"], [NOW, "3"]]}]},
+    )
+
+    data = evaluate_panel(panel, {}, prometheus, _span())
+
+    assert data["values"] == [{"name": "", "value": 3.0}] and data["points"] == 1
+    assert data["spark"]["y"] == [1.0, 3.0]
+    assert [a[0] for a in prometheus.asked] == ["query", "query_range"]

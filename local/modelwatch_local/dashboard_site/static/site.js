@@ -230,9 +230,10 @@
     await Plotly.react(chart(body), traces, layout, CONFIG);
     return rows.length;
   }
-  function drawStat(panel, data, panelEl) {
+  async function drawStat(panel, data, panelEl) {
     const body = panelEl.querySelector(".body");
     const box = element("div", "stats");
+    const spark = data.spark && data.spark.y.filter((v) => v !== null).length > 1 ? data.spark : null;
     const many = data.values.length > 1;
     data.values.forEach((r, i) => {
       const stat = element("div", "stat");
@@ -243,6 +244,22 @@
       box.appendChild(stat);
     });
     body.replaceChildren(box);
+    if (spark) {
+      const line = element("div", "spark");
+      body.insertBefore(line, box);
+      const tint = thresholdColor(panel, data.values[0].value, COLORS[0]);
+      const trace = {
+        type: "scatter", mode: "lines", x: spark.x.map((t) => new Date(t)), y: spark.y, connectgaps: true,
+        fill: "tozeroy", line: { width: 1, color: tint }, hoverinfo: "skip",
+        fillcolor: /^#[0-9a-f]{6}$/i.test(tint) ? tint + "33" : "rgba(115, 191, 105, 0.2)",
+      };
+      const layout = {
+        paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", margin: { l: 0, r: 0, t: 0, b: 0 },
+        xaxis: { visible: false, range: [new Date(window.__range.start * 1000), new Date(window.__range.end * 1000)] },
+        yaxis: { visible: false, rangemode: "tozero" }, showlegend: false,
+      };
+      await Plotly.react(line, [trace], layout, { staticPlot: true, responsive: true });
+    }
     return data.values.filter((r) => r.value !== null).length;
   }
   function drawTable(panel, data, panelEl) {
@@ -276,7 +293,7 @@
       else if (panel.type === "bargauge" || panel.type === "barchart") points = await drawBars(panel, data, panelEl);
       else if (panel.type === "gauge") points = await drawGauge(panel, data, panelEl);
       else if (panel.type === "table") points = drawTable(panel, data, panelEl);
-      else points = drawStat(panel, data, panelEl);
+      else points = await drawStat(panel, data, panelEl);
       finish(panelEl, data, points);
     } catch (error) {
       fail(panelEl, "drawing failed: " + error);
