@@ -1,4 +1,4 @@
-"""``python -m modelwatch_local up|down|demo|load|chaos``: the local stack from the Makefile."""
+"""``python -m modelwatch_local up|down|demo|load|chaos|dashboards``: the local stack from the Makefile."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ def main(argv: list[str] | None = None) -> int:
         from modelwatch_local.chaos.run import main as chaos_main
 
         return chaos_main(argv[1:])
+    if argv and argv[0] == "dashboards":
+        from modelwatch_local.dashboard_site.command import main as dashboards_main
+
+        return dashboards_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m modelwatch_local")
     parser.add_argument("command", choices=["up", "down", "demo", "tick"])
     parser.add_argument("--state-dir", default=".local")
@@ -30,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-port", type=int, default=8000)
     parser.add_argument("--prometheus-port", type=int, default=9090)
     parser.add_argument("--mlflow-port", type=int, default=5000)
+    parser.add_argument("--dashboards-port", type=int, default=3000, help="the dashboard site's port")
     parser.add_argument("--every", type=float, default=15.0, help="tick: seconds between metrics exports")
     args = parser.parse_args(argv)
     try:
@@ -56,12 +61,14 @@ def main(argv: list[str] | None = None) -> int:
                 api_port=args.api_port,
                 prometheus_port=args.prometheus_port,
                 mlflow_port=args.mlflow_port,
+                dashboards_port=args.dashboards_port,
             )
             publish_demo_model(stack, version="0", seed=0)
             start_ticker(stack)
             print(f"prediction API   {stack.api_url}  (docs {stack.api_url}/docs)")
             print(f"AWS stand-in     {stack.moto_url}  (moto_server: S3, Firehose, SQS, EventBridge)")
             print(f"Prometheus       {stack.prometheus_url}  (serving metrics exported every 15 s)")
+            print(f"Dashboards       {stack.dashboards_url}  (dashboards/*.json drawn against Prometheus)")
             report_local_grafana(stack.prometheus_url)  # only with GRAFANA_URL set
             print(
                 f"MLflow           {stack.mlflow_url}  (tracking URI and UI: export MLFLOW_TRACKING_URI=...)"

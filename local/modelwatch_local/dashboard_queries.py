@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,9 +45,37 @@ class DashboardQuery:
             "model": multi_model_value if self.multi_model and multi_model_value else model,
             "version": version,
         }
-        expr = VARIABLE.sub(lambda m: values[m.group(1)], self.expr)
+        expr = substitute(self.expr, values)
         match = _LABEL_VALUES.fullmatch(expr)
         return f"count by ({match.group(2)}) ({match.group(1)})" if match else expr
+
+
+def substitute(expr: str, values: Mapping[str, str]) -> str:
+    """Replace ``$name``, ``${name}`` and ``${name:format}`` in ``expr`` with ``values[name]``.
+
+    Raises
+    ------
+    KeyError
+        ``expr`` uses a variable that ``values`` does not have.
+    """
+    return VARIABLE.sub(lambda m: values[m.group(1)], expr)
+
+
+_REGEX_SPECIAL = re.compile(r"([\\^$*+?.()|{}\[\]])")
+
+
+def prometheus_value(selected: Sequence[str], multi_or_all: bool) -> str:
+    """A variable's selection as Grafana's Prometheus data source writes it into a query.
+
+    A single-valued variable is written as is (quotes and backslashes escaped); a multi-value or
+    include-all variable is written for a regex matcher (``=~``): one value regex-escaped, several as
+    ``(a|b)``.
+    """
+    if not multi_or_all:
+        value = selected[0] if selected else ""
+        return value.replace("\\", "\\\\").replace("'", "\\'")
+    escaped = [_REGEX_SPECIAL.sub(r"\\\\\1", value) for value in selected]
+    return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
 
 
 def load_dashboard(path: Path) -> dict[str, Any]:

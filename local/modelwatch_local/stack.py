@@ -59,6 +59,7 @@ class LocalStack:
     dlq_url: str = ""
     prometheus_url: str = ""
     mlflow_url: str = ""
+    dashboards_url: str = ""
 
     @property
     def remote_write_url(self) -> str:
@@ -240,6 +241,15 @@ def api_command(port: int, app: str = "modelwatch_local.asgi:app") -> list[str]:
     ]  # fmt: skip
 
 
+def dashboards_command(prometheus_url: str, port: int) -> list[str]:
+    """The command line of the dashboard site on 127.0.0.1:``port``, drawing from ``prometheus_url``."""
+    return [
+        sys.executable, "-m", "modelwatch_local", "dashboards",
+        "--prometheus-url", prometheus_url,
+        "--port", str(port),
+    ]  # fmt: skip
+
+
 def start_stack(
     models: list[str],
     state_dir: str | Path = ".local",
@@ -250,6 +260,7 @@ def start_stack(
     mlflow_port: int | None = 5000,
     moto_env: dict[str, str] | None = None,
     api_env: dict[str, str] | None = None,
+    dashboards_port: int | None = None,
 ) -> LocalStack:
     """Start moto_server, the API, Prometheus and MLflow; create the buckets, streams, queue and bus.
 
@@ -257,7 +268,9 @@ def start_stack(
     ``mlflow_port=None`` leaves the MLflow server out (no registry). MLflow keeps its
     database under ``<state_dir>/mlflow`` between runs. ``moto_env`` and ``api_env`` add to
     the environment of moto_server and of the API (the chaos experiments record moto's
-    requests, and send the API's S3 calls through a fault-injecting proxy).
+    requests, and send the API's S3 calls through a fault-injecting proxy). ``dashboards_port``
+    adds the dashboard site (``dashboards/*.json`` drawn against the stack's Prometheus; ``make up``
+    uses 3000).
 
     Raises
     ------
@@ -267,7 +280,7 @@ def start_stack(
     state = Path(state_dir).resolve()
     state.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(lake_dir(state), ignore_errors=True)  # moto starts empty: so does its mirror
-    for port in (moto_port, api_port, *[p for p in (prometheus_port, mlflow_port) if p]):
+    for port in (moto_port, api_port, *[p for p in (prometheus_port, mlflow_port, dashboards_port) if p]):
         if not port_free(port):
             raise StackError(f"port {HOST}:{port} is in use (is a stack already up? try `make down`)")
     stack = LocalStack(
@@ -303,6 +316,13 @@ def start_stack(
                 raise StackError(str(error)) from None
             stack.pids["prometheus"] = prometheus.pid
             stack.prometheus_url = prometheus.url
+            if dashboards_port is not None:
+                command = dashboards_command(prometheus.url, dashboards_port)
+                site = spawn(command, {}, state / "dashboards.log")
+                stack.pids["dashboards"] = site.pid
+                url = f"http://{HOST}:{dashboards_port}"
+                wait_http(f"{url}/", site, "dashboard site", timeout, state / "dashboards.log")
+                stack.dashboards_url = url
         if mlflow is not None:
             url = f"http://{HOST}:{mlflow_port}"
             wait_http(f"{url}/health", mlflow, "MLflow server", max(timeout, 180.0), state / "mlflow.log")

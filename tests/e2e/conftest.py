@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from modelwatch_local.prometheus_server import LocalPrometheus, start_prometheus, stop_prometheus
 from modelwatch_local.stack import LocalStack, start_stack, stop_stack
+
+from tests.e2e.dashboard_samples import write_representative_samples
 
 MODEL = "fraud_detection"
 
@@ -39,10 +43,11 @@ def local_stack(
         api_port=free_port(),
         prometheus_port=free_port(),
         mlflow_port=None,  # the registry tests start their own MLflow server
+        dashboards_port=free_port(),
     )
     yield stack
     stop_stack(stack)
-    for log in ("api.log", "moto.log", "prometheus.log"):
+    for log in ("api.log", "moto.log", "prometheus.log", "dashboards.log"):
         path = Path(stack.state_dir) / log
         if path.exists() and "Traceback" in path.read_text(errors="replace"):
             pytest.fail(f"{log} of the local stack holds a traceback:\n{path.read_text()[-3000:]}")
@@ -53,3 +58,14 @@ def monkeypatch_session() -> Iterator[pytest.MonkeyPatch]:
     patch = pytest.MonkeyPatch()
     yield patch
     patch.undo()
+
+
+@pytest.fixture(scope="session")
+def prometheus_with_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalPrometheus, float]]:
+    running = start_prometheus(tmp_path_factory.mktemp("prometheus"), port=free_port())
+    now = time.time()
+    try:
+        write_representative_samples(running, now)
+        yield running, now
+    finally:
+        stop_prometheus(running)
