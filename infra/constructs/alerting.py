@@ -190,7 +190,7 @@ class AlertChannels(Construct):
         self, functions: ObservabilityFunctions, topic: AlertTopic, channels: list[Channel]
     ) -> lambda_.Function:
         document = json.dumps(
-            [c.model_dump(mode="json", exclude_none=True) for c in channels], separators=(",", ":")
+            [c.model_dump(mode="json", exclude_defaults=True) for c in channels], separators=(",", ":")
         )
         if len(document) > MAX_CHANNELS_ENVIRONMENT:
             raise ValueError(

@@ -17,6 +17,7 @@ from infra.assembly import Assembly
 from infra.config import ConfigError, parse_config
 from infra.constructs.grafana import dashboards_hash
 from modelwatch.contracts import layout
+from modelwatch.settings import NotifySettings, load_settings
 
 pytestmark = pytest.mark.infra
 
@@ -203,6 +204,35 @@ def test_notify_function_gets_the_channel_list_without_secrets_or_addresses(temp
     assert env["MODELWATCH_FAILURE_ALARM_NAME"] == "modelwatch-notify-channel-failures"
     assert "hooks.slack.com" not in json.dumps(template.to_json())
     assert "@example.com" not in env["MODELWATCH_CHANNELS"]
+
+
+def test_the_notify_function_accepts_the_channel_list_the_stack_gives_it(
+    template: Template, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = _notify(template)["Environment"]["Variables"]
+    for name in ("MODELWATCH_CHANNELS", "MODELWATCH_FAILURE_ALARM_NAME"):
+        monkeypatch.setenv(name, env[name])
+
+    settings = load_settings(NotifySettings)
+
+    assert [c.name for c in settings.channels] == [
+        "fraud-slack",
+        "teams",
+        "pager",
+        "genie",
+        "hook",
+        "webhook",
+    ]
+    assert settings.channels[0].models == ("fraud*",) and settings.channels[2].severities == ("critical",)
+
+
+def test_a_channel_list_too_long_for_the_environment_fails_the_synth(
+    assembly_factory: Callable[..., Assembly],
+) -> None:
+    many = [{"name": f"team-{i:02d}", "type": "slack", "secret_arn": SECRETS["slack"]} for i in range(30)]
+
+    with pytest.raises(ValueError, match=r"observability\.channels: .* over the 3000 that fit"):
+        assembly_factory({"observability": {"channels": many, "grafana": {"enabled": False}}})
 
 
 def test_notify_function_may_read_exactly_the_channels_secrets(template: Template) -> None:

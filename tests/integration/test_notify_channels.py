@@ -190,6 +190,7 @@ def test_every_channel_gets_its_payload_and_the_failing_one_is_retried_then_coun
     assert _count(blobs, "ChannelDeliveryFailures", channel="pager") == 1
     assert _count(blobs, "ChannelDeliveryFailuresTotal", service="modelwatch") == 1
     assert _count(blobs, "ChannelDeliveries", channel="genie") == 1
+    assert _count(blobs, "ChannelDeliveriesTotal", service="modelwatch") == 4
     assert ROUTING_KEY not in output and "genie-key-1" not in output and SIGNING_KEY not in output
     (failure,) = [r for r in caplog.records if r.getMessage() == "alert not delivered to a channel"]
     assert (failure.channel, failure.http_status, failure.attempts) == ("pager", 500, 3)  # type: ignore[attr-defined]

@@ -50,7 +50,7 @@ class Channel(BaseModel):
     type: ChannelType
     secret_arn: str | None = Field(None, pattern=SECRET_ARN_PATTERN)
     address: str | None = None
-    severities: tuple[Severity, ...] = SEVERITIES  # type: ignore[assignment]
+    severities: tuple[Severity, ...] = ("critical", "error", "warning", "info")
     models: tuple[str, ...] = ("*",)
 
     @field_validator("address")

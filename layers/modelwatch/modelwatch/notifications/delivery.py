@@ -40,6 +40,7 @@ FORMATTERS: Final[Mapping[str, Formatter]] = {
 FAILURES_METRIC: Final = "ChannelDeliveryFailures"
 FAILURES_TOTAL_METRIC: Final = "ChannelDeliveryFailuresTotal"
 DELIVERED_METRIC: Final = "ChannelDeliveries"
+DELIVERED_TOTAL_METRIC: Final = "ChannelDeliveriesTotal"
 MAX_PARALLEL: Final = 8
 
 
@@ -96,8 +97,8 @@ class PowertoolsFailureCounter:
     """Counts outcomes as CloudWatch metrics (embedded metric format) through Powertools.
 
     ``ChannelDeliveryFailures`` and ``ChannelDeliveries`` have the dimension ``channel`` (one metric
-    blob each); ``ChannelDeliveryFailuresTotal`` goes to ``metrics`` with its default dimensions
-    only (``service``), which the failure alarm watches.
+    blob each); ``ChannelDeliveryFailuresTotal`` and ``ChannelDeliveriesTotal`` go to ``metrics``
+    with its default dimensions only (``service``): the failure alarm watches the first.
     """
 
     def __init__(self, metrics: Any) -> None:
@@ -117,6 +118,7 @@ class PowertoolsFailureCounter:
 
     def delivered(self, outcome: ChannelOutcome) -> None:
         self._single(DELIVERED_METRIC, outcome.channel)
+        self._metrics.add_metric(name=DELIVERED_TOTAL_METRIC, unit="Count", value=1)
 
     def failed(self, outcome: ChannelOutcome) -> None:
         self._single(FAILURES_METRIC, outcome.channel)
