@@ -139,10 +139,18 @@ def test_pagerduty_summary_is_cut_to_1024_characters_and_posted_to_enqueue() -> 
     assert len(body(request)["payload"]["summary"]) == 1024
 
 
-def test_pagerduty_class_of_a_cloudwatch_alarm() -> None:
+def test_pagerduty_class_and_timestamp_of_a_cloudwatch_alarm() -> None:
     event = pagerduty.event(notification_from_sns(alarm_record("ALARM")), ROUTING_KEY)
 
     assert event["payload"]["class"] == "cloudwatch-alarm" and event["payload"]["component"] == "platform"
+    assert event["payload"]["timestamp"] == "2027-01-15T08:05:00.000Z"  # CloudWatch wrote +0000
+
+
+def test_pagerduty_leaves_out_a_timestamp_it_could_not_read() -> None:
+    record = alert_record()
+    record["Sns"]["Timestamp"] = "yesterday"
+
+    assert "timestamp" not in pagerduty.event(notification_from_sns(record), ROUTING_KEY)["payload"]
 
 
 # Opsgenie Alert API v2
@@ -166,6 +174,8 @@ def test_opsgenie_create_has_the_documented_fields_within_their_limits() -> None
     }
     assert len(created["message"]) == 130 and len(created["description"]) <= 15000
     assert len(created["alias"]) <= 512 and all(isinstance(v, str) for v in created["details"].values())
+    long_model = body(opsgenie.request(firing(model="m" * 120), ChannelSecret(api_key="key-1")))
+    assert max(len(tag) for tag in long_model["tags"]) == 50
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,12 @@
 
 Documented shape: https://docs.opsgenie.com/docs/alert-api (Create Alert, Close Alert). Create is
 POST ``https://api.opsgenie.com/v2/alerts`` (``api.eu.opsgenie.com`` for EU accounts) with
-``Authorization: GenieKey <key>`` and ``message`` (at most 130 characters), ``alias`` (the dedup key,
-at most 512), ``description`` (at most 15,000), ``tags``, ``details``, ``entity``, ``source`` and
-``priority`` P1-P5; close is POST ``/v2/alerts/<alias>/close?identifierType=alias``. Both answer
-202 Accepted (processed asynchronously). Opsgenie folds a create with the alias of an open alert
-into it, so repeats of a firing group are one alert.
+``Authorization: GenieKey <key>`` and ``message`` (at most 130 characters), ``alias`` (the dedup
+key, at most 512), ``description`` (at most 15,000), ``tags`` (each at most 50), ``details``,
+``entity``, ``source`` and ``priority`` P1-P5; close is POST
+``/v2/alerts/<alias>/close?identifierType=alias``. Both answer 202 Accepted (processed
+asynchronously). Opsgenie folds a create with the alias of an open alert into it, so repeats of a
+firing group are one alert.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ MAX_MESSAGE: Final = 130
 MAX_ALIAS: Final = 512
 MAX_DESCRIPTION: Final = 15000
 MAX_ENTITY: Final = 512
+MAX_TAG: Final = 50
 PRIORITIES: Final = {"critical": "P1", "error": "P2", "warning": "P3", "info": "P5"}
 
 
@@ -48,7 +50,7 @@ def create_body(notification: AlertNotification) -> dict[str, Any]:
         "message": truncate(notification.subject, MAX_MESSAGE),
         "alias": notification.dedup_key[:MAX_ALIAS],
         "description": truncate(notification.message, MAX_DESCRIPTION),
-        "tags": tags,
+        "tags": [truncate(tag, MAX_TAG) for tag in tags],
         "details": {
             "severity": notification.severity,
             "status": notification.status,

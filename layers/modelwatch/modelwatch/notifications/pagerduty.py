@@ -13,6 +13,7 @@ resolved notification resolves it.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from modelwatch.notifications.alert import AlertNotification
@@ -32,6 +33,21 @@ def severity(value: str) -> str:
     return value if value in SEVERITIES else "error"
 
 
+def timestamp(value: str) -> str | None:
+    """``value`` as ISO 8601 in UTC (``2027-01-15T08:05:00.000Z``); ``None`` if it is not a time.
+
+    CloudWatch writes ``+0000`` offsets; PagerDuty refuses an event whose timestamp it cannot read,
+    so an unreadable one is left out (the field is optional).
+    """
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def event(notification: AlertNotification, routing_key: str) -> dict[str, Any]:
     """Return the Events API v2 event of ``notification``."""
     dedup_key = notification.dedup_key[:MAX_DEDUP_KEY]
@@ -46,8 +62,9 @@ def event(notification: AlertNotification, routing_key: str) -> dict[str, Any]:
         "class": "cloudwatch-alarm" if notification.alarm else "prometheus-alert",
         "custom_details": {"message": notification.message, "status": notification.status},
     }
-    if notification.timestamp:
-        payload["timestamp"] = notification.timestamp
+    when = timestamp(notification.timestamp)
+    if when is not None:
+        payload["timestamp"] = when
     return {"routing_key": routing_key, "event_action": "trigger", "dedup_key": dedup_key, "payload": payload}
 
 
