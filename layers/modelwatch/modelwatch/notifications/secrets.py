@@ -4,7 +4,7 @@
 type        secret value (JSON)
 =========== ==================================================================
 slack       ``{"url": "https://hooks.slack.com/services/..."}`` (or the bare URL)
-teams       ``{"url": "https://...logic.azure.com/workflows/..."}`` (or the bare URL)
+teams       ``{"url": "<the Workflows webhook's https URL>"}`` (or the bare URL)
 pagerduty   ``{"routing_key": "<32-character integration key>"}``
 opsgenie    ``{"api_key": "<API integration key>", "region": "us" | "eu"}`` (default us)
 webhook     ``{"url": "https://...", "signing_key": "<at least 16 characters>"}``

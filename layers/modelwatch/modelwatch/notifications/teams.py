@@ -1,8 +1,9 @@
 """Microsoft Teams: a Workflows (Power Automate) webhook posting an Adaptive Card.
 
 Office 365 connectors (the old "Incoming Webhook" connector and its MessageCard format) are retired
-by Microsoft; a channel is now reached through the Workflows app's "Post to a channel when a webhook
-request is received" template, whose URL takes a ``message`` with Adaptive Card attachments:
+by Microsoft; a channel is now reached through the Workflows app's "Send webhook alerts to a channel"
+(or "Post to a channel when a webhook request is received") template, whose URL takes a ``message``
+with Adaptive Card attachments:
 https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/add-incoming-webhook
 and the card schema https://adaptivecards.io/explorer/ (version 1.4 is what Teams renders). The
 workflow answers 202 Accepted.
