@@ -127,12 +127,17 @@ class PowertoolsFailureCounter:
 
 
 def powertools_secret_reader(max_age_seconds: int) -> SecretReader:
-    """Read secrets with Powertools parameters, cached ``max_age_seconds`` in the warm function."""
+    """Read secrets with Powertools parameters, cached ``max_age_seconds`` in the warm function.
+
+    One provider (one boto3 client, which is thread-safe) is made here, before the channels' threads
+    read through it: boto3's default session, which ``parameters.get_secret`` would use, is not.
+    """
+    from aws_lambda_powertools.utilities import parameters
+
+    provider = parameters.SecretsProvider()
 
     def read(arn: str) -> str:
-        from aws_lambda_powertools.utilities import parameters
-
-        return str(parameters.get_secret(arn, max_age=max_age_seconds))
+        return str(provider.get(arn, max_age=max_age_seconds))
 
     return read
 
