@@ -233,3 +233,17 @@ def test_retries_are_bounded(status: int) -> None:
     )
 
     assert (delivered, attempts, last, len(transport.posts)) == (False, 4, status, 4)
+
+
+def test_an_aws_error_reading_a_secret_is_reported_by_its_code() -> None:
+    from botocore.exceptions import ClientError
+
+    def read(arn: str) -> str:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "GetSecretValue")
+
+    report = deliver(
+        notification_from_sns(alert_record()), CHANNELS[:2], read_secret=read, transport=Transport()
+    )
+
+    (failed,) = report.failed
+    assert failed.problem == "secret unreadable: ClientError AccessDeniedException" and failed.attempts == 0

@@ -150,7 +150,9 @@ def selected_channels(channels: Sequence[Channel], notification: AlertNotificati
 
 
 def _secret_problem(error: Exception) -> str:
-    code = getattr(error, "response", {}).get("Error", {}).get("Code") if hasattr(error, "response") else None
+    """The kind of a failed secret read (and AWS's error code when there is one), never its text."""
+    response = getattr(error, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
     return f"secret unreadable: {type(error).__name__}" + (f" {code}" if code else "")
 
 
