@@ -189,6 +189,21 @@ def test_filtered_email_channels_that_take_warnings_also_get_the_cloudwatch_alar
     assert publish["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
 
 
+def test_the_monitoring_dlq_alarm_publishes_to_the_alarm_copies_too(
+    full: Assembly, template: Template
+) -> None:
+    monitoring = Template.from_stack(full.monitoring)
+    (alarm,) = [
+        a["Properties"]
+        for a in monitoring.find_resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("AlarmName") == "modelwatch-monitoring-dlq-messages-visible"
+    ]
+    imports = json.dumps(alarm["AlarmActions"])
+
+    assert len(alarm["AlarmActions"]) == 2 and alarm["OKActions"] == alarm["AlarmActions"]
+    assert "AlarmCopies" in imports and "AlertsTopic" in imports
+
+
 def test_notify_function_gets_the_channel_list_without_secrets_or_addresses(template: Template) -> None:
     (lambda_subscription,) = [s for s in _subscriptions(template) if s["Protocol"] == "lambda"]
     functions = template.find_resources("AWS::Lambda::Function")
