@@ -100,6 +100,7 @@ def build_app(app: cdk.App | None = None) -> Assembly:
         capture_dlq=capture.capture_dlq,
         capture_streams=capture.capture_streams,
         alert_topic=observability.alert_topic,
+        extra_alert_topics=observability.alarm_topics[1:],
         description=(
             "modelwatch monitoring: profile function, scheduled drift/quality/performance jobs, "
             "capture replay"

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from infra import constants
+from modelwatch.contracts.channels import Channel, parse_channels
 from modelwatch.contracts.custom_metrics import parse_custom_metrics
 from modelwatch.contracts.manifest import DEFAULT_SERVED_ALIASES
 from modelwatch.contracts.monitoring_config import DriftConfig, QualityThresholds
@@ -151,13 +152,22 @@ class GrafanaConfig(_Strict):
 
 
 class ObservabilityConfig(_Strict):
-    """Metrics (AMP), alerts and their channels, dashboards (Grafana), retraining trigger."""
+    """Metrics (AMP), alerts and their channels, dashboards (Grafana), retraining trigger.
 
+    ``channels`` is the list of :mod:`modelwatch.contracts.channels`. ``alert_emails`` and
+    ``webhook_secret_arn`` remain as shorthand: an ``email`` channel per address (``email-1``, ...)
+    and a ``slack`` channel named ``webhook``, for every severity and model; :attr:`all_channels`
+    holds both kinds.
+    """
+
+    channels: list[dict[str, Any]] = Field(
+        default_factory=list, description="Alert channels: name, type, secret_arn or address, filters."
+    )
     alert_emails: list[str] = Field(default_factory=list)
     webhook_secret_arn: str | None = Field(
         None,
         pattern=r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$",
-        description="Secrets Manager secret holding the webhook (Slack) HTTPS URL: never the URL itself.",
+        description="Shorthand for a slack channel named 'webhook' (Secrets Manager secret, never the URL).",
     )
     retraining_target_arn: str | None = Field(
         None,
@@ -181,6 +191,31 @@ class ObservabilityConfig(_Strict):
     def _check_custom_metrics(cls, declarations: list[dict[str, Any]]) -> list[dict[str, Any]]:
         parse_custom_metrics(declarations)  # raises naming the entry
         return declarations
+
+    @field_validator("channels")
+    @classmethod
+    def _check_channels(cls, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        parse_channels(entries)  # raises naming the channel
+        return entries
+
+    @model_validator(mode="after")
+    def _check_shorthand_names(self) -> ObservabilityConfig:
+        parse_channels([*self.channels, *self._shorthand()])  # a name taken twice raises
+        return self
+
+    def _shorthand(self) -> list[dict[str, Any]]:
+        channels: list[dict[str, Any]] = [
+            {"name": f"email-{index}", "type": "email", "address": address}
+            for index, address in enumerate(self.alert_emails, start=1)
+        ]
+        if self.webhook_secret_arn is not None:
+            channels.append({"name": "webhook", "type": "slack", "secret_arn": self.webhook_secret_arn})
+        return channels
+
+    @property
+    def all_channels(self) -> tuple[Channel, ...]:
+        """The configured channels, then those of the shorthand (``alert_emails``, ``webhook_secret_arn``)."""
+        return parse_channels([*self.channels, *self._shorthand()])
 
 
 class RegistryConfig(_Strict):

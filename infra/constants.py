@@ -227,7 +227,11 @@ METRICS_EXPORT_QUEUE_RETENTION_DAYS = 4
 METRICS_EXPORT_DLQ_RETENTION_DAYS = 14
 METRICS_EXPORT_MAX_RECEIVES = 5
 NOTIFY_MEMORY_MB = 256
+# Channels are sent to in parallel, each at most 3 attempts of 5 s with 0.5 + 1 s back-off (16.5 s).
 NOTIFY_TIMEOUT_S = 30
+# The notify function's failed deliveries (ChannelDeliveryFailuresTotal, Sum) alarm the alert topic.
+NOTIFY_FAILURE_ALARM_PERIOD_MINUTES = 5
+NOTIFY_FAILURES_TOTAL_METRIC = "ChannelDeliveryFailuresTotal"
 GRAFANA_PROVISIONER_MEMORY_MB = 256
 GRAFANA_PROVISIONER_TIMEOUT_S = 120
 GRAFANA_VERSION = "10.4"

@@ -1,39 +1,43 @@
-"""Notify function: alerts from the SNS alert topic to a webhook (Slack-style HTTPS POST).
+"""Notify function: each alert of the SNS alert topic to its channels (Slack, Teams, PagerDuty, ...).
 
-The webhook URL is read from Secrets Manager (``MODELWATCH_WEBHOOK_SECRET_ARN``), cached for
-five minutes, never logged. A delivery that fails raises, so SNS/Lambda retry it.
+The channels come from ``MODELWATCH_CHANNELS`` (validated at cold start); their secrets from Secrets
+Manager, cached, never logged. A channel that fails after its retries does not fail the invocation
+(SNS would re-send to the channels that took the alert): it is logged and counted, and the
+``ChannelDeliveryFailuresTotal`` alarm tells the other channels.
 """
 
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from modelwatch.metrics.notifications import (
-    notification_from_sns,
-    post_webhook,
-    webhook_payload,
-    webhook_url_from_secret,
-)
+from modelwatch.notifications.alert import notification_from_sns
+from modelwatch.notifications.delivery import PowertoolsFailureCounter, deliver, powertools_secret_reader
+from modelwatch.notifications.transport import Urllib3Transport
 from modelwatch.observability import logger, metrics, tracer
 from modelwatch.settings import NotifySettings, load_settings
 
 settings = load_settings(NotifySettings)
+read_secret = powertools_secret_reader(settings.secret_max_age_seconds)
+transport = Urllib3Transport()
+counter = PowertoolsFailureCounter(metrics)
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    secret = parameters.get_secret(
-        settings.webhook_secret_arn, max_age=settings.webhook_secret_max_age_seconds
-    )
-    url = webhook_url_from_secret(str(secret))
-    sent = 0
-    for record in event.get("Records", []):
-        notification = notification_from_sns(record)
-        post_webhook(url, webhook_payload(notification))
-        logger.info("alert delivered", extra={"alert": notification.alertname, "status": notification.status})
-        sent += 1
-    metrics.add_metric(name="AlertsDelivered", unit="Count", value=sent)
-    return {"delivered": sent}
+    reports = [
+        deliver(
+            notification_from_sns(record),
+            settings.channels,
+            read_secret=read_secret,
+            transport=transport,
+            counter=counter,
+            failure_alarm_name=settings.failure_alarm_name,
+        )
+        for record in event.get("Records", [])
+    ]
+    return {
+        "delivered": sum(len(report.delivered) for report in reports),
+        "failed": sorted({outcome.channel for report in reports for outcome in report.failed}),
+    }

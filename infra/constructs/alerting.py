@@ -1,7 +1,13 @@
-"""Where alerts go: an encrypted SNS topic AMP and CloudWatch alarms may publish to, its channels, the
-CloudWatch alarms on the capture dead-letter queue, and the retraining trigger."""
+"""Where alerts go: an encrypted SNS topic AMP and CloudWatch alarms may publish to, its channels
+(e-mail subscriptions with filter policies, the notify function and the alarm on its failed
+deliveries), the CloudWatch alarms on the capture dead-letter queue, and the retraining trigger."""
 
 from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Final
 
 import jsii
 from aws_cdk import Duration, Stack
@@ -22,9 +28,11 @@ from infra import constants
 from infra.config import ModelwatchConfig
 from infra.constructs.amp_functions import ObservabilityFunctions
 from modelwatch.contracts import platform_events
+from modelwatch.contracts.channels import NO_MODEL, SEVERITIES, Channel, secret_arns
 
 APS_PRINCIPAL = "aps.amazonaws.com"
 CLOUDWATCH_PRINCIPAL = "cloudwatch.amazonaws.com"
+MAX_CHANNELS_ENVIRONMENT: Final = 3000  # characters of JSON; the rest of the 4 KB is Powertools' and ours
 
 
 class AlertTopic(Construct):
@@ -84,8 +92,37 @@ class AlertTopic(Construct):
         )
 
 
+def email_filter_policy(channel: Channel) -> dict[str, sns.SubscriptionFilter] | None:
+    """The SNS filter policy of an e-mail channel on the ``severity`` and ``model`` attributes.
+
+    ``None`` when the channel takes every alert. A model filter passes the alerts about no one model
+    (``model`` is ``-``), as the notify function's selection does.
+    """
+    policy: dict[str, sns.SubscriptionFilter] = {}
+    if set(channel.severities) != set(SEVERITIES):
+        policy["severity"] = sns.SubscriptionFilter.string_filter(allowlist=list(channel.severities))
+    if not channel.all_models:
+        names = [pattern for pattern in channel.models if not pattern.endswith("*")]
+        prefixes = [pattern[:-1] for pattern in channel.models if pattern.endswith("*")]
+        policy["model"] = sns.SubscriptionFilter.string_filter(
+            allowlist=[NO_MODEL, *names], match_prefixes=prefixes or None
+        )
+    return policy or None
+
+
 class AlertChannels(Construct):
-    """E-mail subscriptions, and the notify function (webhook URL from Secrets Manager) when configured."""
+    """The channels of ``observability``: e-mail subscriptions and the notify function for the others.
+
+    An e-mail channel with severities or models is an e-mail subscription with a filter policy on
+    the message attributes. CloudWatch alarms publish without attributes, and SNS filter policies
+    never match a message without attributes, so such a channel (when it takes ``warning``, the
+    alarms' severity) also subscribes, unfiltered, to a second topic the alarms publish to as well:
+    :attr:`alarm_topics` are where every CloudWatch alarm of alerts should publish.
+
+    Every other channel is sent to by the ``notify`` function, which gets the channel list (no
+    secret) and read access to exactly the channels' secrets. Its failed deliveries alarm the
+    topics (``<project>-notify-channel-failures``), so every other channel hears of them.
+    """
 
     def __init__(
         self,
@@ -97,28 +134,122 @@ class AlertChannels(Construct):
         functions: ObservabilityFunctions,
     ) -> None:
         super().__init__(scope, construct_id)
-        for email in config.observability.alert_emails:
-            topic.topic.add_subscription(subscriptions.EmailSubscription(email))
+        self._project = config.project
+        channels = config.observability.all_channels
+        emails = [c for c in channels if c.type == "email"]
+        others = [c for c in channels if c.type != "email"]
+        self.alarm_topics: list[sns.ITopic] = [topic.topic]
+        copies_for = [c for c in emails if email_filter_policy(c) is not None and "warning" in c.severities]
+        if copies_for:
+            self.alarm_topics.append(self._build_alarm_copies(topic))
+        for channel in emails:
+            self._subscribe_email(topic.topic, channel, alarm_copies=channel in copies_for)
         self.notify_function: lambda_.Function | None = None
-        secret_arn = config.observability.webhook_secret_arn
-        if secret_arn is not None:
-            self.notify_function = self._build_notify(functions, topic, secret_arn)
+        self.failure_alarm: cloudwatch.Alarm | None = None
+        if others:
+            self.notify_function = self._build_notify(functions, topic, others)
+            self.failure_alarm = self._build_failure_alarm()
+
+    def _subscribe_email(self, topic: sns.ITopic, channel: Channel, *, alarm_copies: bool) -> None:
+        assert channel.address is not None
+        policy = email_filter_policy(channel)
+        topic.add_subscription(subscriptions.EmailSubscription(channel.address, filter_policy=policy))
+        if alarm_copies:
+            self.alarm_topics[-1].add_subscription(subscriptions.EmailSubscription(channel.address))
+
+    def _build_alarm_copies(self, topic: AlertTopic) -> sns.Topic:
+        copies = sns.Topic(
+            self,
+            "AlarmCopies",
+            display_name=f"{self._project} alarms (for filtered e-mail channels)",
+            master_key=topic.key,
+            enforce_ssl=True,
+        )
+        stack = Stack.of(self)
+        alarms = f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:*"
+        copies.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToPublish",
+                principals=[iam.ServicePrincipal(CLOUDWATCH_PRINCIPAL)],
+                actions=["sns:Publish"],
+                resources=[copies.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {"aws:SourceArn": alarms},
+                },
+            )
+        )
+        return copies
+
+    @property
+    def failure_alarm_name(self) -> str:
+        """The name of the alarm on the notify function's failed deliveries."""
+        return f"{self._project}-notify-channel-failures"
 
     def _build_notify(
-        self, functions: ObservabilityFunctions, topic: AlertTopic, secret_arn: str
+        self, functions: ObservabilityFunctions, topic: AlertTopic, channels: list[Channel]
     ) -> lambda_.Function:
+        document = json.dumps(
+            [c.model_dump(mode="json", exclude_defaults=True) for c in channels], separators=(",", ":")
+        )
+        if len(document) > MAX_CHANNELS_ENVIRONMENT:
+            raise ValueError(
+                f"observability.channels: the notify function's channel list is {len(document)} characters "
+                f"of JSON, over the {MAX_CHANNELS_ENVIRONMENT} that fit its environment (Lambda allows 4 KB)"
+            )
         function = functions.function(
             self,
             "Notify",
             source=constants.NOTIFY_FUNCTION_DIR,
             memory_mb=constants.NOTIFY_MEMORY_MB,
             timeout_s=constants.NOTIFY_TIMEOUT_S,
-            description="modelwatch notify: alerts from SNS to a webhook (Slack-style HTTPS POST)",
-            environment={"MODELWATCH_WEBHOOK_SECRET_ARN": secret_arn},
+            description=(
+                "modelwatch notify: alerts from SNS to their channels (Slack, Teams, PagerDuty, Opsgenie, "
+                "webhooks)"
+            ),
+            environment={
+                "MODELWATCH_CHANNELS": document,
+                "MODELWATCH_FAILURE_ALARM_NAME": self.failure_alarm_name,
+            },
         )
-        secretsmanager.Secret.from_secret_complete_arn(self, "WebhookSecret", secret_arn).grant_read(function)
+        for index, arn in enumerate(secret_arns(channels)):
+            secret_id = f"ChannelSecret{index}"
+            if re.search(r"-[A-Za-z0-9]{6}$", arn):
+                secret = secretsmanager.Secret.from_secret_complete_arn(self, secret_id, arn)
+            else:
+                secret = secretsmanager.Secret.from_secret_partial_arn(self, secret_id, arn)
+            secret.grant_read(function)
         topic.topic.add_subscription(subscriptions.LambdaSubscription(function))
         return function
+
+    def _build_failure_alarm(self) -> cloudwatch.Alarm:
+        minutes = constants.NOTIFY_FAILURE_ALARM_PERIOD_MINUTES
+        alarm = cloudwatch.Alarm(
+            self,
+            "ChannelFailures",
+            alarm_name=self.failure_alarm_name,
+            alarm_description=(
+                "The notify function could not deliver alerts to a channel after its retries "
+                f"(ChannelDeliveryFailures by channel; {minutes}-minute sums). The other channels took them. "
+                "Runbook: docs/alerts.md#a-channel-that-fails"
+            ),
+            metric=cloudwatch.Metric(
+                namespace=constants.POWERTOOLS_METRICS_NAMESPACE,
+                metric_name=constants.NOTIFY_FAILURES_TOTAL_METRIC,
+                dimensions_map={"service": constants.POWERTOOLS_SERVICE_NAME},
+                statistic="Sum",
+                period=Duration.minutes(minutes),
+            ),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        for alarm_topic in self.alarm_topics:
+            action = cloudwatch_actions.SnsAction(alarm_topic)
+            alarm.add_alarm_action(action)
+            alarm.add_ok_action(action)
+        return alarm
 
 
 class DeadLetterAlarms(Construct):
@@ -130,10 +261,17 @@ class DeadLetterAlarms(Construct):
     """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, project: str, queue: sqs.IQueue, topic: sns.ITopic
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        project: str,
+        queue: sqs.IQueue,
+        topic: sns.ITopic,
+        extra_topics: Sequence[sns.ITopic] = (),
     ) -> None:
         super().__init__(scope, construct_id)
-        action = cloudwatch_actions.SnsAction(topic)
+        actions = [cloudwatch_actions.SnsAction(t) for t in (topic, *extra_topics)]
         minutes = constants.CAPTURE_DLQ_VISIBLE_ALARM_MINUTES
         self.messages_visible = self._build_alarm(
             "MessagesVisible",
@@ -148,7 +286,7 @@ class DeadLetterAlarms(Construct):
                 "in S3 until replayed (modelwatch capture replay, or the capture replay function). "
                 "Runbook: docs/alerts.md#cloudwatch-alarms-on-the-capture-dead-letter-queue"
             ),
-            action=action,
+            actions=actions,
         )
         minutes_old = constants.CAPTURE_DLQ_AGE_ALARM_SECONDS // 60
         self.oldest_message_age = self._build_alarm(
@@ -165,7 +303,7 @@ class DeadLetterAlarms(Construct):
                 f"{constants.CAPTURE_DLQ_RETENTION_DAYS} days). "
                 "Runbook: docs/alerts.md#cloudwatch-alarms-on-the-capture-dead-letter-queue"
             ),
-            action=action,
+            actions=actions,
         )
 
     def _build_alarm(
@@ -177,7 +315,7 @@ class DeadLetterAlarms(Construct):
         threshold: float,
         periods: int,
         description: str,
-        action: cloudwatch.IAlarmAction,
+        actions: Sequence[cloudwatch.IAlarmAction],
     ) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
             self,
@@ -192,8 +330,8 @@ class DeadLetterAlarms(Construct):
             # An idle queue stops reporting: no data means no messages.
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        alarm.add_alarm_action(action)
-        alarm.add_ok_action(action)
+        alarm.add_alarm_action(*actions)
+        alarm.add_ok_action(*actions)
         return alarm
 
 

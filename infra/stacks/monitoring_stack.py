@@ -55,6 +55,7 @@ class MonitoringStack(Stack):
         capture_dlq: sqs.IQueue,
         capture_streams: Sequence[firehose.IDeliveryStream],
         alert_topic: sns.ITopic | None = None,
+        extra_alert_topics: Sequence[sns.ITopic] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -86,7 +87,9 @@ class MonitoringStack(Stack):
         )
         for function in [self.functions.profile_function, *self.functions.job_functions.values()]:
             grant_metrics(function)
-        self.dead_letter_alarm = self._build_dead_letter_alarm(config.project, alert_topic)
+        self.dead_letter_alarm = self._build_dead_letter_alarm(
+            config.project, [alert_topic, *extra_alert_topics] if alert_topic is not None else []
+        )
         self.capture_replay = CaptureReplay(
             self,
             "CaptureReplay",
@@ -111,7 +114,7 @@ class MonitoringStack(Stack):
             description="Job results (result.json) and HTML reports, by model, job and window",
         )
 
-    def _build_dead_letter_alarm(self, project: str, topic: sns.ITopic | None) -> cloudwatch.Alarm:
+    def _build_dead_letter_alarm(self, project: str, topics: Sequence[sns.ITopic]) -> cloudwatch.Alarm:
         """An alarm when anything reaches the monitoring DLQ: a job message that failed every receive,
         a dispatcher or profile invocation that failed its retries (SQS's own metric, not AMP's)."""
         alarm = cloudwatch.Alarm(
@@ -131,7 +134,7 @@ class MonitoringStack(Stack):
                 "Runbook: docs/monitoring.md#scheduling-one-dispatcher-for-every-model"
             ),
         )
-        if topic is not None:
+        for topic in topics:
             action = cloudwatch_actions.SnsAction(topic)
             alarm.add_alarm_action(action)
             alarm.add_ok_action(action)

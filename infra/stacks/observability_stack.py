@@ -54,7 +54,7 @@ class ObservabilityStack(Stack):
         functions = ObservabilityFunctions(self, "Functions", config=config, layer=layer)
         topic = AlertTopic(self, "Alerts", project=config.project)
         amp = AmpWorkspace(self, "Amp", project=config.project, topic=topic.topic)
-        AlertChannels(self, "Channels", config=config, topic=topic, functions=functions)
+        self.channels = AlertChannels(self, "Channels", config=config, topic=topic, functions=functions)
         self.metrics_export = MetricsExport(
             self,
             "MetricsExport",
@@ -67,7 +67,12 @@ class ObservabilityStack(Stack):
             remote_write_url=amp.remote_write_url,
         )
         self.dead_letter_alarms = DeadLetterAlarms(
-            self, "CaptureDlqAlarms", project=config.project, queue=capture_dlq, topic=topic.topic
+            self,
+            "CaptureDlqAlarms",
+            project=config.project,
+            queue=capture_dlq,
+            topic=topic.topic,
+            extra_topics=self.channels.alarm_topics[1:],
         )
         self.event_bus: events.IEventBus = event_bus or events.EventBus(
             self, "PlatformBus", event_bus_name=f"{config.project}-platform"
@@ -89,6 +94,8 @@ class ObservabilityStack(Stack):
             CfnOutput(self, "GrafanaUrl", value=f"https://{self.grafana.workspace.attr_endpoint}")
         self.amp = amp
         self.alert_topic = topic.topic
+        # Where a CloudWatch alarm of alerts publishes: the topic, and the copies for filtered e-mail.
+        self.alarm_topics = self.channels.alarm_topics
 
         CfnOutput(self, "AmpWorkspaceId", value=amp.workspace.attr_workspace_id)
         CfnOutput(self, "RemoteWriteUrl", value=amp.remote_write_url)

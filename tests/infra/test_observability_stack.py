@@ -17,6 +17,7 @@ from infra.assembly import Assembly
 from infra.config import ConfigError, parse_config
 from infra.constructs.grafana import dashboards_hash
 from modelwatch.contracts import layout
+from modelwatch.settings import NotifySettings, load_settings
 
 pytestmark = pytest.mark.infra
 
@@ -27,7 +28,22 @@ CUSTOM = [
     {"name": "modelwatch_custom_high_risk_total", "help": "p > 0.9",
      "where": [{"field": "prediction", "op": ">", "value": 0.9}]},
 ]  # fmt: skip
+SECRETS = {
+    name: f"arn:aws:secretsmanager:eu-west-1:123456789012:secret:modelwatch/{name}-{suffix}"
+    for name, suffix in (("slack", "Ab12Cd"), ("teams", "Ef34Gh"), ("pager", "Ij56Kl"), ("genie", "Mn78Op"))
+}
+HOOK_PARTIAL = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:modelwatch/hook"  # no suffix
+CHANNELS = [
+    {"name": "oncall-mail", "type": "email", "address": "pager@example.com", "severities": ["critical"]},
+    {"name": "fraud-mail", "type": "email", "address": "fraud@example.com", "models": ["fraud*", "churn"]},
+    {"name": "fraud-slack", "type": "slack", "secret_arn": SECRETS["slack"], "models": ["fraud*"]},
+    {"name": "teams", "type": "teams", "secret_arn": SECRETS["teams"]},
+    {"name": "pager", "type": "pagerduty", "secret_arn": SECRETS["pager"], "severities": ["critical"]},
+    {"name": "genie", "type": "opsgenie", "secret_arn": SECRETS["genie"]},
+    {"name": "hook", "type": "webhook", "secret_arn": HOOK_PARTIAL},
+]
 FULL = {
+    "channels": CHANNELS,
     "alert_emails": ["ml-oncall@example.com", "lead@example.com"],
     "webhook_secret_arn": SECRET,
     "retraining_target_arn": STATE_MACHINE,
@@ -57,9 +73,27 @@ def minimal(assembly_factory: Callable[..., Assembly]) -> Template:
     return Template.from_stack(assembly_factory({"observability": observability}).observability)
 
 
+def _topic_id(template: Template, display_name: str = "modelwatch alerts") -> str:
+    (topic_id,) = [
+        topic_id
+        for topic_id, topic in template.find_resources("AWS::SNS::Topic").items()
+        if topic["Properties"]["DisplayName"] == display_name
+    ]
+    return topic_id
+
+
 def _one(template: Template, kind: str) -> dict[str, Any]:
     (resource,) = template.find_resources(kind).values()
     return resource["Properties"]
+
+
+def _topic_policy(template: Template, topic_id: str) -> list[dict[str, Any]]:
+    (statements,) = [
+        policy["Properties"]["PolicyDocument"]["Statement"]
+        for policy in template.find_resources("AWS::SNS::TopicPolicy").values()
+        if policy["Properties"]["Topics"] == [{"Ref": topic_id}]
+    ]
+    return list(statements)
 
 
 def _statements(template: Template) -> list[dict[str, Any]]:
@@ -80,7 +114,7 @@ def test_amp_workspace_has_the_alert_manager_definition_routed_to_the_topic(temp
     text, variables = workspace["AlertManagerDefinition"]["Fn::Sub"]
 
     assert text == constants.ALERTMANAGER_FILE.read_text()
-    assert variables["SNS_TOPIC_ARN"] == {"Ref": next(iter(template.find_resources("AWS::SNS::Topic")))}
+    assert variables["SNS_TOPIC_ARN"] == {"Ref": _topic_id(template)}
     assert yaml.safe_load(yaml.safe_load(text)["alertmanager_config"])["receivers"][0]["sns_configs"]
 
 
@@ -98,10 +132,10 @@ def test_one_rule_groups_namespace_per_rule_file(template: Template) -> None:
 
 
 def test_alert_topic_is_encrypted_tls_only_and_only_amp_of_this_account_publishes(template: Template) -> None:
-    topic = _one(template, "AWS::SNS::Topic")
+    topic = template.find_resources("AWS::SNS::Topic")[_topic_id(template)]["Properties"]
     assert "Fn::GetAtt" in topic["KmsMasterKeyId"]
     template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
-    statements = _one(template, "AWS::SNS::TopicPolicy")["PolicyDocument"]["Statement"]
+    statements = _topic_policy(template, _topic_id(template))
     amp = next(s for s in statements if s.get("Sid") == "AllowAmpAlertManagerToPublish")
     assert amp["Principal"] == {"Service": "aps.amazonaws.com"}
     assert "sns:Publish" in _actions(amp)
@@ -110,28 +144,149 @@ def test_alert_topic_is_encrypted_tls_only_and_only_amp_of_this_account_publishe
     assert any(s["Effect"] == "Deny" and "aws:SecureTransport" in json.dumps(s) for s in statements)
 
 
-def test_email_and_webhook_channels_subscribe_from_configuration(template: Template) -> None:
-    subscriptions = [s["Properties"] for s in template.find_resources("AWS::SNS::Subscription").values()]
+def _subscriptions(template: Template) -> list[dict[str, Any]]:
+    return [s["Properties"] for s in template.find_resources("AWS::SNS::Subscription").values()]
 
-    assert sorted(s["Endpoint"] for s in subscriptions if s["Protocol"] == "email") == sorted(
-        FULL["alert_emails"]
+
+def _notify(template: Template) -> dict[str, Any]:
+    return _function(template, "modelwatch notify")
+
+
+def test_email_channels_subscribe_with_filter_policies_on_severity_and_model(template: Template) -> None:
+    main = {"Ref": _topic_id(template)}
+    emails = {
+        s["Endpoint"]: s
+        for s in _subscriptions(template)
+        if s["Protocol"] == "email" and s["TopicArn"] == main
+    }
+
+    assert set(emails) == {
+        "pager@example.com",
+        "fraud@example.com",
+        "ml-oncall@example.com",
+        "lead@example.com",
+    }
+    assert emails["pager@example.com"]["FilterPolicy"] == {"severity": ["critical"]}
+    assert emails["fraud@example.com"]["FilterPolicy"] == {"model": ["-", "churn", {"prefix": "fraud"}]}
+    assert "FilterPolicy" not in emails["ml-oncall@example.com"]  # the alert_emails shorthand: everything
+    assert "FilterPolicy" not in emails["lead@example.com"]
+
+
+def test_filtered_email_channels_that_take_warnings_also_get_the_cloudwatch_alarms(
+    template: Template,
+) -> None:
+    # SNS filter policies never match a message without attributes, which is what alarms publish.
+    copies = {"Ref": _topic_id(template, "modelwatch alarms (for filtered e-mail channels)")}
+    on_copies = [s for s in _subscriptions(template) if s["TopicArn"] == copies]
+    alarms = template.find_resources("AWS::CloudWatch::Alarm").values()
+
+    assert [(s["Protocol"], s["Endpoint"]) for s in on_copies] == [("email", "fraud@example.com")]
+    assert "FilterPolicy" not in on_copies[0]
+    assert all(copies in alarm["Properties"]["AlarmActions"] for alarm in alarms)
+    publish = next(
+        s for s in _topic_policy(template, copies["Ref"]) if s.get("Sid") == "AllowCloudWatchAlarmsToPublish"
     )
-    (webhook,) = [s for s in subscriptions if s["Protocol"] == "lambda"]
+    assert publish["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+
+
+def test_the_monitoring_dlq_alarm_publishes_to_the_alarm_copies_too(
+    full: Assembly, template: Template
+) -> None:
+    monitoring = Template.from_stack(full.monitoring)
+    (alarm,) = [
+        a["Properties"]
+        for a in monitoring.find_resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("AlarmName") == "modelwatch-monitoring-dlq-messages-visible"
+    ]
+    imports = json.dumps(alarm["AlarmActions"])
+
+    assert len(alarm["AlarmActions"]) == 2 and alarm["OKActions"] == alarm["AlarmActions"]
+    assert "AlarmCopies" in imports and "AlertsTopic" in imports
+
+
+def test_notify_function_gets_the_channel_list_without_secrets_or_addresses(template: Template) -> None:
+    (lambda_subscription,) = [s for s in _subscriptions(template) if s["Protocol"] == "lambda"]
     functions = template.find_resources("AWS::Lambda::Function")
-    notify_id = webhook["Endpoint"]["Fn::GetAtt"][0]
+    notify_id = lambda_subscription["Endpoint"]["Fn::GetAtt"][0]
     env = functions[notify_id]["Properties"]["Environment"]["Variables"]
-    assert env["MODELWATCH_WEBHOOK_SECRET_ARN"] == SECRET
-    assert any(
-        "secretsmanager:GetSecretValue" in _actions(s)
-        and json.dumps(s["Resource"]).find("modelwatch/webhook") >= 0
-        for s in _statements(template)
-    )
+    channels = json.loads(env["MODELWATCH_CHANNELS"])
+
+    assert lambda_subscription["TopicArn"] == {"Ref": _topic_id(template)}
+    assert "FilterPolicy" not in lambda_subscription  # the function selects by severity and model
+    assert [c["name"] for c in channels] == ["fraud-slack", "teams", "pager", "genie", "hook", "webhook"]
+    assert {c["type"] for c in channels} == {"slack", "teams", "pagerduty", "opsgenie", "webhook"}
+    assert next(c for c in channels if c["name"] == "pager")["severities"] == ["critical"]
+    assert env["MODELWATCH_FAILURE_ALARM_NAME"] == "modelwatch-notify-channel-failures"
     assert "hooks.slack.com" not in json.dumps(template.to_json())
+    assert "@example.com" not in env["MODELWATCH_CHANNELS"]
 
 
-def test_no_webhook_means_no_notify_function(minimal: Template) -> None:
-    subscriptions = minimal.find_resources("AWS::SNS::Subscription")
-    assert subscriptions == {}
+def test_the_notify_function_accepts_the_channel_list_the_stack_gives_it(
+    template: Template, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = _notify(template)["Environment"]["Variables"]
+    for name in ("MODELWATCH_CHANNELS", "MODELWATCH_FAILURE_ALARM_NAME"):
+        monkeypatch.setenv(name, env[name])
+
+    settings = load_settings(NotifySettings)
+
+    assert [c.name for c in settings.channels] == [
+        "fraud-slack",
+        "teams",
+        "pager",
+        "genie",
+        "hook",
+        "webhook",
+    ]
+    assert settings.channels[0].models == ("fraud*",) and settings.channels[2].severities == ("critical",)
+
+
+def test_a_channel_list_too_long_for_the_environment_fails_the_synth(
+    assembly_factory: Callable[..., Assembly],
+) -> None:
+    many = [{"name": f"team-{i:02d}", "type": "slack", "secret_arn": SECRETS["slack"]} for i in range(30)]
+
+    with pytest.raises(ValueError, match=r"observability\.channels: .* over the 3000 that fit"):
+        assembly_factory({"observability": {"channels": many, "grafana": {"enabled": False}}})
+
+
+def test_notify_function_may_read_exactly_the_channels_secrets(template: Template) -> None:
+    reads = [s for s in _statements(template) if "secretsmanager:GetSecretValue" in _actions(s)]
+    resources = sorted(json.dumps(r) for s in reads for r in _resources(s))
+
+    complete = sorted(json.dumps(arn) for arn in [*SECRETS.values(), SECRET])
+    assert [r for r in resources if "??????" not in r] == complete
+    (partial,) = [r for r in resources if "??????" in r]  # a partial ARN: CDK matches its 6-character suffix
+    assert "modelwatch/hook-??????" in partial
+
+
+def test_failed_deliveries_alarm_the_topics_on_alarm_and_on_ok(template: Template) -> None:
+    (alarm,) = [
+        a["Properties"]
+        for a in template.find_resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["AlarmName"] == "modelwatch-notify-channel-failures"
+    ]
+    topics = [
+        {"Ref": _topic_id(template)},
+        {"Ref": _topic_id(template, "modelwatch alarms (for filtered e-mail channels)")},
+    ]
+
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("modelwatch", "ChannelDeliveryFailuresTotal")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "modelwatch"}]
+    assert (alarm["Statistic"], alarm["Period"], alarm["Threshold"]) == ("Sum", 300, 0)
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmActions"] == topics and alarm["OKActions"] == topics
+    assert "docs/alerts.md#a-channel-that-fails" in alarm["AlarmDescription"]
+
+
+def test_no_channels_means_no_subscription_no_notify_function_and_one_topic(minimal: Template) -> None:
+    assert minimal.find_resources("AWS::SNS::Subscription") == {}
+    minimal.resource_count_is("AWS::SNS::Topic", 1)
+    assert not [
+        f for f in minimal.find_resources("AWS::Lambda::Function").values()
+        if f["Properties"].get("Description", "").startswith("modelwatch notify")
+    ]  # fmt: skip
 
 
 def _function(template: Template, description_start: str) -> dict[str, Any]:
@@ -261,6 +416,41 @@ def test_observability_template_has_no_cfn_lint_errors(full: Assembly) -> None:
             r"observability\.custom_metrics: .*custom_metrics\[0\] \(kpi\)",
         ),
         ({"webhook_secret_arn": "https://hooks.slack.com/services/x"}, r"observability\.webhook_secret_arn"),
+        (
+            {
+                "channels": [
+                    {"name": "pager", "type": "pagerduty", "secret_arn": "https://events.pagerduty.com"}
+                ]
+            },
+            r"observability\.channels: .*channels\[0\] \(pager\): secret_arn",
+        ),
+        (
+            {"channels": [{"name": "mail", "type": "email", "secret_arn": SECRET}]},
+            r"channels\[0\] \(mail\): .*an email channel has an address and no secret_arn",
+        ),
+        (
+            {
+                "channels": [
+                    {"name": "mail", "type": "email", "address": "a@example.com", "models": ["*fraud"]}
+                ]
+            },
+            r"channels\[0\] \(mail\): .*names or prefixes",
+        ),
+        (
+            {"channels": [{"name": "chat", "type": "matrix", "secret_arn": SECRET}]},
+            r"channels\[0\] \(chat\): type",
+        ),
+        (
+            {"channels": [{"name": "t", "type": "teams", "secret_arn": SECRET, "severities": ["page"]}]},
+            r"channels\[0\] \(t\): severities",
+        ),
+        (
+            {
+                "channels": [{"name": "webhook", "type": "teams", "secret_arn": SECRET}],
+                "webhook_secret_arn": SECRET,
+            },
+            r"channels \(webhook\): two channels have the name 'webhook'",
+        ),
         ({"alert_emails": ["not-an-address"]}, r"observability\.alert_emails: .*not-an-address"),
         (
             {"retraining_target_arn": "arn:aws:lambda:eu-west-1:123456789012:function:x"},
@@ -287,7 +477,8 @@ def test_cloudwatch_alarms_watch_the_capture_dlq_depth_and_age_and_notify_the_al
     template: Template,
 ) -> None:
     alarms = _alarms(template)
-    topic = {"Ref": next(iter(template.find_resources("AWS::SNS::Topic")))}
+    topic = {"Ref": _topic_id(template)}
+    copies = {"Ref": _topic_id(template, "modelwatch alarms (for filtered e-mail channels)")}
 
     visible = alarms["ApproximateNumberOfMessagesVisible"]
     assert (visible["Threshold"], visible["ComparisonOperator"]) == (0, "GreaterThanThreshold")
@@ -299,7 +490,7 @@ def test_cloudwatch_alarms_watch_the_capture_dlq_depth_and_age_and_notify_the_al
         assert alarm["Namespace"] == "AWS/SQS" and alarm["Statistic"] == "Maximum"
         (dimension,) = alarm["Dimensions"]
         assert dimension["Name"] == "QueueName" and "CaptureDlqQueue" in json.dumps(dimension["Value"])
-        assert alarm["AlarmActions"] == [topic] and alarm["OKActions"] == [topic]
+        assert alarm["AlarmActions"] == [topic, copies] and alarm["OKActions"] == [topic, copies]
         assert alarm["TreatMissingData"] == "notBreaching"
         assert (
             "docs/alerts.md#cloudwatch-alarms-on-the-capture-dead-letter-queue" in alarm["AlarmDescription"]
@@ -307,7 +498,7 @@ def test_cloudwatch_alarms_watch_the_capture_dlq_depth_and_age_and_notify_the_al
 
 
 def test_cloudwatch_alarms_of_this_account_may_publish_to_the_encrypted_topic(template: Template) -> None:
-    topic_statements = _one(template, "AWS::SNS::TopicPolicy")["PolicyDocument"]["Statement"]
+    topic_statements = _topic_policy(template, _topic_id(template))
     publish = next(s for s in topic_statements if s.get("Sid") == "AllowCloudWatchAlarmsToPublish")
     assert publish["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert _actions(publish) == ["sns:Publish"]

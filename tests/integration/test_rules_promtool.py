@@ -94,7 +94,12 @@ def test_alert_manager_definition_routes_every_alert_to_the_sns_topic() -> None:
         for sns in receiver["sns_configs"]:
             assert sns["topic_arn"] == "${SNS_TOPIC_ARN}"
             assert sns["sigv4"] == {"region": "${AWS::Region}"}
-            assert set(sns["attributes"]) == {"severity", "status", "alertname"}
+            assert set(sns["attributes"]) == {"severity", "status", "alertname", "model", "group"}
+            # the dedup key's source: every group_by label, in the template data's sorted pairs
+            assert sns["attributes"]["group"] == (
+                "{{ range .GroupLabels.SortedPairs }}{{ .Name }}={{ .Value }};{{ end }}"
+            )
+            assert "CommonLabels.model" in sns["attributes"]["model"]
     assert set(route["group_by"]) >= {"alertname", "model"}
 
 

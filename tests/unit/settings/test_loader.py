@@ -27,7 +27,7 @@ from modelwatch.settings import (
         (MonitoringSettings, ["MODELWATCH_EVENTS_BUCKET", "MODELWATCH_MODELS_BUCKET"]),
         (ExportSettings, ["MODELWATCH_EVENTS_BUCKET"]),
         (RegistrySyncSettings, ["MODELWATCH_MLFLOW_TRACKING_URI", "MODELWATCH_MODELS_BUCKET"]),
-        (NotifySettings, ["MODELWATCH_WEBHOOK_SECRET_ARN"]),
+        (NotifySettings, ["MODELWATCH_CHANNELS"]),
     ],
 )
 def test_every_missing_variable_is_named_in_one_message(settings_class: type, required: list[str]) -> None:
@@ -119,10 +119,21 @@ def test_registry_sync_and_notify_settings(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("MODELWATCH_MLFLOW_TRACKING_URI", "http://mlflow.internal:5000")
     monkeypatch.setenv("MODELWATCH_MODELS_BUCKET", "models")
     monkeypatch.setenv("MODELWATCH_SERVED_ALIASES", "production, canary")
-    monkeypatch.setenv("MODELWATCH_WEBHOOK_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:hook")
+    hook = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hook"
+    monkeypatch.setenv(
+        "MODELWATCH_CHANNELS", f'[{{"name": "chat", "type": "slack", "secret_arn": "{hook}"}}]'
+    )
 
     sync = load_settings(RegistrySyncSettings)
     notify = load_settings(NotifySettings)
 
     assert sync.served_aliases == ["production", "canary"] and sync.manifest_prefix == "manifests"
-    assert notify.webhook_secret_arn.endswith(":hook") and notify.webhook_secret_max_age_seconds == 300
+    assert [(c.name, c.secret_arn) for c in notify.channels] == [("chat", hook)]
+    assert notify.secret_max_age_seconds == 300 and notify.channels[0].severities[0] == "critical"
+
+
+def test_notify_settings_name_the_bad_channel(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELWATCH_CHANNELS", '[{"name": "pager", "type": "pagerduty", "address": "a@b.co"}]')
+
+    with pytest.raises(SettingsError, match=r"MODELWATCH_CHANNELS: .*channels\[0\] \(pager\): .*secret_arn"):
+        load_settings(NotifySettings)
