@@ -679,7 +679,7 @@ def monitoring_per_model_month(deployment: Deployment, inputs: Inputs, prices: P
 
 
 def cost_report(deployment: Deployment, inputs: Inputs, prices: Prices) -> dict[str, Any]:
-    """The JSON document ``make cost`` writes: inputs, sources, the three figures and the goals."""
+    """The JSON document ``make cost`` writes: inputs, sources, the figures and their goals."""
     million = per_million_predictions(deployment, inputs, prices)
     idle_without = idle_month(deployment, inputs, prices, registry=False)
     idle_with = idle_month(deployment, inputs, prices, registry=True)
