@@ -261,7 +261,7 @@ FARGATE_TASK_MEMORY_MB: Final = {
 MLFLOW_IMAGE_PLATFORM = "linux/arm64"  # the task's architecture; CodeBuild builds on an ARM host
 MLFLOW_IMAGES_KEPT = 3  # the ECR repository's lifecycle rule: older images are expired
 # Without a certificate the tasks are found by a Cloud Map private DNS name (no load balancer).
-MLFLOW_CLOUD_MAP_NAMESPACE = "registry.modelwatch.internal"
+MLFLOW_CLOUD_MAP_NAMESPACE = "registry.{project}.internal"  # per project: two deployments never share it
 MLFLOW_CLOUD_MAP_SERVICE = "mlflow"
 MLFLOW_DNS_TTL_S = 10
 MLFLOW_HEALTH_START_PERIOD_S = 120

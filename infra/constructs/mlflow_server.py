@@ -15,7 +15,7 @@ Secrets Manager without a NAT gateway, docs/cost.md); their security group admit
 only from inside the VPC. Clients reach them one of two ways:
 
 - without a certificate (the default), by the Cloud Map private DNS name
-  ``mlflow.registry.modelwatch.internal`` on port 5000, plain HTTP inside the VPC, and the
+  ``mlflow.registry.<project>.internal`` on port 5000, plain HTTP inside the VPC, and the
   synthesis warns; no load balancer (it would be a third of the stack's idle cost);
 - with ``registry.certificate_arn`` and ``registry.domain_name`` (resolved by a private hosted
   zone in the VPC), through an internal load balancer in the isolated subnets that terminates TLS
@@ -89,9 +89,14 @@ class MlflowServer(Construct):
         self._build_autoscaling()
 
     @property
+    def cloud_map_namespace(self) -> str:
+        """The private DNS namespace of the tasks when there is no load balancer (one per project)."""
+        return constants.MLFLOW_CLOUD_MAP_NAMESPACE.format(project=self._config.project.strip("-"))
+
+    @property
     def cloud_map_name(self) -> str:
         """The tasks' private DNS name when there is no load balancer."""
-        return f"{constants.MLFLOW_CLOUD_MAP_SERVICE}.{constants.MLFLOW_CLOUD_MAP_NAMESPACE}"
+        return f"{constants.MLFLOW_CLOUD_MAP_SERVICE}.{self.cloud_map_namespace}"
 
     def _build_artifact_bucket(self, access_logs_bucket: s3.IBucket) -> s3.Bucket:
         return private_bucket(
@@ -400,7 +405,7 @@ class MlflowServer(Construct):
             namespace = servicediscovery.PrivateDnsNamespace(
                 self,
                 "Namespace",
-                name=constants.MLFLOW_CLOUD_MAP_NAMESPACE,
+                name=self.cloud_map_namespace,
                 vpc=self._network.vpc,
                 description="modelwatch registry: MLflow's private DNS name inside the VPC",
             )

@@ -22,6 +22,7 @@ from infra.assembly import Assembly
 from infra.constructs.mlflow_sync import sync_bundle_spec
 
 pytestmark = pytest.mark.infra
+NAMESPACE = "registry.modelwatch.internal"  # cdk.json's project
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +139,7 @@ def test_mlflow_runs_on_arm64_fargate_found_by_its_cloud_map_name_without_a_load
 ) -> None:
     template.resource_count_is("AWS::ElasticLoadBalancingV2::LoadBalancer", 0)
     (namespace,) = template.find_resources("AWS::ServiceDiscovery::PrivateDnsNamespace").values()
-    assert namespace["Properties"]["Name"] == constants.MLFLOW_CLOUD_MAP_NAMESPACE
+    assert namespace["Properties"]["Name"] == NAMESPACE
     discovery = _one(template, "AWS::ServiceDiscovery::Service")
     assert discovery["Name"] == "mlflow"
     assert discovery["DnsConfig"]["DnsRecords"] == [{"TTL": 10, "Type": "A"}]
@@ -301,9 +302,7 @@ def test_sync_function_runs_in_the_vpc_every_minute_with_least_privilege(templat
     assert function["VpcConfig"]["SubnetIds"]
     environment = function["Environment"]["Variables"]
     assert environment["MODELWATCH_SERVED_ALIASES"] == "production"
-    assert environment["MODELWATCH_MLFLOW_TRACKING_URI"].endswith(
-        f"{constants.MLFLOW_CLOUD_MAP_NAMESPACE}:5000"
-    )
+    assert environment["MODELWATCH_MLFLOW_TRACKING_URI"].endswith(f"{NAMESPACE}:5000")
     assert function["ReservedConcurrentExecutions"] == 1
     template.has_resource_properties(
         "AWS::Events::Rule",
@@ -562,7 +561,7 @@ def test_with_a_certificate_the_internal_alb_in_isolated_subnets_is_the_tasks_on
 def test_without_a_certificate_it_stays_plain_http_and_the_synth_warns(
     assembly: Assembly, template: Template
 ) -> None:
-    uri = f"http://{constants.MLFLOW_CLOUD_MAP_SERVICE}.{constants.MLFLOW_CLOUD_MAP_NAMESPACE}:5000"
+    uri = f"http://{constants.MLFLOW_CLOUD_MAP_SERVICE}.{NAMESPACE}:5000"
 
     template.resource_count_is("AWS::ElasticLoadBalancingV2::Listener", 0)
     assert template.find_outputs("TrackingUri")["TrackingUri"]["Value"] == uri
@@ -585,3 +584,13 @@ def test_the_https_template_has_no_cfn_lint_errors(https_assembly: Assembly) -> 
     assert https_assembly.registry is not None
     path = Path(https_assembly.app.outdir) / f"{https_assembly.registry.artifact_id}.template.json"
     assert [str(m) for m in lint_file(path) if m.rule.id.startswith("E")] == []
+
+
+def test_each_project_has_its_own_cloud_map_namespace(assembly_factory: Callable[..., Assembly]) -> None:
+    other = assembly_factory({"project": "acme"})
+    assert other.registry is not None
+    template = Template.from_stack(other.registry)
+
+    (namespace,) = template.find_resources("AWS::ServiceDiscovery::PrivateDnsNamespace").values()
+    assert namespace["Properties"]["Name"] == "registry.acme.internal"
+    assert _sync_tracking_uri(template) == "http://mlflow.registry.acme.internal:5000"
