@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, DefaultStackSynthesizer, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_ec2 as ec2
@@ -227,6 +227,10 @@ class MlflowServer(Construct):
         (handler,) = [c for i, c in children.items() if i.startswith("DeployTimeBuildCustomResourceHandler")]
         assert isinstance(project, codebuild.Project) and isinstance(handler, lambda_.Function)
         retention = retention_days(self._config.log_retention_days)
+        qualifier = (
+            stack.node.try_get_context("@aws-cdk/core:bootstrapQualifier")
+            or DefaultStackSynthesizer.DEFAULT_QUALIFIER
+        )  # the CDK asset bucket the build reads its source from
         build_logs = logs.LogGroup(
             self,
             "ImageBuildLogs",
@@ -266,7 +270,7 @@ class MlflowServer(Construct):
                 f"{nag_resource(self, project.project_name)}:*",
                 f"arn:<AWS::Partition>:codebuild:<AWS::Region>:<AWS::AccountId>:report-group/"
                 f"{nag_resource(self, project.project_name)}-*",
-                "arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*",
+                f"arn:<AWS::Partition>:s3:::cdk-{qualifier}-assets-<AWS::AccountId>-<AWS::Region>/*",
             ),
         )
         acknowledge(
