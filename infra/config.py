@@ -219,11 +219,17 @@ class ObservabilityConfig(_Strict):
 
 
 class RegistryConfig(_Strict):
-    """The model registry: MLflow on ECS Fargate, PostgreSQL on RDS, the registry-sync function."""
+    """The model registry: MLflow on ECS Fargate (arm64), PostgreSQL on RDS, the registry-sync function.
+
+    ``task_cpu`` and ``task_memory_mb`` must be a size Fargate offers (256 CPU units take 512 to
+    2048 MiB, 512 take 1024 to 4096, ...). ``container_insights`` turns on ECS Container Insights
+    for the cluster (off by default: it bills its metrics and performance logs, docs/cost.md).
+    """
 
     enabled: bool = True
-    task_cpu: Literal[512, 1024, 2048, 4096] = constants.DEFAULT_MLFLOW_TASK_CPU
-    task_memory_mb: int = Field(constants.DEFAULT_MLFLOW_TASK_MEMORY_MB, ge=1024, le=30720)
+    task_cpu: Literal[256, 512, 1024, 2048, 4096] = constants.DEFAULT_MLFLOW_TASK_CPU
+    task_memory_mb: int = Field(constants.DEFAULT_MLFLOW_TASK_MEMORY_MB, ge=512, le=30720)
+    container_insights: bool = False
     max_tasks: int = Field(constants.DEFAULT_MLFLOW_MAX_TASKS, ge=1, le=20)
     db_instance_type: str = Field(
         constants.DEFAULT_MLFLOW_DB_INSTANCE_TYPE, pattern=r"^[a-z0-9]+\.[a-z0-9]+$"
@@ -258,6 +264,16 @@ class RegistryConfig(_Strict):
         if name is not None and (len(name) > 253 or not re.fullmatch(rf"({label}\.)+[a-z]{{2,63}}", name)):
             raise ValueError(f"{name!r} is not a lower-case DNS name such as mlflow.internal.example.com")
         return name
+
+    @model_validator(mode="after")
+    def _check_task_size(self) -> RegistryConfig:
+        lowest, highest, step = constants.FARGATE_TASK_MEMORY_MB[self.task_cpu]
+        if not (lowest <= self.task_memory_mb <= highest and self.task_memory_mb % step == 0):
+            raise ValueError(
+                f"task_memory_mb {self.task_memory_mb} is not a Fargate size for task_cpu {self.task_cpu}: "
+                f"use {lowest} to {highest} MiB in steps of {step}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_https(self) -> RegistryConfig:

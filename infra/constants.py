@@ -255,8 +255,25 @@ MLFLOW_VPC_CIDR = "10.42.0.0/16"
 MLFLOW_SECRET_ROTATION_DAYS = 30
 MLFLOW_DB_BACKUP_DAYS = 7
 MLFLOW_SCALE_CPU_PERCENT = 60
-DEFAULT_MLFLOW_TASK_CPU: Final = 1024
-DEFAULT_MLFLOW_TASK_MEMORY_MB = 2048
+# The smallest Fargate size that serves the registry, from its measured memory
+# (tests/integration/test_mlflow_memory.py, docs/registry.md); arm64 (Graviton).
+DEFAULT_MLFLOW_TASK_CPU: Final = 256
+DEFAULT_MLFLOW_TASK_MEMORY_MB = 1024
+# Fargate's CPU units and the memory (MiB) each accepts: (lowest, highest, step).
+FARGATE_TASK_MEMORY_MB: Final = {
+    256: (512, 2048, 512),
+    512: (1024, 4096, 1024),
+    1024: (2048, 8192, 1024),
+    2048: (4096, 16384, 1024),
+    4096: (8192, 30720, 1024),
+}
+MLFLOW_IMAGE_PLATFORM = "linux/arm64"  # the task's architecture; CodeBuild builds on an ARM host
+MLFLOW_IMAGES_KEPT = 3  # the ECR repository's lifecycle rule: older images are expired
+# Without a certificate the tasks are found by a Cloud Map private DNS name (no load balancer).
+MLFLOW_CLOUD_MAP_NAMESPACE = "registry.{project}.internal"  # per project: two deployments never share it
+MLFLOW_CLOUD_MAP_SERVICE = "mlflow"
+MLFLOW_DNS_TTL_S = 10
+MLFLOW_HEALTH_START_PERIOD_S = 120
 DEFAULT_MLFLOW_MAX_TASKS = 3
 DEFAULT_MLFLOW_DB_INSTANCE_TYPE = "t4g.micro"
 DEFAULT_MLFLOW_DB_STORAGE_GB = 20

@@ -1,9 +1,15 @@
-"""The registry's VPC: public subnets (one NAT gateway), private subnets with egress, isolated subnets.
+"""The registry's VPC without a NAT gateway: public subnets for the MLflow tasks, isolated ones for the rest.
 
-MLflow tasks and the registry-sync function run in the private subnets, the database
-in the isolated ones. One NAT gateway (not one per AZ) keeps the fixed cost at about
-$33/month plus data; S3 traffic skips it through a free gateway endpoint. Flow logs go
-to CloudWatch Logs.
+The MLflow tasks run in the public subnets with a public IPv4 address each and a security
+group that admits only MLflow's port from inside the VPC (from the load balancer when there is
+one): that is how they reach ECR, CloudWatch Logs and Secrets Manager, for $3.65 a month a task,
+where interface endpoints for those four services would cost $7.30 a month each per AZ
+(docs/cost.md). The database, the registry-sync function, the secret-rotation function and an
+internal load balancer (when a certificate is configured) sit in the isolated subnets. The two
+functions call one AWS API beyond S3, Secrets Manager, so the VPC has one Secrets Manager interface
+endpoint, in one AZ (the functions in the other AZ cross over; if that AZ fails, the sync and the
+rotation wait for it). S3 is reached through a free gateway endpoint. Flow logs go to CloudWatch
+Logs.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from infra.constructs.log_retention import retention_days
 
 
 class MlflowNetwork(Construct):
-    """The VPC of the registry, with flow logs and an S3 gateway endpoint."""
+    """The VPC of the registry, with flow logs, an S3 gateway endpoint and a Secrets Manager endpoint."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: ModelwatchConfig) -> None:
         super().__init__(scope, construct_id)
@@ -34,11 +40,21 @@ class MlflowNetwork(Construct):
             "Vpc",
             ip_addresses=ec2.IpAddresses.cidr(constants.MLFLOW_VPC_CIDR),
             max_azs=2,
-            nat_gateways=1,
+            nat_gateways=0,
             subnet_configuration=[
-                ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
                 ec2.SubnetConfiguration(
-                    name="private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=22
+                    name="public",
+                    subnet_type=ec2.SubnetType.PUBLIC,
+                    cidr_mask=24,
+                    map_public_ip_on_launch=False,
+                ),
+                # The address space of the private subnets the NAT gateway served, kept reserved so
+                # the isolated subnets (and the database in them) keep their CIDRs on an update.
+                ec2.SubnetConfiguration(
+                    name="private",
+                    subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS,
+                    cidr_mask=22,
+                    reserved=True,
                 ),
                 ec2.SubnetConfiguration(
                     name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24
@@ -52,5 +68,15 @@ class MlflowNetwork(Construct):
             },
         )
         self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
-        self.private_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+        self.public_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC)
         self.isolated_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        self.secrets_endpoint = self.vpc.add_interface_endpoint(
+            "SecretsManager",
+            service=ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+            subnets=ec2.SubnetSelection(subnets=[self.vpc.isolated_subnets[0]]),
+            private_dns_enabled=True,
+            open=False,
+        )
+        self.secrets_endpoint.connections.allow_from(
+            ec2.Peer.ipv4(constants.MLFLOW_VPC_CIDR), ec2.Port.tcp(443), "Secrets Manager API from the VPC"
+        )

@@ -1,11 +1,14 @@
 """The registry-sync function: every minute (and on demand) it reconciles MLflow aliases with manifests.
 
-It runs in the VPC's private subnets (it reaches MLflow's internal load balancer), talks
+It runs in the VPC's isolated subnets (it reaches MLflow by its private name), talks
 to MLflow's REST API as its own basic-auth user (not the admin: read models, versions and
 their artifacts, set their tags; credentials from Secrets Manager), and may write
 only the models bucket's ``manifests/`` and ``models/`` prefixes. Model files are read
 through MLflow's ``model-versions/get-artifact`` route, so it needs no access to the
-artifact bucket. Its bundle holds no MLflow (sizes are printed at synth).
+artifact bucket. Beyond MLflow it calls two AWS APIs, with no NAT gateway: S3 (the
+models bucket) through the VPC's gateway endpoint and Secrets Manager (its credentials, read
+at a cold start and again when MLflow refuses them) through the VPC's interface endpoint. Its
+bundle holds no MLflow (sizes are printed at synth).
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ class MlflowSync(Construct):
             },
             reserved_concurrent_executions=1,
             vpc=network.vpc,
-            vpc_subnets=network.private_subnets,
+            vpc_subnets=network.isolated_subnets,
             security_groups=[self.security_group],
         )
         credentials.grant_read(self.function)

@@ -60,9 +60,9 @@ class RegistryStack(Stack):
             self,
             "TrackingUri",
             value=server.tracking_uri,
-            description="MLflow tracking URI: https://<registry.domain_name> with a certificate, else the "
-            "internal load balancer over plain HTTP; reachable from inside the VPC, e.g. through an SSM "
-            "port forward or a VPN (docs/registry.md)",
+            description="MLflow tracking URI: https://<registry.domain_name> with a certificate (internal "
+            "load balancer), else the tasks' Cloud Map name over plain HTTP; reachable from inside the VPC, "
+            "e.g. through an SSM port forward or a VPN (docs/registry.md)",
         )
         CfnOutput(
             self,

@@ -1,4 +1,7 @@
-"""The registry stack: VPC, PostgreSQL, MLflow on Fargate behind an internal ALB, the sync function."""
+"""The registry stack: VPC without NAT, PostgreSQL, MLflow on arm64 Fargate (Cloud Map or an ALB), the sync.
+
+Also, over every stack of the app: no Docker image asset (``cdk deploy`` needs no Docker).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from infra.assembly import Assembly
 from infra.constructs.mlflow_sync import sync_bundle_spec
 
 pytestmark = pytest.mark.infra
+NAMESPACE = "registry.modelwatch.internal"  # cdk.json's project
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +65,51 @@ def test_database_is_encrypted_private_isolated_and_rotated(template: Template) 
     assert rotation["RotationRules"] == {"ScheduleExpression": "rate(30 days)"}
 
 
-def test_one_nat_gateway_and_an_s3_gateway_endpoint(template: Template) -> None:
-    template.resource_count_is("AWS::EC2::NatGateway", 1)
+def _subnets(template: Template, kind: str) -> set[str]:
+    return {
+        logical_id
+        for logical_id, subnet in template.find_resources("AWS::EC2::Subnet").items()
+        if any(t["Key"] == "aws-cdk:subnet-type" and t["Value"] == kind for t in subnet["Properties"]["Tags"])
+    }
+
+
+def test_no_nat_gateway_a_free_s3_gateway_and_one_secrets_manager_endpoint_in_one_az(
+    template: Template,
+) -> None:
+    template.resource_count_is("AWS::EC2::NatGateway", 0)
+    template.resource_count_is("AWS::EC2::EIP", 0)
+    assert _subnets(template, "Private") == set()  # reserved address space only
     template.has_resource_properties("AWS::EC2::VPCEndpoint", {"VpcEndpointType": "Gateway"})
+    (endpoint,) = [
+        e["Properties"]
+        for e in template.find_resources("AWS::EC2::VPCEndpoint").values()
+        if e["Properties"]["VpcEndpointType"] == "Interface"
+    ]
+    assert "secretsmanager" in json.dumps(endpoint["ServiceName"])
+    assert endpoint["PrivateDnsEnabled"] is True
+    assert [s["Ref"] for s in endpoint["SubnetIds"]] == sorted(_subnets(template, "Isolated"))[:1]
     template.resource_count_is("AWS::EC2::FlowLog", 1)
+
+
+def test_the_functions_in_the_vpc_sit_in_isolated_subnets_and_rotation_uses_the_endpoint(
+    template: Template,
+) -> None:
+    isolated = _subnets(template, "Isolated")
+    sync = next(
+        f["Properties"]
+        for i, f in template.find_resources("AWS::Lambda::Function").items()
+        if i.startswith("SyncFunction")
+    )
+    assert {s["Ref"] for s in sync["VpcConfig"]["SubnetIds"]} == isolated
+    (rotation,) = template.find_resources("AWS::Serverless::Application").values()
+    parameters = rotation["Properties"]["Parameters"]
+    assert {s["Ref"] for s in _joined(parameters["vpcSubnetIds"])} == isolated
+    assert "NetworkVpcSecretsManager" in json.dumps(parameters["endpoint"])
+
+
+def _joined(value: Any) -> list[Any]:
+    """The parts of an ``Fn::Join`` with ``,`` (how SAR parameters carry a list)."""
+    return [p for p in value["Fn::Join"][1] if isinstance(p, dict)]
 
 
 def test_artifact_bucket_is_encrypted_private_and_tls_only(template: Template) -> None:
@@ -80,18 +125,40 @@ def test_artifact_bucket_is_encrypted_private_and_tls_only(template: Template) -
     )
 
 
-def test_mlflow_runs_on_fargate_behind_an_internal_alb_with_health_checks(template: Template) -> None:
-    assert _one(template, "AWS::ElasticLoadBalancingV2::LoadBalancer")["Scheme"] == "internal"
-    target_group = _one(template, "AWS::ElasticLoadBalancingV2::TargetGroup")
-    assert target_group["HealthCheckPath"] == "/health"
+def _task_group(template: Template) -> dict[str, Any]:
+    (group,) = [
+        g["Properties"]
+        for i, g in template.find_resources("AWS::EC2::SecurityGroup").items()
+        if i.startswith("MlflowTaskSecurityGroup")
+    ]
+    return group
+
+
+def test_mlflow_runs_on_arm64_fargate_found_by_its_cloud_map_name_without_a_load_balancer(
+    template: Template,
+) -> None:
+    template.resource_count_is("AWS::ElasticLoadBalancingV2::LoadBalancer", 0)
+    (namespace,) = template.find_resources("AWS::ServiceDiscovery::PrivateDnsNamespace").values()
+    assert namespace["Properties"]["Name"] == NAMESPACE
+    discovery = _one(template, "AWS::ServiceDiscovery::Service")
+    assert discovery["Name"] == "mlflow"
+    assert discovery["DnsConfig"]["DnsRecords"] == [{"TTL": 10, "Type": "A"}]
     service = _one(template, "AWS::ECS::Service")
-    assert service["LoadBalancers"][0]["ContainerPort"] == 5000
     assert service["LaunchType"] == "FARGATE" and service["DesiredCount"] == 1
-    assert service["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] == "DISABLED"
+    assert service["ServiceRegistries"]
+    network = service["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert network["AssignPublicIp"] == "ENABLED"
+    assert {s["Ref"] for s in network["Subnets"]} == _subnets(template, "Public")
     assert service["DeploymentConfiguration"]["DeploymentCircuitBreaker"] == {
         "Enable": True,
         "Rollback": True,
     }
+    task = _one(template, "AWS::ECS::TaskDefinition")
+    assert task["RuntimePlatform"] == {"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"}
+    assert (task["Cpu"], task["Memory"]) == ("256", "1024")
+    (container,) = task["ContainerDefinitions"]
+    assert "http://127.0.0.1:5000/health" in " ".join(container["HealthCheck"]["Command"])
+    assert container["HealthCheck"]["StartPeriod"] == constants.MLFLOW_HEALTH_START_PERIOD_S
     target = _one(template, "AWS::ApplicationAutoScaling::ScalableTarget")
     assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 4)
     template.has_resource_properties(
@@ -107,16 +174,46 @@ def test_mlflow_runs_on_fargate_behind_an_internal_alb_with_health_checks(templa
             )
         },
     )
-    ingress = template.find_resources("AWS::EC2::SecurityGroup")
-    for group in ingress.values():
-        for rule in group["Properties"].get("SecurityGroupIngress", []):
+
+
+def test_the_public_task_admits_only_mlflow_from_the_vpc_and_sends_only_https_and_postgres(
+    template: Template,
+) -> None:
+    group = _task_group(template)
+    assert group["SecurityGroupIngress"] == [
+        {
+            "CidrIp": constants.MLFLOW_VPC_CIDR,
+            "Description": "MLflow clients inside the VPC",
+            "FromPort": 5000,
+            "IpProtocol": "tcp",
+            "ToPort": 5000,
+        }
+    ]
+    assert [(r["CidrIp"], r["FromPort"], r["ToPort"]) for r in group["SecurityGroupEgress"]] == [
+        ("0.0.0.0/0", 443, 443)
+    ]
+    (to_database,) = template.find_resources("AWS::EC2::SecurityGroupEgress").values()
+    assert "DatabasePostgresSecurityGroup" in json.dumps(
+        to_database["Properties"]["DestinationSecurityGroupId"]
+    )
+    for resource in template.find_resources("AWS::EC2::SecurityGroup").values():
+        for rule in resource["Properties"].get("SecurityGroupIngress", []):
             assert rule.get("CidrIp") != "0.0.0.0/0"
+
+
+def test_container_insights_is_off_by_default(template: Template) -> None:
+    cluster = _one(template, "AWS::ECS::Cluster")
+    assert cluster["ClusterSettings"] == [{"Name": "containerInsights", "Value": "disabled"}]
 
 
 def test_task_uses_the_image_built_at_deploy_secrets_and_cloudwatch_logs(template: Template) -> None:
     task = _one(template, "AWS::ECS::TaskDefinition")
     (container,) = task["ContainerDefinitions"]
-    assert "container-assets" in json.dumps(container["Image"])
+    image = json.dumps(container["Image"])
+    assert "container-assets" not in image  # not CDK's Docker image asset
+    repository = next(iter(template.find_resources("AWS::ECR::Repository")))
+    (build,) = template.find_resources("Custom::CDKContainerImageBuild")
+    assert repository in image and f'["{build}", "ImageTag"]' in image
     assert {s["Name"] for s in container["Secrets"]} == {
         "DB_USERNAME",
         "DB_PASSWORD",
@@ -205,7 +302,7 @@ def test_sync_function_runs_in_the_vpc_every_minute_with_least_privilege(templat
     assert function["VpcConfig"]["SubnetIds"]
     environment = function["Environment"]["Variables"]
     assert environment["MODELWATCH_SERVED_ALIASES"] == "production"
-    assert "Fn::GetAtt" in json.dumps(environment["MODELWATCH_MLFLOW_TRACKING_URI"])
+    assert environment["MODELWATCH_MLFLOW_TRACKING_URI"].endswith(f"{NAMESPACE}:5000")
     assert function["ReservedConcurrentExecutions"] == 1
     template.has_resource_properties(
         "AWS::Events::Rule",
@@ -247,15 +344,62 @@ def test_registry_template_has_no_cfn_lint_errors(assembly: Assembly) -> None:
     assert errors == []
 
 
-def test_image_asset_is_staged_not_built_and_pins_mlflow(assembly: Assembly) -> None:
+def test_no_stack_has_a_docker_image_asset(assembly: Assembly) -> None:
+    outdir = Path(assembly.app.outdir)
+    manifests = sorted(outdir.glob("*.assets.json"))
+
+    assert len(manifests) >= 5
+    for manifest in manifests:
+        assert json.loads(manifest.read_text()).get("dockerImages", {}) == {}, manifest.name
+    for artifact in json.loads((outdir / "manifest.json").read_text())["artifacts"].values():
+        assert artifact["type"] != "cdk:asset-manifest" or "dockerImages" not in json.dumps(artifact)
+
+
+def test_the_image_is_built_by_codebuild_on_arm_for_arm64_from_the_staged_dockerfile(
+    assembly: Assembly, template: Template
+) -> None:
+    (project,) = template.find_resources("AWS::CodeBuild::Project").values()
+    environment = project["Properties"]["Environment"]
+    assert environment["Type"] == "ARM_CONTAINER" and environment["ComputeType"] == "BUILD_GENERAL1_SMALL"
+    (build,) = template.find_resources("Custom::CDKContainerImageBuild").values()
+    command = build["Properties"]["buildCommand"]
+    assert f"--build-arg MLFLOW_VERSION={constants.MLFLOW_VERSION}" in command
+    assert f"--platform {constants.MLFLOW_IMAGE_PLATFORM}" in command
+    # the source is a plain zip asset of infra/docker/mlflow
     assert assembly.registry is not None
     outdir = Path(assembly.app.outdir)
-    assets = json.loads((outdir / f"{assembly.registry.artifact_id}.assets.json").read_text())
-    (image,) = assets["dockerImages"].values()
-    assert image["source"]["dockerBuildArgs"] == {"MLFLOW_VERSION": constants.MLFLOW_VERSION}
-    assert (outdir / image["source"]["directory"] / "Dockerfile").is_file()
+    files = json.loads((outdir / f"{assembly.registry.artifact_id}.assets.json").read_text())["files"]
+    source_hash = re.search(r"/(\w+)\.zip", json.dumps(build["Properties"]["sourceS3Url"]))
+    assert source_hash is not None
+    staged = outdir / files[source_hash.group(1)]["source"]["path"]
+    assert sorted(p.name for p in staged.iterdir()) == sorted(
+        p.name for p in constants.MLFLOW_DOCKER_DIR.iterdir()
+    )
+    (repository,) = template.find_resources("AWS::ECR::Repository").values()
+    policy = json.loads(repository["Properties"]["LifecyclePolicy"]["LifecyclePolicyText"])
+    assert policy["rules"][0]["selection"]["countNumber"] == constants.MLFLOW_IMAGES_KEPT
+
+
+def test_the_build_and_its_handler_log_with_retention(template: Template) -> None:
+    (project_id,) = template.find_resources("AWS::CodeBuild::Project")
+    groups = template.find_resources("AWS::Logs::LogGroup")
+    named = [
+        g for g in groups.values() if "/aws/codebuild/" in json.dumps(g["Properties"].get("LogGroupName"))
+    ]
+    assert len(named) == 1 and project_id in json.dumps(named[0]["Properties"]["LogGroupName"])
+    assert all(g["Properties"].get("RetentionInDays") for g in groups.values())
+    (handler,) = [
+        f["Properties"]
+        for i, f in template.find_resources("AWS::Lambda::Function").items()
+        if i.startswith("DeployTimeBuild")
+    ]
+    assert handler["LoggingConfig"]["LogGroup"]["Ref"] in groups
+
+
+def test_the_pins_of_the_image_match_the_library(template: Template) -> None:
     dockerfile = (constants.MLFLOW_DOCKER_DIR / "Dockerfile").read_text()
     assert f"ARG MLFLOW_VERSION={constants.MLFLOW_VERSION}" in dockerfile
+    assert "FROM public.ecr.aws/docker/library/python:3.11-slim" in dockerfile  # multi-arch
     pyproject = tomllib.loads((constants.LIBRARY_PROJECT_DIR / "pyproject.toml").read_text())
     assert pyproject["project"]["optional-dependencies"]["registry"] == [
         f"mlflow=={constants.MLFLOW_VERSION}"
@@ -317,7 +461,7 @@ def test_the_image_ships_both_entrypoint_files() -> None:
     assert f'ENTRYPOINT ["{destination}entrypoint.sh"]' in dockerfile
 
 
-# -- the load balancer: HTTPS with a certificate, plain HTTP (with a warning) without ----------------
+# -- the load balancer: HTTPS with a certificate; without one, Cloud Map over plain HTTP (with a warning) --
 
 CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
 DOMAIN = "mlflow.internal.example.com"
@@ -394,16 +538,34 @@ def test_with_a_certificate_the_tracking_uri_and_the_sync_use_https_by_its_name(
     assert not Annotations.from_stack(https_assembly.registry).find_warning("*", Match.any_value())
 
 
+def test_with_a_certificate_the_internal_alb_in_isolated_subnets_is_the_tasks_only_client(
+    https_template: Template,
+) -> None:
+    balancer = _one(https_template, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    assert balancer["Scheme"] == "internal"
+    assert {s["Ref"] for s in balancer["Subnets"]} == _subnets(https_template, "Isolated")
+    assert _one(https_template, "AWS::ElasticLoadBalancingV2::TargetGroup")["HealthCheckPath"] == "/health"
+    assert "SecurityGroupIngress" not in _task_group(https_template)
+    (ingress,) = [
+        r["Properties"]
+        for r in https_template.find_resources("AWS::EC2::SecurityGroupIngress").values()
+        if "MlflowTaskSecurityGroup" in json.dumps(r["Properties"]["GroupId"])
+    ]
+    assert ingress["FromPort"] == 5000 and "MlflowServiceLBSecurityGroup" in json.dumps(ingress)
+    service = _one(https_template, "AWS::ECS::Service")
+    assert service["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] == "ENABLED"
+    assert "ServiceRegistries" not in service
+    https_template.resource_count_is("AWS::ServiceDiscovery::PrivateDnsNamespace", 0)
+
+
 def test_without_a_certificate_it_stays_plain_http_and_the_synth_warns(
     assembly: Assembly, template: Template
 ) -> None:
-    listeners = _listeners(template)
+    uri = f"http://{constants.MLFLOW_CLOUD_MAP_SERVICE}.{NAMESPACE}:5000"
 
-    assert set(listeners) == {80}
-    assert listeners[80]["Protocol"] == "HTTP" and "Certificates" not in listeners[80]
-    assert _ingress_ports(template) == {80}
-    assert "http://" in json.dumps(template.find_outputs("TrackingUri")["TrackingUri"]["Value"])
-    assert "http://" in json.dumps(_sync_tracking_uri(template))
+    template.resource_count_is("AWS::ElasticLoadBalancingV2::Listener", 0)
+    assert template.find_outputs("TrackingUri")["TrackingUri"]["Value"] == uri
+    assert _sync_tracking_uri(template) == uri
     template.resource_count_is("AWS::Route53::HostedZone", 0)
     assert assembly.registry is not None
     (warning,) = Annotations.from_stack(assembly.registry).find_warning("*", Match.any_value())
@@ -411,7 +573,24 @@ def test_without_a_certificate_it_stays_plain_http_and_the_synth_warns(
     assert "registry.certificate_arn is not set" in message and "unencrypted" in message
 
 
+def test_container_insights_turns_on_by_config(assembly_factory: Callable[..., Assembly]) -> None:
+    on = assembly_factory({"registry": {"container_insights": True}})
+    assert on.registry is not None
+    cluster = _one(Template.from_stack(on.registry), "AWS::ECS::Cluster")
+    assert cluster["ClusterSettings"] == [{"Name": "containerInsights", "Value": "enabled"}]
+
+
 def test_the_https_template_has_no_cfn_lint_errors(https_assembly: Assembly) -> None:
     assert https_assembly.registry is not None
     path = Path(https_assembly.app.outdir) / f"{https_assembly.registry.artifact_id}.template.json"
     assert [str(m) for m in lint_file(path) if m.rule.id.startswith("E")] == []
+
+
+def test_each_project_has_its_own_cloud_map_namespace(assembly_factory: Callable[..., Assembly]) -> None:
+    other = assembly_factory({"project": "acme"})
+    assert other.registry is not None
+    template = Template.from_stack(other.registry)
+
+    (namespace,) = template.find_resources("AWS::ServiceDiscovery::PrivateDnsNamespace").values()
+    assert namespace["Properties"]["Name"] == "registry.acme.internal"
+    assert _sync_tracking_uri(template) == "http://mlflow.registry.acme.internal:5000"

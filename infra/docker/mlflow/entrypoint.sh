@@ -5,7 +5,8 @@
 # MLFLOW_FLASK_SERVER_SECRET_KEY (the static key of the auth app's CSRF protection, the same in
 # every task and worker), MLFLOW_SYNC_USERNAME and MLFLOW_SYNC_PASSWORD; as plain settings:
 # DB_HOST, DB_PORT, DB_NAME, ARTIFACTS_DESTINATION, MLFLOW_AUTH_ADMIN_USERNAME and ALLOWED_HOSTS.
-# LISTEN_HOST (0.0.0.0), LISTEN_PORT (5000) and MLFLOW_WORKERS (2) are for running it elsewhere.
+# LISTEN_HOST (0.0.0.0), LISTEN_PORT (5000) and MLFLOW_WORKERS (2) are for running it elsewhere;
+# MLFLOW_SERVER_ENABLE_JOB_EXECUTION (false here, MLflow's default is true) turns MLflow's job runner on.
 #
 # Before the server starts, sync_user.py creates or updates the registry sync's user (least
 # privilege; see docs/registry.md). A missing variable stops the container with exit code 64.
@@ -44,6 +45,10 @@ INI
 export MLFLOW_AUTH_CONFIG_PATH="$AUTH_CONFIG"
 # From the environment rather than the command line, so the password is not in the process list.
 export MLFLOW_BACKEND_STORE_URI="$DB_URI"
+# MLflow's server-side job runner (GenAI scorers, trace roll-ups, prompt optimisation) starts a
+# runner and seven Huey consumers beside the workers when the backend is a database; modelwatch
+# uses none of it, and it would more than double the task's memory (docs/registry.md, "Sizing").
+export MLFLOW_SERVER_ENABLE_JOB_EXECUTION="${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false}"
 
 python "$here/sync_user.py"
 unset MLFLOW_SYNC_PASSWORD DB_PASSWORD

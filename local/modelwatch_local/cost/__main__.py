@@ -61,6 +61,8 @@ def _table(report: dict[str, Any]) -> str:
         ),
         "idle_month_without_registry": "idle month, without the registry",
         "idle_month_with_registry": "idle month, with the registry",
+        "registry_idle_month": "idle month of the registry stack alone",
+        "registry_image_build": "building the MLflow image, once per deploy that changes it (not monthly)",
         "monitoring_per_model_month": "monitoring per model per month (hourly jobs)",
     }
     for key, title in titles.items():

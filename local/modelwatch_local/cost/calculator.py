@@ -6,6 +6,9 @@ Three figures, each a list of line items (docs/cost.md explains every one):
   instances per request, all-in (API, the predict function, its logs and traces, capture, the
   objects Firehose delivers and what reacts to them, their storage over their retention);
 - ``idle_month``: a month without traffic, with and without the registry;
+- ``registry_idle_month``: the registry stack's share of it, line by line, each line from a
+  resource of its template (no NAT line without a NAT gateway), and ``registry_image_build``:
+  what building its image costs, once per deploy that changes ``infra/docker/mlflow``;
 - ``monitoring_per_model_month``: the drift, quality and performance jobs of one model at an
   hourly schedule.
 
@@ -80,6 +83,11 @@ class Inputs:
     grafana_viewers: int = 0
     flow_log_gb_month: float = 0.05
     alb_lcu: float = 0.0  # idle: no capacity units used
+    # The registry (docs/cost.md names the source of each).
+    mlflow_image_gb: float = 0.29  # compressed MLflow image: its pip layer gzipped (0.243, measured) + base
+    image_build_minutes: float = 6.0  # one CodeBuild run of the Dockerfile (assumption)
+    endpoint_gb_month: float = 0.01  # Secrets Manager calls through the interface endpoint (assumption)
+    container_insights_metrics: int = 24  # Container Insights metrics of one Fargate service (assumption)
     sqs_pollers: int = 5  # Lambda's pollers of an SQS event source at idle (assumption)
     sqs_poll_seconds: float = 20.0  # each a long poll of 20 s (assumption)
 
@@ -443,29 +451,16 @@ def _per_run(inputs: Inputs, role: str, *, queue_fed: bool = False) -> dict[str,
 
 
 def idle_month(deployment: Deployment, inputs: Inputs, prices: Prices, *, registry: bool) -> Figure:
-    """A month without a prediction: what runs on schedules and what is billed by the hour or unit."""
+    """A month without a prediction: what runs on schedules and what is billed by the hour or unit.
+
+    With ``registry``, the lines of :func:`registry_idle_month` are added.
+    """
     figure = Figure()
-    hours = prices.unit("hours_per_month")
     for schedule in deployment.schedules:
-        if not registry and schedule.stack.endswith("Registry"):
-            continue
-        function = deployment.function(schedule.target or "")
-        runs = _runs_per_month(prices, schedule)
-        if function is None:
-            figure.add(f"schedule {schedule.logical_id}", 0.0, "target is not a function: not priced")
-            continue
-        per_run = _per_run(inputs, function.role, queue_fed=function.logical_id in deployment.queue_consumers)
-        cost = runs * _scheduled_run_cost(prices, inputs, function, per_run)
-        if schedule.scheduler:
-            cost += runs * prices.unit("eventbridge_scheduler_invocation")
-        figure.add(
-            f"scheduled {function.role}: {schedule.logical_id}",
-            cost,
-            f"{runs:,.0f} runs ({function.memory_mb} MB, tracing {function.tracing}, "
-            f"logs {function.log_format}{'/' + (function.system_log_level or 'INFO')})",
-        )
+        if not schedule.stack.endswith("Registry"):
+            _add_schedule(figure, deployment, inputs, prices, schedule)
     if deployment.event_source_queues:
-        polls = inputs.sqs_pollers * 3600 * hours / inputs.sqs_poll_seconds
+        polls = inputs.sqs_pollers * 3600 * prices.unit("hours_per_month") / inputs.sqs_poll_seconds
         figure.add(
             "sqs_event_source_polling",
             deployment.event_source_queues * polls * prices.unit("sqs_request"),
@@ -500,8 +495,7 @@ def idle_month(deployment: Deployment, inputs: Inputs, prices: Prices, *, regist
             samples * prices.unit("amp_query_samples"),
             f"rule evaluation: {samples:,.0f} query samples",
         )
-    registry_secrets = deployment.registry.secrets if deployment.registry else 0
-    secrets = deployment.secrets - (0 if registry else registry_secrets)
+    secrets = deployment.secrets - (deployment.registry.secrets if deployment.registry else 0)
     figure.add(
         "kms_keys", deployment.kms_keys * prices.unit("kms_key_month"), f"{deployment.kms_keys} key(s)"
     )
@@ -509,14 +503,74 @@ def idle_month(deployment: Deployment, inputs: Inputs, prices: Prices, *, regist
         "cloudwatch_alarms", deployment.alarms * prices.unit("cloudwatch_alarm_month"), f"{deployment.alarms}"
     )
     figure.add("secrets", secrets * prices.unit("secrets_manager_secret_month"), f"{secrets} secret(s)")
-    if registry and deployment.registry is not None:
-        r = deployment.registry
+    if registry:
+        figure.items.extend(registry_idle_month(deployment, inputs, prices).items)
+    return figure
+
+
+def _add_schedule(
+    figure: Figure, deployment: Deployment, inputs: Inputs, prices: Prices, schedule: Schedule
+) -> None:
+    function = deployment.function(schedule.target or "")
+    runs = _runs_per_month(prices, schedule)
+    if function is None:
+        figure.add(f"schedule {schedule.logical_id}", 0.0, "target is not a function: not priced")
+        return
+    per_run = _per_run(inputs, function.role, queue_fed=function.logical_id in deployment.queue_consumers)
+    cost = runs * _scheduled_run_cost(prices, inputs, function, per_run)
+    if schedule.scheduler:
+        cost += runs * prices.unit("eventbridge_scheduler_invocation")
+    figure.add(
+        f"scheduled {function.role}: {schedule.logical_id}",
+        cost,
+        f"{runs:,.0f} runs ({function.memory_mb} MB, tracing {function.tracing}, "
+        f"logs {function.log_format}{'/' + (function.system_log_level or 'INFO')})",
+    )
+
+
+def registry_idle_month(deployment: Deployment, inputs: Inputs, prices: Prices) -> Figure:
+    """The registry stack's idle month: one line per kind of billed resource its template declares.
+
+    A line appears only when the template has the resource it prices (no NAT line without a NAT
+    gateway, no load balancer line without one). Empty when there is no registry stack.
+    """
+    figure = Figure()
+    r = deployment.registry
+    if r is None:
+        return figure
+    hours = prices.unit("hours_per_month")
+    registry_schedules = [s for s in deployment.schedules if s.stack.endswith("Registry")]
+    for schedule in registry_schedules:
+        _add_schedule(figure, deployment, inputs, prices, schedule)
+    figure.add(
+        "registry_secrets",
+        r.secrets * prices.unit("secrets_manager_secret_month"),
+        f"{r.secrets} secret(s) in Secrets Manager",
+    )
+    if r.nat_gateways or r.public_ips:
         figure.add(
             "registry_nat_gateways",
             r.nat_gateways * hours * prices.unit("nat_gateway_hour")
             + r.public_ips * hours * prices.unit("public_ipv4_hour"),
-            f"{r.nat_gateways} NAT gateway(s), {r.public_ips} public IPv4 address(es)",
+            f"{r.nat_gateways} NAT gateway(s), {r.public_ips} Elastic IP address(es)",
         )
+    if r.interface_endpoints:
+        azs = sum(count for _, count in r.interface_endpoints)
+        figure.add(
+            "registry_interface_endpoints",
+            azs * hours * prices.unit("vpc_interface_endpoint_hour")
+            + inputs.endpoint_gb_month * prices.unit("vpc_interface_endpoint_gb"),
+            ", ".join(f"{service} in {count} AZ(s)" for service, count in r.interface_endpoints)
+            + f"; {inputs.endpoint_gb_month:g} GB a month through them",
+        )
+    public_tasks = sum(t.count for t in r.fargate_tasks if t.public_ip)
+    if public_tasks:
+        figure.add(
+            "registry_task_public_ipv4",
+            public_tasks * hours * prices.unit("public_ipv4_hour"),
+            f"{public_tasks} task(s) with a public IPv4 address (AssignPublicIp)",
+        )
+    if r.load_balancers:
         figure.add(
             "registry_load_balancer",
             r.load_balancers
@@ -524,32 +578,86 @@ def idle_month(deployment: Deployment, inputs: Inputs, prices: Prices, *, regist
             * (prices.unit("alb_hour") + inputs.alb_lcu * prices.unit("alb_lcu_hour")),
             f"{r.load_balancers} ALB(s), {inputs.alb_lcu:g} LCU",
         )
-        fargate = sum(
-            tasks
+    instances = sum(t.count for t in r.fargate_tasks if t.cloud_map)
+    if r.cloud_map_namespaces or instances:
+        lookups = sum(_runs_per_month(prices, s) for s in registry_schedules)
+        figure.add(
+            "registry_cloud_map",
+            r.cloud_map_namespaces * prices.unit("route53_hosted_zone_month")
+            + instances * prices.unit("cloud_map_resource_month")
+            + lookups * prices.unit("route53_query"),
+            f"{r.cloud_map_namespaces} private DNS namespace(s) (a hosted zone each), {instances} "
+            f"registered task(s), {lookups:,.0f} lookups (one per scheduled run)",
+        )
+    if r.hosted_zones:
+        figure.add(
+            "registry_hosted_zones",
+            r.hosted_zones * prices.unit("route53_hosted_zone_month"),
+            f"{r.hosted_zones} private hosted zone(s) (the load balancer's name)",
+        )
+    figure.add(
+        "registry_fargate",
+        sum(
+            t.count
             * hours
-            * (vcpu * prices.unit(f"fargate_vcpu_hour_{arch}") + gb * prices.unit(f"fargate_gb_hour_{arch}"))
-            for vcpu, gb, arch, tasks in r.fargate_tasks
+            * (
+                t.vcpu * prices.unit(f"fargate_vcpu_hour_{t.architecture}")
+                + t.memory_gb * prices.unit(f"fargate_gb_hour_{t.architecture}")
+            )
+            for t in r.fargate_tasks
+        ),
+        ", ".join(
+            f"{t.count} task(s) of {t.vcpu:g} vCPU / {t.memory_gb:g} GB {t.architecture}"
+            for t in r.fargate_tasks
         )
+        or "none",
+    )
+    if r.container_insights_clusters:
         figure.add(
-            "registry_fargate",
-            fargate,
-            ", ".join(f"{t} task(s) of {v:g} vCPU / {g:g} GB {a}" for v, g, a, t in r.fargate_tasks)
-            or "none",
+            "registry_container_insights",
+            r.container_insights_clusters
+            * inputs.container_insights_metrics
+            * prices.unit("cloudwatch_metric_month"),
+            f"{r.container_insights_clusters} cluster(s) x {inputs.container_insights_metrics} metrics",
         )
+    figure.add(
+        "registry_database",
+        sum(
+            (2 if multi_az else 1)
+            * (
+                hours * prices.unit_of("rds_instance_hour", kind)
+                + gb * prices.unit_of("rds_storage_gb_month", storage)
+            )
+            for kind, gb, multi_az, storage in r.databases
+        ),
+        ", ".join(f"{k} with {g} GB {t}{' Multi-AZ' if m else ''}" for k, g, m, t in r.databases) or "none",
+    )
+    if r.image_repositories:
+        images = sum(r.image_repositories)
         figure.add(
-            "registry_database",
-            sum(
-                (2 if multi_az else 1)
-                * (hours * prices.unit_of("rds_instance_hour", kind) + gb * prices.unit("rds_gp2_gb_month"))
-                for kind, gb, multi_az in r.databases
-            ),
-            ", ".join(f"{k} with {g} GB{' Multi-AZ' if m else ''}" for k, g, m in r.databases) or "none",
+            "registry_image_storage",
+            images * inputs.mlflow_image_gb * prices.unit("ecr_storage_gb_month"),
+            f"up to {images} image(s) of {inputs.mlflow_image_gb:g} GB kept in ECR (lifecycle rule)",
         )
+    if r.flow_logs_to_cloudwatch:
         figure.add(
             "registry_flow_logs",
             r.flow_logs_to_cloudwatch * inputs.flow_log_gb_month * prices.unit("logs_ingestion_gb"),
             f"{r.flow_logs_to_cloudwatch} VPC flow log(s) to CloudWatch, "
             f"{inputs.flow_log_gb_month:g} GB a month",
+        )
+    return figure
+
+
+def registry_image_build(deployment: Deployment, inputs: Inputs, prices: Prices) -> Figure:
+    """Building the MLflow image in CodeBuild: once per deploy that changes its directory, not monthly."""
+    figure = Figure()
+    builds = deployment.registry.image_builds if deployment.registry else 0
+    if builds:
+        figure.add(
+            "codebuild_arm_small",
+            builds * inputs.image_build_minutes * prices.unit("codebuild_arm_small_minute"),
+            f"{builds} image(s) x {inputs.image_build_minutes:g} build minutes on an ARM host",
         )
     return figure
 
@@ -571,7 +679,7 @@ def monitoring_per_model_month(deployment: Deployment, inputs: Inputs, prices: P
 
 
 def cost_report(deployment: Deployment, inputs: Inputs, prices: Prices) -> dict[str, Any]:
-    """The JSON document ``make cost`` writes: inputs, sources, the three figures and the goals."""
+    """The JSON document ``make cost`` writes: inputs, sources, the figures and their goals."""
     million = per_million_predictions(deployment, inputs, prices)
     idle_without = idle_month(deployment, inputs, prices, registry=False)
     idle_with = idle_month(deployment, inputs, prices, registry=True)
@@ -583,5 +691,8 @@ def cost_report(deployment: Deployment, inputs: Inputs, prices: Prices) -> dict[
         "per_million_predictions": million.as_dict() | {"goal_usd": 1.50},
         "idle_month_without_registry": idle_without.as_dict() | {"goal_usd": 12.00},
         "idle_month_with_registry": idle_with.as_dict(),
+        "registry_idle_month": registry_idle_month(deployment, inputs, prices).as_dict()
+        | {"goal_usd": 50.00},
+        "registry_image_build": registry_image_build(deployment, inputs, prices).as_dict(),
         "monitoring_per_model_month": monitoring.as_dict(),
     }

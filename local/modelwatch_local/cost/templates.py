@@ -3,7 +3,9 @@
 Only the templates are read (``cdk.out/*.template.json`` or an in-process synthesis): memory
 sizes, architectures, tracing and log settings of every function; log retention; schedules;
 the HTTP API's access-log format; the capture streams' buffering and partitioning; the fixed
-resources (Grafana, AMP, KMS keys, alarms, secrets) and the registry's network, Fargate and RDS.
+resources (Grafana, AMP, KMS keys, alarms, secrets) and the registry's parts: NAT gateways and
+public addresses, interface endpoints, load balancers, Fargate tasks (size, architecture, public
+IPv4, Cloud Map), Container Insights, RDS, ECR repositories and the images built at deploy.
 A function's role (predict, catalog, job, ...) comes from how the template wires it: the
 functions behind a ``.../predict`` route are the predict path, the API's ``$default`` target is
 the catalog; the others are named by their logical ids.
@@ -103,16 +105,34 @@ class AccessLog:
 
 
 @dataclass(frozen=True)
+class FargateTasks:
+    """The always-running tasks of one ECS service, as its task definition sizes them."""
+
+    vcpu: float
+    memory_gb: float
+    architecture: str
+    count: int  # the service's desired count
+    public_ip: bool  # each task has a public IPv4 address (AssignPublicIp)
+    cloud_map: bool  # each task is a Cloud Map instance (ServiceRegistries)
+
+
+@dataclass(frozen=True)
 class Registry:
-    """The registry stack's always-on parts."""
+    """The registry stack's always-on parts: what its template declares, resource by resource."""
 
     nat_gateways: int
-    public_ips: int
+    public_ips: int  # Elastic IPs (a NAT gateway's)
     load_balancers: int
-    fargate_tasks: tuple[tuple[float, float, str, int], ...]  # (vCPU, GB, architecture, tasks)
-    databases: tuple[tuple[str, int, bool], ...]  # (instance class, GB, multi-AZ)
+    fargate_tasks: tuple[FargateTasks, ...]
+    databases: tuple[tuple[str, int, bool, str], ...]  # (instance class, GB, multi-AZ, storage type)
     secrets: int
     flow_logs_to_cloudwatch: int
+    interface_endpoints: tuple[tuple[str, int], ...] = ()  # (service, AZs: its subnets)
+    cloud_map_namespaces: int = 0  # private DNS namespaces (a Route 53 private hosted zone each)
+    hosted_zones: int = 0  # Route 53 hosted zones of the stack's own
+    container_insights_clusters: int = 0  # ECS clusters with Container Insights on
+    image_repositories: tuple[int, ...] = ()  # ECR repositories: the images each keeps (lifecycle rule)
+    image_builds: int = 0  # container images built by CodeBuild at deploy time
 
 
 @dataclass
@@ -278,6 +298,26 @@ def _role(logical_id: str, api_roles: Mapping[str, str]) -> str:
     return "other"
 
 
+def _endpoint_service(name: Any) -> str:
+    """``secretsmanager`` from ``com.amazonaws.<region>.secretsmanager``, literal or ``Fn::Join``ed."""
+    if isinstance(name, dict) and "Fn::Join" in name:
+        name = "".join(p for p in name["Fn::Join"][1] if isinstance(p, str))
+    return str(name).rsplit(".", 1)[-1] if name else "unknown"
+
+
+def _images_kept(repository: Mapping[str, Any]) -> int:
+    """The most images a repository's lifecycle rules keep (1 without a count rule: the one deployed)."""
+    text = repository.get("LifecyclePolicy", {}).get("LifecyclePolicyText")
+    if not isinstance(text, str):
+        return 1
+    counts = [
+        int(rule["selection"]["countNumber"])
+        for rule in json.loads(text).get("rules", [])
+        if rule.get("selection", {}).get("countType") == "imageCountMoreThan"
+    ]
+    return min(counts) if counts else 1
+
+
 def summarise(templates: Mapping[str, Template]) -> Deployment:
     """Return what the templates declare that the calculator prices."""
     deployment = Deployment(stacks=sorted(templates))
@@ -289,9 +329,22 @@ def summarise(templates: Mapping[str, Template]) -> Deployment:
             for name, r in resources.items()
             if r["Type"] == "AWS::Logs::LogGroup"
         }
-        registry_parts: dict[str, Any] = {"nat": 0, "eip": 0, "alb": 0, "tasks": [], "db": [], "flow": 0}
+        registry_parts: dict[str, Any] = {
+            "nat": 0,
+            "eip": 0,
+            "alb": 0,
+            "tasks": [],
+            "db": [],
+            "flow": 0,
+            "endpoints": [],
+            "namespaces": 0,
+            "zones": 0,
+            "insights": 0,
+            "repositories": [],
+            "builds": 0,
+        }
         task_defs: dict[str, tuple[float, float, str]] = {}
-        services: list[tuple[str | None, int]] = []
+        services: list[tuple[str | None, int, bool, bool]] = []
         is_registry = stack.endswith("Registry")
         for name, resource in resources.items():
             kind = resource["Type"]
@@ -388,22 +441,49 @@ def summarise(templates: Mapping[str, Template]) -> Deployment:
                     arch,
                 )
             elif kind == "AWS::ECS::Service":
-                services.append((_ref(props.get("TaskDefinition")), int(props.get("DesiredCount", 1))))
+                network = props.get("NetworkConfiguration", {}).get("AwsvpcConfiguration", {})
+                services.append(
+                    (
+                        _ref(props.get("TaskDefinition")),
+                        int(props.get("DesiredCount", 1)),
+                        network.get("AssignPublicIp") == "ENABLED",
+                        bool(props.get("ServiceRegistries")),
+                    )
+                )
+            elif kind == "AWS::ECS::Cluster":
+                settings = {s.get("Name"): s.get("Value") for s in props.get("ClusterSettings", [])}
+                if settings.get("containerInsights") in ("enabled", "enhanced"):
+                    registry_parts["insights"] += 1
             elif kind == "AWS::RDS::DBInstance":
                 registry_parts["db"].append(
                     (
                         str(props.get("DBInstanceClass")),
                         int(props.get("AllocatedStorage", 20)),
                         bool(props.get("MultiAZ", False)),
+                        str(props.get("StorageType", "gp2")),
                     )
                 )
+            elif kind == "AWS::EC2::VPCEndpoint" and props.get("VpcEndpointType") == "Interface":
+                registry_parts["endpoints"].append(
+                    (_endpoint_service(props.get("ServiceName")), len(props.get("SubnetIds") or [None]))
+                )
+            elif kind == "AWS::ServiceDiscovery::PrivateDnsNamespace":
+                registry_parts["namespaces"] += 1
+            elif kind == "AWS::Route53::HostedZone":
+                registry_parts["zones"] += 1
+            elif kind == "AWS::ECR::Repository":
+                registry_parts["repositories"].append(_images_kept(props))
+            elif kind == "Custom::CDKContainerImageBuild":
+                registry_parts["builds"] += 1
             elif kind == "AWS::EC2::FlowLog" and props.get("LogDestinationType", "cloud-watch-logs") == (
                 "cloud-watch-logs"
             ):
                 registry_parts["flow"] += 1
-        for task_def, count in services:
+        for task_def, count, public_ip, cloud_map in services:
             if task_def in task_defs:
-                registry_parts["tasks"].append((*task_defs[task_def], count))
+                registry_parts["tasks"].append(
+                    FargateTasks(*task_defs[task_def], count, public_ip, cloud_map)
+                )
         if is_registry:
             deployment.registry = Registry(
                 nat_gateways=registry_parts["nat"],
@@ -413,5 +493,11 @@ def summarise(templates: Mapping[str, Template]) -> Deployment:
                 databases=tuple(registry_parts["db"]),
                 secrets=sum(1 for r in resources.values() if r["Type"] == "AWS::SecretsManager::Secret"),
                 flow_logs_to_cloudwatch=registry_parts["flow"],
+                interface_endpoints=tuple(registry_parts["endpoints"]),
+                cloud_map_namespaces=registry_parts["namespaces"],
+                hosted_zones=registry_parts["zones"],
+                container_insights_clusters=registry_parts["insights"],
+                image_repositories=tuple(registry_parts["repositories"]),
+                image_builds=registry_parts["builds"],
             )
     return deployment

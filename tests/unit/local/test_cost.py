@@ -15,6 +15,8 @@ from modelwatch_local.cost.calculator import (
     idle_month,
     monitoring_per_model_month,
     per_million_predictions,
+    registry_idle_month,
+    registry_image_build,
 )
 from modelwatch_local.cost.prices import PRICES_FILE, PriceError, load_prices
 from modelwatch_local.cost.templates import TemplateError, summarise
@@ -334,7 +336,7 @@ def test_idle_follows_the_schedule_and_excludes_the_registry_when_asked() -> Non
     registry = items(with_registry)
     assert registry["registry_fargate"] == pytest.approx(730 * (0.04048 + 2 * 0.004445))
     assert registry["registry_database"] == pytest.approx(730 * 0.016 + 20 * 0.115)
-    assert registry["secrets"] == 0.4 and items(minute)["secrets"] == 0
+    assert registry["registry_secrets"] == 0.4 and registry["secrets"] == items(minute)["secrets"] == 0
 
 
 def test_export_listing_grows_with_models_and_tracing_costs_per_run() -> None:
@@ -483,3 +485,143 @@ def test_every_price_has_a_source_and_a_bad_file_is_refused(tmp_path: Path) -> N
     bad.write_text(json.dumps(raw))
     with pytest.raises(PriceError, match="lambda_request"):
         load_prices(bad)
+
+
+# -- the registry stack's idle month: one line per billed resource of its template ---------------------
+
+
+def _registry_without_nat(*, https: bool = False, insights: bool = False) -> dict[str, Any]:
+    """The registry as it deploys now: arm64 task with a public IPv4, Cloud Map or an ALB, one endpoint."""
+    resources: dict[str, Any] = {
+        "Endpoint": {
+            "Type": "AWS::EC2::VPCEndpoint",
+            "Properties": {
+                "VpcEndpointType": "Interface",
+                "ServiceName": {
+                    "Fn::Join": ["", ["com.amazonaws.", {"Ref": "AWS::Region"}, ".secretsmanager"]]
+                },
+                "SubnetIds": [{"Ref": "Isolated1"}],
+            },
+        },
+        "S3Endpoint": {"Type": "AWS::EC2::VPCEndpoint", "Properties": {"VpcEndpointType": "Gateway"}},
+        "Cluster": {
+            "Type": "AWS::ECS::Cluster",
+            "Properties": {
+                "ClusterSettings": [
+                    {"Name": "containerInsights", "Value": "enabled" if insights else "disabled"}
+                ]
+            },
+        },
+        "TaskDef": {
+            "Type": "AWS::ECS::TaskDefinition",
+            "Properties": {"Cpu": "256", "Memory": "1024", "RuntimePlatform": {"CpuArchitecture": "ARM64"}},
+        },
+        "Service": {
+            "Type": "AWS::ECS::Service",
+            "Properties": {
+                "TaskDefinition": {"Ref": "TaskDef"},
+                "DesiredCount": 1,
+                "NetworkConfiguration": {"AwsvpcConfiguration": {"AssignPublicIp": "ENABLED"}},
+                **({} if https else {"ServiceRegistries": [{"RegistryArn": {"Fn::GetAtt": ["Map", "Arn"]}}]}),
+            },
+        },
+        "Db": {
+            "Type": "AWS::RDS::DBInstance",
+            "Properties": {"DBInstanceClass": "db.t4g.micro", "AllocatedStorage": "20", "StorageType": "gp3"},
+        },
+        "Repository": {
+            "Type": "AWS::ECR::Repository",
+            "Properties": {
+                "LifecyclePolicy": {
+                    "LifecyclePolicyText": json.dumps(
+                        {"rules": [{"selection": {"countType": "imageCountMoreThan", "countNumber": 3}}]}
+                    )
+                }
+            },
+        },
+        "Image": {"Type": "Custom::CDKContainerImageBuild", "Properties": {}},
+        "Secret": {"Type": "AWS::SecretsManager::Secret", "Properties": {}},
+    }
+    if https:
+        resources["Alb"] = {"Type": "AWS::ElasticLoadBalancingV2::LoadBalancer", "Properties": {}}
+        resources["Zone"] = {"Type": "AWS::Route53::HostedZone", "Properties": {}}
+    else:
+        resources["Namespace"] = {"Type": "AWS::ServiceDiscovery::PrivateDnsNamespace", "Properties": {}}
+    return {"Resources": resources}
+
+
+def registry_items(template: dict[str, Any], inputs: Inputs | None = None) -> dict[str, float]:
+    return items(registry_idle_month(summarise(templates(MwRegistry=template)), inputs or Inputs(), PRICES))
+
+
+def test_the_registry_lines_follow_the_resources_of_its_template() -> None:
+    before = registry_items(_registry())
+    after = registry_items(_registry_without_nat())
+
+    assert before["registry_nat_gateways"] == pytest.approx(730 * (0.045 + 0.005))
+    assert "registry_nat_gateways" not in after  # no NAT gateway, no Elastic IP: no line
+    assert "registry_load_balancer" not in after and "registry_interface_endpoints" not in before
+    assert after["registry_interface_endpoints"] == pytest.approx(730 * 0.01 + 0.01 * 0.01)  # one AZ
+    assert after["registry_task_public_ipv4"] == pytest.approx(730 * 0.005)
+    assert after["registry_fargate"] == pytest.approx(730 * (0.25 * 0.03238 + 1 * 0.00356))
+    assert after["registry_database"] == pytest.approx(730 * 0.016 + 20 * 0.115)  # gp3
+    assert after["registry_image_storage"] == pytest.approx(3 * 0.29 * 0.10)  # the lifecycle rule's 3
+    assert after["registry_cloud_map"] == pytest.approx(0.50 + 0.10)  # no schedule here: no lookups
+    assert after["registry_secrets"] == 0.4
+    assert "registry_container_insights" not in after
+
+
+def test_the_https_variant_pays_for_its_load_balancer_and_zone_not_cloud_map() -> None:
+    https = registry_items(_registry_without_nat(https=True))
+
+    assert https["registry_load_balancer"] == pytest.approx(730 * 0.0225)
+    assert https["registry_hosted_zones"] == 0.5
+    assert "registry_cloud_map" not in https
+
+
+def test_container_insights_is_priced_only_when_the_cluster_turns_it_on() -> None:
+    on = registry_items(_registry_without_nat(insights=True), Inputs(container_insights_metrics=10))
+
+    assert on["registry_container_insights"] == pytest.approx(10 * 0.30)
+
+
+def test_cloud_map_lookups_follow_the_registry_schedules() -> None:
+    template = _registry_without_nat()
+    template["Resources"]["SyncFunction"] = _function(512)
+    template["Resources"]["SyncSchedule"] = {
+        "Type": "AWS::Events::Rule",
+        "Properties": {
+            "ScheduleExpression": "rate(1 minute)",
+            "Targets": [{"Arn": {"Fn::GetAtt": ["SyncFunction", "Arn"]}}],
+        },
+    }
+
+    lines = registry_items(template)
+
+    assert lines["registry_cloud_map"] == pytest.approx(0.5 + 0.1 + 43_800 * 0.4e-6)
+    assert any(name.startswith("scheduled sync: SyncSchedule") for name in lines)
+
+
+def test_the_image_build_is_a_one_off_not_part_of_the_month() -> None:
+    deployment = summarise(templates(MwRegistry=_registry_without_nat()))
+
+    build = registry_image_build(deployment, Inputs(image_build_minutes=10), PRICES)
+    month = items(registry_idle_month(deployment, Inputs(), PRICES))
+
+    assert items(build) == {"codebuild_arm_small": pytest.approx(10 * 0.0034)}
+    assert not any("codebuild" in name for name in month)
+    assert registry_image_build(summarise(templates()), Inputs(), PRICES).items == []
+
+
+def test_the_report_states_the_registry_month_against_its_goal_and_sums_it_into_the_total() -> None:
+    deployment = summarise(templates(MwRegistry=_registry_without_nat()))
+
+    report = cost_report(deployment, Inputs(), PRICES)
+
+    registry = report["registry_idle_month"]
+    assert registry["goal_usd"] == 50.0
+    assert registry["total_usd"] == pytest.approx(
+        report["idle_month_with_registry"]["total_usd"] - report["idle_month_without_registry"]["total_usd"],
+        abs=1e-3,
+    )
+    assert report["registry_image_build"]["items"][0]["name"] == "codebuild_arm_small"
