@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from modelwatch_local.stack import LocalStack, start_stack, stop_stack
@@ -42,8 +41,8 @@ def local_stack(
     )
     yield stack
     stop_stack(stack)
-    for log in ("api.log", "moto.log", "prometheus.log"):
-        path = Path(stack.state_dir) / log
+    for log in ("api", "moto", "prometheus"):
+        path = stack.log_file(log)
         if path.exists() and "Traceback" in path.read_text(errors="replace"):
             pytest.fail(f"{log} of the local stack holds a traceback:\n{path.read_text()[-3000:]}")
 
