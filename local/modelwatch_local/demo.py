@@ -78,8 +78,8 @@ FIGURE_LABELS = {
 FIGURE_UNITS = {"requests_per_second": " requests/s"}
 
 
-class DemoFailed(Exception):
-    """A phase did not show what it is for; its FAILED line is printed."""
+class DemoFailed(StepFailed):
+    """A phase did not show what it is for; its FAILED line is printed (a failed step, exit code 1)."""
 
 
 def publish_demo_model(stack: LocalStack, version: str, seed: int, n_estimators: int = 100) -> float:
@@ -213,8 +213,6 @@ def run_demo(
             return 2
         except StepFailed as failed:
             return 2 if isinstance(failed.__cause__, StackError) else 1
-        except DemoFailed:
-            return 1
 
 
 def _run_steps(
@@ -280,8 +278,9 @@ def _run_steps(
                 out.failed("a dashboard query is not valid PromQL")
                 raise DemoFailed("dashboards")
         links = closing_links(stack)
-        # The dashboards site (helper A's modelwatch_local.dashboard_site) joins here at merge:
-        # its snapshots, e.g. ("dashboard snapshot", path) per write_snapshots(...) path.
+        # MERGE (dashboard site): the static snapshots join the closing links here, while Prometheus
+        # still runs, e.g. [("dashboard snapshot", shown_path(p)) for p in
+        # dashboard_site.write_snapshots(stack.prometheus_url, Path(state_dir) / "dashboards")].
         if extra_links is not None:
             links.extend(extra_links(stack))
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -275,6 +276,32 @@ def test_feedback_over_http_lands_in_the_labels_partition(
     assert feedback.status_code == 202 and feedback.json()["accepted"] == 2
     labels = [r for r in served.events().all_records("labels", MODEL) if r["request_id"] == "e2e-labels"]
     assert sorted((r["index"], r["label"]) for r in labels) == [(0, 0), (1, 1)]
+
+
+def test_demo_that_cannot_start_says_so_in_one_line_naming_its_log(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                *(sys.executable, "-m", "modelwatch_local", "demo", "--state-dir", str(tmp_path)),
+                *("--moto-port", str(port), "--api-port", str(free_port())),
+                *("--prometheus-port", str(free_port()), "--mlflow-port", str(free_port())),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout.splitlines()[0] == f"[1/{len(STEPS)}] {STEPS[0]}"
+    jobs_log = tmp_path.resolve() / "logs" / "jobs.log"
+    assert result.stderr == (
+        f"[1/{len(STEPS)}] {STEPS[0]} failed: port 127.0.0.1:{port} is in use "
+        f"(is a stack already up? try `make down`) (details: {jobs_log})\n"
+    )
+    assert "Traceback" in jobs_log.read_text()  # the details
 
 
 def _tail(log: Path) -> str:
