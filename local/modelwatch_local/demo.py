@@ -328,6 +328,7 @@ def _serving_step(out: Report, stack: LocalStack, requests: int) -> TrafficRepor
         with out.progress("requests", requests, "requests") as bar:
             report = send_traffic(stack.api_url, MODEL, rows, requests, on_response=out.tick(bar))
         duration = time.perf_counter() - started
+        out.say("reading the captured events back from S3 (locally one object per request) ...")
         events, reasons = count_captured(stack)
         out.summary(serving_rows(report, events, reasons, duration))
         lost = report.served_instances - events

@@ -98,6 +98,9 @@ class ProgressBar:
                 TimeElapsedColumn(),
                 console=self._report.console,
                 transient=True,
+                # What the process prints stays where it goes (the log file), not above the bar.
+                redirect_stdout=False,
+                redirect_stderr=False,
             )
             self._progress.start()
             self._task = self._progress.add_task(self._description, total=self._total)
