@@ -7,6 +7,7 @@ import sys
 import time
 
 from modelwatch_local.grafana import report_local_grafana
+from modelwatch_local.log_files import SERVICE_LOGS, logs_dir
 from modelwatch_local.paths import cli_env_file
 from modelwatch_local.processes import StackError
 from modelwatch_local.stack import load_running_stack, start_stack, start_ticker, stop_stack
@@ -48,21 +49,26 @@ def main(argv: list[str] | None = None) -> int:
                 api_port=args.api_port,
                 prometheus_port=args.prometheus_port,
                 mlflow_port=args.mlflow_port,
+                dashboards_port=args.dashboards_port,
             )
         if args.command == "tick":
             return _tick(args.state_dir, args.every)
         if args.command == "up":
-            from modelwatch_local.demo import MODEL, publish_demo_model
+            from modelwatch_local.demo import MODEL, SERVICES, publish_demo_model
+            from modelwatch_local.report import Report
 
-            stack = start_stack(
-                [MODEL],
-                state_dir=args.state_dir,
-                moto_port=args.moto_port,
-                api_port=args.api_port,
-                prometheus_port=args.prometheus_port,
-                mlflow_port=args.mlflow_port,
-                dashboards_port=args.dashboards_port,
-            )
+            report = Report(1, sys.stdout, sys.stderr)
+            with report.progress("starting the local stack", len(SERVICES), "services") as bar:
+                stack = start_stack(
+                    [MODEL],
+                    state_dir=args.state_dir,
+                    moto_port=args.moto_port,
+                    api_port=args.api_port,
+                    prometheus_port=args.prometheus_port,
+                    mlflow_port=args.mlflow_port,
+                    dashboards_port=args.dashboards_port,
+                    on_ready=report.tick(bar, {key: f"{label} ready" for key, label in SERVICES.items()}),
+                )
             publish_demo_model(stack, version="0", seed=0)
             start_ticker(stack)
             print(f"prediction API   {stack.api_url}  (docs {stack.api_url}/docs)")
@@ -83,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"SQL              . {cli_env_file(stack.state_dir)} && modelwatch sql "
                 f"\"SELECT version, count(*) AS n FROM events WHERE model = '{MODEL}' GROUP BY version\""
             )
+            print(f"logs             {logs_summary(stack.state_dir)}")
             print("stop with: make down")
             return 0
         running = load_running_stack(args.state_dir)
@@ -99,6 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     except StackError as error:
         print(f"modelwatch: error: {error}", file=sys.stderr)
         return 2
+
+
+def logs_summary(state_dir: str) -> str:
+    """Where the stack's processes log: ``.local/logs/ (moto_server.log, api.log, ...)``."""
+    from modelwatch_local.report import shown_path
+
+    names = ", ".join(f"{name}.log" for name in SERVICE_LOGS.values())
+    return f"{shown_path(logs_dir(state_dir))}/ ({names}: one file per process)"
 
 
 # The job dispatcher's schedule in AWS (infra.constants.JOB_DISPATCH_EVERY_MINUTES).

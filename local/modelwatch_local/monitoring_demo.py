@@ -1,4 +1,7 @@
-"""The monitoring part of ``make demo``: a drifted phase of traffic, late labels, and the three jobs."""
+"""The monitoring part of ``make demo``: a drifted phase of traffic, late labels, and the three jobs.
+
+Given a :class:`~modelwatch_local.report.Report`, the drifted traffic and the jobs show progress bars.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,11 +21,16 @@ import httpx
 from modelwatch.contracts import layout
 from modelwatch.contracts.results import JobResult
 from modelwatch_local.fraud import synthetic_transactions
+from modelwatch_local.report import ProgressBar, Report
 from modelwatch_local.scheduler import LocalScheduler
 from modelwatch_local.stack import EVENTS_BUCKET, LocalStack
 
+BATCH = 10
 
-def _send_drifted_phase(api_url: str, model: str, n: int, seed: int) -> list[tuple[str, list[int]]]:
+
+def _send_drifted_phase(
+    api_url: str, model: str, n: int, seed: int, on_response: Callable[[], None] = lambda: None
+) -> list[tuple[str, list[int]]]:
     """``n`` transactions of a changed world, in batches of 10: amounts tripled, riskier merchants,
     four times as many foreign cards, and most of the traffic at night."""
     rows, labels = synthetic_transactions(n, seed=seed, amount_scale=3.0)
@@ -33,15 +42,16 @@ def _send_drifted_phase(api_url: str, model: str, n: int, seed: int) -> list[tup
             row["hour"] = rng.choice([0, 1, 2, 3, 4, 23])
     sent = []
     with httpx.Client(base_url=api_url, timeout=30.0) as client:
-        for start in range(0, n, 10):
+        for start in range(0, n, BATCH):
             request_id = f"drift-{uuid.uuid4().hex[:12]}"
             response = client.post(
                 f"/v1/models/{model}/predict",
-                json={"instances": rows[start : start + 10]},
+                json={"instances": rows[start : start + BATCH]},
                 headers={"x-request-id": request_id},
             )
             response.raise_for_status()
-            sent.append((request_id, labels[start : start + 10]))
+            sent.append((request_id, labels[start : start + BATCH]))
+            on_response()
     return sent
 
 
@@ -90,23 +100,31 @@ def run_monitoring_demo(
     say: Callable[[str], None],
     n: int = 2000,
     seed: int = 11,
+    report: Report | None = None,
 ) -> dict[str, JobResult]:
     """Send a drifted phase and its labels, run drift, quality and performance over it, print verdicts."""
     started = datetime.now(UTC)
-    say(f"sending a drifted phase: {n} transactions (amounts x3, riskier merchants, foreign cards, at night)")
-    sent = _send_drifted_phase(stack.api_url, model, n, seed)
+    say(
+        f"sending a drifted phase: {n:,} transactions in {math.ceil(n / BATCH):,} requests "
+        "(amounts x3, riskier merchants, foreign cards, at night)"
+    )
+    with _progress(report, "drifted traffic", math.ceil(n / BATCH), "requests") as bar:
+        sent = _send_drifted_phase(stack.api_url, model, n, seed, on_response=_advance(bar))
     labelled = send_labels(stack.api_url, model, sent)
-    say(f"sent {labelled} labels to /v1/models/{model}/feedback (as if they arrived later)")
+    say(f"sent {labelled:,} labels to /v1/models/{model}/feedback (as if they arrived later)")
     time.sleep(1.0)  # the window must close after the last event
     minutes = max(1, math.ceil((datetime.now(UTC) - started).total_seconds() / 60))
-    results = {
-        job: _stored_result(stack, scheduler.run_job(job, model, started, minutes))
-        for job in ("drift", "quality", "performance")
-    }
+    jobs = ("drift", "quality", "performance")
+    results: dict[str, JobResult] = {}
+    with _progress(report, "monitoring jobs", len(jobs), "jobs") as bar:
+        for job in jobs:
+            results[job] = _stored_result(stack, scheduler.run_job(job, model, started, minutes))
+            if bar is not None:
+                bar.advance(note=f"{job} {results[job].status}")
 
     drift = results["drift"]
-    say("")
-    say(f"== modelwatch demo: monitoring (window {started.isoformat()} + {minutes} min) ==")
+    window = f"{started.isoformat(timespec='seconds')} + {minutes} min"
+    say(f"window {window}, each job run through its Lambda handler:")
     say(
         f"drift: dataset drift {'DETECTED' if drift.summary.get('dataset_drift') else 'not detected'}, "
         f"share {_fmt(drift.summary.get('drift_share'))} of features"
@@ -145,6 +163,14 @@ def run_monitoring_demo(
     alerts = [job for job, result in results.items() if result.alert]
     say(f"alerts put on the platform bus: {', '.join(alerts) or 'none'}")
     return results
+
+
+def _progress(report: Report | None, description: str, total: int, unit: str) -> Any:
+    return report.progress(description, total, unit) if report is not None else nullcontext()
+
+
+def _advance(bar: ProgressBar | None) -> Callable[[], None]:
+    return bar.advance if bar is not None else lambda: None
 
 
 def as_json(results: dict[str, JobResult]) -> str:

@@ -20,7 +20,18 @@ HOST = "127.0.0.1"
 
 
 class StackError(RuntimeError):
-    """The local stack could not start (port taken, process died, ...)."""
+    """The local stack could not start (port taken, process died, ...).
+
+    ``log`` is the file with the details (the process's own log), named in the message.
+    """
+
+    def __init__(self, message: str, log: Path | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.log = log
+
+    def __str__(self) -> str:
+        return f"{self.message} (details: {self.log})" if self.log is not None else self.message
 
 
 def port_free(port: int) -> bool:
@@ -61,14 +72,13 @@ def wait_http(url: str, process: subprocess.Popen[bytes], name: str, timeout: fl
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise StackError(f"{name} exited with code {process.returncode}; log {log}:\n{tail}")
+            raise StackError(f"{name} exited with code {process.returncode}", log=log)
         try:
             httpx.get(url, timeout=1.0)
             return
         except httpx.HTTPError:
             time.sleep(0.2)
-    raise StackError(f"{name} did not answer at {url} within {timeout:.0f} s (log: {log})")
+    raise StackError(f"{name} did not answer at {url} within {timeout:.0f} s", log=log)
 
 
 def terminate(pid: int, grace_seconds: float = 5.0) -> None:

@@ -125,11 +125,13 @@ def start_prometheus(
     rules_dir: Path = RULES_DIR,
     evaluation_interval: str = "15s",
     timeout: float = 30.0,
+    log_file: Path | None = None,
 ) -> LocalPrometheus:
     """Start Prometheus on 127.0.0.1:``port`` with the remote-write receiver and the rule files.
 
     Storage is a fresh directory under ``state_dir`` (``prometheus-data``), removed first,
-    so a restart does not reject new samples as out of order against an old run's.
+    so a restart does not reject new samples as out of order against an old run's. Its output
+    goes to ``log_file`` (by default ``<state_dir>/prometheus.log``).
 
     Raises
     ------
@@ -144,7 +146,8 @@ def start_prometheus(
     data_dir = state / "prometheus-data"
     shutil.rmtree(data_dir, ignore_errors=True)
     config = write_config(state / "prometheus.yml", rule_files(rules_dir), evaluation_interval)
-    log = state / "prometheus.log"
+    log = log_file or state / "prometheus.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
     args = [
         binary,
         f"--config.file={config}",

@@ -114,8 +114,6 @@ def run_registry_demo(
     rows, _ = synthetic_transactions(TRAINING_ROWS, seed=0)
     columns = {name: [row[name] for row in rows] for name in FRAUD_SCHEMA.feature_names}
     versions: list[str] = []
-    say("")
-    say("== modelwatch demo: registry ==")
     say(f"MLflow tracking server at {registry_uri} (UI: {registry_uri}/#/models/{MODEL})")
     for params in CANDIDATES:
         trained = train_fraud_model(n=TRAINING_ROWS, **params)

@@ -678,8 +678,6 @@ def run_rollout_demo(
         registry_uri, models_bucket=MODELS_BUCKET, events_bucket=EVENTS_BUCKET, storage=stack.storage()
     )
     result = RolloutDemoResult(production_version=production_version(stack))
-    say("")
-    say("== modelwatch demo: rollouts ==")
     retrained = train_fraud_model(n=TRAINING_ROWS, seed=1, n_estimators=100)
     result.candidate_version = _register(
         registry,

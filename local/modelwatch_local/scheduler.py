@@ -8,6 +8,11 @@ puts one message per due (model, job, window) on a real moto SQS queue per job, 
 event shape Lambda's event source mapping sends, deleting the records the handler did
 not report in ``batchItemFailures``; a record that keeps failing moves to the
 monitoring dead-letter queue after ``JOB_QUEUE_MAX_RECEIVE_COUNT`` receives.
+
+In Lambda each process runs one function, so the Lambda context keys Powertools' Logger
+adds to every line (``function_name``, ...) are right for the whole process. Here one
+process hosts them all: the keys of an invocation are removed when it ends, and the
+metrics export (run in its own thread, beside the handlers) logs under keys of its own.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import os
 import sys
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import ModuleType
@@ -38,6 +44,15 @@ DISPATCH_FUNCTION = "job_dispatch"
 JOB_QUEUE_BATCH_SIZE = 5
 JOB_QUEUE_MAX_RECEIVE_COUNT = 3
 MONITORING_DLQ_NAME = "modelwatch-monitoring-dlq"
+EXPORT_FUNCTION = "metrics_export"
+# What ``logger.inject_lambda_context`` adds to every log line of an invocation.
+LAMBDA_CONTEXT_KEYS = (
+    "cold_start",
+    "function_name",
+    "function_memory_size",
+    "function_arn",
+    "function_request_id",
+)
 
 
 def job_queue_name(job: str) -> str:
@@ -54,6 +69,34 @@ class _LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 300_000
+
+
+def function_name(name: str) -> str:
+    """The name a local invocation of the function ``name`` logs under (``modelwatch-drift``)."""
+    return f"modelwatch-{name}"
+
+
+def lambda_context_keys(context: _LambdaContext, cold_start: bool = False) -> dict[str, object]:
+    """The log keys Powertools' ``inject_lambda_context`` would add for ``context``."""
+    return {
+        "cold_start": cold_start,
+        "function_name": context.function_name,
+        "function_memory_size": context.memory_limit_in_mb,
+        "function_arn": context.invoked_function_arn,
+        "function_request_id": context.aws_request_id,
+    }
+
+
+@contextmanager
+def logging_as(name: str) -> Iterator[None]:
+    """Log as an invocation of the function ``name`` in this thread (Powertools' thread-local keys),
+    whatever Lambda context keys another invocation left on the shared logger."""
+    context = _LambdaContext(function_name=function_name(name), aws_request_id=uuid.uuid4().hex)
+    logger.thread_safe_append_keys(**lambda_context_keys(context))
+    try:
+        yield
+    finally:
+        logger.thread_safe_remove_keys(LAMBDA_CONTEXT_KEYS)
 
 
 class LocalScheduler:
@@ -92,11 +135,21 @@ class LocalScheduler:
     def invoke(self, name: str, event: dict[str, Any]) -> Any:
         # What Firehose would have delivered by now is where AWS puts it (the local partitioner).
         self._stack.partition_deliveries()
-        context = _LambdaContext(function_name=f"modelwatch-{name}", aws_request_id=uuid.uuid4().hex)
-        return self._handler(name).handler(event, context)
+        context = _LambdaContext(function_name=function_name(name), aws_request_id=uuid.uuid4().hex)
+        try:
+            return self._handler(name).handler(event, context)
+        finally:
+            logger.remove_keys(LAMBDA_CONTEXT_KEYS)
 
     def export_metrics(self) -> Any:
-        """One run of the metrics export (every minute in AWS): serving metrics from captured events."""
+        """One run of the metrics export (every minute in AWS): serving metrics from captured events.
+
+        Its log lines carry the export function's name, also while a handler runs in another thread.
+        """
+        with logging_as(EXPORT_FUNCTION):
+            return self._export_metrics()
+
+    def _export_metrics(self) -> Any:
         from modelwatch.metrics import DiscardingSink, MetricsSink, RemoteWriteSink
         from modelwatch.metrics.serving_metrics import run_metrics_export
         from modelwatch.settings import ExportSettings

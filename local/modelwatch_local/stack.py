@@ -24,6 +24,7 @@ import os
 import shlex
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from typing import Any
 from modelwatch.contracts import layout
 from modelwatch.stores.events import EventStore
 from modelwatch.stores.objects import S3Storage
+from modelwatch_local.log_files import log_file
 from modelwatch_local.partitioner import LocalPartitioner, PartitionReport
 from modelwatch_local.paths import cli_env_file, lake_dir
 from modelwatch_local.processes import HOST, StackError, port_free, spawn, terminate, wait_http
@@ -75,8 +77,13 @@ class LocalStack:
             pid=self.pids["prometheus"],
             data_dir=str(state / "prometheus-data"),
             config_file=str(state / "prometheus.yml"),
-            log_file=str(state / "prometheus.log"),
+            log_file=str(self.log_file("prometheus")),
         )
+
+    def log_file(self, name: str) -> Path:
+        """The log file of the stack's process ``name`` (a key of ``pids``) or of ``"jobs"``, the
+        demo's own process: ``<state>/logs/<service>.log``."""
+        return log_file(self.state_dir, name)
 
     @property
     def state_file(self) -> Path:
@@ -261,6 +268,7 @@ def start_stack(
     moto_env: dict[str, str] | None = None,
     api_env: dict[str, str] | None = None,
     dashboards_port: int | None = None,
+    on_ready: Callable[[str], None] | None = None,
 ) -> LocalStack:
     """Start moto_server, the API, Prometheus and MLflow; create the buckets, streams, queue and bus.
 
@@ -270,12 +278,15 @@ def start_stack(
     the environment of moto_server and of the API (the chaos experiments record moto's
     requests, and send the API's S3 calls through a fault-injecting proxy). ``dashboards_port``
     adds the dashboard site (``dashboards/*.json`` drawn against the stack's Prometheus; ``make up``
-    uses 3000).
+    uses 3000). Each process logs to ``<state_dir>/logs/<service>.log``; ``on_ready`` is called
+    with a process's key (``"moto"``, ``"api"``, ``"prometheus"``, ``"dashboards"``,
+    ``"mlflow"``) once it answers.
 
     Raises
     ------
     StackError
-        A port is taken, Prometheus is not installed, or a process does not come up.
+        A port is taken, Prometheus is not installed, or a process does not come up (its
+        ``log`` names the file with the details).
     """
     state = Path(state_dir).resolve()
     state.mkdir(parents=True, exist_ok=True)
@@ -295,38 +306,47 @@ def start_stack(
         from modelwatch_local.mlflow_server import MLFLOW_ENV, mlflow_server_command
 
         (state / "mlflow").mkdir(exist_ok=True)
-        mlflow = spawn(mlflow_server_command(state / "mlflow", mlflow_port), MLFLOW_ENV, state / "mlflow.log")
+        mlflow_log = stack.log_file("mlflow")
+        mlflow = spawn(mlflow_server_command(state / "mlflow", mlflow_port), MLFLOW_ENV, mlflow_log)
         stack.pids["mlflow"] = mlflow.pid
-    moto = spawn(moto_command(moto_port), dict(moto_env or {}), state / "moto.log")
+    ready = on_ready or (lambda name: None)
+    moto = spawn(moto_command(moto_port), dict(moto_env or {}), stack.log_file("moto"))
     stack.pids["moto"] = moto.pid
     try:
-        wait_http(f"{stack.moto_url}/moto-api/", moto, "moto_server", timeout, state / "moto.log")
+        wait_http(f"{stack.moto_url}/moto-api/", moto, "moto_server", timeout, stack.log_file("moto"))
         create_resources(stack)
+        ready("moto")
+        api_log = stack.log_file("api")
         api = spawn(
-            api_command(api_port),
-            {**stack.aws_env(), **stack.serving_env(), **(api_env or {})},
-            state / "api.log",
+            api_command(api_port), {**stack.aws_env(), **stack.serving_env(), **(api_env or {})}, api_log
         )
         stack.pids["api"] = api.pid
-        wait_http(f"{stack.api_url}/openapi.json", api, "prediction API", timeout, state / "api.log")
+        wait_http(f"{stack.api_url}/openapi.json", api, "prediction API", timeout, api_log)
+        ready("api")
         if prometheus_port is not None:
+            prometheus_log = stack.log_file("prometheus")
             try:
-                prometheus = start_prometheus(state, port=prometheus_port, timeout=timeout)
+                prometheus = start_prometheus(
+                    state, port=prometheus_port, timeout=timeout, log_file=prometheus_log
+                )
             except PrometheusError as error:
-                raise StackError(str(error)) from None
+                raise StackError(str(error).splitlines()[0], log=prometheus_log) from None
             stack.pids["prometheus"] = prometheus.pid
             stack.prometheus_url = prometheus.url
+            ready("prometheus")
             if dashboards_port is not None:
                 command = dashboards_command(prometheus.url, dashboards_port)
-                site = spawn(command, {}, state / "dashboards.log")
+                site = spawn(command, {}, stack.log_file("dashboards"))
                 stack.pids["dashboards"] = site.pid
                 url = f"http://{HOST}:{dashboards_port}"
-                wait_http(f"{url}/", site, "dashboard site", timeout, state / "dashboards.log")
+                wait_http(f"{url}/", site, "dashboard site", timeout, stack.log_file("dashboards"))
                 stack.dashboards_url = url
+                ready("dashboards")
         if mlflow is not None:
             url = f"http://{HOST}:{mlflow_port}"
-            wait_http(f"{url}/health", mlflow, "MLflow server", max(timeout, 180.0), state / "mlflow.log")
+            wait_http(f"{url}/health", mlflow, "MLflow server", max(timeout, 180.0), stack.log_file("mlflow"))
             stack.mlflow_url = url
+            ready("mlflow")
     except BaseException:
         stop_stack(stack)
         raise
@@ -340,7 +360,7 @@ def start_ticker(stack: LocalStack) -> None:
     ticker = spawn(
         [sys.executable, "-m", "modelwatch_local", "tick", "--state-dir", stack.state_dir],
         {**stack.aws_env(), **stack.monitoring_env()},
-        Path(stack.state_dir) / "tick.log",
+        stack.log_file("tick"),
     )
     stack.pids["tick"] = ticker.pid
     stack.state_file.write_text(json.dumps(asdict(stack), indent=2))

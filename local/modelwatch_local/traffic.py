@@ -6,7 +6,7 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,8 +67,12 @@ def send_traffic(
     max_instances: int = 1000,
     seed: int = 0,
     workers: int = 2,
+    on_response: Callable[[int], None] | None = None,
 ) -> TrafficReport:
-    """Send ``requests`` predict requests (batches of 1 to ``max_batch`` rows), some invalid."""
+    """Send ``requests`` predict requests (batches of 1 to ``max_batch`` rows), some invalid.
+
+    ``on_response`` is called with each answer's status code, as it comes (a progress bar).
+    """
     rng = random.Random(seed)
     plan: list[tuple[str, bytes]] = []
     cursor = 0
@@ -97,6 +101,8 @@ def send_traffic(
             report.sent += 1
             report.statuses[status] += 1
             report.latencies_ms.append(elapsed)
+            if on_response is not None:
+                on_response(status)
             if payload is not None:
                 report.served_requests += 1
                 report.served_instances += len(payload["predictions"])

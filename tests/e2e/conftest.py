@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from modelwatch_local.prometheus_server import LocalPrometheus, start_prometheus, stop_prometheus
@@ -47,8 +46,8 @@ def local_stack(
     )
     yield stack
     stop_stack(stack)
-    for log in ("api.log", "moto.log", "prometheus.log", "dashboards.log"):
-        path = Path(stack.state_dir) / log
+    for log in ("api", "moto", "prometheus", "dashboards"):
+        path = stack.log_file(log)
         if path.exists() and "Traceback" in path.read_text(errors="replace"):
             pytest.fail(f"{log} of the local stack holds a traceback:\n{path.read_text()[-3000:]}")
 

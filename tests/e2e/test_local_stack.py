@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -13,8 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from modelwatch_local.demo import publish_demo_model
+from modelwatch_local.demo import STEPS, publish_demo_model
 from modelwatch_local.fraud import FRAUD_SCHEMA, synthetic_transactions
+from modelwatch_local.paths import DASHBOARDS_DIR
+from modelwatch_local.report import WHAT_YOU_SAW
 from modelwatch_local.stack import MODELS_BUCKET, LocalStack
 
 from tests.e2e.conftest import MODEL, free_port
@@ -201,13 +204,42 @@ def test_demo_runs_by_itself_and_exits_zero(tmp_path: Path) -> None:
             str(free_port()),
             "--mlflow-port",
             str(free_port()),
+            "--dashboards-port",
+            str(free_port()),
         ],
         capture_output=True,
         text=True,
         timeout=600,
     )
 
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr + _tail(tmp_path / "logs" / "jobs.log")
+    # the terminal reads as a report: numbered steps in order, no raw log line, then the closing section
+    for output in (result.stdout, result.stderr):
+        assert '"_aws"' not in output
+        assert not [line for line in output.splitlines() if line.lstrip().startswith("{")]
+    assert "View run" not in result.stdout and "Traceback" not in result.stdout + result.stderr
+    positions = [result.stdout.find(f"[{n}/{len(STEPS)}] {title}\n") for n, title in enumerate(STEPS, 1)]
+    assert -1 not in positions and positions == sorted(positions), positions
+    closing = result.stdout.split(WHAT_YOU_SAW)[1]
+    assert result.stdout.index(WHAT_YOU_SAW) > positions[-1]
+    assert 5 <= len(re.findall(r"^  - ", closing, flags=re.MULTILINE)) <= 8
+    assert re.search(r"rolled back by its error-rate guardrail", closing)
+    for url in ("/docs", "/#/models/fraud_detection", "/alerts"):
+        assert url in closing
+    assert re.search(r"dashboards\s+http://127\.0\.0\.1:\d+\n", closing)
+    assert "run `make up` to open these" in closing
+    # every log line went to a file: one per process, and jobs.log for the in-process handlers
+    for name in ("moto_server", "api", "prometheus", "mlflow", "jobs"):
+        log = tmp_path / "logs" / f"{name}.log"
+        assert log.is_file() and log.stat().st_size > 0, log
+        assert f"logs/{name}.log" in result.stdout
+    jobs_log = (tmp_path / "logs" / "jobs.log").read_text()
+    assert '"ObjectsProfiled"' in jobs_log  # the handlers' embedded-metric lines went there
+    # units: seconds and milliseconds labelled, counts with thousands separators
+    assert re.search(r"requests sent\s+300 in \d+\.\d s", result.stdout)
+    assert re.search(r"latency \(client\)\s+p50 \d+\.\d ms, p99 \d+\.\d ms", result.stdout)
+    assert re.search(r"p99 latency\s+\d+ ms", result.stdout) and "p99 latency seconds" not in result.stdout
+    assert re.search(r"served\s+\d+ requests, [1-9]\d{0,2}(,\d{3})* predictions", result.stdout)
     assert "every prediction and every rejection was captured." in result.stdout
     assert "p50" in result.stdout and "events captured" in result.stdout
     # the drifted phase is detected, reported, and its figures come back from Prometheus
@@ -215,13 +247,19 @@ def test_demo_runs_by_itself_and_exits_zero(tmp_path: Path) -> None:
     assert re.search(r"amount\s+\S+.*DRIFT", result.stdout)
     report = re.search(r"drift report: (\S+\.html)", result.stdout)
     assert report and Path(report.group(1)).read_text().count("<svg") >= 6
-    assert re.search(r"predictions\s+[1-9]\d*", result.stdout.split("read back from Prometheus")[1])
+    assert re.search(r"predictions\s+[1-9]\d{0,2}(,\d{3})*\n", result.stdout.split(f"] {STEPS[7]}")[1])
     # every dashboard query is valid PromQL against the demo's Prometheus
     assert re.search(r"dashboards\s+(\d+) of \1 panel and variable queries valid", result.stdout)
+    # a static page of every dashboard, with the panels' data embedded, listed with the closing links
+    snapshots = sorted((tmp_path / "dashboards").glob("*.html"))
+    assert len(snapshots) == len(list(DASHBOARDS_DIR.glob("*.json"))) == 7
+    assert re.search(r"dashboard snapshots: 7 pages in \S+dashboards/", result.stdout)
+    assert all(f"snapshot: {page.stem}" in result.stdout for page in snapshots)
+    assert (tmp_path / "dashboards" / "plotly.min.js").stat().st_size > 1_000_000
     # and the registry's promotion was followed by serving, without a restart
     assert re.search(r"serving switched to version 2 .* no restart", result.stdout)
     # the rollout phase: a shadow test, a canary that climbed and was promoted, a broken one rolled back
-    rollouts = result.stdout.split("== modelwatch demo: rollouts ==")[1]
+    rollouts = result.stdout.split(f"] {STEPS[6]}")[1]
     assert re.search(r"requests answered by production \d+ \(a shadow never answers", rollouts)
     assert re.search(r"agreement on the same instances: [1-9]\d* pairs", rollouts)
     assert re.search(r"rollout job: ADVANCE: .*25% -> 100%", rollouts)
@@ -248,3 +286,34 @@ def test_feedback_over_http_lands_in_the_labels_partition(
     assert feedback.status_code == 202 and feedback.json()["accepted"] == 2
     labels = [r for r in served.events().all_records("labels", MODEL) if r["request_id"] == "e2e-labels"]
     assert sorted((r["index"], r["label"]) for r in labels) == [(0, 0), (1, 1)]
+
+
+def test_demo_that_cannot_start_says_so_in_one_line_naming_its_log(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                *(sys.executable, "-m", "modelwatch_local", "demo", "--state-dir", str(tmp_path)),
+                *("--moto-port", str(port), "--api-port", str(free_port())),
+                *("--prometheus-port", str(free_port()), "--mlflow-port", str(free_port())),
+                *("--dashboards-port", str(free_port())),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout.splitlines()[0] == f"[1/{len(STEPS)}] {STEPS[0]}"
+    jobs_log = tmp_path.resolve() / "logs" / "jobs.log"
+    assert result.stderr == (
+        f"[1/{len(STEPS)}] {STEPS[0]} failed: port 127.0.0.1:{port} is in use "
+        f"(is a stack already up? try `make down`) (details: {jobs_log})\n"
+    )
+    assert "Traceback" in jobs_log.read_text()  # the details
+
+
+def _tail(log: Path) -> str:
+    return "\n" + log.read_text(errors="replace")[-3000:] if log.exists() else ""

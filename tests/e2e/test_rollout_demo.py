@@ -134,7 +134,7 @@ def rollout_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RolloutRun
         stop_stack(stack)
         patch.undo()
     # The broken version's failures are logged with their traceback, by design; nothing else may be.
-    log = Path(stack.state_dir) / "api.log"
+    log = stack.log_file("api")
     lines = log.read_text(errors="replace").splitlines() if log.exists() else []
     unexpected = [line for line in lines if "Traceback" in line and BROKEN_VERSION_ERROR not in line]
     if unexpected:

@@ -56,7 +56,7 @@ def restart_moto(stack: LocalStack, timeout: float = 30.0) -> float:
     """
     state = Path(stack.state_dir)
     port = int(stack.moto_url.rsplit(":", 1)[1])
-    log = state / "moto.log"
+    log = stack.log_file("moto")
     fresh = {"MOTO_RECORDER_FILEPATH": str(state / "moto-recording-after-restart.jsonl")}
     process = spawn(moto_command(port), fresh, log)
     stack.pids["moto"] = process.pid
@@ -84,7 +84,7 @@ def restart_process(
 ) -> float:
     """Start ``command`` as the stack's ``name`` again and wait for ``ready_url``; return the seconds."""
     started = time.perf_counter()
-    log = Path(stack.state_dir) / f"{name}.log"
+    log = stack.log_file(name)
     process = spawn(command, env, log)
     stack.pids[name] = process.pid
     wait_http(ready_url, process, name, timeout, log)

@@ -26,6 +26,7 @@ def write_snapshots(
     dashboards_dir: Path = DASHBOARDS_DIR,
     *,
     variables: Mapping[str, str] | None = None,
+    time_from: str | None = None,
 ) -> list[Path]:
     """Write ``<out_dir>/<dashboard file stem>.html`` for every dashboard, and ``plotly.min.js`` beside them.
 
@@ -40,6 +41,9 @@ def write_snapshots(
     variables
         Values of template variables (``{"model": "fraud_detection"}``; ``"All"`` selects all, ``a|b``
         several of a multi-value variable); the others take their default (all, or the first value).
+    time_from
+        The start of every page's range up to now (``now-15m``: a short run stays readable); by
+        default each dashboard's own ``time``.
 
     Returns
     -------
@@ -62,9 +66,10 @@ def write_snapshots(
     try:
         for board in boards:
             now = time.time()
-            span = parse_range(board.time_from, board.time_to, now=now)
+            start, end = (board.time_from, board.time_to) if time_from is None else (time_from, "now")
+            span = parse_range(start, end, now=now)
             resolved, panels = evaluate_dashboard(board, prometheus, span, requested)
-            label = dict(RANGES).get(board.time_from, f"{board.time_from} to {board.time_to}").lower()
+            label = dict(RANGES).get(start, f"{start} to {end}").lower()
             snapshot = {
                 "taken_at": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
                 "range_label": label,

@@ -124,7 +124,7 @@ def captured_everywhere(stack: Any) -> tuple[Captured, Captured, Captured]:
     """What the local stack captured: S3 (through ``modelwatch.stores``), the dead-letter queue, the log."""
     s3 = read_bucket(stack.events(), stack.storage(), stack.models)
     dlq = read_dead_letters(stack.boto3_client("sqs"), stack.dlq_url)
-    log = read_log([Path(stack.state_dir) / "api.log"])
+    log = read_log([stack.log_file("api")])
     return s3, dlq, log
 
 
