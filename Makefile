@@ -27,12 +27,19 @@ prometheus:
 	    echo "prometheus is not installed: apt-get install prometheus (Debian/Ubuntu) or brew install prometheus (macOS)" >&2; exit 2; \
 	  fi; }
 
+# pip's and npm's output goes to .local/logs/install.log; on failure its last lines are shown too.
+INSTALL_LOG := .local/logs/install.log
+
 $(STAMP): requirements.txt layers/modelwatch/pyproject.toml local/pyproject.toml package.json
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt
-	npm ci --silent --no-audit --no-fund
-	touch $(STAMP)
+	@mkdir -p $(dir $(INSTALL_LOG))
+	@echo "installing .venv (Python packages) and the pinned CDK CLI (a few minutes the first time; log $(INSTALL_LOG))"
+	@{ { test -d $(VENV) || $(PYTHON) -m venv $(VENV); } \
+	  && $(BIN)/pip install --quiet --upgrade pip \
+	  && $(BIN)/pip install --quiet -r requirements.txt \
+	  && npm ci --silent --no-audit --no-fund; } > $(INSTALL_LOG) 2>&1 \
+	  || { tail -n 20 $(INSTALL_LOG) >&2; echo "make install failed: the details are in $(INSTALL_LOG)" >&2; exit 2; }
+	@touch $(STAMP)
+	@echo "installed"
 
 install: $(STAMP)  ## create .venv and install everything (Python and the pinned CDK CLI)
 

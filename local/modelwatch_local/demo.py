@@ -204,7 +204,9 @@ def run_demo(
     """
     jobs_log = log_file(state_dir, IN_PROCESS_LOG)
     if load_running_stack(state_dir) is None:  # this run's logs only (a running stack keeps its own)
-        shutil.rmtree(logs_dir(state_dir), ignore_errors=True)
+        for old_log in logs_dir(state_dir).glob("*.log"):
+            if old_log.name != "install.log":  # make install's, written just before
+                old_log.unlink()
     with output_to_log(jobs_log) as terminal:
         out = Report(len(STEPS), terminal.out, terminal.err)
         try:

@@ -73,6 +73,7 @@ def write_snapshots(
             snapshot = {
                 "taken_at": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
                 "range_label": label,
+                "time_from": start,
                 "range": {"start": span.start, "end": span.end, "step": span.step},
                 "variables": [v.to_json() for v in resolved],
                 "panels": panels,

@@ -372,7 +372,7 @@
     const range = document.getElementById("range");
     const refresh = document.getElementById("refresh");
     if (snapshot) {
-      state.from = board.time_from;
+      state.from = snapshot.time_from || board.time_from;
       state.refresh = "";
     }
     for (const o of range.options) o.selected = o.value === state.from;
