@@ -131,6 +131,9 @@ def notify(
     monkeypatch.setenv("MODELWATCH_FAILURE_ALARM_NAME", FAILURE_ALARM)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "modelwatch")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "modelwatch")
+    # the counts are read from the metric lines: tests that run job handlers in-process before this one
+    # (the local scheduler loads their settings into os.environ) may leave Powertools' metrics disabled
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     name = f"notify_{uuid.uuid4().hex}"
     spec = importlib.util.spec_from_file_location(name, REPO / "functions" / "notify" / "handler.py")
     assert spec is not None and spec.loader is not None
