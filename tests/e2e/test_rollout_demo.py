@@ -10,6 +10,7 @@ document, the platform bus and the local Prometheus.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -101,6 +102,7 @@ def _register_production(stack: LocalStack, registry: ModelRegistry) -> str:
 def rollout_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RolloutRun]:
     patch = pytest.MonkeyPatch()
     patch.setenv("MODELWATCH_MANIFEST_TTL_SECONDS", "1")  # serving follows each change within a second
+    saved = dict(os.environ)  # the scheduler loads the handlers' settings into os.environ, as cold starts do
     state = tmp_path_factory.mktemp("rollout-stack")
     stack = start_stack(
         [MODEL],
@@ -133,6 +135,8 @@ def rollout_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RolloutRun
     finally:
         stop_stack(stack)
         patch.undo()
+        os.environ.clear()
+        os.environ.update(saved)
     # The broken version's failures are logged with their traceback, by design; nothing else may be.
     log = stack.log_file("api")
     lines = log.read_text(errors="replace").splitlines() if log.exists() else []
