@@ -14,7 +14,9 @@ class on ``n_bins`` fixed bins of [0, 1]:
   P(c); ``predicted`` holds P(c) of the rows whose predicted class is ``c`` (the arg max,
   unless the model says otherwise) and ``other`` P(c) of the other rows. That is what the
   one-vs-rest confusion counts of each class need (NannyML's multiclass CBPE is one-vs-rest
-  per class, macro-averaged).
+  per class, macro-averaged). ``sums_by_predicted`` adds, per predicted class ``d``, the
+  sum of P(c) over the rows predicted ``d``: over the classes, the expected confusion
+  matrix, which ties the classes' draws together.
 
 Each histogram bin holds the rows' count and the sum of their scores in fixed point
 (``round(score * SCORE_SUM_SCALE)``, an integer), so a bin's mean score is exact to
@@ -90,6 +92,10 @@ class ClassScores(BaseModel):
     name: str
     predicted: ScoreHistogram
     other: ScoreHistogram
+    sums_by_predicted: list[int] | None = Field(
+        None,
+        description="Multiclass: per predicted class, the fixed-point sum of P(this class) of its rows.",
+    )
 
 
 class ScoreStatistics(BaseModel):
@@ -129,6 +135,13 @@ class ScoreStatistics(BaseModel):
                         f"classes[{scores.name!r}].{part}: {len(histogram.counts)} bins, "
                         f"n_bins is {self.n_bins}"
                     )
+            by_predicted = scores.sums_by_predicted
+            if (self.task == "multiclass") != (by_predicted is not None):
+                raise ValueError(
+                    f"classes[{scores.name!r}].sums_by_predicted: present exactly for multiclass"
+                )
+            if by_predicted is not None and len(by_predicted) != len(self.classes):
+                raise ValueError(f"classes[{scores.name!r}].sums_by_predicted: one sum per class")
             if scores.predicted.n + scores.other.n != self.n_rows:
                 raise ValueError(f"classes[{scores.name!r}]: its histograms hold other than n_rows rows")
         return self
@@ -185,6 +198,9 @@ def _merge_two(a: ScoreStatistics, b: ScoreStatistics) -> ScoreStatistics:
                 name=x.name,
                 predicted=_merge_histograms(x.predicted, y.predicted),
                 other=_merge_histograms(x.other, y.other),
+                sums_by_predicted=None
+                if x.sums_by_predicted is None or y.sums_by_predicted is None
+                else _add(x.sums_by_predicted, y.sums_by_predicted),
             )
             for x, y in zip(a.classes, b.classes, strict=True)
         ],

@@ -54,6 +54,8 @@ ESTIMATE_SCHEMA_VERSION: Final = 1
 DEFAULT_DRAWS: Final = 500
 DEFAULT_BAND: Final = 0.95
 METRICS: Final = ("accuracy", "precision", "recall", "f1", "roc_auc")
+_SPARSE_ROWS_PER_BIN: Final = 4
+_SPARSE_MAX_CELLS: Final = 20_000_000
 
 
 class MetricEstimate(BaseModel):
@@ -174,6 +176,94 @@ def _metrics(
     }
 
 
+def _draw_positives(rng: np.random.Generator, counts: IntArray, p: FloatArray, draws: int) -> IntArray:
+    """``draws`` rows of ``Binomial(counts, p)`` per bin (every count positive).
+
+    Sparse bins (a few rows each, as in a small window) are drawn row by row from uniforms,
+    several times faster than numpy's binomial sampler there; the distribution is the same.
+    """
+    import numpy as np
+
+    rows = int(counts.sum())
+    if rows == 0:
+        return np.zeros((draws, counts.size), dtype=np.int64)
+    if rows > _SPARSE_ROWS_PER_BIN * counts.size or rows * draws > _SPARSE_MAX_CELLS:
+        drawn: IntArray = rng.binomial(counts, p, size=(draws, counts.size))
+        return drawn
+    hits = rng.random((draws, rows)) < np.repeat(p, counts)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    summed: IntArray = np.add.reduceat(hits.view(np.uint8), starts, axis=1, dtype=np.int64)
+    return summed
+
+
+def _draw_independent(rng: np.random.Generator, counts: IntArray, p: FloatArray, draws: int) -> FloatArray:
+    """Positives per draw and occupied bin column (draws x 2 x columns), each bin on its own."""
+    import numpy as np
+
+    columns = counts.sum(axis=0) > 0
+    kept, p_kept = counts[:, columns], p[:, columns]
+    occupied = kept > 0
+    sample = np.zeros((draws, *kept.shape))
+    sample[:, occupied] = _draw_positives(rng, kept[occupied], p_kept[occupied], draws)
+    return sample
+
+
+def _shares(weights: FloatArray, fallback: FloatArray) -> FloatArray:
+    import numpy as np
+
+    chosen = weights if weights.sum() > 0 else fallback
+    return np.asarray(chosen / chosen.sum(), dtype=np.float64)
+
+
+def _draw_joint(
+    rng: np.random.Generator,
+    window: ScoreStatistics,
+    counts_by_class: list[IntArray],
+    p_by_class: list[FloatArray],
+    draws: int,
+) -> list[FloatArray]:
+    """Multiclass positives per draw, tied across classes through the expected confusion matrix.
+
+    Per class ``d``, the right rows among those predicted ``d`` are drawn bin by bin
+    (``Binomial(n_b, p_b)``); the wrong ones are shared among the other classes by a
+    multinomial draw with the expected confusion row ``sums_by_predicted`` as weights, so a
+    row counted right for ``d`` is never also a positive of another class. Each class's
+    share is then spread over its other-rows bins by a multinomial draw weighted ``n_b p_b``.
+    """
+    import numpy as np
+
+    from modelwatch.contracts.estimation import SCORE_SUM_SCALE
+
+    k = len(counts_by_class)
+    confusion = (
+        np.array([[c.sums_by_predicted or [0] * k for c in window.classes]], dtype=np.float64)[0].T
+        / SCORE_SUM_SCALE
+    )  # [predicted d, class c]
+    samples, missed = [], np.zeros((draws, k))
+    for d in range(k):
+        counts, p = counts_by_class[d], p_by_class[d]
+        columns = counts.sum(axis=0) > 0
+        kept = counts[:, columns]
+        sample = np.zeros((draws, *kept.shape))
+        occupied = kept[0] > 0
+        sample[:, 0, occupied] = _draw_positives(rng, kept[0][occupied], p[0][columns][occupied], draws)
+        samples.append(sample)
+        wrong = (int(kept[0].sum()) - sample[:, 0, :].sum(axis=1)).astype(np.int64)
+        others = [c for c in range(k) if c != d]
+        if others and wrong.any():
+            shares = _shares(confusion[d, others], np.ones(len(others)))
+            missed[:, others] += rng.multinomial(wrong, shares)
+    for c in range(k):
+        counts, p = counts_by_class[c], p_by_class[c]
+        columns = counts.sum(axis=0) > 0
+        kept, p_kept = counts[:, columns], p[:, columns]
+        occupied = kept[1] > 0
+        if occupied.any() and missed[:, c].any():
+            weights = _shares((kept[1] * p_kept[1])[occupied], kept[1][occupied].astype(np.float64))
+            samples[c][:, 1, occupied] = rng.multinomial(missed[:, c].astype(np.int64), weights)
+    return samples
+
+
 def _probabilities(window: ScoreStatistics, index: int, reference: EstimationReference | None) -> FloatArray:
     _, means, _ = class_arrays(window, index)
     if reference is None or reference.calibrator is None:
@@ -256,10 +346,13 @@ def estimate_performance(
     )
     calibrated = [] if reference is None or reference.calibrator is None else reference.calibrator.mapped
     rng = np.random.default_rng(seed)
-    expected_classes, drawn_classes, confusion = [], [], []
+    expected_classes, confusion = [], []
+    counts_by_class, p_by_class = [], []
     for index, name in enumerate(window.class_names):
         counts, _, _ = class_arrays(window, index)
         p = _probabilities(window, index, reference)
+        counts_by_class.append(counts)
+        p_by_class.append(p)
         expected = counts * p
         expected_classes.append(_class_metrics(expected[0][None, :], expected[1][None, :], counts))
         tp, fn = float(expected[0].sum()), float(expected[1].sum())
@@ -268,10 +361,14 @@ def estimate_performance(
                 name=name, tp=tp, fp=float(counts[0].sum()) - tp, fn=fn, tn=float(counts[1].sum()) - fn
             )
         )
-        occupied = counts > 0
-        sample = np.zeros((draws, *counts.shape))
-        sample[:, occupied] = rng.binomial(counts[occupied], p[occupied], size=(draws, int(occupied.sum())))
-        drawn_classes.append(_class_metrics(sample[:, 0, :], sample[:, 1, :], counts))
+    if window.task == "binary":
+        samples = [_draw_independent(rng, counts_by_class[0], p_by_class[0], draws)]
+    else:
+        samples = _draw_joint(rng, window, counts_by_class, p_by_class, draws)
+    drawn_classes = [
+        _class_metrics(sample[:, 0, :], sample[:, 1, :], counts[:, counts.sum(axis=0) > 0])
+        for sample, counts in zip(samples, counts_by_class, strict=True)
+    ]
     n_rows = max(window.n_rows, 1)
     point = _metrics(window.task, expected_classes, n_rows)
     spread = _metrics(window.task, drawn_classes, n_rows)

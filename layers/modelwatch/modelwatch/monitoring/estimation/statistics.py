@@ -218,7 +218,16 @@ def multiclass_statistics(
         hist_predicted, hist_other = _histograms(
             scores, bins, chosen == c, None if truth is None else truth == c, n_bins
         )
-        entries.append(ClassScores(name=str(name), predicted=hist_predicted, other=hist_other))
+        fixed = np.rint(scores * SCORE_SUM_SCALE)
+        by_predicted = np.bincount(chosen, weights=fixed, minlength=len(classes)).astype(np.int64)
+        entries.append(
+            ClassScores(
+                name=str(name),
+                predicted=hist_predicted,
+                other=hist_other,
+                sums_by_predicted=by_predicted.tolist(),
+            )
+        )
     return ScoreStatistics(
         task="multiclass",
         n_bins=n_bins,
