@@ -229,16 +229,16 @@ def _draw_joint(
     multinomial draw with the expected confusion row ``sums_by_predicted`` as weights, so a
     row counted right for ``d`` is never also a positive of another class. Each class's
     share is then spread over its other-rows bins by a multinomial draw weighted ``n_b p_b``.
+    The confusion row holds the raw scores' sums: with a calibrator, the shares of the wrong
+    rows among the other classes are those of the uncalibrated scores.
     """
     import numpy as np
 
     from modelwatch.contracts.estimation import SCORE_SUM_SCALE
 
     k = len(counts_by_class)
-    confusion = (
-        np.array([[c.sums_by_predicted or [0] * k for c in window.classes]], dtype=np.float64)[0].T
-        / SCORE_SUM_SCALE
-    )  # [predicted d, class c]
+    by_class = np.array([c.sums_by_predicted or [0] * k for c in window.classes], dtype=np.float64)
+    confusion = by_class.T / SCORE_SUM_SCALE  # [predicted d, class c]
     samples, missed = [], np.zeros((draws, k))
     for d in range(k):
         counts, p = counts_by_class[d], p_by_class[d]
