@@ -135,12 +135,16 @@ def _class_metrics(predicted: FloatArray, other: FloatArray, counts: IntArray) -
     ``predicted`` and ``other`` are positives per draw and bin (draws x bins); ``counts``
     holds the rows per bin, predicted in row 0 and other in row 1.
     """
+    import numpy as np
+
     tp = predicted.sum(axis=-1)
-    fn = other.sum(axis=-1)
-    n_predicted = float(counts[0].sum())
-    n_other = float(counts[1].sum())
-    auc = _auc(predicted + other, counts.sum(axis=0))
-    return {"tp": tp, "fn": fn, "n_predicted": n_predicted + 0 * tp, "n_other": n_other + 0 * tp, "auc": auc}
+    return {
+        "tp": tp,
+        "fn": other.sum(axis=-1),
+        "n_predicted": np.full_like(tp, float(counts[0].sum())),
+        "n_other": np.full_like(tp, float(counts[1].sum())),
+        "auc": _auc(predicted + other, counts.sum(axis=0)),
+    }
 
 
 def _metrics(
