@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from modelwatch.monitoring.performance import roc_auc
+from scipy.stats import rankdata
 
 CLASSES = ["a", "b", "c"]
 _WEIGHTS = np.array([[1.6, -0.8, -0.8], [0.0, 1.4, -1.4]])
@@ -44,6 +43,17 @@ def multiclass_world(
     p /= p.sum(axis=1, keepdims=True)
     labels = (rng.random(n)[:, None] > np.cumsum(p, axis=1)).sum(axis=1)
     return p, np.minimum(labels, len(CLASSES) - 1)
+
+
+def roc_auc(labels: Any, scores: Any) -> float | None:
+    """Mann-Whitney AUC, tied scores sharing their average rank (as ``monitoring.performance.roc_auc``)."""
+    positives = labels == 1
+    n_pos = int(positives.sum())
+    n_neg = labels.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    u = float(rankdata(scores)[positives].sum()) - n_pos * (n_pos + 1) / 2.0
+    return u / (n_pos * n_neg)
 
 
 def binary_realized(scores: Any, labels: Any, threshold: float = 0.5) -> dict[str, float | None]:

@@ -212,6 +212,25 @@ def _draw_independent(rng: np.random.Generator, counts: IntArray, p: FloatArray,
     return sample
 
 
+def _spread(rng: np.random.Generator, totals: IntArray, shares: FloatArray) -> IntArray:
+    """Per draw, ``totals[draw]`` items spread over bins by a multinomial draw with ``shares``.
+
+    Few items (a small window) are placed one by one by inverse sampling, much faster than
+    numpy's multinomial sampler, which costs a binomial draw per bin; the distribution is the same.
+    """
+    import numpy as np
+
+    items = int(totals.sum())
+    if items > totals.size * shares.size:
+        drawn: IntArray = rng.multinomial(totals, shares)
+        return drawn
+    cumulative = np.cumsum(shares)
+    picks = np.searchsorted(cumulative, rng.random(items) * cumulative[-1], side="right")
+    cells = np.repeat(np.arange(totals.size), totals) * shares.size + np.minimum(picks, shares.size - 1)
+    placed: IntArray = np.bincount(cells, minlength=totals.size * shares.size).reshape(totals.size, -1)
+    return placed
+
+
 def _shares(weights: FloatArray, fallback: FloatArray) -> FloatArray:
     import numpy as np
 
@@ -264,7 +283,7 @@ def _draw_joint(
         occupied = kept[1] > 0
         if occupied.any() and missed[:, c].any():
             weights = _shares((kept[1] * p_kept[1])[occupied], kept[1][occupied].astype(np.float64))
-            samples[c][:, 1, occupied] = rng.multinomial(missed[:, c].astype(np.int64), weights)
+            samples[c][:, 1, occupied] = _spread(rng, missed[:, c].astype(np.int64), weights)
     return samples
 
 
