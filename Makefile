@@ -97,6 +97,8 @@ bench: $(STAMP)  ## run the benchmarks; results in .bench/results.json
 	# rollouts: ab/shadow overhead on the caller's path (ratios in one run), the evidence query at 1M + 1M
 	$(BIN)/python tests/benchmarks/bench_rollout_serving.py --requests 4000 --output .bench/rollout_serving.json
 	$(BIN)/python tests/benchmarks/bench_rollout_evidence.py --output .bench/rollout_evidence.json
+	# CBPE: the estimate per window at 10M predictions from 100 per-object documents
+	$(BIN)/python tests/benchmarks/bench_cbpe.py --output .bench/cbpe.json
 
 # Synthesises the stacks in-process from cdk.json (or COST_ARGS="--templates cdk.out" after make synth);
 # inputs and goals: docs/cost.md (e.g. make cost COST_ARGS="--rate 200 --instances-per-request 10").
