@@ -403,7 +403,8 @@
     const panels = board.panels.filter((p) => p.type !== "row");
     await Promise.all(panels.map(async (panel) => {
       const panelEl = document.getElementById("panel-" + panel.id);
-      panelEl.dataset.state = "loading";
+      // The page starts with data-state="loading"; a refresh keeps the last drawing and its state
+      // until the new data is drawn (as Grafana does), so a panel never blinks back to "loading".
       let data;
       try {
         data = await getJSON(`/api/dashboards/${encodeURIComponent(board.uid)}/panels/${panel.id}?${q}`);
